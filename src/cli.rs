@@ -1,0 +1,293 @@
+//! Command line: clap types for every subcommand and the scriptable commands themselves.
+//! Exit codes (API.md §6): 0 success, 1 runtime failure, 2 usage error; every failure is one
+//! line on stderr that says what to do.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::domain::key::{Env, SecretPrefix};
+use crate::server::clock::{Clock, SystemClock};
+use crate::server::{AppState, ServerConfig, bootstrap, serve};
+use crate::storage::{self, Retention, StoreError};
+
+/// keyconsole: API keys for your API, and the console to run them.
+#[derive(Debug, Parser)]
+#[command(name = "keyconsole", version, about, long_about = None)]
+pub struct Cli {
+    /// Subcommand; none opens the console.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the key service (HTTP API).
+    Serve(ServeArgs),
+    /// Manage organizations directly in the database.
+    Org {
+        /// What to do.
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+}
+
+/// `live` or `test`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EnvArg {
+    /// Production keys.
+    Live,
+    /// Test keys.
+    Test,
+}
+
+impl From<EnvArg> for Env {
+    fn from(e: EnvArg) -> Env {
+        match e {
+            EnvArg::Live => Env::Live,
+            EnvArg::Test => Env::Test,
+        }
+    }
+}
+
+/// `keyconsole serve`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the ready line names it).
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub listen: SocketAddr,
+    /// `sqlite://<path>` (created if missing).
+    #[arg(long, env = "KEYCONSOLE_DATABASE_URL", value_name = "URL")]
+    pub database: String,
+    /// Secret prefix: secrets look like `<prefix>_live_…`.
+    #[arg(long, default_value = "sk")]
+    pub secret_prefix: String,
+    /// Accept only keys of this environment; the other gets `invalid_key`.
+    #[arg(long, value_enum)]
+    pub accept_env: Option<EnvArg>,
+    /// Failed authentications per client address per minute before 429 (0 turns it off).
+    #[arg(long, default_value_t = 100)]
+    pub failed_auth_limit: u32,
+    /// Newest denied-request events kept per organization.
+    #[arg(long, default_value_t = 100_000)]
+    pub auth_event_retention: u32,
+}
+
+/// `keyconsole org …`
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization and its owner key (scopes `*`); prints the secret once.
+    Create(OrgCreateArgs),
+}
+
+/// `keyconsole org create`
+#[derive(Debug, Args)]
+pub struct OrgCreateArgs {
+    /// Organization name.
+    pub name: String,
+    /// `sqlite://<path>` (created if missing).
+    #[arg(long, env = "KEYCONSOLE_DATABASE_URL", value_name = "URL")]
+    pub database: String,
+    /// Print the key-create response plus `org` as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Environment of the owner key.
+    #[arg(long, value_enum, default_value = "live")]
+    pub env: EnvArg,
+    /// Secret prefix (must match the service's `--secret-prefix`).
+    #[arg(long, default_value = "sk")]
+    pub secret_prefix: String,
+}
+
+/// A failure with its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Exit 2: the invocation or its environment is wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// Exit 1: something failed while running.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl CliError {
+    /// The process exit code.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Usage(_) => ExitCode::from(2),
+            CliError::Runtime(_) => ExitCode::from(1),
+        }
+    }
+}
+
+/// Parse arguments; clap's own errors become one line and exit 2 (`--help` and `--version`
+/// print as usual and exit 0).
+pub fn parse() -> Result<Cli, ExitCode> {
+    match Cli::try_parse() {
+        Ok(c) => Ok(c),
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            Err(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("keyconsole: {}", one_line_clap_error(&e.to_string()));
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Fold clap's multi-line error into one line, keeping what it says is wrong and the hint.
+pub fn one_line_clap_error(text: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut help = None;
+    for line in text.lines() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with("Usage:") {
+            continue;
+        }
+        if l.starts_with("For more information") {
+            help = Some(l.trim_end_matches('.').to_owned());
+            continue;
+        }
+        parts.push(l.to_owned());
+    }
+    let mut out = parts.join(" ");
+    if let Some(h) = help {
+        out.push_str(" (");
+        out.push_str(&h.replace("For more information, try", "try"));
+        out.push(')');
+    }
+    out
+}
+
+fn store_error(e: StoreError) -> CliError {
+    match e {
+        StoreError::Open(m) => CliError::Usage(format!(
+            "cannot open the database: {m}; check the --database URL (sqlite://<path>) and that its directory exists and is writable"
+        )),
+        other => CliError::Runtime(format!("database error: {other}")),
+    }
+}
+
+fn prefix(s: &str) -> Result<SecretPrefix, CliError> {
+    SecretPrefix::new(s).map_err(|e| CliError::Usage(format!("--secret-prefix: {e}")))
+}
+
+/// Run `serve` until SIGTERM or ctrl-c; exits 0 after flushing usage.
+pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
+    let config = ServerConfig {
+        secret_prefix: prefix(&args.secret_prefix)?,
+        accept_env: args.accept_env.map(Env::from),
+        failed_auth_limit: args.failed_auth_limit,
+        ..ServerConfig::default()
+    };
+    let retention = Retention {
+        auth_events_per_org: args.auth_event_retention.max(1),
+        ..Retention::default()
+    };
+    let store = storage::open(&args.database, retention)
+        .await
+        .map_err(store_error)?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| {
+            CliError::Usage(format!(
+                "cannot listen on {}: {e}; pick another --listen address (port 0 picks a free one)",
+                args.listen
+            ))
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    let state = AppState::new(store, config);
+    tracing::info!(
+        database = %storage::redact_url(&args.database),
+        "keyconsole serve: listening on http://{addr}"
+    );
+    serve(listener, state, shutdown_signal())
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
+    tracing::info!("keyconsole serve: stopped; usage flushed");
+    Ok(())
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Run `org create`.
+pub async fn run_org_create(args: OrgCreateArgs) -> Result<(), CliError> {
+    let name = args.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(CliError::Usage(
+            "the organization name must be 1-100 characters".to_owned(),
+        ));
+    }
+    let prefix = prefix(&args.secret_prefix)?;
+    let store = storage::open(&args.database, Retention::default())
+        .await
+        .map_err(store_error)?;
+    let created = bootstrap::create_org_with_owner(
+        &store,
+        name,
+        "Owner",
+        args.env.into(),
+        &prefix,
+        SystemClock.now(),
+    )
+    .await
+    .map_err(store_error)?;
+    if args.json {
+        let text =
+            serde_json::to_string_pretty(&created).map_err(|e| CliError::Runtime(e.to_string()))?;
+        println!("{text}");
+    } else {
+        println!(
+            "Created organization {} ({})",
+            created.org.name, created.org.id
+        );
+        println!("Owner key {} with scopes *", created.key.id);
+        println!();
+        println!("Secret (shown once; store it now, it cannot be shown again):");
+        println!("  {}", created.secret.expose());
+        println!();
+        println!(
+            "Use it as: Authorization: Bearer <secret>  (or export KEYCONSOLE_TOKEN=<secret>)"
+        );
+    }
+    Ok(())
+}
+
+/// Dispatch a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Some(Command::Serve(a)) => run_serve(a).await,
+        Some(Command::Org {
+            command: OrgCommand::Create(a),
+        }) => run_org_create(a).await,
+        None => Err(CliError::Usage(
+            "the console is not built yet; run `keyconsole serve --database sqlite://keyconsole.db`"
+                .to_owned(),
+        )),
+    }
+}

@@ -1,0 +1,363 @@
+//! The auth extractor: the verify hot path. Parse the credential headers, hash the secret,
+//! look the key up in the cache (the database only on a miss), and let
+//! [`crate::domain::decision::authorize`] decide. Usage and auth events are attributed on the
+//! request's [`ReqCtx`] and written later in batches by the middleware's recorder.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::api::{API_KEY_HEADER, APP_ID_HEADER};
+use crate::domain::decision::{
+    AuthInput, AuthMethod, Credential, Decision, ErrorCode, authorize, extract_token, parse_token,
+};
+use crate::domain::key::is_app_id;
+use crate::domain::record::KeyRecord;
+use crate::domain::scope::Scope;
+
+/// Per-request context, shared by the middleware and the handlers.
+#[derive(Debug)]
+pub struct ReqCtx {
+    /// `req_…`
+    pub request_id: String,
+    /// Client address.
+    pub ip: Option<IpAddr>,
+    inner: Mutex<Attribution>,
+}
+
+/// Who a request's usage and auth events belong to.
+#[derive(Debug, Default, Clone)]
+pub struct Attribution {
+    /// The key counted in usage and its org.
+    pub usage: Option<(String, String)>,
+    /// Status to count instead of the response's (for `/v1/verify`).
+    pub usage_status: Option<u16>,
+    /// The org an auth event belongs to, and the key it names.
+    pub event: Option<(String, Option<String>)>,
+    /// Code to record instead of the response's (for `/v1/verify`).
+    pub event_code: Option<ErrorCode>,
+}
+
+impl ReqCtx {
+    /// A new context.
+    pub fn new(request_id: String, ip: Option<IpAddr>) -> ReqCtx {
+        ReqCtx {
+            request_id,
+            ip,
+            inner: Mutex::new(Attribution::default()),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Attribution) -> R) -> R {
+        let mut g = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut g)
+    }
+
+    /// Attribute this request to a key whose lookup succeeded.
+    pub fn attribute_key(&self, key: &KeyRecord) {
+        self.with(|a| {
+            a.usage = Some((key.id.clone(), key.org_id.clone()));
+            a.event = Some((key.org_id.clone(), Some(key.id.clone())));
+        });
+    }
+
+    /// Attribute only the auth event (the key named but not authenticated).
+    pub fn attribute_event(&self, org_id: &str, key_id: Option<&str>) {
+        self.with(|a| a.event = Some((org_id.to_owned(), key_id.map(str::to_owned))));
+    }
+
+    /// For `/v1/verify`: count the verified key with the decision's outcome, not the caller.
+    pub fn attribute_verification(
+        &self,
+        key: Option<&KeyRecord>,
+        event: Option<(&str, Option<&str>)>,
+        d: &Decision,
+    ) {
+        self.with(|a| {
+            a.usage = key.map(|k| (k.id.clone(), k.org_id.clone()));
+            a.usage_status = Some(d.status());
+            a.event = event.map(|(o, k)| (o.to_owned(), k.map(str::to_owned)));
+            a.event_code = d.code();
+        });
+    }
+
+    /// A copy of the attribution.
+    pub fn attribution(&self) -> Attribution {
+        self.with(|a| a.clone())
+    }
+}
+
+/// Scopes an endpoint requires, as a type so handlers declare them in their signature.
+pub trait Requirement: Send + Sync + 'static {
+    /// The scopes.
+    const SCOPES: &'static [&'static str];
+}
+
+macro_rules! requirement {
+    ($name:ident, [$($s:literal),*], $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug)]
+        pub struct $name;
+        impl Requirement for $name {
+            const SCOPES: &'static [&'static str] = &[$($s),*];
+        }
+    };
+}
+
+requirement!(AnyKey, [], "Any valid key.");
+requirement!(KeysRead, ["keys:read"], "`keys:read`.");
+requirement!(KeysWrite, ["keys:write"], "`keys:write`.");
+requirement!(KeysVerify, ["keys:verify"], "`keys:verify`.");
+requirement!(UsageRead, ["usage:read"], "`usage:read`.");
+requirement!(AuditRead, ["audit:read"], "`audit:read`.");
+
+/// An authenticated caller holding the scopes of `R`.
+#[derive(Debug)]
+pub struct Caller<R> {
+    /// The caller's key.
+    pub key: Arc<KeyRecord>,
+    /// How it authenticated.
+    pub method: AuthMethod,
+    /// The request context.
+    pub ctx: Arc<ReqCtx>,
+    _r: PhantomData<R>,
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    let mut values = headers.get_all(name).iter();
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::invalid(format!(
+            "the {name} header was sent more than once"
+        )));
+    }
+    v.to_str()
+        .map(Some)
+        .map_err(|_| ApiError::invalid(format!("the {name} header is not valid text")))
+}
+
+/// The request's `x-app-id`, validated.
+pub fn app_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let app = header_str(headers, APP_ID_HEADER)?;
+    if let Some(a) = app
+        && !is_app_id(a)
+    {
+        return Err(ApiError::invalid(
+            "the x-app-id header must be an app id (`app_` and 16 letters or digits)",
+        ));
+    }
+    Ok(app)
+}
+
+/// The request's `Origin`.
+pub fn origin_header(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    header_str(headers, "origin")
+}
+
+impl AppState {
+    /// Find the key a credential names: cache first, the database on a miss.
+    pub async fn lookup(&self, cred: &Credential) -> Result<Option<Arc<KeyRecord>>, ApiError> {
+        match cred.secret() {
+            Some(secret) => {
+                let hash = secret.hash();
+                if let Some(hit) = self.cache.by_hash(&hash) {
+                    return Ok(Some(hit));
+                }
+                let seen = self.cache.generation();
+                let found = self.store.key_by_hash(&hash).await?.map(Arc::new);
+                if let Some(r) = &found {
+                    self.cache.insert(seen, Arc::clone(r));
+                }
+                Ok(found)
+            }
+            None => {
+                self.lookup_id(cred.public_key().map_or("", |p| p.as_str()))
+                    .await
+            }
+        }
+    }
+
+    /// A key by public key, cache first.
+    pub async fn lookup_id(&self, id: &str) -> Result<Option<Arc<KeyRecord>>, ApiError> {
+        if let Some(hit) = self.cache.by_id(id) {
+            return Ok(Some(hit));
+        }
+        let seen = self.cache.generation();
+        let found = self.store.key_by_id(id).await?.map(Arc::new);
+        if let Some(r) = &found {
+            self.cache.insert(seen, Arc::clone(r));
+        }
+        Ok(found)
+    }
+
+    /// The full decision for a credential token, as a gateway would get it.
+    /// `org` limits the lookup to one org (for `/v1/verify`).
+    pub async fn decide(
+        &self,
+        token: &str,
+        origin: Option<&str>,
+        app_id: Option<&str>,
+        required: &[Scope],
+        org: Option<&str>,
+    ) -> Result<(Decision, Option<Arc<KeyRecord>>, Option<Credential>), ApiError> {
+        let cred = match parse_token(token, &self.config.secret_prefix) {
+            Ok(c) => c,
+            Err(f) => return Ok((f.into_decision(), None, None)),
+        };
+        let found = self
+            .lookup(&cred)
+            .await?
+            .filter(|r| org.is_none_or(|o| r.org_id == o));
+        let decision = authorize(
+            found.as_deref(),
+            &AuthInput {
+                credential: &cred,
+                origin,
+                app_id,
+                required,
+                accept_env: self.config.accept_env,
+            },
+            self.clock.now(),
+        );
+        Ok((decision, found, Some(cred)))
+    }
+}
+
+/// Failed-authentication counter per client address, in fixed one-minute windows.
+#[derive(Debug)]
+pub struct Limiter {
+    max_failures: u32,
+    windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
+}
+
+impl Limiter {
+    /// Allow `max_failures` failed authentications per address per minute (0 = unlimited).
+    pub fn new(max_failures: u32) -> Limiter {
+        Limiter {
+            max_failures,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn window(now: DateTime<Utc>) -> i64 {
+        now.timestamp().div_euclid(60)
+    }
+
+    /// Seconds until the address may try again, if it is blocked.
+    pub fn blocked(&self, ip: IpAddr, now: DateTime<Utc>) -> Option<u64> {
+        if self.max_failures == 0 {
+            return None;
+        }
+        let w = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match w.get(&ip) {
+            Some((win, n)) if *win == Self::window(now) && *n >= self.max_failures => {
+                Some(u64::try_from(60 - now.timestamp().rem_euclid(60)).unwrap_or(60))
+            }
+            _ => None,
+        }
+    }
+
+    /// Count a failed authentication.
+    pub fn failed(&self, ip: IpAddr, now: DateTime<Utc>) {
+        if self.max_failures == 0 {
+            return;
+        }
+        let win = Self::window(now);
+        let mut w = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if w.len() > 100_000 {
+            w.retain(|_, (x, _)| *x == win);
+        }
+        let e = w.entry(ip).or_insert((win, 0));
+        if e.0 != win {
+            *e = (win, 0);
+        }
+        e.1 = e.1.saturating_add(1);
+    }
+}
+
+impl<R: Requirement> FromRequestParts<AppState> for Caller<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ctx = parts
+            .extensions
+            .get::<Arc<ReqCtx>>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("request context missing"))?;
+        let now = state.clock.now();
+        if let Some(ip) = ctx.ip
+            && let Some(retry) = state.limiter.blocked(ip, now)
+        {
+            let mut e = ApiError::of(ErrorCode::RateLimited);
+            e.retry_after = Some(retry);
+            return Err(e);
+        }
+        let auth: Vec<&[u8]> = parts
+            .headers
+            .get_all(AUTHORIZATION)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        let keys: Vec<&[u8]> = parts
+            .headers
+            .get_all(API_KEY_HEADER)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        let token = extract_token(&auth, &keys).map_err(|f| ApiError::from(f.denial))?;
+        let origin = origin_header(&parts.headers)?;
+        let app = app_header(&parts.headers)?;
+        let required: Vec<Scope> = R::SCOPES
+            .iter()
+            .filter_map(|s| Scope::parse(s).ok())
+            .collect();
+        let (decision, found, cred) = state.decide(token, origin, app, &required, None).await?;
+        let passed_lookup = decision
+            .trace
+            .iter()
+            .any(|t| t.step.as_str() == "lookup" && t.ok);
+        match (&found, passed_lookup) {
+            (Some(k), true) => ctx.attribute_key(k),
+            (Some(k), false) => ctx.attribute_event(&k.org_id, Some(&k.id)),
+            (None, _) => {
+                // A pair whose secret is unknown still names its public key: attribute the
+                // event to that key's org so support can find it.
+                if let Some(pk) = cred.as_ref().and_then(Credential::public_key)
+                    && let Some(k) = state.lookup_id(pk.as_str()).await?
+                {
+                    ctx.attribute_event(&k.org_id, Some(&k.id));
+                }
+            }
+        }
+        match (decision.result, found) {
+            (Ok(()), Some(key)) => Ok(Caller {
+                key,
+                method: decision.method.unwrap_or(AuthMethod::Secret),
+                ctx,
+                _r: PhantomData,
+            }),
+            (Err(denial), _) => Err(ApiError::from(denial)),
+            (Ok(()), None) => Err(ApiError::of(ErrorCode::InvalidKey)),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Creating an organization and its owner key directly in the store: `keyconsole org create`
+//! and the console's embedded first start. The owner key has scopes `["*"]`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::os_random;
+use crate::api::{KeyObject, Org, OrgCreated};
+use crate::domain::key::{Env, PublicKeyId, Secret, SecretPrefix, new_org_id, random_base62};
+use crate::domain::record::KeyRecord;
+use crate::domain::scope::ScopeSet;
+use crate::storage::{KeyStore, NewAudit, StoreResult};
+
+/// Create `name` with an owner key, recording `key.created` with no actor.
+pub async fn create_org_with_owner(
+    store: &Arc<dyn KeyStore>,
+    name: &str,
+    key_name: &str,
+    env: Env,
+    prefix: &SecretPrefix,
+    now: DateTime<Utc>,
+) -> StoreResult<OrgCreated> {
+    let mut fill = os_random;
+    let org = Org {
+        id: new_org_id(&mut fill),
+        name: name.to_owned(),
+        created_at: now,
+    };
+    store.create_org(&org).await?;
+    let pk = PublicKeyId::generate(env, &mut fill);
+    let secret = Secret::generate(prefix, env, &mut fill);
+    let record = KeyRecord {
+        id: pk.as_str().to_owned(),
+        org_id: org.id.clone(),
+        name: key_name.to_owned(),
+        env,
+        app_id: None,
+        scopes: ScopeSet::parse(&["*"]).unwrap_or_default(),
+        allowed_domains: Vec::new(),
+        enabled: true,
+        secret_hash: secret.hash(),
+        secret_hint: secret.hint(),
+        created_at: now,
+        updated_at: now,
+        expires_at: None,
+        last_used_at: None,
+        rotated_from: None,
+        rotated_to: None,
+        version: 1,
+    };
+    let audit = NewAudit {
+        id: format!("aud_{}", random_base62(20, &mut fill)),
+        org_id: org.id.clone(),
+        at: now,
+        actor_key_id: None,
+        action: "key.created".to_owned(),
+        key_id: Some(record.id.clone()),
+        changes: json!({"name": record.name, "env": env.as_str(), "scopes": ["*"], "owner": true}),
+    };
+    store.insert_key(&record, &audit).await?;
+    Ok(OrgCreated {
+        key: KeyObject::from_record(&record, now),
+        credential: Secret::new(format!("{}:{}", pk.as_str(), secret.expose())),
+        secret,
+        org,
+    })
+}

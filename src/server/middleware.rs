@@ -1,0 +1,224 @@
+//! The one request middleware: assigns the request id, renders error bodies (every non-2xx
+//! answer gets the API.md §4 body), counts usage, records denied decisions, feeds the
+//! failed-auth limiter and writes one log line. The log line and stored paths never hold a
+//! secret or a credential header: only method, redacted path, status and key id.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::AppState;
+use super::auth::{ReqCtx, origin_header};
+use super::error::{ApiError, ErrorMarker, www_authenticate};
+use super::usage::Outcome;
+use crate::api::{APP_ID_HEADER, ErrorBody, ErrorDetail, REQUEST_ID_HEADER};
+use crate::domain::decision::ErrorCode;
+use crate::domain::key::new_request_id;
+use crate::storage::AuthEventRecord;
+
+/// Replace path segments that look like a secret (anything `x_live_…`/`x_test_…` that is
+/// not a public key) with `[redacted]`.
+pub fn redact_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            let public_key = seg.starts_with("pk_") && !seg.contains(':');
+            let secretish = (seg.contains("_live_") || seg.contains("_test_")) && !public_key;
+            let long_opaque = seg.len() > 48;
+            if secretish || long_opaque {
+                "[redacted]"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn error_for_status(status: StatusCode) -> ApiError {
+    match status.as_u16() {
+        404 => ApiError::new(ErrorCode::NotFound, "No such route. See GET /openapi.json."),
+        405 => ApiError::of(ErrorCode::MethodNotAllowed),
+        413 => ApiError::of(ErrorCode::PayloadTooLarge),
+        400 | 415 | 422 => ApiError::invalid("The request is not valid."),
+        _ => ApiError::internal(format!("unrendered error status {status}")),
+    }
+}
+
+fn render_error(err: &ApiError, request_id: &str) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            kind: err.code.kind().to_owned(),
+            code: err.code.as_str().to_owned(),
+            message: err.message.clone(),
+            request_id: request_id.to_owned(),
+            required_scopes: (err.code == ErrorCode::InsufficientScope)
+                .then(|| err.required_scopes.clone()),
+        },
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() =
+        StatusCode::from_u16(err.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    if let Some(v) = www_authenticate(err).and_then(|v| HeaderValue::from_str(&v).ok()) {
+        h.insert(header::WWW_AUTHENTICATE, v);
+    }
+    if let Some(secs) = err.retry_after {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+/// Carry headers such as `Allow` (405) over from the unrendered response.
+fn keep_headers(original: &Response, mut rendered: Response) -> Response {
+    for (name, value) in original.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rendered
+                .headers_mut()
+                .entry(name)
+                .or_insert_with(|| value.clone());
+        }
+    }
+    rendered
+}
+
+/// The middleware function (see the module docs).
+pub async fn request_layer(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let mut fill = |b: &mut [u8]| state.random(b);
+    let request_id = new_request_id(&mut fill);
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let ctx = Arc::new(ReqCtx::new(request_id.clone(), ip));
+    req.extensions_mut().insert(Arc::clone(&ctx));
+    let method = req.method().to_string();
+    let path = redact_path(req.uri().path());
+    let origin = origin_header(req.headers())
+        .ok()
+        .flatten()
+        .map(str::to_owned);
+    let app_id = req
+        .headers()
+        .get(APP_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(64).collect::<String>());
+
+    let resp = next.run(req).await;
+
+    let status = resp.status();
+    let marker = resp.extensions().get::<ErrorMarker>().cloned();
+    let is_error = status.is_client_error() || status.is_server_error();
+    let mut resp = match (&marker, is_error) {
+        (Some(m), _) => keep_headers(&resp, render_error(&m.0, &request_id)),
+        (None, true) => keep_headers(&resp, render_error(&error_for_status(status), &request_id)),
+        (None, false) => resp,
+    };
+    if resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v == "application/json")
+    {
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    let code = marker.as_ref().map(|m| m.0.code).or_else(|| {
+        (status.is_client_error() || status.is_server_error())
+            .then(|| error_for_status(status).code)
+    });
+    if let Some(m) = &marker
+        && let Some(internal) = &m.0.internal
+    {
+        tracing::error!(request_id = %request_id, code = m.0.code.as_str(), detail = %internal, "request failed");
+    }
+
+    let now = state.clock.now();
+    let attr = ctx.attribution();
+    let counted_status = attr.usage_status.unwrap_or(status.as_u16());
+    if let Some((key_id, org_id)) = &attr.usage {
+        state
+            .usage
+            .hit(key_id, org_id, now, Outcome::of_status(counted_status));
+    }
+    let event_code = if attr.usage_status.is_some() {
+        attr.event_code
+    } else {
+        code
+    };
+    if let (Some((org_id, key_id)), Some(code)) = (&attr.event, event_code)
+        && matches!(code.status(), 401 | 403 | 429)
+    {
+        state.usage.event(AuthEventRecord {
+            request_id: request_id.clone(),
+            org_id: org_id.clone(),
+            at: now,
+            key_id: key_id.clone(),
+            code: code.as_str().to_owned(),
+            status: code.status(),
+            method: method.clone(),
+            path: path.clone(),
+            ip: ip.map_or_else(|| "unknown".to_owned(), |i| i.to_string()),
+            origin,
+            app_id,
+        });
+    }
+    if status == StatusCode::UNAUTHORIZED
+        && let Some(ip) = ip
+    {
+        state.limiter.failed(ip, now);
+    }
+    let key_id = attr.usage.as_ref().map_or("-", |(k, _)| k.as_str());
+    tracing::info!(
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        status = status.as_u16(),
+        key_id = %key_id,
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_path;
+
+    #[test]
+    fn secret_shaped_segments_are_redacted() {
+        assert_eq!(redact_path("/v1/keys/pk_live_abc"), "/v1/keys/pk_live_abc");
+        assert_eq!(
+            redact_path("/v1/keys/sk_live_abcdef"),
+            "/v1/keys/[redacted]"
+        );
+        assert_eq!(
+            redact_path("/v1/keys/org_test_abcdef/usage"),
+            "/v1/keys/[redacted]/usage"
+        );
+        assert_eq!(
+            redact_path("/v1/keys/pk_live_a:sk_live_b"),
+            "/v1/keys/[redacted]"
+        );
+        assert_eq!(redact_path("/healthz"), "/healthz");
+    }
+}

@@ -1,0 +1,189 @@
+//! The key service over HTTP (API.md). [`router`] builds the axum app with its OpenAPI
+//! document generated from the same handler annotations; [`serve`] runs it on a bound
+//! listener until a shutdown future resolves, then flushes batched usage.
+//!
+//! Handlers are thin: the [`auth::Caller`] extractor authenticates (cache → store →
+//! `domain::authorize`), the handler validates with domain rules, calls the store, and
+//! invalidates the cache before answering.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod cache;
+pub mod clock;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod routes;
+pub mod usage;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tokio::net::TcpListener;
+
+use crate::api::MAX_BODY_BYTES;
+use crate::domain::key::{Env, SecretPrefix};
+use crate::domain::scope::Catalog;
+use crate::storage::KeyStore;
+use auth::Limiter;
+use cache::KeyCache;
+use clock::{Clock, SystemClock};
+use usage::UsageRecorder;
+
+/// Deployment settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Secret prefix (`sk` by default).
+    pub secret_prefix: SecretPrefix,
+    /// Accept only keys of this environment.
+    pub accept_env: Option<Env>,
+    /// Failed authentications allowed per client address per minute before 429 (0 = off).
+    pub failed_auth_limit: u32,
+    /// How often batched usage is written (at most one second).
+    pub flush_interval: Duration,
+    /// How long a cached key is trusted without a database read.
+    pub cache_ttl: Duration,
+    /// The scope catalog.
+    pub catalog: Catalog,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            secret_prefix: SecretPrefix::default(),
+            accept_env: None,
+            failed_auth_limit: 100,
+            flush_interval: Duration::from_secs(1),
+            cache_ttl: Duration::from_secs(30),
+            catalog: Catalog::default_catalog(),
+        }
+    }
+}
+
+/// Shared state of the service.
+pub struct Inner {
+    /// Persistence.
+    pub store: Arc<dyn KeyStore>,
+    /// The verification cache.
+    pub cache: KeyCache,
+    /// Batched usage writer.
+    pub usage: UsageRecorder,
+    /// Settings.
+    pub config: ServerConfig,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Failed-auth limiter.
+    pub limiter: Limiter,
+}
+
+/// Cheap-to-clone handle on [`Inner`].
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// State on the system clock. Starts the usage flusher, so call inside a tokio runtime.
+    pub fn new(store: Arc<dyn KeyStore>, config: ServerConfig) -> AppState {
+        AppState::with_clock(store, config, Arc::new(SystemClock))
+    }
+
+    /// State on a given clock (tests move a manual one).
+    pub fn with_clock(
+        store: Arc<dyn KeyStore>,
+        config: ServerConfig,
+        clock: Arc<dyn Clock>,
+    ) -> AppState {
+        let usage = UsageRecorder::start(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            config.flush_interval.min(Duration::from_secs(1)),
+        );
+        AppState(Arc::new(Inner {
+            cache: KeyCache::new(config.cache_ttl, 1_000_000),
+            limiter: Limiter::new(config.failed_auth_limit),
+            store,
+            usage,
+            config,
+            clock,
+        }))
+    }
+
+    /// Fill `buf` from the OS random number generator.
+    pub fn random(&self, buf: &mut [u8]) {
+        os_random(buf);
+    }
+
+    /// Write all batched usage now.
+    pub async fn flush_usage(&self) -> Result<(), String> {
+        self.usage.flush().await
+    }
+}
+
+/// Fill `buf` from the OS RNG. The OS RNG does not fail on a running Linux system; if it
+/// ever did, issuing predictable secrets would be worse than stopping.
+pub fn os_random(buf: &mut [u8]) {
+    #[allow(clippy::expect_used)]
+    getrandom::fill(buf).expect("the OS random number generator failed");
+}
+
+/// The whole HTTP app.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = routes::api_router().split_for_parts();
+    let doc = serde_json::to_string(&openapi).unwrap_or_else(|_| "{}".to_owned());
+    api.merge(routes::misc::doc_router(doc))
+        .fallback(routes::misc::no_route)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::request_layer,
+        ))
+        .with_state(state)
+}
+
+/// Why `serve` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The HTTP server failed.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Usage could not be written at shutdown.
+    #[error("could not write batched usage at shutdown: {0}")]
+    Flush(String),
+}
+
+/// Serve on a bound listener until `shutdown` resolves; then finish in-flight requests and
+/// write all batched usage before returning.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let app = router(state.clone());
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    let mut last = Ok(());
+    for attempt in 0..5 {
+        last = state.flush_usage().await;
+        if last.is_ok() {
+            break;
+        }
+        tracing::warn!(attempt, "final usage flush failed; retrying");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    last.map_err(ServeError::Flush)
+}

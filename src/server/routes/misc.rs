@@ -1,0 +1,237 @@
+//! `/v1/me`, `/v1/scopes`, `/v1/apps`, `/v1/verify`, health and the OpenAPI document.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::json;
+
+use super::{audit, cursor, page_req, valid_name};
+use crate::api::{
+    App, CreateAppRequest, ErrorBody, Health, KeyObject, MeResponse, Page, PageQuery, ScopeInfo,
+    ScopesResponse, VerifyRequest, VerifyResponse,
+};
+use crate::domain::decision::{Credential, ErrorCode, extract_token};
+use crate::domain::key::{is_app_id, new_app_id};
+use crate::domain::scope::{PRESETS, Scope};
+use crate::server::AppState;
+use crate::server::auth::{AnyKey, Caller, KeysRead, KeysVerify, KeysWrite};
+use crate::server::error::ApiError;
+use crate::server::extract::{StrictJson, StrictQuery};
+
+/// The caller's org, key and scopes: a safe first call for any integration.
+#[utoipa::path(get, path = "/v1/me", tag = "keys",
+    responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn me(
+    State(state): State<AppState>,
+    caller: Caller<AnyKey>,
+) -> Result<Json<MeResponse>, ApiError> {
+    let org = state
+        .store
+        .get_org(&caller.key.org_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("key without an organization"))?;
+    Ok(Json(MeResponse {
+        org,
+        key: KeyObject::from_record(&caller.key, state.clock.now()),
+        scopes: caller.key.scopes.to_strings(),
+        auth_method: caller.method.as_str().to_owned(),
+    }))
+}
+
+/// The scope catalog and presets.
+#[utoipa::path(get, path = "/v1/scopes", tag = "keys",
+    responses((status = 200, body = ScopesResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn scopes(
+    State(state): State<AppState>,
+    _caller: Caller<KeysRead>,
+) -> Json<ScopesResponse> {
+    let cat = &state.config.catalog;
+    let presets: BTreeMap<String, Vec<String>> = PRESETS
+        .iter()
+        .map(|p| ((*p).to_owned(), cat.preset(p).unwrap_or_default()))
+        .collect();
+    Json(ScopesResponse {
+        scopes: cat
+            .entries()
+            .iter()
+            .map(|e| ScopeInfo {
+                name: e.name.clone(),
+                description: e.description.clone(),
+            })
+            .collect(),
+        presets,
+    })
+}
+
+/// Apps of the caller's org.
+#[utoipa::path(get, path = "/v1/apps", tag = "apps",
+    params(PageQuery),
+    responses((status = 200, body = Page<App>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_apps(
+    State(state): State<AppState>,
+    caller: Caller<KeysRead>,
+    StrictQuery(q): StrictQuery<PageQuery>,
+) -> Result<Json<Page<App>>, ApiError> {
+    let page = page_req(q.limit, q.cursor.as_deref())?;
+    let found = state.store.list_apps(&caller.key.org_id, page).await?;
+    Ok(Json(Page {
+        data: found.items,
+        next_cursor: cursor(found.next),
+        total: None,
+    }))
+}
+
+/// Create an app.
+#[utoipa::path(post, path = "/v1/apps", tag = "apps",
+    request_body = CreateAppRequest,
+    responses((status = 201, body = App), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_app(
+    State(state): State<AppState>,
+    caller: Caller<KeysWrite>,
+    StrictJson(req): StrictJson<CreateAppRequest>,
+) -> Result<(StatusCode, Json<App>), ApiError> {
+    if let Some(own) = &caller.key.app_id {
+        let mut e = ApiError::new(
+            ErrorCode::InsufficientScope,
+            format!("An app-scoped key ({own}) cannot create apps; use an org-scoped key."),
+        );
+        e.required_scopes = vec!["keys:write".to_owned()];
+        return Err(e);
+    }
+    let name = valid_name(&req.name)?;
+    let now = state.clock.now();
+    let mut fill = |b: &mut [u8]| state.random(b);
+    let app = App {
+        id: new_app_id(&mut fill),
+        name,
+        created_at: now,
+    };
+    let entry = audit(
+        &state,
+        &caller.key.org_id,
+        Some(&caller.key.id),
+        "app.created",
+        None,
+        json!({"app_id": app.id, "name": app.name}),
+        now,
+    );
+    state
+        .store
+        .create_app(&caller.key.org_id, &app, &entry)
+        .await?;
+    Ok((StatusCode::CREATED, Json(app)))
+}
+
+/// The decision a real request with this credential would get, step by step. Only keys of
+/// the caller's org are ever found. Usage counts for the verified key, not the caller.
+#[utoipa::path(post, path = "/v1/verify", tag = "verify",
+    request_body = VerifyRequest,
+    responses((status = 200, body = VerifyResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn verify(
+    State(state): State<AppState>,
+    caller: Caller<KeysVerify>,
+    StrictJson(req): StrictJson<VerifyRequest>,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    if let Some(a) = &req.app_id
+        && !is_app_id(a)
+    {
+        return Err(ApiError::invalid(
+            "invalid value for `app_id`: not an app id",
+        ));
+    }
+    let required = req
+        .required_scopes
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .map(|s| {
+            Scope::parse(s)
+                .map_err(|e| ApiError::invalid(format!("invalid value for `required_scopes`: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let org = caller.key.org_id.clone();
+    let raw = req.credential.expose().as_bytes();
+    let (decision, found, cred) = match extract_token(&[], &[raw]) {
+        Ok(token) => {
+            state
+                .decide(
+                    token,
+                    req.origin.as_deref(),
+                    req.app_id.as_deref(),
+                    &required,
+                    Some(&org),
+                )
+                .await?
+        }
+        Err(f) => (f.into_decision(), None, None),
+    };
+    let lookup_ok = decision
+        .trace
+        .iter()
+        .any(|t| t.step.as_str() == "lookup" && t.ok);
+    let named = cred
+        .as_ref()
+        .and_then(Credential::public_key)
+        .map(|p| p.as_str().to_owned());
+    let event_key = found.as_ref().map(|k| k.id.clone()).or(named);
+    caller.ctx.attribute_verification(
+        found.as_deref().filter(|_| lookup_ok),
+        Some((&org, event_key.as_deref())),
+        &decision,
+    );
+    let now = state.clock.now();
+    let key = found
+        .filter(|_| lookup_ok)
+        .map(|k| KeyObject::from_record(&k, now));
+    Ok(Json(VerifyResponse::from_decision(&decision, key)))
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".to_owned(),
+    })
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    state.store.ping().await?;
+    Ok(Json(Health {
+        status: "ok".to_owned(),
+    }))
+}
+
+/// `GET /openapi.json`, serving the document generated from the route annotations.
+pub fn doc_router(doc: String) -> Router<AppState> {
+    Router::new().route(
+        "/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move {
+                (
+                    [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+                    doc,
+                )
+            }
+        }),
+    )
+}
+
+/// Fallback for unknown routes.
+pub async fn no_route() -> impl IntoResponse {
+    ApiError::new(ErrorCode::NotFound, "No such route. See GET /openapi.json.")
+}

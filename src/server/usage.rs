@@ -1,0 +1,216 @@
+//! Batched usage writes. Requests hand counters, last-used times and auth events to an
+//! unbounded channel (never a lock a writer holds, never a database write inline); one task
+//! folds them and writes a batch every `interval` (at least once a second). A failed write
+//! keeps the batch and retries it with the next one, so nothing is lost while the database
+//! is down. [`UsageRecorder::shutdown`] drains and writes everything before `serve` returns.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+
+use super::clock::Clock;
+use crate::api::BucketSize;
+use crate::storage::{AuthEventRecord, KeyStore, UsageBatch, UsageDelta};
+
+/// Which counter a request lands in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Anything but 401/403/429.
+    Ok,
+    /// 401.
+    Unauthorized,
+    /// 403.
+    Forbidden,
+    /// 429.
+    RateLimited,
+}
+
+impl Outcome {
+    /// Classify an HTTP status.
+    pub fn of_status(status: u16) -> Outcome {
+        match status {
+            401 => Outcome::Unauthorized,
+            403 => Outcome::Forbidden,
+            429 => Outcome::RateLimited,
+            _ => Outcome::Ok,
+        }
+    }
+}
+
+enum Msg {
+    Hit {
+        key_id: String,
+        org_id: String,
+        at: DateTime<Utc>,
+        outcome: Outcome,
+    },
+    Event(AuthEventRecord),
+    Flush(oneshot::Sender<Result<(), String>>),
+}
+
+/// Handle for recording usage. Cheap to clone.
+#[derive(Clone)]
+pub struct UsageRecorder {
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl std::fmt::Debug for UsageRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UsageRecorder")
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    counts: HashMap<(String, DateTime<Utc>), UsageDelta>,
+    last_used: HashMap<String, DateTime<Utc>>,
+    events: Vec<AuthEventRecord>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.counts.is_empty() && self.last_used.is_empty() && self.events.is_empty()
+    }
+
+    fn add(&mut self, key_id: String, org_id: String, at: DateTime<Utc>, outcome: Outcome) {
+        let minute = BucketSize::Minute.floor(at);
+        let last = self.last_used.entry(key_id.clone()).or_insert(at);
+        if *last < at {
+            *last = at;
+        }
+        let d = self
+            .counts
+            .entry((key_id.clone(), minute))
+            .or_insert_with(|| UsageDelta {
+                key_id,
+                org_id,
+                minute,
+                ok: 0,
+                unauthorized: 0,
+                forbidden: 0,
+                rate_limited: 0,
+            });
+        match outcome {
+            Outcome::Ok => d.ok += 1,
+            Outcome::Unauthorized => d.unauthorized += 1,
+            Outcome::Forbidden => d.forbidden += 1,
+            Outcome::RateLimited => d.rate_limited += 1,
+        }
+    }
+
+    fn batch(&self) -> UsageBatch {
+        UsageBatch {
+            deltas: self.counts.values().cloned().collect(),
+            last_used: self
+                .last_used
+                .iter()
+                .map(|(k, t)| (k.clone(), *t))
+                .collect(),
+            events: self.events.clone(),
+        }
+    }
+}
+
+struct Flusher {
+    store: Arc<dyn KeyStore>,
+    clock: Arc<dyn Clock>,
+    pending: Pending,
+    last_prune: Option<DateTime<Utc>>,
+}
+
+impl Flusher {
+    async fn flush(&mut self) -> Result<(), String> {
+        if !self.pending.is_empty() {
+            let batch = self.pending.batch();
+            match self.store.record_usage(&batch).await {
+                Ok(()) => self.pending = Pending::default(),
+                Err(e) => {
+                    tracing::warn!(error = %e, counters = batch.deltas.len(), events = batch.events.len(), "usage flush failed; keeping the batch to retry");
+                    return Err(e.to_string());
+                }
+            }
+        }
+        let now = self.clock.now();
+        if self
+            .last_prune
+            .is_none_or(|t| now - t > chrono::Duration::minutes(5))
+        {
+            self.last_prune = Some(now);
+            if let Err(e) = self.store.prune(now).await {
+                tracing::warn!(error = %e, "usage prune failed");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl UsageRecorder {
+    /// Start the flusher task.
+    pub fn start(
+        store: Arc<dyn KeyStore>,
+        clock: Arc<dyn Clock>,
+        interval: Duration,
+    ) -> UsageRecorder {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+        let mut flusher = Flusher {
+            store,
+            clock,
+            pending: Pending::default(),
+            last_prune: None,
+        };
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    msg = rx.recv() => match msg {
+                        Some(Msg::Hit { key_id, org_id, at, outcome }) => {
+                            flusher.pending.add(key_id, org_id, at, outcome);
+                        }
+                        Some(Msg::Event(e)) => flusher.pending.events.push(e),
+                        Some(Msg::Flush(done)) => {
+                            let r = flusher.flush().await;
+                            let _ = done.send(r);
+                        }
+                        None => {
+                            let _ = flusher.flush().await;
+                            break;
+                        }
+                    },
+                    _ = tick.tick() => {
+                        let _ = flusher.flush().await;
+                    }
+                }
+            }
+        });
+        UsageRecorder { tx }
+    }
+
+    /// Count one request for a key.
+    pub fn hit(&self, key_id: &str, org_id: &str, at: DateTime<Utc>, outcome: Outcome) {
+        let _ = self.tx.send(Msg::Hit {
+            key_id: key_id.to_owned(),
+            org_id: org_id.to_owned(),
+            at,
+            outcome,
+        });
+    }
+
+    /// Record a denied decision.
+    pub fn event(&self, e: AuthEventRecord) {
+        let _ = self.tx.send(Msg::Event(e));
+    }
+
+    /// Write everything received so far. Messages sent before this call are included.
+    pub async fn flush(&self) -> Result<(), String> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Msg::Flush(done))
+            .map_err(|_| "usage recorder stopped".to_owned())?;
+        wait.await
+            .map_err(|_| "usage recorder stopped".to_owned())?
+    }
+}

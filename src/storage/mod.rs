@@ -1,0 +1,348 @@
+//! Persistence behind one trait, [`KeyStore`], so the server does not care which database
+//! it runs on. SQLite ([`sqlite::SqliteStore`]) is the embedded default.
+//!
+//! The trait speaks in domain records and plain values: no SQL types leak out, times are
+//! `DateTime<Utc>`, lists page by an opaque sequence number. Every mutation that the audit log
+//! must record takes its audit entry and writes it in the same transaction.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::api::{App, BucketSize, Org, UsageBucket};
+use crate::domain::key::{Env, SecretHash};
+use crate::domain::record::{KeyRecord, KeyStatus};
+
+/// Storage failures, typed so the server can answer 409/503 instead of 500.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached, is read-only or full. Retrying may work.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness or state conflict.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database URL or file cannot be used.
+    #[error("cannot open database: {0}")]
+    Open(String),
+    /// Stored data that does not parse (corruption or a manual edit).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+/// Result alias.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A page request: at most `limit` items with sequence below `before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageReq {
+    /// 1-500.
+    pub limit: u32,
+    /// Exclusive upper bound on the sequence (from a cursor).
+    pub before: Option<i64>,
+}
+
+/// A page of results and the sequence to continue from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paged<T> {
+    /// The items, newest first.
+    pub items: Vec<T>,
+    /// `Some(seq)` when more items exist below it.
+    pub next: Option<i64>,
+    /// Items matching the filter in all pages, when the store counted them.
+    pub total: Option<u64>,
+}
+
+/// Filters of `GET /v1/keys`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyFilter {
+    /// Substring of name (case-insensitive) or id.
+    pub q: Option<String>,
+    /// Derived status.
+    pub status: Option<KeyStatus>,
+    /// App binding.
+    pub app_id: Option<String>,
+    /// Environment.
+    pub env: Option<Env>,
+    /// Keys whose scopes grant this exact `resource:action` (or `resource:*`, `*`).
+    pub scope: Option<String>,
+    /// Secret hint suffix.
+    pub hint: Option<String>,
+}
+
+/// An audit entry to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAudit {
+    /// `aud_…`
+    pub id: String,
+    /// The org.
+    pub org_id: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who (a key id), `None` for the command line.
+    pub actor_key_id: Option<String>,
+    /// e.g. `key.created`.
+    pub action: String,
+    /// The key concerned.
+    pub key_id: Option<String>,
+    /// What changed.
+    pub changes: serde_json::Value,
+}
+
+/// Filters of `GET /v1/audit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only this key.
+    pub key_id: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+}
+
+/// A denied decision to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthEventRecord {
+    /// Request id.
+    pub request_id: String,
+    /// The org the key belongs to.
+    pub org_id: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The key, when known.
+    pub key_id: Option<String>,
+    /// Error code.
+    pub code: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Method.
+    pub method: String,
+    /// Path (secret-shaped segments redacted).
+    pub path: String,
+    /// Client address.
+    pub ip: String,
+    /// Origin header.
+    pub origin: Option<String>,
+    /// x-app-id header.
+    pub app_id: Option<String>,
+}
+
+/// Filters of `GET /v1/auth-events`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthEventFilter {
+    /// Exact request id.
+    pub request_id: Option<String>,
+    /// Only this key.
+    pub key_id: Option<String>,
+    /// Only this code.
+    pub code: Option<String>,
+}
+
+/// Counters for one key in one minute, to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageDelta {
+    /// The key.
+    pub key_id: String,
+    /// Its org.
+    pub org_id: String,
+    /// Start of the minute.
+    pub minute: DateTime<Utc>,
+    /// Allowed.
+    pub ok: u64,
+    /// 401.
+    pub unauthorized: u64,
+    /// 403.
+    pub forbidden: u64,
+    /// 429.
+    pub rate_limited: u64,
+}
+
+/// One flush of batched writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageBatch {
+    /// Counter increments (rolled into minute, hour and day rows).
+    pub deltas: Vec<UsageDelta>,
+    /// Latest use per key.
+    pub last_used: Vec<(String, DateTime<Utc>)>,
+    /// Denied decisions.
+    pub events: Vec<AuthEventRecord>,
+}
+
+impl UsageBatch {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.deltas.is_empty() && self.last_used.is_empty() && self.events.is_empty()
+    }
+}
+
+/// A busy key in a range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopKeyRow {
+    /// The key.
+    pub key_id: String,
+    /// Its name.
+    pub name: String,
+    /// Counters summed over the range (`start` is the range start).
+    pub counts: UsageBucket,
+}
+
+/// Retention settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Newest auth events kept per org.
+    pub auth_events_per_org: u32,
+    /// Minute buckets kept this many hours.
+    pub minute_hours: u32,
+    /// Hour buckets kept this many days.
+    pub hour_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            auth_events_per_org: 100_000,
+            minute_hours: 48,
+            hour_days: 90,
+        }
+    }
+}
+
+/// Everything the service persists.
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
+    /// Check the database answers (for `/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Create an org.
+    async fn create_org(&self, org: &Org) -> StoreResult<()>;
+    /// An org by id.
+    async fn get_org(&self, id: &str) -> StoreResult<Option<Org>>;
+
+    /// Create an app, with its audit entry.
+    async fn create_app(&self, org_id: &str, app: &App, audit: &NewAudit) -> StoreResult<()>;
+    /// An app of an org.
+    async fn get_app(&self, org_id: &str, id: &str) -> StoreResult<Option<App>>;
+    /// Apps of an org, newest first.
+    async fn list_apps(&self, org_id: &str, page: PageReq) -> StoreResult<Paged<App>>;
+
+    /// Insert a new key, with its audit entry.
+    async fn insert_key(&self, key: &KeyRecord, audit: &NewAudit) -> StoreResult<()>;
+    /// A live (not deleted) key by secret hash, in any org.
+    async fn key_by_hash(&self, hash: &SecretHash) -> StoreResult<Option<KeyRecord>>;
+    /// A live key by id, in any org (callers check the org).
+    async fn key_by_id(&self, id: &str) -> StoreResult<Option<KeyRecord>>;
+    /// Live keys of an org, newest first, filtered, with the filtered total.
+    async fn list_keys(
+        &self,
+        org_id: &str,
+        filter: &KeyFilter,
+        now: DateTime<Utc>,
+        page: PageReq,
+    ) -> StoreResult<Paged<KeyRecord>>;
+    /// Write `key`'s mutable fields if the stored version is still `expected_version`;
+    /// the stored version becomes `key.version`. `Ok(false)` when the version moved on.
+    async fn update_key(
+        &self,
+        key: &KeyRecord,
+        expected_version: i64,
+        audits: &[NewAudit],
+    ) -> StoreResult<bool>;
+    /// Soft-delete a key. `Ok(false)` when there was no live key.
+    async fn delete_key(&self, org_id: &str, id: &str, audit: &NewAudit) -> StoreResult<bool>;
+    /// Mark `old` rotated (its `rotated_to`, `expires_at` and version as given) and insert
+    /// `new`, atomically. `Ok(false)` when `old` was already rotated, deleted or changed.
+    async fn rotate_key(
+        &self,
+        old: &KeyRecord,
+        expected_version: i64,
+        new: &KeyRecord,
+        audits: &[NewAudit],
+    ) -> StoreResult<bool>;
+
+    /// Apply one batch of usage counters, last-used times and auth events.
+    async fn record_usage(&self, batch: &UsageBatch) -> StoreResult<()>;
+    /// Write whole buckets directly (demo data and imports), adding to existing counters.
+    async fn add_buckets(
+        &self,
+        key_id: &str,
+        org_id: &str,
+        bucket: BucketSize,
+        rows: &[UsageBucket],
+    ) -> StoreResult<()>;
+    /// Drop old minute and hour buckets and auth events past retention.
+    async fn prune(&self, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Non-zero buckets of one key in `[from, to)`, oldest first.
+    async fn key_usage(
+        &self,
+        key_id: &str,
+        bucket: BucketSize,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<UsageBucket>>;
+    /// Non-zero org totals in `[from, to)`, oldest first.
+    async fn org_usage(
+        &self,
+        org_id: &str,
+        bucket: BucketSize,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<UsageBucket>>;
+    /// The busiest keys of an org in `[from, to)`.
+    async fn top_keys(
+        &self,
+        org_id: &str,
+        bucket: BucketSize,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<TopKeyRow>>;
+
+    /// Auth events of an org, newest first.
+    async fn list_auth_events(
+        &self,
+        org_id: &str,
+        filter: &AuthEventFilter,
+        page: PageReq,
+    ) -> StoreResult<Paged<AuthEventRecord>>;
+    /// Audit entries of an org, newest first.
+    async fn list_audit(
+        &self,
+        org_id: &str,
+        filter: &AuditFilter,
+        page: PageReq,
+    ) -> StoreResult<Paged<NewAudit>>;
+}
+
+/// Open a store from a URL: `sqlite://<path>` (created if missing).
+pub async fn open(url: &str, retention: Retention) -> StoreResult<std::sync::Arc<dyn KeyStore>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(
+            sqlite::SqliteStore::open(url, retention).await?,
+        ))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Err(StoreError::Open(
+            "PostgreSQL is not supported by this build yet; use sqlite://<path>".to_owned(),
+        ))
+    } else {
+        Err(StoreError::Open(format!(
+            "unsupported database URL scheme in `{}`: use sqlite://<path>",
+            redact_url(url)
+        )))
+    }
+}
+
+/// A database URL with any password removed, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}

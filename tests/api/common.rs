@@ -1,0 +1,162 @@
+//! A real key service on 127.0.0.1:0 with a temporary SQLite file and a manual clock,
+//! driven through our own `client::Client`.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use keyconsole::api::{CreateKeyRequest, CreateKeyResponse, OrgCreated};
+use keyconsole::client::Client;
+use keyconsole::domain::key::{Env, Secret};
+use keyconsole::server::clock::{Clock, ManualClock};
+use keyconsole::server::{AppState, ServeError, ServerConfig, bootstrap, serve};
+use keyconsole::storage::{self, Retention};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestServer {
+    pub url: String,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub owner: OrgCreated,
+    pub client: Client,
+    pub dir: Arc<tempfile::TempDir>,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<Result<(), ServeError>>>,
+}
+
+pub fn test_config() -> ServerConfig {
+    ServerConfig {
+        failed_auth_limit: 0,
+        ..ServerConfig::default()
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        TestServer::start_with(test_config(), None, Retention::default()).await
+    }
+
+    /// Start on `dir`'s database (a new one when `None`). A new org is created only for a
+    /// new database; on an existing one pass the owner through `reuse_owner`.
+    pub async fn start_with(
+        config: ServerConfig,
+        reuse: Option<(Arc<tempfile::TempDir>, OrgCreated)>,
+        retention: Retention,
+    ) -> TestServer {
+        let (dir, owner) = match reuse {
+            Some((d, o)) => (d, Some(o)),
+            None => (Arc::new(tempfile::tempdir().expect("tempdir")), None),
+        };
+        let db_url = format!("sqlite://{}", dir.path().join("keys.db").display());
+        let store = storage::open(&db_url, retention).await.expect("open store");
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let owner = match owner {
+            Some(o) => o,
+            None => bootstrap::create_org_with_owner(
+                &store,
+                "Acme",
+                "Owner",
+                Env::Live,
+                &config.secret_prefix,
+                clock.now(),
+            )
+            .await
+            .expect("bootstrap org"),
+        };
+        let state = AppState::with_clock(store, config, clock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(serve(listener, state.clone(), async move {
+            let _ = rx.await;
+        }));
+        let client = Client::new(&url, Some(owner.secret.clone())).expect("client");
+        TestServer {
+            url,
+            state,
+            clock,
+            owner,
+            client,
+            dir,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn client_with(&self, token: &Secret) -> Client {
+        self.client.with_token(Some(token.clone()))
+    }
+
+    pub async fn flush(&self) {
+        self.state.flush_usage().await.expect("flush usage");
+    }
+
+    /// Another organization with its owner, in the same database.
+    pub async fn new_org(&self, name: &str) -> OrgCreated {
+        bootstrap::create_org_with_owner(
+            &self.state.store,
+            name,
+            "Owner",
+            Env::Live,
+            &self.state.config.secret_prefix,
+            self.clock.now(),
+        )
+        .await
+        .expect("org")
+    }
+
+    pub async fn create(&self, name: &str, scopes: &[&str]) -> CreateKeyResponse {
+        self.client
+            .create_key(&CreateKeyRequest {
+                name: name.to_owned(),
+                scopes: Some(scopes.iter().map(|s| (*s).to_owned()).collect()),
+                ..CreateKeyRequest::default()
+            })
+            .await
+            .expect("create key")
+    }
+
+    /// Clean shutdown, as SIGTERM would do; returns what a restart needs.
+    pub async fn stop(mut self) -> (Arc<tempfile::TempDir>, OrgCreated) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.expect("join").expect("serve ended cleanly");
+        }
+        (self.dir.clone(), self.owner.clone())
+    }
+}
+
+/// A raw request with exactly these headers.
+pub async fn raw(
+    url: &str,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    let http = reqwest::Client::new();
+    let mut req = http.request(method, format!("{url}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_owned());
+    }
+    let resp = req.send().await.expect("send");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("body");
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    (status, headers, json)
+}
+
+/// The error code of a JSON error body.
+pub fn code(body: &serde_json::Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<none>")
+}

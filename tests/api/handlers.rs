@@ -1,0 +1,143 @@
+//! Handler-level tests through `router().oneshot()`: no port needed.
+
+use std::collections::BTreeSet;
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode};
+use keyconsole::server::router;
+use tower::ServiceExt;
+
+use crate::common::TestServer;
+
+async fn get(app: axum::Router, path: &str) -> (StatusCode, serde_json::Value) {
+    let resp = app
+        .oneshot(Request::get(path).body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    let status = resp.status();
+    let body = to_bytes(resp.into_body(), 1 << 22).await.expect("body");
+    (
+        status,
+        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn openapi_is_3_1_and_covers_every_route() {
+    let s = TestServer::start().await;
+    let (status, doc) = get(router(s.state.clone()), "/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "{}",
+        doc["openapi"]
+    );
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(p, item)| {
+            item.as_object()
+                .expect("item")
+                .keys()
+                .map(move |m| (m.to_uppercase(), p.clone()))
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("GET", "/v1/me"),
+        ("GET", "/v1/keys"),
+        ("POST", "/v1/keys"),
+        ("GET", "/v1/keys/{id}"),
+        ("PATCH", "/v1/keys/{id}"),
+        ("DELETE", "/v1/keys/{id}"),
+        ("POST", "/v1/keys/{id}/rotate"),
+        ("GET", "/v1/keys/{id}/usage"),
+        ("GET", "/v1/usage"),
+        ("GET", "/v1/auth-events"),
+        ("GET", "/v1/audit"),
+        ("GET", "/v1/scopes"),
+        ("GET", "/v1/apps"),
+        ("POST", "/v1/apps"),
+        ("POST", "/v1/verify"),
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+    ]
+    .iter()
+    .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+    .collect();
+    assert_eq!(documented, expected);
+    // Every documented route is really served (not 404/405 from the router).
+    for (method, path) in &expected {
+        let path = path.replace("{id}", "pk_live_000000000000000000000000");
+        let resp = router(s.state.clone())
+            .oneshot(
+                Request::builder()
+                    .method(method.as_str())
+                    .uri(&path)
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        assert!(
+            !matches!(resp.status().as_u16(), 404 | 405),
+            "{method} {path} is documented but not routed"
+        );
+    }
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let s = TestServer::start().await;
+    assert_eq!(
+        get(router(s.state.clone()), "/healthz").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(router(s.state.clone()), "/readyz").await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_the_error_body() {
+    let s = TestServer::start().await;
+    let (status, body) = get(router(s.state.clone()), "/v2/nothing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    assert!(
+        body["error"]["request_id"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("req_"))
+    );
+    let resp = router(s.state.clone())
+        .oneshot(Request::put("/v1/me").body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(resp.headers().get("allow").is_some());
+    assert!(resp.headers().get("x-request-id").is_some());
+}
+
+#[tokio::test]
+async fn success_bodies_say_utf8_json() {
+    let s = TestServer::start().await;
+    let resp = router(s.state.clone())
+        .oneshot(
+            Request::get("/healthz")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json; charset=utf-8")
+    );
+}

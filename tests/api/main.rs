@@ -1,0 +1,8 @@
+//! The key service, end to end: a real server on 127.0.0.1:0 with a temporary SQLite
+//! database, driven by `client::Client` (and raw requests where headers must be exact).
+
+mod auth;
+mod common;
+mod handlers;
+mod keys;
+mod usage;

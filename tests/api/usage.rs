@@ -1,0 +1,409 @@
+//! Usage counters, last-used, auth events, audit, and persistence across a clean restart.
+
+use keyconsole::api::{
+    AuditQuery, AuthEventsQuery, BucketSize, ListKeysQuery, RotateRequest, UpdateKeyRequest,
+    UsageQuery, VerifyRequest,
+};
+use keyconsole::client::ClientError;
+use keyconsole::domain::decision::ErrorCode;
+use keyconsole::server::clock::Clock;
+use keyconsole::storage::Retention;
+use reqwest::Method;
+
+use crate::common::{TestServer, raw, test_config};
+
+fn minute_total(u: &keyconsole::api::KeyUsage) -> (u64, u64, u64, u64) {
+    u.buckets.iter().fold((0, 0, 0, 0), |a, b| {
+        (
+            a.0 + b.ok,
+            a.1 + b.unauthorized,
+            a.2 + b.forbidden,
+            a.3 + b.rate_limited,
+        )
+    })
+}
+
+#[tokio::test]
+async fn usage_counts_every_authenticated_request_and_last_used() {
+    let s = TestServer::start().await;
+    let k = s.create("Counted", &["runs:read"]).await;
+    assert!(k.key.last_used_at.is_none());
+    let kc = s.client_with(&k.secret);
+    for _ in 0..3 {
+        kc.me().await.expect("ok");
+    }
+    kc.list_keys(&ListKeysQuery::default())
+        .await
+        .expect_err("403");
+    s.client
+        .update_key(
+            &k.key.id,
+            &UpdateKeyRequest {
+                enabled: Some(false),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .expect("disable");
+    kc.me().await.expect_err("401");
+    s.flush().await;
+    let u = s
+        .client
+        .key_usage(&k.key.id, &UsageQuery::default())
+        .await
+        .expect("usage");
+    assert_eq!(u.buckets.len(), 60);
+    assert_eq!(minute_total(&u), (3, 1, 1, 0));
+    for bucket in [BucketSize::Hour, BucketSize::Day] {
+        let u = s
+            .client
+            .key_usage(
+                &k.key.id,
+                &UsageQuery {
+                    bucket: Some(bucket),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("usage");
+        assert_eq!(minute_total(&u), (3, 1, 1, 0), "{bucket:?} rollup");
+    }
+    let got = s.client.get_key(&k.key.id).await.expect("get");
+    assert_eq!(got.last_used_at, Some(s.clock.now()));
+    let org = s
+        .client
+        .org_usage(&UsageQuery::default())
+        .await
+        .expect("org usage");
+    let top = org
+        .top_keys
+        .iter()
+        .find(|t| t.key_id == k.key.id)
+        .expect("in top keys");
+    assert_eq!(
+        (top.ok, top.unauthorized, top.forbidden, top.total),
+        (3, 1, 1, 5)
+    );
+    assert_eq!(top.name, "Counted");
+}
+
+#[tokio::test]
+async fn verify_counts_for_the_verified_key_not_the_caller() {
+    let s = TestServer::start().await;
+    let k = s.create("Target", &["runs:read"]).await;
+    for _ in 0..2 {
+        s.client
+            .verify(&VerifyRequest {
+                credential: k.secret.clone(),
+                origin: None,
+                app_id: None,
+                required_scopes: None,
+            })
+            .await
+            .expect("verify");
+    }
+    s.flush().await;
+    let target = s
+        .client
+        .key_usage(&k.key.id, &UsageQuery::default())
+        .await
+        .expect("usage");
+    assert_eq!(minute_total(&target).0, 2);
+    let owner = s
+        .client
+        .key_usage(&s.owner.key.id, &UsageQuery::default())
+        .await
+        .expect("usage");
+    // The owner's own calls: the two usage reads above are counted, the verifies are not.
+    assert_eq!(minute_total(&owner).0, 1);
+}
+
+#[tokio::test]
+async fn auth_events_are_found_by_request_id() {
+    let s = TestServer::start().await;
+    let k = s.create("Support case", &["runs:read"]).await;
+    let (status, h, _) = raw(
+        &s.url,
+        Method::GET,
+        "/v1/keys",
+        &[
+            ("authorization", &format!("Bearer {}", k.secret.expose())),
+            ("origin", "https://shop.example.com"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let rid = h
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("rid")
+        .to_owned();
+    // A wrong secret sent with a real public key is still attributed to that key's org.
+    let mut fill = |b: &mut [u8]| keyconsole::server::os_random(b);
+    let wrong = keyconsole::domain::key::Secret::generate(
+        &Default::default(),
+        keyconsole::domain::key::Env::Live,
+        &mut fill,
+    );
+    let (status, h2, _) = raw(
+        &s.url,
+        Method::GET,
+        "/v1/me",
+        &[("x-api-key", &format!("{}:{}", k.key.id, wrong.expose()))],
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let rid2 = h2
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("rid")
+        .to_owned();
+    s.flush().await;
+    let ev = s
+        .client
+        .auth_events(&AuthEventsQuery {
+            request_id: Some(rid.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("events");
+    assert_eq!(ev.data.len(), 1);
+    let e = &ev.data[0];
+    assert_eq!(e.code, "insufficient_scope");
+    assert_eq!(e.status, 403);
+    assert_eq!(e.key_id.as_deref(), Some(k.key.id.as_str()));
+    assert_eq!((e.method.as_str(), e.path.as_str()), ("GET", "/v1/keys"));
+    assert_eq!(e.origin.as_deref(), Some("https://shop.example.com"));
+    assert_eq!(e.ip, "127.0.0.1");
+    let ev2 = s
+        .client
+        .auth_events(&AuthEventsQuery {
+            request_id: Some(rid2),
+            ..Default::default()
+        })
+        .await
+        .expect("events");
+    assert_eq!(ev2.data.len(), 1);
+    assert_eq!(ev2.data[0].code, "invalid_key");
+    assert_eq!(ev2.data[0].key_id.as_deref(), Some(k.key.id.as_str()));
+    // Filters by key and code; allowed requests are not events.
+    let by_key = s
+        .client
+        .auth_events(&AuthEventsQuery {
+            key_id: Some(k.key.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("events");
+    assert_eq!(by_key.data.len(), 2);
+    let by_code = s
+        .client
+        .auth_events(&AuthEventsQuery {
+            code: Some("key_disabled".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("events");
+    assert!(by_code.data.is_empty());
+    // Another org never sees them.
+    let other = s.new_org("Globex").await;
+    let theirs = s
+        .client_with(&other.secret)
+        .auth_events(&AuthEventsQuery {
+            request_id: Some(rid),
+            ..Default::default()
+        })
+        .await
+        .expect("events");
+    assert!(theirs.data.is_empty());
+}
+
+#[tokio::test]
+async fn auth_event_retention_keeps_the_newest() {
+    let retention = Retention {
+        auth_events_per_org: 3,
+        ..Retention::default()
+    };
+    let s = TestServer::start_with(test_config(), None, retention).await;
+    let k = s.create("Noisy", &["runs:read"]).await;
+    let kc = s.client_with(&k.secret);
+    for _ in 0..5 {
+        kc.list_keys(&ListKeysQuery::default())
+            .await
+            .expect_err("403");
+        s.flush().await;
+    }
+    let ev = s
+        .client
+        .auth_events(&AuthEventsQuery::default())
+        .await
+        .expect("events");
+    assert_eq!(ev.data.len(), 3);
+}
+
+#[tokio::test]
+async fn audit_records_every_action_with_its_actor() {
+    let s = TestServer::start().await;
+    let admin = s
+        .create("Admin", &["keys:*", "runs:read", "audit:read"])
+        .await;
+    let ac = s.client_with(&admin.secret);
+    let app = s
+        .client
+        .create_app(&keyconsole::api::CreateAppRequest { name: "App".into() })
+        .await
+        .expect("app");
+    let k = ac
+        .create_key(&keyconsole::api::CreateKeyRequest {
+            name: "Audited".into(),
+            scopes: Some(vec!["runs:read".into()]),
+            ..Default::default()
+        })
+        .await
+        .expect("create");
+    let id = k.key.id.clone();
+    ac.update_key(
+        &id,
+        &UpdateKeyRequest {
+            name: Some("Renamed".into()),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .expect("rename");
+    ac.update_key(
+        &id,
+        &UpdateKeyRequest {
+            enabled: Some(false),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .expect("disable");
+    ac.update_key(
+        &id,
+        &UpdateKeyRequest {
+            enabled: Some(true),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .expect("enable");
+    let r = ac
+        .rotate_key(
+            &id,
+            &RotateRequest {
+                grace_period_seconds: Some(60),
+            },
+        )
+        .await
+        .expect("rotate");
+    ac.delete_key(&r.key.id).await.expect("delete");
+    let log = ac
+        .audit(&AuditQuery {
+            key_id: Some(id.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    let actions: Vec<&str> = log.data.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "key.rotated",
+            "key.enabled",
+            "key.disabled",
+            "key.updated",
+            "key.created"
+        ]
+    );
+    assert!(
+        log.data
+            .iter()
+            .all(|e| e.actor_key_id.as_deref() == Some(admin.key.id.as_str()))
+    );
+    let renamed = &log.data[3];
+    assert_eq!(renamed.changes["name"]["from"], "Audited");
+    assert_eq!(renamed.changes["name"]["to"], "Renamed");
+    let new_key = ac
+        .audit(&AuditQuery {
+            key_id: Some(r.key.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    let actions: Vec<&str> = new_key.data.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["key.deleted", "key.created"]);
+    let apps = s
+        .client
+        .audit(&AuditQuery {
+            action: Some("app.created".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(apps.data.len(), 1);
+    assert_eq!(apps.data[0].changes["app_id"], app.id.as_str());
+    let e = s
+        .client_with(&k.secret)
+        .audit(&AuditQuery::default())
+        .await
+        .expect_err("needs audit:read");
+    assert_eq!(e.code(), Some(ErrorCode::InsufficientScope));
+}
+
+#[tokio::test]
+async fn a_clean_restart_loses_nothing() {
+    let s = TestServer::start().await;
+    let k = s.create("Durable", &["runs:read"]).await;
+    let kc = s.client_with(&k.secret);
+    for _ in 0..7 {
+        kc.me().await.expect("ok");
+    }
+    kc.list_keys(&ListKeysQuery::default())
+        .await
+        .expect_err("denied");
+    let used_at = s.clock.now();
+    // No explicit flush: shutdown must write the batch.
+    let reuse = s.stop().await;
+    let s2 = TestServer::start_with(test_config(), Some(reuse), Retention::default()).await;
+    let u = s2
+        .client
+        .key_usage(&k.key.id, &UsageQuery::default())
+        .await
+        .expect("usage");
+    assert_eq!(minute_total(&u), (7, 0, 1, 0));
+    let got = s2.client.get_key(&k.key.id).await.expect("key survived");
+    assert!(
+        got.last_used_at
+            .is_some_and(|t| (t - used_at).num_seconds().abs() < 5)
+    );
+    s2.client_with(&k.secret)
+        .me()
+        .await
+        .expect("secret still valid after restart");
+    let ev = s2
+        .client
+        .auth_events(&AuthEventsQuery::default())
+        .await
+        .expect("events");
+    assert_eq!(ev.data.len(), 1);
+}
+
+#[tokio::test]
+async fn a_dead_server_is_a_connect_error() {
+    let s = TestServer::start().await;
+    let url = s.url.clone();
+    let c = s.client.clone();
+    s.stop().await;
+    let e = c.me().await.expect_err("dead");
+    assert!(matches!(e, ClientError::Connect { .. }), "{e:?}");
+    assert!(e.is_unreachable());
+    assert!(e.to_string().contains(&url));
+}

@@ -1,0 +1,345 @@
+//! The `keyconsole` binary as scripts use it: `org create`, `serve` (ready line, port 0,
+//! SIGTERM flush), exit codes, one-line errors, and logs that never hold a secret.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use keyconsole::api::{OrgCreated, UsageQuery};
+use keyconsole::client::Client;
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyconsole");
+
+fn kc(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("KEYCONSOLE_DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run keyconsole")
+}
+
+fn db(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("k.db").display())
+}
+
+fn org_create(url: &str) -> OrgCreated {
+    let out = kc(&["org", "create", "Acme", "--database", url, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("org create --json is the documented shape")
+}
+
+struct Served {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<String>>,
+}
+
+fn serve(args: &[&str]) -> Served {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = mpsc::channel();
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("listening on http://") {
+                let addr = line[i + "listening on ".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                let _ = tx.send(addr);
+            }
+            let mut l = sink.lock().expect("lock");
+            l.push_str(&line);
+            l.push('\n');
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("serve printed its ready line");
+    Served { child, url, log }
+}
+
+fn term(s: &mut Served) -> i32 {
+    let pid = s.child.id().to_string();
+    let st = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    for _ in 0..200 {
+        if let Some(status) = s.child.try_wait().expect("wait") {
+            return status.code().unwrap_or(-1);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = s.child.kill();
+    panic!("serve did not exit after SIGTERM");
+}
+
+#[test]
+fn org_create_json_is_the_key_create_body_plus_org() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = kc(&["org", "create", "Acme", "--database", &db(&dir), "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let keys: Vec<&str> = v
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys.len(), 4);
+    for k in ["org", "key", "secret", "credential"] {
+        assert!(keys.contains(&k), "{k}");
+    }
+    assert_eq!(v["key"]["scopes"], serde_json::json!(["*"]));
+    assert!(
+        v["secret"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("sk_live_"))
+    );
+    assert!(
+        v["org"]["id"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("org_"))
+    );
+    // Without --json: the secret is printed once, with a note to store it.
+    let out = kc(&["org", "create", "Beta", "--database", &db(&dir)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("sk_live_").count(), 1, "{text}");
+    assert!(text.contains("shown once"));
+}
+
+#[test]
+fn usage_errors_are_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["serve".into(), "--bogus".into()], "--bogus"),
+        (vec!["serve".into()], "--database"),
+        (
+            vec![
+                "serve".into(),
+                "--database".into(),
+                "sqlite:///nonexistent-dir/x/y.db".into(),
+                "--listen".into(),
+                "127.0.0.1:0".into(),
+            ],
+            "database",
+        ),
+        (
+            vec!["serve".into(), "--database".into(), "mysql://x".into()],
+            "sqlite",
+        ),
+        (
+            vec![
+                "serve".into(),
+                "--database".into(),
+                db(&dir),
+                "--secret-prefix".into(),
+                "pk".into(),
+            ],
+            "prefix",
+        ),
+        (
+            vec![
+                "serve".into(),
+                "--database".into(),
+                db(&dir),
+                "--accept-env".into(),
+                "prod".into(),
+            ],
+            "prod",
+        ),
+        (
+            vec![
+                "org".into(),
+                "create".into(),
+                "X".into(),
+                "--database".into(),
+                "sqlite:///nonexistent-dir/x/y.db".into(),
+            ],
+            "database",
+        ),
+        (vec!["nonsense".into()], "nonsense"),
+    ];
+    for (args, needle) in cases {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = kc(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line expected, got:\n{err}"
+        );
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_port_in_use_exits_2() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = held.local_addr().expect("addr").to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = kc(&["serve", "--database", &db(&dir), "--listen", &addr]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot listen"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn database_url_from_the_environment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN)
+        .args(["org", "create", "EnvCo", "--json"])
+        .env("KEYCONSOLE_DATABASE_URL", db(&dir))
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_port_0_flushes_on_sigterm_and_never_logs_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db(&dir);
+    let owner = org_create(&url);
+    let mut s = serve(&["--listen", "127.0.0.1:0", "--database", &url]);
+    assert!(
+        !s.url.ends_with(":0"),
+        "ready line names the real port: {}",
+        s.url
+    );
+    let c = Client::new(&s.url, Some(owner.secret.clone())).expect("client");
+    for _ in 0..4 {
+        c.me().await.expect("me");
+    }
+    let secret = owner.secret.expose().to_owned();
+    let http = reqwest::Client::new();
+    // Secrets in every place a careless client might put them.
+    let _ = http
+        .get(format!("{}/v1/keys/{secret}", s.url))
+        .bearer_auth(&secret)
+        .send()
+        .await;
+    let _ = http
+        .get(format!("{}/v1/keys?q={secret}", s.url))
+        .header("x-api-key", &secret)
+        .send()
+        .await;
+    let _ = http
+        .get(format!("{}/v1/me", s.url))
+        .header("authorization", format!("Bearer  {secret}"))
+        .send()
+        .await;
+    let _ = http
+        .post(format!("{}/v1/keys", s.url))
+        .bearer_auth(&secret)
+        .header("content-type", "application/json")
+        .body(format!(
+            "{{\"name\": \"{secret}\", \"scopes\": [\"{secret}\"]}}"
+        ))
+        .send()
+        .await;
+    let code = term(&mut s);
+    assert_eq!(code, 0, "serve exits 0 after SIGTERM");
+    std::thread::sleep(Duration::from_millis(100));
+    let log = s.log.lock().expect("lock").clone();
+    assert!(
+        log.contains("request_id="),
+        "one line per request with its id:\n{log}"
+    );
+    assert!(
+        log.contains("status=200") && log.contains(&format!("key_id={}", owner.key.id)),
+        "{log}"
+    );
+    let random_part = &secret["sk_live_".len()..];
+    assert!(
+        !log.contains(random_part),
+        "a secret reached the log:\n{log}"
+    );
+    assert!(!log.to_lowercase().contains("authorization:"), "{log}");
+
+    // Restart on the same database: the usage written at shutdown is there.
+    let mut s2 = serve(&["--listen", "127.0.0.1:0", "--database", &url]);
+    let c2 = Client::new(&s2.url, Some(owner.secret.clone())).expect("client");
+    let u = c2
+        .key_usage(&owner.key.id, &UsageQuery::default())
+        .await
+        .expect("usage");
+    let ok: u64 = u.buckets.iter().map(|b| b.ok).sum();
+    assert!(ok >= 6, "4 /me + the other authenticated calls, got {ok}");
+    assert_eq!(term(&mut s2), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_flags_secret_prefix_and_accept_env() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db(&dir);
+    let out = kc(&[
+        "org",
+        "create",
+        "Acme",
+        "--database",
+        &url,
+        "--json",
+        "--env",
+        "test",
+        "--secret-prefix",
+        "org",
+    ]);
+    assert!(out.status.success());
+    let owner: OrgCreated = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(owner.secret.expose().starts_with("org_test_"));
+    let mut s = serve(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        &url,
+        "--secret-prefix",
+        "org",
+        "--accept-env",
+        "live",
+    ]);
+    let c = Client::new(&s.url, Some(owner.secret.clone())).expect("client");
+    let e = c
+        .me()
+        .await
+        .expect_err("test key on a live-only deployment");
+    assert_eq!(
+        e.code(),
+        Some(keyconsole::domain::decision::ErrorCode::InvalidKey)
+    );
+    assert_eq!(term(&mut s), 0);
+    let mut s = serve(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        &url,
+        "--secret-prefix",
+        "org",
+    ]);
+    let c = Client::new(&s.url, Some(owner.secret.clone())).expect("client");
+    c.me().await.expect("accepted");
+    assert_eq!(term(&mut s), 0);
+}
