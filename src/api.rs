@@ -328,6 +328,10 @@ pub struct ListKeysQuery {
     pub scope: Option<String>,
     /// Only keys whose secret ends with these characters (`secret_hint`, 1-4 characters).
     pub hint: Option<String>,
+    /// Only keys never used, or last used before this time (stale-key reviews).
+    pub last_used_before: Option<DateTime<Utc>>,
+    /// Only keys created before this time (rotation-due reviews).
+    pub created_before: Option<DateTime<Utc>>,
 }
 
 /// `GET /v1/apps`, `/v1/auth-events`, `/v1/audit` paging.

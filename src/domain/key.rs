@@ -368,8 +368,18 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let prefix: String = self.0.split('_').take(2).collect::<Vec<_>>().join("_");
-        write!(f, "Secret({prefix}_[redacted]…{})", self.hint())
+        // Only a recognisable `<prefix>_<env>_` and the 4-character hint of a full-length
+        // secret are shown; anything else (a foreign token, a fragment) is fully redacted.
+        let mut parts = self.0.splitn(3, '_');
+        let (p, e, rest) = (parts.next(), parts.next(), parts.next());
+        match (p, e.and_then(Env::parse), rest) {
+            (Some(p), Some(env), Some(rest))
+                if SecretPrefix::new(p).is_ok() && rest.len() >= SECRET_RANDOM_LEN =>
+            {
+                write!(f, "Secret({p}_{env}_[redacted]…{})", self.hint())
+            }
+            _ => f.write_str("Secret([redacted])"),
+        }
     }
 }
 
@@ -523,6 +533,10 @@ mod tests {
         assert!(!dbg.contains(s.expose()));
         let p = ParsedSecret::parse(s.expose(), &SecretPrefix::default()).expect("parses");
         assert!(!format!("{p:?}").contains(random));
+        for foreign in ["ghp_abcdefghijklmnop", "plaintoken", "a_b_c", "sk_live_short"] {
+            let d = format!("{:?}", Secret::new(foreign.to_owned()));
+            assert_eq!(d, "Secret([redacted])", "{foreign}");
+        }
     }
 
     #[test]

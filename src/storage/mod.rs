@@ -72,6 +72,10 @@ pub struct KeyFilter {
     pub scope: Option<String>,
     /// Secret hint suffix.
     pub hint: Option<String>,
+    /// Never used, or last used before this time.
+    pub last_used_before: Option<DateTime<Utc>>,
+    /// Created before this time.
+    pub created_before: Option<DateTime<Utc>>,
 }
 
 /// An audit entry to append.

@@ -255,6 +255,14 @@ fn push_key_filter(qb: &mut QueryBuilder<Sqlite>, org_id: &str, f: &KeyFilter, n
             .push_bind(format!("\"{scope}\""))
             .push(") > 0)");
     }
+    if let Some(t) = f.last_used_before {
+        qb.push(" AND (last_used_at IS NULL OR last_used_at < ")
+            .push_bind(ms(t))
+            .push(")");
+    }
+    if let Some(t) = f.created_before {
+        qb.push(" AND created_at < ").push_bind(ms(t));
+    }
     if let Some(hint) = &f.hint {
         qb.push(" AND substr(secret_hint, -")
             .push_bind(i64::try_from(hint.len()).unwrap_or(4))

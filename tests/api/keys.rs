@@ -648,6 +648,41 @@ async fn cursor_pagination_has_no_duplicates_and_filters_work() {
             Some(ErrorCode::InvalidRequest)
         );
     }
+    let old = s
+        .client
+        .list_keys(&ListKeysQuery {
+            created_before: Some(s.clock.now() + chrono::Duration::seconds(1)),
+            limit: Some(500),
+            ..Default::default()
+        })
+        .await
+        .expect("created_before");
+    assert_eq!(old.total, Some(24));
+    let none = s
+        .client
+        .list_keys(&ListKeysQuery {
+            created_before: Some(s.clock.now() - chrono::Duration::days(1)),
+            ..Default::default()
+        })
+        .await
+        .expect("created_before");
+    assert_eq!(none.total, Some(0));
+    s.client.me().await.expect("use the owner key");
+    s.flush().await;
+    let stale = s
+        .client
+        .list_keys(&ListKeysQuery {
+            last_used_before: Some(s.clock.now()),
+            limit: Some(500),
+            ..Default::default()
+        })
+        .await
+        .expect("last_used_before");
+    assert_eq!(
+        stale.total,
+        Some(23),
+        "all but the owner key were never used"
+    );
     let hint = s.owner.secret.expose();
     let h = s
         .client

@@ -155,6 +155,8 @@ pub async fn list_keys(
         env,
         scope,
         hint: q.hint.clone(),
+        last_used_before: q.last_used_before,
+        created_before: q.created_before,
     };
     let now = state.clock.now();
     let found = state
