@@ -524,7 +524,7 @@ pub struct AuditQuery {
 }
 
 /// One audit entry. Append-only.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditEntry {
     /// `aud_…`

@@ -19,6 +19,19 @@ pub struct Cli {
     /// Subcommand; none opens the console.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Connect to this key service instead of the embedded local one (token from
+    /// KEYCONSOLE_TOKEN).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Use a profile from the config file (`keyconsole config path` shows where it is).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Start the embedded local service empty: the previous local database is moved aside.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Capture the mouse (scroll wheel moves the selection).
+    #[arg(long)]
+    pub mouse: bool,
 }
 
 /// Subcommands.
@@ -32,6 +45,19 @@ pub enum Command {
         #[command(subcommand)]
         command: OrgCommand,
     },
+    /// The console's configuration file.
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+/// `keyconsole config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print where the config file lives (it may not exist yet).
+    Path,
 }
 
 /// `live` or `test`.
@@ -285,9 +311,75 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Org {
             command: OrgCommand::Create(a),
         }) => run_org_create(a).await,
-        None => Err(CliError::Usage(
-            "the console is not built yet; run `keyconsole serve --database sqlite://keyconsole.db`"
-                .to_owned(),
-        )),
+        Some(Command::Config {
+            command: ConfigCommand::Path,
+        }) => {
+            let p = crate::config::config_path().map_err(|e| CliError::Usage(e.to_string()))?;
+            println!("{}", p.display());
+            Ok(())
+        }
+        None => {
+            crate::console::run(crate::console::ConsoleArgs {
+                url: cli.url,
+                profile: cli.profile,
+                fresh: cli.fresh,
+                mouse: cli.mouse,
+            })
+            .await
+        }
+    }
+}
+
+/// Where logs go: `serve` to stderr; the console to a file in the data dir (never the
+/// terminal it draws on); other commands to stderr, warnings only.
+pub fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let filter = |default: &str| {
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
+    };
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
+    match &cli.command {
+        Some(Command::Serve(_)) => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter("info"))
+                .with_writer(std::io::stderr)
+                .with_ansi(ansi)
+                .with_target(false)
+                .try_init();
+        }
+        None => {
+            let file = crate::config::data_dir().ok().and_then(|dir| {
+                crate::console::ensure_data_dir(&dir).ok()?;
+                let path = dir.join("keyconsole.log");
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .ok()?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+                }
+                Some(f)
+            });
+            if let Some(f) = file {
+                let _ = tracing_subscriber::fmt()
+                    .with_env_filter(filter("info"))
+                    .with_writer(std::sync::Mutex::new(f))
+                    .with_ansi(false)
+                    .with_target(false)
+                    .try_init();
+            }
+        }
+        Some(_) => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter("warn"))
+                .with_writer(std::io::stderr)
+                .with_ansi(ansi)
+                .with_target(false)
+                .try_init();
+        }
     }
 }

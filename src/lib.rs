@@ -13,6 +13,9 @@
 pub mod api;
 pub mod cli;
 pub mod client;
+pub mod config;
+pub mod console;
 pub mod domain;
 pub mod server;
 pub mod storage;
+pub mod tui;

@@ -4,23 +4,13 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // color-eyre's panic hook; the console adds ratatui's terminal restore in front of it.
     let _ = color_eyre::install();
     let cli = match keyconsole::cli::parse() {
         Ok(c) => c,
         Err(code) => return code,
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(
-            std::io::IsTerminal::is_terminal(&std::io::stderr())
-                && std::env::var_os("NO_COLOR").is_none(),
-        )
-        .with_target(false)
-        .init();
+    keyconsole::cli::init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -31,7 +21,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(keyconsole::cli::run(cli)) {
+    let result = runtime.block_on(keyconsole::cli::run(cli));
+    // Don't wait for lingering blocking tasks (e.g. a terminal input thread).
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("keyconsole: {e}");

@@ -265,6 +265,16 @@ pub trait KeyStore: Send + Sync + 'static {
         audits: &[NewAudit],
     ) -> StoreResult<bool>;
 
+    /// Replace a live key's secret hash and hint (the embedded console re-keys its own key
+    /// at every start so its secret is never persisted). `Ok(false)` if there is no such key.
+    async fn set_secret(
+        &self,
+        key_id: &str,
+        hash: &SecretHash,
+        hint: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
     /// Apply one batch of usage counters, last-used times and auth events.
     async fn record_usage(&self, batch: &UsageBatch) -> StoreResult<()>;
     /// Write whole buckets directly (demo data and imports), adding to existing counters.

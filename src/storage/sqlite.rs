@@ -559,6 +559,31 @@ impl KeyStore for SqliteStore {
         Ok(true)
     }
 
+    async fn set_secret(
+        &self,
+        key_id: &str,
+        hash: &SecretHash,
+        hint: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE keys SET secret_hash = ?, secret_hint = ?, updated_at = ?, version = version + 1 \
+             WHERE id = ? AND deleted_at IS NULL",
+        )
+        .bind(hash.0.to_vec())
+        .bind(hint)
+        .bind(ms(now))
+        .bind(key_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected()
+            == 1;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done)
+    }
+
     async fn record_usage(&self, batch: &UsageBatch) -> StoreResult<()> {
         if batch.is_empty() {
             return Ok(());

@@ -1,0 +1,212 @@
+//! The Keys tab's list: rows loaded page by page from the server, a local filter that narrows
+//! the loaded rows at once (bounded work), and the index view that rendering slices.
+
+use std::collections::BTreeSet;
+
+use crate::api::KeyObject;
+
+use super::UiError;
+
+/// Rows of the loaded window the local filter scans per keystroke; beyond this the server's
+/// `q=` answer (after the debounce) is authoritative. Keeps keystrokes O(1) in the org size.
+pub const LOCAL_FILTER_LIMIT: usize = 5_000;
+/// Page size asked of the server.
+pub const PAGE: u32 = 200;
+
+/// Display order of the loaded rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// Newest first (the server's order).
+    #[default]
+    Created,
+    /// By name.
+    Name,
+    /// Most recently used first; never-used last.
+    LastUsed,
+    /// Soonest expiry first; no expiry last.
+    Expires,
+}
+
+impl Sort {
+    /// The next order in the cycle.
+    pub fn next(self) -> Sort {
+        match self {
+            Sort::Created => Sort::Name,
+            Sort::Name => Sort::LastUsed,
+            Sort::LastUsed => Sort::Expires,
+            Sort::Expires => Sort::Created,
+        }
+    }
+
+    /// Label for the crumb row.
+    pub fn label(self) -> &'static str {
+        match self {
+            Sort::Created => "newest",
+            Sort::Name => "name",
+            Sort::LastUsed => "last used",
+            Sort::Expires => "expires",
+        }
+    }
+}
+
+/// State of the key list.
+#[derive(Debug, Default)]
+pub struct KeysState {
+    /// Rows loaded for the current server query, in server order.
+    pub rows: Vec<KeyObject>,
+    /// Keys matching the server query in all pages.
+    pub total: Option<u64>,
+    /// Cursor of the next page.
+    pub next_cursor: Option<String>,
+    /// The `q=` the loaded rows answer.
+    pub query: String,
+    /// The filter as typed (may be ahead of `query` until the debounce fires).
+    pub filter: String,
+    /// Indices into `rows` after the local filter and sort.
+    pub view: Vec<usize>,
+    /// Selected position in `view`.
+    pub selected: usize,
+    /// First visible position in `view`.
+    pub offset: usize,
+    /// Display order.
+    pub sort: Sort,
+    /// A request is in flight.
+    pub loading: bool,
+    /// The last load failed.
+    pub error: Option<UiError>,
+    /// Generation of the newest request; older answers are dropped.
+    pub generation: u64,
+    /// Keys marked for bulk actions.
+    pub marked: BTreeSet<String>,
+}
+
+fn matches(k: &KeyObject, needle: &str) -> bool {
+    needle.is_empty()
+        || k.name.to_lowercase().contains(needle)
+        || k.id.contains(needle)
+        || k.id.to_lowercase().contains(needle)
+}
+
+impl KeysState {
+    /// Rebuild `view` from `rows`, `filter` and `sort`, keeping the selected key if it is
+    /// still shown.
+    pub fn rebuild_view(&mut self) {
+        let keep = self.selected_key().map(|k| k.id.clone());
+        let needle = self.filter.to_lowercase();
+        // The server already filtered by `query`; narrow further only where the typed filter
+        // is ahead of it.
+        let local = needle != self.query.to_lowercase();
+        let scan = if local {
+            self.rows.len().min(LOCAL_FILTER_LIMIT)
+        } else {
+            self.rows.len()
+        };
+        let mut view: Vec<usize> = (0..scan)
+            .filter(|&i| !local || matches(&self.rows[i], &needle))
+            .collect();
+        let rows = &self.rows;
+        match self.sort {
+            Sort::Created => {}
+            Sort::Name => view.sort_by(|&a, &b| {
+                rows[a]
+                    .name
+                    .to_lowercase()
+                    .cmp(&rows[b].name.to_lowercase())
+            }),
+            Sort::LastUsed => {
+                view.sort_by(|&a, &b| rows[b].last_used_at.cmp(&rows[a].last_used_at))
+            }
+            Sort::Expires => {
+                view.sort_by_key(|&i| (rows[i].expires_at.is_none(), rows[i].expires_at))
+            }
+        }
+        self.view = view;
+        self.selected = keep
+            .and_then(|id| self.view.iter().position(|&i| self.rows[i].id == id))
+            .unwrap_or(0)
+            .min(self.view.len().saturating_sub(1));
+    }
+
+    /// The selected key.
+    pub fn selected_key(&self) -> Option<&KeyObject> {
+        self.view.get(self.selected).and_then(|&i| self.rows.get(i))
+    }
+
+    /// Number of rows shown.
+    pub fn shown(&self) -> usize {
+        self.view.len()
+    }
+
+    /// Move the selection by `delta`, keeping it visible in a window of `height` rows.
+    pub fn move_by(&mut self, delta: isize, height: usize) {
+        let n = self.view.len();
+        if n == 0 {
+            self.selected = 0;
+            self.offset = 0;
+            return;
+        }
+        let cur = self.selected as isize + delta;
+        self.selected = cur.clamp(0, n as isize - 1) as usize;
+        self.scroll_into_view(height);
+    }
+
+    /// Select the first or last row.
+    pub fn jump(&mut self, end: bool, height: usize) {
+        self.selected = if end {
+            self.view.len().saturating_sub(1)
+        } else {
+            0
+        };
+        self.scroll_into_view(height);
+    }
+
+    /// Adjust `offset` so `selected` is inside a window of `height` rows.
+    pub fn scroll_into_view(&mut self, height: usize) {
+        let h = height.max(1);
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + h {
+            self.offset = self.selected + 1 - h;
+        }
+        let max_offset = self.view.len().saturating_sub(h);
+        self.offset = self.offset.min(max_offset);
+    }
+
+    /// Whether the selection is near the end of the loaded rows and more exist.
+    pub fn wants_more(&self, height: usize) -> bool {
+        !self.loading
+            && self.next_cursor.is_some()
+            && self.filter.to_lowercase() == self.query.to_lowercase()
+            && self.selected + height * 2 >= self.view.len()
+    }
+
+    /// Replace a row after an update from the server.
+    pub fn replace(&mut self, key: KeyObject) {
+        if let Some(r) = self.rows.iter_mut().find(|r| r.id == key.id) {
+            *r = key;
+        }
+    }
+
+    /// Put a new key first.
+    pub fn insert_front(&mut self, key: KeyObject) {
+        self.rows.insert(0, key);
+        self.total = self.total.map(|t| t + 1);
+        self.rebuild_view();
+    }
+
+    /// Drop a deleted key.
+    pub fn remove(&mut self, id: &str) {
+        let before = self.rows.len();
+        self.rows.retain(|r| r.id != id);
+        if self.rows.len() < before {
+            self.total = self.total.map(|t| t.saturating_sub(1));
+        }
+        self.marked.remove(id);
+        self.rebuild_view();
+    }
+
+    /// Find a loaded key by id.
+    pub fn get(&self, id: &str) -> Option<&KeyObject> {
+        self.rows.iter().find(|r| r.id == id)
+    }
+}

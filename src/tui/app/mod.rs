@@ -1,0 +1,566 @@
+//! Console state, its vocabulary ([`Action`]) and [`App::update`], which turns an action into
+//! new state and side effects ([`Command`]s). No I/O here: commands are data that
+//! `tui::tasks` runs, sending past-tense actions (`KeysLoaded`, `KeyCreated`, …) back.
+
+pub mod form;
+pub mod keys;
+pub mod modal;
+pub mod tabs;
+mod update;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+use tui_input::{Input, InputRequest};
+
+use crate::api::{
+    App as ApiApp, AuditEntry, AuthEvent, BucketSize, CreateKeyRequest, CreateKeyResponse,
+    KeyObject, KeyUsage, ListKeysQuery, MeResponse, OrgUsage, Page, ScopesResponse,
+    UpdateKeyRequest,
+};
+use crate::client::ClientError;
+use crate::domain::key::Secret;
+use crate::domain::scope::Catalog;
+
+use keys::KeysState;
+use modal::Modal;
+use tabs::{AuditTab, DomainsTab, ScopesTab, UsageTab};
+
+/// A failed call, in a form the UI can keep and show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiError {
+    /// One line for a toast or a panel.
+    pub message: String,
+    /// The server's code, when it sent one.
+    pub code: Option<String>,
+    /// HTTP status, when there was an answer.
+    pub status: Option<u16>,
+    /// Request id, for support.
+    pub request_id: Option<String>,
+    /// Nothing answered at the URL.
+    pub unreachable: bool,
+}
+
+impl UiError {
+    /// A local error.
+    pub fn local(message: impl Into<String>) -> UiError {
+        UiError {
+            message: message.into(),
+            code: None,
+            status: None,
+            request_id: None,
+            unreachable: false,
+        }
+    }
+}
+
+impl From<ClientError> for UiError {
+    fn from(e: ClientError) -> UiError {
+        let (message, code) = match &e {
+            ClientError::Api { body, .. } => {
+                (body.error.message.clone(), Some(body.error.code.clone()))
+            }
+            other => (other.to_string(), None),
+        };
+        UiError {
+            message,
+            code,
+            status: e.status(),
+            request_id: e.request_id().map(str::to_owned),
+            unreachable: e.is_unreachable(),
+        }
+    }
+}
+
+/// Result of a task.
+pub type TaskResult<T> = Result<T, UiError>;
+
+/// The tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tab {
+    /// 1: keys.
+    Keys,
+    /// 2: scopes.
+    Scopes,
+    /// 3: allowed domains.
+    Domains,
+    /// 4: usage.
+    Usage,
+    /// 5: audit log.
+    Audit,
+}
+
+impl Tab {
+    /// All tabs in order.
+    pub const ALL: [Tab; 5] = [Tab::Keys, Tab::Scopes, Tab::Domains, Tab::Usage, Tab::Audit];
+
+    /// Title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Keys => "Keys",
+            Tab::Scopes => "Scopes",
+            Tab::Domains => "Domains",
+            Tab::Usage => "Usage",
+            Tab::Audit => "Audit",
+        }
+    }
+
+    /// Position (0-based).
+    pub fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+}
+
+/// Where the console is connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Profile name (`local` for the embedded service).
+    pub profile: String,
+    /// Base URL.
+    pub url: String,
+    /// A production profile: reversed badge, typed confirmations.
+    pub danger: bool,
+    /// The embedded service with demo data.
+    pub demo: bool,
+}
+
+/// Console settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// How long `v` shows a secret.
+    pub reveal: Duration,
+    /// When a copied secret is cleared from the clipboard.
+    pub clipboard_clear: Duration,
+    /// Debounce before a typed filter is sent to the server.
+    pub debounce: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            reveal: Duration::from_secs(20),
+            clipboard_clear: Duration::from_secs(30),
+            debounce: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Connection state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conn {
+    /// Checking the server and token.
+    Connecting,
+    /// Working.
+    Ready,
+    /// The server or token failed; the screen says what to do.
+    Failed(UiError),
+}
+
+/// A one-line message in the toast row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toast {
+    /// Text (never a secret).
+    pub text: String,
+    /// An error rather than information.
+    pub error: bool,
+    /// Hide after this instant.
+    pub until: Instant,
+}
+
+/// Which line input the crumb row is editing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// `/` filter.
+    Filter,
+    /// `:` command line.
+    Command,
+}
+
+/// Timers the console sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerKind {
+    /// Re-mask a revealed secret.
+    RevealHide(u64),
+    /// Clear a copied secret from the clipboard.
+    ClipboardClear(u64),
+    /// Send the typed filter to the server.
+    FilterDebounce(u64),
+}
+
+/// What a copy was of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyWhat {
+    /// A key id (not secret).
+    KeyId(String),
+    /// A secret: cleared after the delay and on quit.
+    Secret(Secret),
+}
+
+/// The UI's whole vocabulary: what keys mean, and what tasks report back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Leave the console (warns if something is pending).
+    Quit,
+    /// Leave at once (Ctrl-c).
+    ForceQuit,
+    /// Next tab.
+    NextTab,
+    /// Previous tab.
+    PrevTab,
+    /// Go to a tab.
+    GoTab(Tab),
+    /// Move up.
+    Up,
+    /// Move down.
+    Down,
+    /// Page up.
+    PageUp,
+    /// Page down.
+    PageDown,
+    /// First row.
+    Top,
+    /// Last row.
+    Bottom,
+    /// Open details / confirm the focused thing.
+    Enter,
+    /// Close / go back / clear the filter.
+    Back,
+    /// Reload the current view (and retry a failed connection).
+    Refresh,
+    /// Start typing a filter.
+    StartFilter,
+    /// Open the `:` command line.
+    StartCommand,
+    /// Show help for what works here.
+    Help,
+    /// Create a key.
+    NewKey,
+    /// Edit the selected key.
+    EditKey,
+    /// Enable or disable the selected key.
+    ToggleEnabled,
+    /// Delete the selected key.
+    DeleteKey,
+    /// Copy the selected key's id (never a secret).
+    CopyId,
+    /// Cycle the sort order.
+    CycleSort,
+    /// Next focus (forms) / next panel.
+    NextField,
+    /// Previous focus / previous panel.
+    PrevField,
+    /// Cycle an option left.
+    Left,
+    /// Cycle an option right.
+    Right,
+    /// Toggle the item under the cursor (checklists).
+    Toggle,
+    /// Save the edit in progress.
+    Save,
+    /// Reveal the secret for a while.
+    Reveal,
+    /// Copy the secret shown in the reveal modal.
+    CopySecret,
+    /// Answer yes in a confirmation.
+    Yes,
+    /// Answer no in a confirmation.
+    No,
+    /// Edit the focused text input.
+    Edit(InputRequest),
+    /// Pasted text (bracketed paste).
+    Paste(String),
+    /// Scopes tab: edit the selected key's scopes.
+    EditScopes,
+    /// Scopes tab: which keys hold the scope under the cursor.
+    WhoHolds,
+    /// Domains tab: add a domain.
+    AddDomain,
+    /// Domains tab: remove the domain under the cursor.
+    RemoveDomain,
+    /// Domains tab: focus the Origin checker.
+    CheckOrigin,
+    /// Usage tab: cycle minute / hour / day.
+    CycleBucket,
+    /// Audit tab: only the selected key's entries (toggle).
+    FilterAuditKey,
+    /// Audit tab: cycle the action filter.
+    CycleAuditAction,
+    /// The terminal was resized.
+    Resize(u16, u16),
+    /// The terminal lost focus (secrets are re-masked).
+    FocusLost,
+    /// Once a second, and after every event: the clocks.
+    Tick(DateTime<Utc>, Instant),
+    /// A timer fired.
+    TimerFired(TimerKind),
+    /// `/v1/me` answered.
+    MeLoaded(TaskResult<MeResponse>),
+    /// A page of keys arrived (`generation` drops stale answers).
+    KeysLoaded {
+        /// Request generation.
+        generation: u64,
+        /// Appending a next page rather than replacing.
+        append: bool,
+        /// The `q=` the page answers.
+        query: String,
+        /// The page.
+        result: TaskResult<Page<KeyObject>>,
+    },
+    /// The scope catalog arrived.
+    CatalogLoaded(TaskResult<ScopesResponse>),
+    /// Apps arrived.
+    AppsLoaded(TaskResult<Vec<ApiApp>>),
+    /// A key was created (the only time its secret is here).
+    KeyCreated(TaskResult<CreateKeyResponse>),
+    /// A key was updated; `origin` says which view asked.
+    KeyUpdated {
+        /// Which editor asked.
+        origin: EditOrigin,
+        /// The new key.
+        result: TaskResult<KeyObject>,
+    },
+    /// A key was deleted.
+    KeyDeleted {
+        /// The key.
+        id: String,
+        /// Outcome.
+        result: TaskResult<()>,
+    },
+    /// Org usage arrived.
+    OrgUsageLoaded(TaskResult<OrgUsage>),
+    /// A key's usage arrived.
+    KeyUsageLoaded(TaskResult<KeyUsage>),
+    /// Stale keys arrived.
+    StaleLoaded(TaskResult<Vec<KeyObject>>),
+    /// Keys due for rotation arrived.
+    OldLoaded(TaskResult<Vec<KeyObject>>),
+    /// Recent auth failures arrived.
+    FailuresLoaded(TaskResult<Vec<AuthEvent>>),
+    /// Holders of a scope arrived.
+    HoldersLoaded {
+        /// The scope.
+        scope: String,
+        /// Keys and total.
+        result: TaskResult<(Vec<KeyObject>, Option<u64>)>,
+    },
+    /// Audit entries arrived.
+    AuditLoaded {
+        /// Request generation.
+        generation: u64,
+        /// Appending a next page.
+        append: bool,
+        /// The page.
+        result: TaskResult<Page<AuditEntry>>,
+    },
+    /// A clipboard copy finished: how (or why not), and whether it was a secret.
+    Copied {
+        /// A secret (starts the clear countdown).
+        secret: bool,
+        /// How it was copied, or why it failed. Never the copied text.
+        result: Result<String, String>,
+    },
+    /// The clipboard was cleared (or left alone because it changed).
+    ClipboardCleared(Result<String, String>),
+}
+
+/// Which editor asked for an update (so its answer lands in the right place).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditOrigin {
+    /// The key form.
+    Form,
+    /// Enable/disable from the list.
+    Toggle,
+    /// The Scopes tab checklist.
+    Scopes,
+    /// The Domains tab.
+    Domains,
+}
+
+/// Side effects, run by `tui::tasks`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `GET /v1/me`.
+    LoadMe,
+    /// `GET /v1/keys`.
+    LoadKeys {
+        /// Generation.
+        generation: u64,
+        /// Next page rather than first.
+        append: bool,
+        /// The query.
+        query: ListKeysQuery,
+    },
+    /// `GET /v1/scopes`.
+    LoadCatalog,
+    /// `GET /v1/apps`.
+    LoadApps,
+    /// `POST /v1/keys`.
+    CreateKey(CreateKeyRequest),
+    /// `PATCH /v1/keys/{id}`.
+    UpdateKey {
+        /// Key id.
+        id: String,
+        /// Changes.
+        req: UpdateKeyRequest,
+        /// If-Match.
+        version: Option<i64>,
+        /// Who asked.
+        origin: EditOrigin,
+    },
+    /// `DELETE /v1/keys/{id}`.
+    DeleteKey(String),
+    /// `GET /v1/usage`.
+    LoadOrgUsage(BucketSize),
+    /// `GET /v1/keys/{id}/usage`.
+    LoadKeyUsage(String, BucketSize),
+    /// Stale keys (`last_used_before`).
+    LoadStale,
+    /// Keys due for rotation (`created_before`).
+    LoadOld,
+    /// `GET /v1/auth-events`.
+    LoadFailures,
+    /// Keys holding a scope.
+    LoadHolders(String),
+    /// `GET /v1/audit`.
+    LoadAudit {
+        /// Generation.
+        generation: u64,
+        /// Next page.
+        cursor: Option<String>,
+        /// Key filter.
+        key_id: Option<String>,
+        /// Action filter.
+        action: Option<String>,
+    },
+    /// Copy to the clipboard.
+    Copy(CopyWhat),
+    /// Clear our secret from the clipboard.
+    ClearClipboard,
+    /// Fire a timer after a delay.
+    Timer(TimerKind, Duration),
+    /// Switch to another profile.
+    SwitchProfile(String),
+}
+
+/// The console.
+#[derive(Debug)]
+pub struct App {
+    /// Connection.
+    pub session: Session,
+    /// Settings.
+    pub settings: Settings,
+    /// Connection state.
+    pub conn: Conn,
+    /// Who we are on the server.
+    pub me: Option<MeResponse>,
+    /// Current tab.
+    pub tab: Tab,
+    /// Keys tab.
+    pub keys: KeysState,
+    /// Scope catalog.
+    pub catalog: Option<ScopesResponse>,
+    /// Parsed catalog for validation.
+    pub catalog_rules: Catalog,
+    /// Apps of the org.
+    pub apps: Vec<ApiApp>,
+    /// Scopes tab.
+    pub scopes: ScopesTab,
+    /// Domains tab.
+    pub domains: DomainsTab,
+    /// Usage tab.
+    pub usage: UsageTab,
+    /// Audit tab.
+    pub audit: AuditTab,
+    /// Modal stack; the last one gets input first.
+    pub modals: Vec<Modal>,
+    /// The crumb-row line input.
+    pub line: Option<(LineKind, Input)>,
+    /// Toast row.
+    pub toast: Option<Toast>,
+    /// A copied secret's clear deadline.
+    pub clipboard_until: Option<(u64, Instant)>,
+    /// Wall clock, for relative times.
+    pub now: DateTime<Utc>,
+    /// Monotonic clock, for countdowns.
+    pub mono: Instant,
+    /// Terminal size.
+    pub size: (u16, u16),
+    /// Set when the console should exit.
+    pub quit: bool,
+    /// Id source for timers.
+    pub seq: u64,
+}
+
+impl App {
+    /// A console for a session, before it connects.
+    pub fn new(session: Session, settings: Settings, now: DateTime<Utc>, mono: Instant) -> App {
+        App {
+            session,
+            settings,
+            conn: Conn::Connecting,
+            me: None,
+            tab: Tab::Keys,
+            keys: KeysState::default(),
+            catalog: None,
+            catalog_rules: Catalog::default_catalog(),
+            apps: Vec::new(),
+            scopes: ScopesTab::default(),
+            domains: DomainsTab::default(),
+            usage: UsageTab::default(),
+            audit: AuditTab::default(),
+            modals: Vec::new(),
+            line: None,
+            toast: None,
+            clipboard_until: None,
+            now,
+            mono,
+            size: (80, 24),
+            quit: false,
+            seq: 0,
+        }
+    }
+
+    /// Commands to run at start.
+    pub fn start(&mut self) -> Vec<Command> {
+        vec![Command::LoadMe]
+    }
+
+    /// Rows of the main table that fit on screen (header, crumb, table header, toast, hints
+    /// and borders taken off).
+    pub fn table_height(&self) -> usize {
+        usize::from(self.size.1.saturating_sub(7)).max(1)
+    }
+
+    /// Whether the terminal is wide enough for a detail pane.
+    pub fn wide(&self) -> bool {
+        self.size.0 >= 120
+    }
+
+    /// A fresh id.
+    pub fn next_id(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Show a toast for a few seconds.
+    pub fn toast(&mut self, text: impl Into<String>, error: bool) {
+        self.toast = Some(Toast {
+            text: text.into(),
+            error,
+            until: self.mono + Duration::from_secs(if error { 8 } else { 4 }),
+        });
+    }
+
+    /// The key selected in the Keys tab (other tabs act on it).
+    pub fn selected_key(&self) -> Option<&KeyObject> {
+        self.keys.selected_key()
+    }
+
+    /// The caller's environment (default for new keys).
+    pub fn my_env(&self) -> crate::domain::key::Env {
+        self.me
+            .as_ref()
+            .map_or(crate::domain::key::Env::Live, |m| m.key.env)
+    }
+}

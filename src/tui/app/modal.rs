@@ -1,0 +1,128 @@
+//! Modals: state machines that get input before the tab under them.
+
+use std::collections::BTreeSet;
+
+use tokio::time::Instant;
+use tui_input::Input;
+
+use crate::domain::key::Secret;
+
+use super::form::KeyForm;
+
+/// What a confirmation does when answered yes. The target is frozen when the key is pressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    /// Delete this key.
+    Delete {
+        /// Key id.
+        id: String,
+        /// Key name (what a danger profile must type).
+        name: String,
+    },
+    /// Disable this key.
+    Disable {
+        /// Key id.
+        id: String,
+        /// Key name.
+        name: String,
+        /// Version at keypress.
+        version: i64,
+    },
+    /// Close the reveal without having confirmed the secret was stored.
+    DiscardSecret,
+    /// Quit while a copied secret may still be on the clipboard is fine (it is cleared);
+    /// this asks only when a secret was never confirmed stored.
+    QuitWithSecret,
+}
+
+/// A yes/no question, optionally requiring the key name to be typed.
+#[derive(Debug, Clone)]
+pub struct Confirm {
+    /// Title.
+    pub title: String,
+    /// Lines of explanation.
+    pub body: Vec<String>,
+    /// What yes does.
+    pub pending: Pending,
+    /// The text that must be typed (danger profiles).
+    pub type_to_confirm: Option<String>,
+    /// What was typed.
+    pub typed: Input,
+}
+
+impl Confirm {
+    /// Whether yes may be accepted now.
+    pub fn ready(&self) -> bool {
+        self.type_to_confirm
+            .as_deref()
+            .is_none_or(|want| self.typed.value() == want)
+    }
+}
+
+/// The one-time secret reveal.
+#[derive(Debug, Clone)]
+pub struct Reveal {
+    /// Title (e.g. "Key created").
+    pub title: String,
+    /// Key id.
+    pub key_id: String,
+    /// Key name.
+    pub key_name: String,
+    /// The secret; zeroized when this is dropped.
+    pub secret: Secret,
+    /// Shown in clear until this instant.
+    pub shown_until: Option<(u64, Instant)>,
+    /// How it was copied, if it was.
+    pub copied: Option<String>,
+}
+
+/// Picking scopes from the catalog (for the key form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopePicker {
+    /// Cursor.
+    pub cursor: usize,
+    /// Checked scopes.
+    pub checked: BTreeSet<String>,
+}
+
+/// A modal.
+#[derive(Debug, Clone)]
+pub enum Modal {
+    /// Help for what works here, filtered as you type.
+    Help {
+        /// The filter.
+        filter: Input,
+        /// Scroll.
+        scroll: usize,
+    },
+    /// A confirmation.
+    Confirm(Confirm),
+    /// Create or edit a key.
+    Form(Box<KeyForm>),
+    /// Pick scopes for the form.
+    ScopePicker(ScopePicker),
+    /// Show a secret once.
+    Reveal(Box<Reveal>),
+    /// Key details (narrow terminals).
+    Detail(String),
+}
+
+/// Rows of the scope checklist: `*`, each `resource:*`, then each catalog scope.
+pub fn checklist_rows(catalog: &[crate::api::ScopeInfo]) -> Vec<(String, String)> {
+    let mut rows = vec![("*".to_owned(), "everything (full access)".to_owned())];
+    let mut resources: Vec<&str> = Vec::new();
+    for s in catalog {
+        if let Some((r, _)) = s.name.split_once(':')
+            && !resources.contains(&r)
+        {
+            resources.push(r);
+        }
+    }
+    for r in resources {
+        rows.push((format!("{r}:*"), format!("every action on {r}")));
+    }
+    for s in catalog {
+        rows.push((s.name.clone(), s.description.clone()));
+    }
+    rows
+}

@@ -1,0 +1,203 @@
+//! State of the Scopes, Domains, Usage and Audit tabs.
+
+use std::collections::BTreeSet;
+
+use tui_input::Input;
+
+use crate::api::{AuditEntry, AuthEvent, BucketSize, KeyObject, KeyUsage, OrgUsage};
+
+use super::UiError;
+
+/// Something loaded from the server.
+#[derive(Debug, Clone, Default)]
+pub enum Loadable<T> {
+    /// Not asked for yet.
+    #[default]
+    Idle,
+    /// In flight.
+    Loading,
+    /// Here.
+    Ready(T),
+    /// Failed.
+    Failed(UiError),
+}
+
+impl<T> Loadable<T> {
+    /// The value, when ready.
+    pub fn ready(&self) -> Option<&T> {
+        match self {
+            Loadable::Ready(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// From a task result.
+    pub fn from_result(r: Result<T, UiError>) -> Loadable<T> {
+        match r {
+            Ok(v) => Loadable::Ready(v),
+            Err(e) => Loadable::Failed(e),
+        }
+    }
+}
+
+/// Keys holding a scope (first page) and how many hold it in all.
+pub type Holders = (Vec<KeyObject>, Option<u64>);
+
+/// The checklist editor of one key's scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeEdit {
+    /// The key.
+    pub key_id: String,
+    /// Its name.
+    pub key_name: String,
+    /// Version for If-Match.
+    pub version: i64,
+    /// Scopes as they were.
+    pub original: BTreeSet<String>,
+    /// Scopes as edited.
+    pub checked: BTreeSet<String>,
+    /// A save is in flight.
+    pub saving: bool,
+    /// The server's refusal, in plain words.
+    pub refused: Option<String>,
+}
+
+/// Scopes tab.
+#[derive(Debug, Default)]
+pub struct ScopesTab {
+    /// Cursor in the row list (`*`, `resource:*` rows, then catalog scopes).
+    pub cursor: usize,
+    /// The editor, when editing the selected key's scopes.
+    pub edit: Option<ScopeEdit>,
+    /// "Which keys hold this scope?": the scope and its holders.
+    pub holders: Option<(String, Loadable<Holders>)>,
+}
+
+/// Focus in the Domains tab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DomainsFocus {
+    /// The selected key's domains.
+    #[default]
+    List,
+    /// The "would this Origin pass?" input.
+    Origin,
+    /// The add-domain input.
+    Add,
+}
+
+/// Domains tab.
+#[derive(Debug, Default)]
+pub struct DomainsTab {
+    /// Cursor in the key's domains.
+    pub cursor: usize,
+    /// Where input goes.
+    pub focus: DomainsFocus,
+    /// New domain being typed.
+    pub add: Input,
+    /// Why the typed domain is invalid.
+    pub add_error: Option<String>,
+    /// Origin to check.
+    pub origin: Input,
+    /// A save is in flight.
+    pub saving: bool,
+    /// The server's refusal of the last save.
+    pub refused: Option<String>,
+}
+
+/// Lists in the lower half of the Usage tab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UsagePanel {
+    /// Busiest keys.
+    #[default]
+    TopKeys,
+    /// Never used or unused for 30 days.
+    Stale,
+    /// Older than 90 days.
+    RotationDue,
+    /// Recent denied requests.
+    Failures,
+}
+
+impl UsagePanel {
+    /// Every panel in order.
+    pub const ALL: [UsagePanel; 4] = [
+        UsagePanel::TopKeys,
+        UsagePanel::Stale,
+        UsagePanel::RotationDue,
+        UsagePanel::Failures,
+    ];
+
+    /// Title.
+    pub fn title(self) -> &'static str {
+        match self {
+            UsagePanel::TopKeys => "Top keys",
+            UsagePanel::Stale => "Stale (unused 30d+)",
+            UsagePanel::RotationDue => "Rotation due (90d+)",
+            UsagePanel::Failures => "Recent auth failures",
+        }
+    }
+}
+
+/// Usage tab.
+#[derive(Debug, Default)]
+pub struct UsageTab {
+    /// Bucket size of both charts.
+    pub bucket: Option<BucketSize>,
+    /// Org totals.
+    pub org: Loadable<OrgUsage>,
+    /// The selected key's usage.
+    pub key: Loadable<KeyUsage>,
+    /// Stale keys.
+    pub stale: Loadable<Vec<KeyObject>>,
+    /// Keys due for rotation.
+    pub old: Loadable<Vec<KeyObject>>,
+    /// Recent failures.
+    pub failures: Loadable<Vec<AuthEvent>>,
+    /// Which list shows.
+    pub panel: UsagePanel,
+    /// Scroll in the list.
+    pub cursor: usize,
+}
+
+impl UsageTab {
+    /// The bucket size (minute by default).
+    pub fn bucket(&self) -> BucketSize {
+        self.bucket.unwrap_or(BucketSize::Minute)
+    }
+}
+
+/// Actions the audit filter cycles through.
+pub const AUDIT_ACTIONS: [&str; 7] = [
+    "key.created",
+    "key.updated",
+    "key.enabled",
+    "key.disabled",
+    "key.rotated",
+    "key.deleted",
+    "app.created",
+];
+
+/// Audit tab.
+#[derive(Debug, Default)]
+pub struct AuditTab {
+    /// Loaded entries, newest first.
+    pub rows: Vec<AuditEntry>,
+    /// Next page.
+    pub next_cursor: Option<String>,
+    /// Selected row.
+    pub selected: usize,
+    /// First visible row.
+    pub offset: usize,
+    /// Only this key.
+    pub key_filter: Option<String>,
+    /// Only this action (index into [`AUDIT_ACTIONS`]).
+    pub action_filter: Option<usize>,
+    /// In flight.
+    pub loading: bool,
+    /// Last failure.
+    pub error: Option<UiError>,
+    /// Generation of the newest request.
+    pub generation: u64,
+    /// Loaded at least once.
+    pub loaded: bool,
+}

@@ -1,0 +1,1291 @@
+//! `App::update`: one action in, new state and commands out. Order of dispatch: results and
+//! clocks (always), then the top modal, then the crumb-row input, then the connection screen,
+//! then global keys, then the current tab.
+
+use std::collections::BTreeSet;
+
+use tui_input::{Input, InputRequest};
+
+use super::form::{FormMode, KeyForm, ScopeChoice};
+use super::keys::PAGE;
+use super::modal::{Confirm, Modal, Pending, Reveal, ScopePicker, checklist_rows};
+use super::tabs::{AUDIT_ACTIONS, DomainsFocus, Loadable, ScopeEdit, UsagePanel};
+use super::{Action, App, Command, Conn, CopyWhat, EditOrigin, LineKind, Tab, TimerKind, UiError};
+use crate::api::{BucketSize, ListKeysQuery, UpdateKeyRequest};
+use crate::domain::host_pattern::HostPattern;
+
+/// Plain words for a refusal from the server.
+pub fn explain(e: &UiError) -> String {
+    match e.code.as_deref() {
+        Some("insufficient_scope") => format!("Refused (insufficient_scope): {}", e.message),
+        Some("version_mismatch") => {
+            "Someone changed this key meanwhile. Press Ctrl-r to reload, then retry.".to_owned()
+        }
+        Some(code) => format!("{} ({code})", e.message),
+        None => e.message.clone(),
+    }
+}
+
+impl App {
+    /// Apply one action.
+    pub fn update(&mut self, action: Action) -> Vec<Command> {
+        if let Some(cmds) = self.update_always(&action) {
+            return cmds;
+        }
+        if !self.modals.is_empty() {
+            return self.update_modal(action);
+        }
+        if self.line.is_some() {
+            return self.update_line(action);
+        }
+        if let Conn::Failed(_) | Conn::Connecting = self.conn {
+            return match action {
+                Action::Refresh => {
+                    self.conn = Conn::Connecting;
+                    vec![Command::LoadMe]
+                }
+                Action::Quit | Action::ForceQuit => {
+                    self.quit = true;
+                    Vec::new()
+                }
+                Action::StartCommand => {
+                    self.line = Some((LineKind::Command, Input::default()));
+                    Vec::new()
+                }
+                Action::Help => self.open_help(),
+                _ => Vec::new(),
+            };
+        }
+        match action {
+            Action::Quit | Action::ForceQuit => {
+                self.quit = true;
+                Vec::new()
+            }
+            Action::NextTab => self.go_tab(Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()]),
+            Action::PrevTab => {
+                self.go_tab(Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()])
+            }
+            Action::GoTab(t) => self.go_tab(t),
+            Action::Help => self.open_help(),
+            Action::StartCommand => {
+                self.line = Some((LineKind::Command, Input::default()));
+                Vec::new()
+            }
+            Action::Refresh => self.refresh(),
+            other => match self.tab {
+                Tab::Keys => self.update_keys(other),
+                Tab::Scopes => self.update_scopes(other),
+                Tab::Domains => self.update_domains(other),
+                Tab::Usage => self.update_usage(other),
+                Tab::Audit => self.update_audit(other),
+            },
+        }
+    }
+
+    fn open_help(&mut self) -> Vec<Command> {
+        self.modals.push(Modal::Help {
+            filter: Input::default(),
+            scroll: 0,
+        });
+        Vec::new()
+    }
+
+    /// Results, clocks and sizes: handled whatever has focus.
+    fn update_always(&mut self, action: &Action) -> Option<Vec<Command>> {
+        let cmds = match action {
+            Action::Tick(now, mono) => {
+                self.now = *now;
+                self.mono = *mono;
+                if self.toast.as_ref().is_some_and(|t| t.until <= *mono) {
+                    self.toast = None;
+                }
+                for m in &mut self.modals {
+                    if let Modal::Reveal(r) = m
+                        && r.shown_until.is_some_and(|(_, until)| until <= *mono)
+                    {
+                        r.shown_until = None;
+                    }
+                }
+                Vec::new()
+            }
+            Action::Resize(w, h) => {
+                self.size = (*w, *h);
+                let h = self.table_height();
+                self.keys.scroll_into_view(h);
+                Vec::new()
+            }
+            Action::FocusLost => {
+                for m in &mut self.modals {
+                    if let Modal::Reveal(r) = m {
+                        r.shown_until = None;
+                    }
+                }
+                Vec::new()
+            }
+            Action::TimerFired(kind) => self.timer(*kind),
+            Action::MeLoaded(r) => match r {
+                Ok(me) => {
+                    self.me = Some(me.clone());
+                    self.conn = Conn::Ready;
+                    let mut cmds = vec![Command::LoadCatalog, Command::LoadApps];
+                    cmds.extend(self.load_keys(false));
+                    cmds
+                }
+                Err(e) => {
+                    self.conn = Conn::Failed(e.clone());
+                    Vec::new()
+                }
+            },
+            Action::KeysLoaded {
+                generation,
+                append,
+                query,
+                result,
+            } => {
+                if *generation == self.keys.generation {
+                    self.keys.loading = false;
+                    match result {
+                        Ok(page) => {
+                            if *append {
+                                self.keys.rows.extend(page.data.iter().cloned());
+                            } else {
+                                self.keys.rows = page.data.clone();
+                                self.keys.offset = 0;
+                            }
+                            self.keys.total = page.total;
+                            self.keys.next_cursor = page.next_cursor.clone();
+                            self.keys.query.clone_from(query);
+                            self.keys.error = None;
+                            self.keys.rebuild_view();
+                        }
+                        Err(e) => {
+                            self.keys.error = Some(e.clone());
+                            self.toast(format!("Loading keys failed: {}", e.message), true);
+                        }
+                    }
+                }
+                Vec::new()
+            }
+            Action::CatalogLoaded(r) => {
+                match r {
+                    Ok(c) => self.catalog = Some(c.clone()),
+                    Err(e) => self.toast(format!("Loading scopes failed: {}", e.message), true),
+                }
+                Vec::new()
+            }
+            Action::AppsLoaded(r) => {
+                if let Ok(a) = r {
+                    self.apps.clone_from(a);
+                }
+                Vec::new()
+            }
+            Action::KeyCreated(r) => self.key_created(r.clone()),
+            Action::KeyUpdated { origin, result } => self.key_updated(*origin, result.clone()),
+            Action::KeyDeleted { id, result } => {
+                match result {
+                    Ok(()) => {
+                        let name = self
+                            .keys
+                            .get(id)
+                            .map(|k| k.name.clone())
+                            .unwrap_or_default();
+                        self.keys.remove(id);
+                        self.toast(format!("Deleted {name} ({id})"), false);
+                    }
+                    Err(e) => self.toast(format!("Delete failed: {}", explain(e)), true),
+                }
+                Vec::new()
+            }
+            Action::OrgUsageLoaded(r) => {
+                self.usage.org = Loadable::from_result(r.clone());
+                Vec::new()
+            }
+            Action::KeyUsageLoaded(r) => {
+                self.usage.key = Loadable::from_result(r.clone());
+                Vec::new()
+            }
+            Action::StaleLoaded(r) => {
+                self.usage.stale = Loadable::from_result(r.clone());
+                Vec::new()
+            }
+            Action::OldLoaded(r) => {
+                self.usage.old = Loadable::from_result(r.clone());
+                Vec::new()
+            }
+            Action::FailuresLoaded(r) => {
+                self.usage.failures = Loadable::from_result(r.clone());
+                Vec::new()
+            }
+            Action::HoldersLoaded { scope, result } => {
+                if self
+                    .scopes
+                    .holders
+                    .as_ref()
+                    .is_some_and(|(s, _)| s == scope)
+                {
+                    self.scopes.holders =
+                        Some((scope.clone(), Loadable::from_result(result.clone())));
+                }
+                Vec::new()
+            }
+            Action::AuditLoaded {
+                generation,
+                append,
+                result,
+            } => {
+                if *generation == self.audit.generation {
+                    self.audit.loading = false;
+                    self.audit.loaded = true;
+                    match result {
+                        Ok(page) => {
+                            if *append {
+                                self.audit.rows.extend(page.data.iter().cloned());
+                            } else {
+                                self.audit.rows = page.data.clone();
+                                self.audit.selected = 0;
+                                self.audit.offset = 0;
+                            }
+                            self.audit.next_cursor = page.next_cursor.clone();
+                            self.audit.error = None;
+                        }
+                        Err(e) => self.audit.error = Some(e.clone()),
+                    }
+                }
+                Vec::new()
+            }
+            Action::Copied { secret, result } => {
+                match result {
+                    Ok(how) => {
+                        if *secret {
+                            let id = self.next_id();
+                            let after = self.settings.clipboard_clear;
+                            self.clipboard_until = Some((id, self.mono + after));
+                            for m in &mut self.modals {
+                                if let Modal::Reveal(r) = m {
+                                    r.copied = Some(how.clone());
+                                }
+                            }
+                            self.toast(
+                                format!("Secret copied {how}; cleared in {}s", after.as_secs()),
+                                false,
+                            );
+                            return Some(vec![Command::Timer(
+                                TimerKind::ClipboardClear(id),
+                                after,
+                            )]);
+                        }
+                        self.toast(format!("Key id copied {how}"), false);
+                    }
+                    Err(e) => self.toast(format!("Copy failed: {e}"), true),
+                }
+                Vec::new()
+            }
+            Action::ClipboardCleared(r) => {
+                match r {
+                    Ok(m) => self.toast(m.clone(), false),
+                    Err(e) => self.toast(format!("Clearing the clipboard failed: {e}"), true),
+                }
+                Vec::new()
+            }
+            _ => return None,
+        };
+        Some(cmds)
+    }
+
+    fn timer(&mut self, kind: TimerKind) -> Vec<Command> {
+        match kind {
+            TimerKind::RevealHide(id) => {
+                for m in &mut self.modals {
+                    if let Modal::Reveal(r) = m
+                        && r.shown_until.is_some_and(|(i, _)| i == id)
+                    {
+                        r.shown_until = None;
+                    }
+                }
+                Vec::new()
+            }
+            TimerKind::ClipboardClear(id) => {
+                if self.clipboard_until.is_some_and(|(i, _)| i == id) {
+                    self.clipboard_until = None;
+                    vec![Command::ClearClipboard]
+                } else {
+                    Vec::new()
+                }
+            }
+            TimerKind::FilterDebounce(id) => {
+                if self.seq == id && self.keys.filter != self.keys.query {
+                    self.load_keys(false)
+                } else {
+                    Vec::new()
+                }
+            }
+        }
+    }
+
+    /// Ask for the first page (or the next one) of keys for the current filter.
+    pub fn load_keys(&mut self, append: bool) -> Vec<Command> {
+        if !append {
+            self.keys.generation += 1;
+        }
+        self.keys.loading = true;
+        let q = self.keys.filter.trim().to_owned();
+        vec![Command::LoadKeys {
+            generation: self.keys.generation,
+            append,
+            query: ListKeysQuery {
+                limit: Some(PAGE),
+                cursor: if append {
+                    self.keys.next_cursor.clone()
+                } else {
+                    None
+                },
+                q: (!q.is_empty()).then_some(q),
+                ..ListKeysQuery::default()
+            },
+        }]
+    }
+
+    fn go_tab(&mut self, tab: Tab) -> Vec<Command> {
+        self.tab = tab;
+        match tab {
+            Tab::Usage => self.load_usage(false),
+            Tab::Audit if !self.audit.loaded && !self.audit.loading => self.load_audit(false),
+            Tab::Domains => {
+                self.domains.cursor = 0;
+                self.domains.refused = None;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn refresh(&mut self) -> Vec<Command> {
+        match self.tab {
+            Tab::Keys | Tab::Domains => {
+                let mut c = self.load_keys(false);
+                c.push(Command::LoadApps);
+                c
+            }
+            Tab::Scopes => {
+                let mut c = vec![Command::LoadCatalog];
+                c.extend(self.load_keys(false));
+                if let Some((scope, _)) = &self.scopes.holders {
+                    c.push(Command::LoadHolders(scope.clone()));
+                }
+                c
+            }
+            Tab::Usage => self.load_usage(true),
+            Tab::Audit => self.load_audit(false),
+        }
+    }
+
+    fn load_usage(&mut self, force: bool) -> Vec<Command> {
+        let bucket = self.usage.bucket();
+        let mut c = vec![Command::LoadOrgUsage(bucket)];
+        self.usage.org = Loadable::Loading;
+        let selected = self.selected_key().map(|k| k.id.clone());
+        let stale_key = self
+            .usage
+            .key
+            .ready()
+            .is_none_or(|u| Some(&u.key_id) != selected.as_ref());
+        if let Some(id) = selected
+            && (force || stale_key || matches!(self.usage.key, Loadable::Idle))
+        {
+            self.usage.key = Loadable::Loading;
+            c.push(Command::LoadKeyUsage(id, bucket));
+        }
+        if force || matches!(self.usage.stale, Loadable::Idle) {
+            self.usage.stale = Loadable::Loading;
+            c.push(Command::LoadStale);
+        }
+        if force || matches!(self.usage.old, Loadable::Idle) {
+            self.usage.old = Loadable::Loading;
+            c.push(Command::LoadOld);
+        }
+        if force || matches!(self.usage.failures, Loadable::Idle) {
+            self.usage.failures = Loadable::Loading;
+            c.push(Command::LoadFailures);
+        }
+        c
+    }
+
+    fn load_audit(&mut self, append: bool) -> Vec<Command> {
+        if !append {
+            self.audit.generation += 1;
+        }
+        self.audit.loading = true;
+        vec![Command::LoadAudit {
+            generation: self.audit.generation,
+            cursor: if append {
+                self.audit.next_cursor.clone()
+            } else {
+                None
+            },
+            key_id: self.audit.key_filter.clone(),
+            action: self
+                .audit
+                .action_filter
+                .map(|i| AUDIT_ACTIONS[i].to_owned()),
+        }]
+    }
+
+    fn key_created(&mut self, r: Result<crate::api::CreateKeyResponse, UiError>) -> Vec<Command> {
+        match r {
+            Ok(resp) => {
+                if matches!(self.modals.last(), Some(Modal::Form(_))) {
+                    self.modals.pop();
+                }
+                self.keys.insert_front(resp.key.clone());
+                self.keys.selected = 0;
+                self.keys.offset = 0;
+                self.modals.push(Modal::Reveal(Box::new(Reveal {
+                    title: "Key created".to_owned(),
+                    key_id: resp.key.id.clone(),
+                    key_name: resp.key.name.clone(),
+                    secret: resp.secret,
+                    shown_until: None,
+                    copied: None,
+                })));
+                Vec::new()
+            }
+            Err(e) => {
+                if let Some(Modal::Form(f)) = self.modals.last_mut() {
+                    f.submitting = false;
+                    f.server_error = Some(explain(&e));
+                } else {
+                    self.toast(format!("Create failed: {}", explain(&e)), true);
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn key_updated(
+        &mut self,
+        origin: EditOrigin,
+        r: Result<crate::api::KeyObject, UiError>,
+    ) -> Vec<Command> {
+        match r {
+            Ok(k) => {
+                let name = k.name.clone();
+                let enabled = k.enabled;
+                self.keys.replace(k);
+                self.keys.rebuild_view();
+                match origin {
+                    EditOrigin::Form => {
+                        if matches!(self.modals.last(), Some(Modal::Form(_))) {
+                            self.modals.pop();
+                        }
+                        self.toast(format!("Saved {name}"), false);
+                    }
+                    EditOrigin::Toggle => {
+                        self.toast(
+                            format!("{} {name}", if enabled { "Enabled" } else { "Disabled" }),
+                            false,
+                        );
+                    }
+                    EditOrigin::Scopes => {
+                        self.scopes.edit = None;
+                        self.toast(format!("Scopes of {name} saved"), false);
+                    }
+                    EditOrigin::Domains => {
+                        self.domains.saving = false;
+                        self.domains.refused = None;
+                        self.toast(format!("Allowed domains of {name} saved"), false);
+                    }
+                }
+            }
+            Err(e) => {
+                let text = explain(&e);
+                match origin {
+                    EditOrigin::Form => {
+                        if let Some(Modal::Form(f)) = self.modals.last_mut() {
+                            f.submitting = false;
+                            f.server_error = Some(text);
+                        } else {
+                            self.toast(text, true);
+                        }
+                    }
+                    EditOrigin::Toggle => self.toast(text, true),
+                    EditOrigin::Scopes => {
+                        if let Some(ed) = &mut self.scopes.edit {
+                            ed.saving = false;
+                            ed.refused = Some(text);
+                        }
+                    }
+                    EditOrigin::Domains => {
+                        self.domains.saving = false;
+                        self.domains.refused = Some(text);
+                    }
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    // ----- modals -----
+
+    fn update_modal(&mut self, action: Action) -> Vec<Command> {
+        let Some(top) = self.modals.last_mut() else {
+            return Vec::new();
+        };
+        match top {
+            Modal::Help { filter, scroll } => match action {
+                Action::Back | Action::Help | Action::Quit => {
+                    self.modals.pop();
+                }
+                Action::Edit(req) => {
+                    filter.handle(req);
+                    *scroll = 0;
+                }
+                Action::Paste(t) => {
+                    for c in t.chars().filter(|c| !c.is_control()) {
+                        filter.handle(InputRequest::InsertChar(c));
+                    }
+                }
+                Action::Up => *scroll = scroll.saturating_sub(1),
+                Action::Down => *scroll += 1,
+                Action::PageDown => *scroll += 10,
+                Action::PageUp => *scroll = scroll.saturating_sub(10),
+                Action::ForceQuit => self.quit = true,
+                _ => {}
+            },
+            Modal::Detail(_) => match action {
+                Action::Back | Action::Enter | Action::Quit => {
+                    self.modals.pop();
+                }
+                Action::ForceQuit => self.quit = true,
+                _ => {}
+            },
+            Modal::Confirm(c) => match action {
+                Action::Back | Action::No => {
+                    self.modals.pop();
+                }
+                Action::Edit(req) if c.type_to_confirm.is_some() => {
+                    c.typed.handle(req);
+                }
+                Action::Paste(t) if c.type_to_confirm.is_some() => {
+                    for ch in t.chars().filter(|ch| !ch.is_control()) {
+                        c.typed.handle(InputRequest::InsertChar(ch));
+                    }
+                }
+                Action::Yes | Action::Enter if c.ready() => {
+                    let pending = c.pending.clone();
+                    self.modals.pop();
+                    return self.confirmed(pending);
+                }
+                Action::ForceQuit => self.quit = true,
+                _ => {}
+            },
+            Modal::Reveal(r) => match action {
+                Action::Reveal => {
+                    if r.shown_until.is_some() {
+                        r.shown_until = None;
+                    } else {
+                        self.seq += 1;
+                        let id = self.seq;
+                        r.shown_until = Some((id, self.mono + self.settings.reveal));
+                        return vec![Command::Timer(
+                            TimerKind::RevealHide(id),
+                            self.settings.reveal,
+                        )];
+                    }
+                }
+                Action::CopySecret => {
+                    return vec![Command::Copy(CopyWhat::Secret(r.secret.clone()))];
+                }
+                Action::Enter => {
+                    self.modals.pop();
+                    self.toast("Secret closed. It cannot be shown again.", false);
+                }
+                Action::Help => return self.open_help(),
+                Action::Back | Action::Quit | Action::ForceQuit => {
+                    self.modals.push(Modal::Confirm(Confirm {
+                        title: "Close without storing the secret?".to_owned(),
+                        body: vec![
+                            "The secret is shown only once and cannot be shown again.".to_owned(),
+                            "If you have not stored it, rotate the key to get a new one."
+                                .to_owned(),
+                        ],
+                        pending: if action == Action::Back {
+                            Pending::DiscardSecret
+                        } else {
+                            Pending::QuitWithSecret
+                        },
+                        type_to_confirm: None,
+                        typed: Input::default(),
+                    }));
+                }
+                _ => {}
+            },
+            Modal::ScopePicker(p) => {
+                let rows = self
+                    .catalog
+                    .as_ref()
+                    .map(|c| checklist_rows(&c.scopes))
+                    .unwrap_or_default();
+                match action {
+                    Action::Up => p.cursor = p.cursor.saturating_sub(1),
+                    Action::Down => p.cursor = (p.cursor + 1).min(rows.len().saturating_sub(1)),
+                    Action::Toggle => {
+                        if let Some((name, _)) = rows.get(p.cursor)
+                            && !p.checked.remove(name)
+                        {
+                            p.checked.insert(name.clone());
+                        }
+                    }
+                    Action::Enter | Action::Save => {
+                        let checked = p.checked.clone();
+                        self.modals.pop();
+                        if let Some(Modal::Form(f)) = self.modals.last_mut() {
+                            f.set_custom_scopes(checked);
+                            f.validate(&self.catalog_rules, self.now);
+                        }
+                    }
+                    Action::Back => {
+                        self.modals.pop();
+                    }
+                    Action::ForceQuit => self.quit = true,
+                    _ => {}
+                }
+            }
+            Modal::Form(_) => return self.update_form(action),
+        }
+        Vec::new()
+    }
+
+    fn update_form(&mut self, action: Action) -> Vec<Command> {
+        let now = self.now;
+        let napps = self.apps.len();
+        let Some(Modal::Form(f)) = self.modals.last_mut() else {
+            return Vec::new();
+        };
+        use super::form::Field;
+        match action {
+            Action::Back => {
+                self.modals.pop();
+            }
+            Action::ForceQuit => self.quit = true,
+            Action::NextField | Action::Down => f.step(true),
+            Action::PrevField | Action::Up => f.step(false),
+            Action::Left | Action::Right => {
+                let fwd = action == Action::Right;
+                if f.input_mut().is_some() {
+                    f.edit_text(
+                        if fwd {
+                            InputRequest::GoToNextChar
+                        } else {
+                            InputRequest::GoToPrevChar
+                        },
+                        &self.catalog_rules,
+                        now,
+                    );
+                } else {
+                    f.cycle(fwd, napps);
+                    f.validate(&self.catalog_rules, now);
+                }
+            }
+            Action::Toggle if f.input_mut().is_none() => {
+                f.cycle(true, napps);
+                f.validate(&self.catalog_rules, now);
+            }
+            Action::Edit(req) => f.edit_text(req, &self.catalog_rules, now),
+            Action::Toggle => f.edit_text(InputRequest::InsertChar(' '), &self.catalog_rules, now),
+            Action::Paste(t) => {
+                for c in t.chars().filter(|c| !c.is_control()) {
+                    f.edit_text(InputRequest::InsertChar(c), &self.catalog_rules, now);
+                }
+            }
+            Action::Enter if f.focus == Field::Scopes => {
+                let checked = match &f.scopes {
+                    ScopeChoice::Custom(s) => s.clone(),
+                    ScopeChoice::Preset(p) => self
+                        .catalog_rules
+                        .preset(p)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect(),
+                };
+                self.modals
+                    .push(Modal::ScopePicker(ScopePicker { cursor: 0, checked }));
+            }
+            Action::Enter | Action::Save if f.focus == Field::Submit || action == Action::Save => {
+                return self.submit_form();
+            }
+            Action::Enter => f.step(true),
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn submit_form(&mut self) -> Vec<Command> {
+        let now = self.now;
+        let Some(Modal::Form(f)) = self.modals.last_mut() else {
+            return Vec::new();
+        };
+        if f.submitting {
+            return Vec::new();
+        }
+        if !f.validate(&self.catalog_rules, now) {
+            if let Some((field, _)) = f.errors.first() {
+                f.focus = *field;
+            }
+            return Vec::new();
+        }
+        f.server_error = None;
+        match f.mode.clone() {
+            FormMode::Create => {
+                f.submitting = true;
+                vec![Command::CreateKey(f.create_request(&self.apps, now))]
+            }
+            FormMode::Edit { id, version } => {
+                let Some(original) = self.keys.get(&id).cloned() else {
+                    f.server_error =
+                        Some("This key is no longer loaded; press Esc and reload.".to_owned());
+                    return Vec::new();
+                };
+                let req = f.update_request(&original, &self.catalog_rules, now);
+                if req == UpdateKeyRequest::default() {
+                    self.modals.pop();
+                    self.toast("Nothing changed", false);
+                    return Vec::new();
+                }
+                f.submitting = true;
+                vec![Command::UpdateKey {
+                    id,
+                    req,
+                    version: Some(version),
+                    origin: EditOrigin::Form,
+                }]
+            }
+        }
+    }
+
+    fn confirmed(&mut self, pending: Pending) -> Vec<Command> {
+        match pending {
+            Pending::Delete { id, .. } => vec![Command::DeleteKey(id)],
+            Pending::Disable { id, version, .. } => vec![Command::UpdateKey {
+                id,
+                req: UpdateKeyRequest {
+                    enabled: Some(false),
+                    ..UpdateKeyRequest::default()
+                },
+                version: Some(version),
+                origin: EditOrigin::Toggle,
+            }],
+            Pending::DiscardSecret => {
+                if matches!(self.modals.last(), Some(Modal::Reveal(_))) {
+                    self.modals.pop();
+                }
+                self.toast(
+                    "Secret discarded. Rotate the key if it was not stored.",
+                    false,
+                );
+                Vec::new()
+            }
+            Pending::QuitWithSecret => {
+                self.modals.clear();
+                self.quit = true;
+                Vec::new()
+            }
+        }
+    }
+
+    fn confirm_destructive(
+        &mut self,
+        pending: Pending,
+        title: String,
+        body: Vec<String>,
+        name: &str,
+    ) {
+        self.modals.push(Modal::Confirm(Confirm {
+            title,
+            body,
+            pending,
+            type_to_confirm: self.session.danger.then(|| name.to_owned()),
+            typed: Input::default(),
+        }));
+    }
+
+    // ----- crumb-row input -----
+
+    fn update_line(&mut self, action: Action) -> Vec<Command> {
+        let Some((kind, input)) = &mut self.line else {
+            return Vec::new();
+        };
+        let kind = *kind;
+        match action {
+            Action::Edit(req) => {
+                input.handle(req);
+            }
+            Action::Paste(t) => {
+                for c in t.chars().filter(|c| !c.is_control()) {
+                    input.handle(InputRequest::InsertChar(c));
+                }
+            }
+            Action::Toggle => {
+                input.handle(InputRequest::InsertChar(' '));
+            }
+            Action::Back => {
+                self.line = None;
+                if kind == LineKind::Filter {
+                    self.keys.filter.clear();
+                    self.keys.rebuild_view();
+                    if !self.keys.query.is_empty() {
+                        return self.load_keys(false);
+                    }
+                }
+                return Vec::new();
+            }
+            Action::Enter => {
+                let text = input.value().trim().to_owned();
+                self.line = None;
+                return match kind {
+                    LineKind::Filter => Vec::new(),
+                    LineKind::Command => self.run_command(&text),
+                };
+            }
+            Action::ForceQuit => {
+                self.quit = true;
+                return Vec::new();
+            }
+            Action::Up | Action::Down if kind == LineKind::Filter => {
+                let h = self.table_height();
+                self.keys
+                    .move_by(if action == Action::Up { -1 } else { 1 }, h);
+                return Vec::new();
+            }
+            _ => return Vec::new(),
+        }
+        if kind == LineKind::Filter {
+            let value = self
+                .line
+                .as_ref()
+                .map(|(_, i)| i.value().to_owned())
+                .unwrap_or_default();
+            if value != self.keys.filter {
+                self.keys.filter = value;
+                self.keys.rebuild_view();
+                self.keys.offset = 0;
+                let id = self.next_id();
+                return vec![Command::Timer(
+                    TimerKind::FilterDebounce(id),
+                    self.settings.debounce,
+                )];
+            }
+        }
+        Vec::new()
+    }
+
+    /// Run a `:` command.
+    pub fn run_command(&mut self, text: &str) -> Vec<Command> {
+        let mut words = text.split_whitespace();
+        let cmd = words.next().unwrap_or("");
+        let arg = words.next();
+        let tab = |t: Tab| Some(t);
+        let target = match cmd {
+            "keys" | "1" => tab(Tab::Keys),
+            "scopes" | "2" => tab(Tab::Scopes),
+            "domains" | "3" => tab(Tab::Domains),
+            "usage" | "4" => tab(Tab::Usage),
+            "audit" | "5" => tab(Tab::Audit),
+            _ => None,
+        };
+        if let Some(t) = target {
+            return self.go_tab(t);
+        }
+        match (cmd, arg) {
+            ("", _) => Vec::new(),
+            ("q" | "quit" | "q!", _) => self.update(Action::Quit),
+            ("help" | "h", _) => self.open_help(),
+            ("refresh" | "r", _) => self.refresh(),
+            ("profile", Some(name)) => vec![Command::SwitchProfile(name.to_owned())],
+            ("profile", None) => {
+                let p = self.session.profile.clone();
+                self.toast(
+                    format!(
+                        "Profile: {p} ({}). Use :profile NAME to switch.",
+                        self.session.url
+                    ),
+                    false,
+                );
+                Vec::new()
+            }
+            ("new", _) => {
+                self.tab = Tab::Keys;
+                self.update_keys(Action::NewKey)
+            }
+            (other, _) => {
+                self.toast(
+                    format!("Unknown command `{other}`: try :keys :scopes :domains :usage :audit :profile NAME :q"),
+                    true,
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    // ----- tabs -----
+
+    fn update_keys(&mut self, action: Action) -> Vec<Command> {
+        let h = self.table_height();
+        match action {
+            Action::Up => self.keys.move_by(-1, h),
+            Action::Down => self.keys.move_by(1, h),
+            Action::PageUp => self.keys.move_by(-(h as isize), h),
+            Action::PageDown => self.keys.move_by(h as isize, h),
+            Action::Top => self.keys.jump(false, h),
+            Action::Bottom => self.keys.jump(true, h),
+            Action::Enter => {
+                if let Some(k) = self.selected_key()
+                    && !self.wide()
+                {
+                    let id = k.id.clone();
+                    self.modals.push(Modal::Detail(id));
+                }
+            }
+            Action::Back if !self.keys.filter.is_empty() => {
+                self.keys.filter.clear();
+                self.keys.rebuild_view();
+                if !self.keys.query.is_empty() {
+                    return self.load_keys(false);
+                }
+            }
+            Action::StartFilter => {
+                self.line = Some((LineKind::Filter, Input::new(self.keys.filter.clone())));
+            }
+            Action::CycleSort => {
+                self.keys.sort = self.keys.sort.next();
+                self.keys.rebuild_view();
+                self.keys.scroll_into_view(h);
+            }
+            Action::NewKey => {
+                let mut f = KeyForm::create(self.my_env());
+                f.errors.clear();
+                self.modals.push(Modal::Form(Box::new(f)));
+            }
+            Action::EditKey => {
+                if let Some(k) = self.selected_key() {
+                    let f = KeyForm::edit(k);
+                    self.modals.push(Modal::Form(Box::new(f)));
+                }
+            }
+            Action::ToggleEnabled => {
+                if let Some(k) = self.selected_key().cloned() {
+                    if k.enabled {
+                        self.confirm_destructive(
+                            Pending::Disable {
+                                id: k.id.clone(),
+                                name: k.name.clone(),
+                                version: k.version,
+                            },
+                            format!("Disable {}?", k.name),
+                            vec![
+                                format!(
+                                    "{} stops working at once for every client using it.",
+                                    k.id
+                                ),
+                                "You can enable it again with Space.".to_owned(),
+                            ],
+                            &k.name,
+                        );
+                    } else {
+                        return vec![Command::UpdateKey {
+                            id: k.id,
+                            req: UpdateKeyRequest {
+                                enabled: Some(true),
+                                ..UpdateKeyRequest::default()
+                            },
+                            version: Some(k.version),
+                            origin: EditOrigin::Toggle,
+                        }];
+                    }
+                }
+            }
+            Action::DeleteKey => {
+                if let Some(k) = self.selected_key().cloned() {
+                    let used = k.last_used_at.map_or_else(
+                        || "It has never been used.".to_owned(),
+                        |t| format!("Last used {}.", crate::tui::views::ago(t, self.now)),
+                    );
+                    self.confirm_destructive(
+                        Pending::Delete {
+                            id: k.id.clone(),
+                            name: k.name.clone(),
+                        },
+                        format!("Delete {}?", k.name),
+                        vec![
+                            format!("{} stops working at once. This cannot be undone.", k.id),
+                            used,
+                        ],
+                        &k.name,
+                    );
+                }
+            }
+            Action::CopyId => {
+                if let Some(k) = self.selected_key() {
+                    return vec![Command::Copy(CopyWhat::KeyId(k.id.clone()))];
+                }
+            }
+            _ => {}
+        }
+        if self.keys.wants_more(h) {
+            return self.load_keys(true);
+        }
+        Vec::new()
+    }
+
+    fn update_scopes(&mut self, action: Action) -> Vec<Command> {
+        let rows = self
+            .catalog
+            .as_ref()
+            .map(|c| checklist_rows(&c.scopes))
+            .unwrap_or_default();
+        match action {
+            Action::Up => self.scopes.cursor = self.scopes.cursor.saturating_sub(1),
+            Action::Down => {
+                self.scopes.cursor = (self.scopes.cursor + 1).min(rows.len().saturating_sub(1));
+            }
+            Action::Top => self.scopes.cursor = 0,
+            Action::Bottom => self.scopes.cursor = rows.len().saturating_sub(1),
+            Action::EditScopes | Action::Enter if self.scopes.edit.is_none() => {
+                if let Some(k) = self.selected_key() {
+                    let set: BTreeSet<String> = k.scopes.iter().cloned().collect();
+                    self.scopes.edit = Some(ScopeEdit {
+                        key_id: k.id.clone(),
+                        key_name: k.name.clone(),
+                        version: k.version,
+                        original: set.clone(),
+                        checked: set,
+                        saving: false,
+                        refused: None,
+                    });
+                } else {
+                    self.toast("Select a key in the Keys tab first", true);
+                }
+            }
+            Action::Toggle | Action::Enter => {
+                if let (Some(ed), Some((name, _))) =
+                    (&mut self.scopes.edit, rows.get(self.scopes.cursor))
+                    && !ed.saving
+                {
+                    if !ed.checked.remove(name) {
+                        ed.checked.insert(name.clone());
+                    }
+                    ed.refused = None;
+                }
+            }
+            Action::Save => {
+                if let Some(ed) = &mut self.scopes.edit {
+                    if ed.checked == ed.original {
+                        self.scopes.edit = None;
+                        self.toast("Nothing changed", false);
+                        return Vec::new();
+                    }
+                    ed.saving = true;
+                    return vec![Command::UpdateKey {
+                        id: ed.key_id.clone(),
+                        req: UpdateKeyRequest {
+                            scopes: Some(ed.checked.iter().cloned().collect()),
+                            ..UpdateKeyRequest::default()
+                        },
+                        version: Some(ed.version),
+                        origin: EditOrigin::Scopes,
+                    }];
+                }
+            }
+            Action::Back => {
+                if self.scopes.edit.is_some() {
+                    self.scopes.edit = None;
+                } else {
+                    self.scopes.holders = None;
+                }
+            }
+            Action::WhoHolds => {
+                if let Some((name, _)) = rows.get(self.scopes.cursor) {
+                    self.scopes.holders = Some((name.clone(), Loadable::Loading));
+                    return vec![Command::LoadHolders(name.clone())];
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn update_domains(&mut self, action: Action) -> Vec<Command> {
+        let Some(key) = self.selected_key().cloned() else {
+            return Vec::new();
+        };
+        let d = &mut self.domains;
+        match d.focus {
+            DomainsFocus::List => match action {
+                Action::Up => d.cursor = d.cursor.saturating_sub(1),
+                Action::Down => {
+                    d.cursor = (d.cursor + 1).min(key.allowed_domains.len().saturating_sub(1))
+                }
+                Action::AddDomain => {
+                    d.focus = DomainsFocus::Add;
+                    d.add = Input::default();
+                    d.add_error = None;
+                }
+                Action::CheckOrigin | Action::Enter => d.focus = DomainsFocus::Origin,
+                Action::RemoveDomain => {
+                    if let Some(victim) = key.allowed_domains.get(d.cursor).cloned() {
+                        let rest: Vec<String> = key
+                            .allowed_domains
+                            .iter()
+                            .filter(|x| **x != victim)
+                            .cloned()
+                            .collect();
+                        d.saving = true;
+                        d.cursor = d.cursor.saturating_sub(1);
+                        return vec![Command::UpdateKey {
+                            id: key.id,
+                            req: UpdateKeyRequest {
+                                allowed_domains: Some(rest),
+                                ..UpdateKeyRequest::default()
+                            },
+                            version: Some(key.version),
+                            origin: EditOrigin::Domains,
+                        }];
+                    }
+                }
+                _ => {}
+            },
+            DomainsFocus::Add => match action {
+                Action::Edit(req) => {
+                    d.add.handle(req);
+                    d.add_error = HostPattern::parse(d.add.value())
+                        .err()
+                        .map(|e| e.to_string());
+                }
+                Action::Paste(t) => {
+                    for c in t.chars().filter(|c| !c.is_control()) {
+                        d.add.handle(InputRequest::InsertChar(c));
+                    }
+                    d.add_error = HostPattern::parse(d.add.value())
+                        .err()
+                        .map(|e| e.to_string());
+                }
+                Action::Enter => match HostPattern::parse(d.add.value()) {
+                    Ok(p) => {
+                        let p = p.to_string();
+                        d.focus = DomainsFocus::List;
+                        if key.allowed_domains.contains(&p) {
+                            return Vec::new();
+                        }
+                        let mut all = key.allowed_domains.clone();
+                        all.push(p);
+                        d.saving = true;
+                        return vec![Command::UpdateKey {
+                            id: key.id,
+                            req: UpdateKeyRequest {
+                                allowed_domains: Some(all),
+                                ..UpdateKeyRequest::default()
+                            },
+                            version: Some(key.version),
+                            origin: EditOrigin::Domains,
+                        }];
+                    }
+                    Err(e) => d.add_error = Some(e.to_string()),
+                },
+                Action::Back => d.focus = DomainsFocus::List,
+                _ => {}
+            },
+            DomainsFocus::Origin => match action {
+                Action::Edit(req) => {
+                    d.origin.handle(req);
+                }
+                Action::Paste(t) => {
+                    for c in t.chars().filter(|c| !c.is_control()) {
+                        d.origin.handle(InputRequest::InsertChar(c));
+                    }
+                }
+                Action::Back | Action::Enter => d.focus = DomainsFocus::List,
+                _ => {}
+            },
+        }
+        Vec::new()
+    }
+
+    fn update_usage(&mut self, action: Action) -> Vec<Command> {
+        let u = &mut self.usage;
+        match action {
+            Action::CycleBucket => {
+                u.bucket = Some(match u.bucket() {
+                    BucketSize::Minute => BucketSize::Hour,
+                    BucketSize::Hour => BucketSize::Day,
+                    BucketSize::Day => BucketSize::Minute,
+                });
+                let b = u.bucket();
+                u.org = Loadable::Loading;
+                let mut c = vec![Command::LoadOrgUsage(b)];
+                if let Some(k) = self.keys.selected_key() {
+                    u.key = Loadable::Loading;
+                    c.push(Command::LoadKeyUsage(k.id.clone(), b));
+                }
+                return c;
+            }
+            Action::Right | Action::NextField => {
+                let i = UsagePanel::ALL
+                    .iter()
+                    .position(|p| *p == u.panel)
+                    .unwrap_or(0);
+                u.panel = UsagePanel::ALL[(i + 1) % UsagePanel::ALL.len()];
+                u.cursor = 0;
+            }
+            Action::Left | Action::PrevField => {
+                let i = UsagePanel::ALL
+                    .iter()
+                    .position(|p| *p == u.panel)
+                    .unwrap_or(0);
+                u.panel = UsagePanel::ALL[(i + UsagePanel::ALL.len() - 1) % UsagePanel::ALL.len()];
+                u.cursor = 0;
+            }
+            Action::Up => u.cursor = u.cursor.saturating_sub(1),
+            Action::Down => u.cursor += 1,
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn update_audit(&mut self, action: Action) -> Vec<Command> {
+        let h = self.table_height();
+        let a = &mut self.audit;
+        let n = a.rows.len();
+        match action {
+            Action::Up => a.selected = a.selected.saturating_sub(1),
+            Action::Down => a.selected = (a.selected + 1).min(n.saturating_sub(1)),
+            Action::PageUp => a.selected = a.selected.saturating_sub(h),
+            Action::PageDown => a.selected = (a.selected + h).min(n.saturating_sub(1)),
+            Action::Top => a.selected = 0,
+            Action::Bottom => a.selected = n.saturating_sub(1),
+            Action::FilterAuditKey => {
+                a.key_filter = match (&a.key_filter, self.keys.selected_key()) {
+                    (Some(_), _) | (None, None) => None,
+                    (None, Some(k)) => Some(k.id.clone()),
+                };
+                return self.load_audit(false);
+            }
+            Action::CycleAuditAction => {
+                a.action_filter = match a.action_filter {
+                    None => Some(0),
+                    Some(i) if i + 1 < AUDIT_ACTIONS.len() => Some(i + 1),
+                    Some(_) => None,
+                };
+                return self.load_audit(false);
+            }
+            _ => {}
+        }
+        if a.selected < a.offset {
+            a.offset = a.selected;
+        } else if a.selected >= a.offset + h {
+            a.offset = a.selected + 1 - h;
+        }
+        if !a.loading && a.next_cursor.is_some() && a.selected + h >= n {
+            return self.load_audit(true);
+        }
+        Vec::new()
+    }
+}

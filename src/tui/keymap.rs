@@ -1,0 +1,1213 @@
+//! The only place that looks at key codes. One table maps (context, key) to an [`Action`];
+//! the same table draws the hint row and the help overlay, so help never drifts from the
+//! bindings. Bindings can be remapped by action name from the config file's `[keys]` table.
+
+use std::collections::BTreeMap;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use tui_input::InputRequest;
+
+use super::app::modal::Modal;
+use super::app::tabs::DomainsFocus;
+use super::app::{Action, App, Conn, Tab};
+
+/// Where input goes; the app reports the contexts that apply, most specific first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Context {
+    /// Everywhere outside text entry and modals.
+    Global,
+    /// Moving around lists.
+    Nav,
+    /// Keys tab.
+    Keys,
+    /// Scopes tab.
+    Scopes,
+    /// Scopes tab while editing a key's scopes.
+    ScopesEditing,
+    /// Domains tab.
+    Domains,
+    /// Domains tab, typing a domain or an Origin.
+    DomainsInput,
+    /// Usage tab.
+    Usage,
+    /// Audit tab.
+    Audit,
+    /// The `/` filter or `:` command line.
+    Line,
+    /// The help overlay.
+    Help,
+    /// The key form on an option field.
+    Form,
+    /// The key form on a text field.
+    FormText,
+    /// The scope picker.
+    Picker,
+    /// A yes/no confirmation.
+    Confirm,
+    /// A confirmation that needs the key name typed.
+    ConfirmTyped,
+    /// The one-time secret reveal.
+    Reveal,
+    /// Key details.
+    Detail,
+    /// Not connected.
+    Disconnected,
+}
+
+impl Context {
+    /// Whether unbound printable keys type text here.
+    pub fn is_text(self) -> bool {
+        matches!(
+            self,
+            Context::Line
+                | Context::Help
+                | Context::FormText
+                | Context::ConfirmTyped
+                | Context::DomainsInput
+        )
+    }
+
+    /// Title in the help overlay.
+    pub fn title(self) -> &'static str {
+        match self {
+            Context::Global => "Everywhere",
+            Context::Nav => "Lists",
+            Context::Keys => "Keys",
+            Context::Scopes => "Scopes",
+            Context::ScopesEditing => "Editing scopes",
+            Context::Domains => "Domains",
+            Context::DomainsInput => "Typing",
+            Context::Usage => "Usage",
+            Context::Audit => "Audit",
+            Context::Line => "Filter / command line",
+            Context::Help => "Help",
+            Context::Form => "Key form",
+            Context::FormText => "Key form",
+            Context::Picker => "Scope picker",
+            Context::Confirm => "Confirm",
+            Context::ConfirmTyped => "Confirm",
+            Context::Reveal => "Secret",
+            Context::Detail => "Details",
+            Context::Disconnected => "Not connected",
+        }
+    }
+}
+
+/// A key with modifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeySpec {
+    /// Key.
+    pub code: KeyCode,
+    /// Ctrl / Alt (Shift is folded into the character).
+    pub mods: KeyModifiers,
+}
+
+impl KeySpec {
+    const fn plain(code: KeyCode) -> KeySpec {
+        KeySpec {
+            code,
+            mods: KeyModifiers::NONE,
+        }
+    }
+
+    const fn ch(c: char) -> KeySpec {
+        KeySpec::plain(KeyCode::Char(c))
+    }
+
+    const fn ctrl(c: char) -> KeySpec {
+        KeySpec {
+            code: KeyCode::Char(c),
+            mods: KeyModifiers::CONTROL,
+        }
+    }
+
+    /// Parse `q`, `ctrl-r`, `alt-x`, `shift-tab`, `enter`, `esc`, `space`, `pgup`, `f1`, …
+    pub fn parse(s: &str) -> Option<KeySpec> {
+        let s = s.trim();
+        let mut mods = KeyModifiers::NONE;
+        let mut rest = s;
+        loop {
+            let lower = rest.to_ascii_lowercase();
+            if let Some(r) = lower
+                .strip_prefix("ctrl-")
+                .or_else(|| lower.strip_prefix("c-"))
+            {
+                mods |= KeyModifiers::CONTROL;
+                rest = &rest[rest.len() - r.len()..];
+            } else if let Some(r) = lower
+                .strip_prefix("alt-")
+                .or_else(|| lower.strip_prefix("m-"))
+            {
+                mods |= KeyModifiers::ALT;
+                rest = &rest[rest.len() - r.len()..];
+            } else if lower == "shift-tab" || lower == "backtab" {
+                return Some(KeySpec {
+                    code: KeyCode::BackTab,
+                    mods,
+                });
+            } else {
+                break;
+            }
+        }
+        let code = match rest.to_ascii_lowercase().as_str() {
+            "enter" | "return" => KeyCode::Enter,
+            "esc" | "escape" => KeyCode::Esc,
+            "tab" => KeyCode::Tab,
+            "space" => KeyCode::Char(' '),
+            "backspace" => KeyCode::Backspace,
+            "delete" | "del" => KeyCode::Delete,
+            "up" => KeyCode::Up,
+            "down" => KeyCode::Down,
+            "left" => KeyCode::Left,
+            "right" => KeyCode::Right,
+            "home" => KeyCode::Home,
+            "end" => KeyCode::End,
+            "pgup" | "pageup" => KeyCode::PageUp,
+            "pgdn" | "pagedown" => KeyCode::PageDown,
+            f if f.len() >= 2 && f.starts_with('f') && f[1..].parse::<u8>().is_ok() => {
+                KeyCode::F(f[1..].parse().ok()?)
+            }
+            _ => {
+                let mut chars = rest.chars();
+                let c = chars.next()?;
+                if chars.next().is_some() {
+                    return None;
+                }
+                if mods.contains(KeyModifiers::CONTROL) {
+                    KeyCode::Char(c.to_ascii_lowercase())
+                } else {
+                    KeyCode::Char(c)
+                }
+            }
+        };
+        Some(KeySpec { code, mods })
+    }
+
+    /// Label for hints and help.
+    pub fn label(&self) -> String {
+        let base = match self.code {
+            KeyCode::Char(' ') => "Space".to_owned(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Enter => "Enter".to_owned(),
+            KeyCode::Esc => "Esc".to_owned(),
+            KeyCode::Tab => "Tab".to_owned(),
+            KeyCode::BackTab => "S-Tab".to_owned(),
+            KeyCode::Up => "↑".to_owned(),
+            KeyCode::Down => "↓".to_owned(),
+            KeyCode::Left => "←".to_owned(),
+            KeyCode::Right => "→".to_owned(),
+            KeyCode::PageUp => "PgUp".to_owned(),
+            KeyCode::PageDown => "PgDn".to_owned(),
+            KeyCode::Home => "Home".to_owned(),
+            KeyCode::End => "End".to_owned(),
+            KeyCode::F(n) => format!("F{n}"),
+            KeyCode::Backspace => "Bksp".to_owned(),
+            KeyCode::Delete => "Del".to_owned(),
+            other => format!("{other:?}"),
+        };
+        let mut s = String::new();
+        if self.mods.contains(KeyModifiers::CONTROL) {
+            s.push_str("C-");
+        }
+        if self.mods.contains(KeyModifiers::ALT) {
+            s.push_str("M-");
+        }
+        s.push_str(&base);
+        s
+    }
+
+    fn matches(&self, ev: &KeyEvent) -> bool {
+        let mods = ev.modifiers - KeyModifiers::SHIFT;
+        let code = match ev.code {
+            KeyCode::Char(c) if mods.contains(KeyModifiers::CONTROL) => {
+                KeyCode::Char(c.to_ascii_lowercase())
+            }
+            other => other,
+        };
+        code == self.code && mods == self.mods
+    }
+}
+
+/// One binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// Where it applies.
+    pub ctx: Context,
+    /// The key.
+    pub key: KeySpec,
+    /// What it does.
+    pub action: Action,
+    /// Name for remapping (`[keys] name = "spec"`).
+    pub name: &'static str,
+    /// Description for help and hints.
+    pub desc: &'static str,
+    /// Shown in the hint row.
+    pub hint: bool,
+}
+
+fn b(
+    ctx: Context,
+    key: KeySpec,
+    action: Action,
+    name: &'static str,
+    desc: &'static str,
+    hint: bool,
+) -> Binding {
+    Binding {
+        ctx,
+        key,
+        action,
+        name,
+        desc,
+        hint,
+    }
+}
+
+/// The default bindings.
+pub fn defaults() -> Vec<Binding> {
+    use Context as C;
+    use KeyCode as K;
+    let p = KeySpec::plain;
+    let ch = KeySpec::ch;
+    let ctrl = KeySpec::ctrl;
+    let mut v = vec![
+        b(C::Global, ch('q'), Action::Quit, "quit", "quit", true),
+        b(
+            C::Global,
+            ctrl('c'),
+            Action::ForceQuit,
+            "force_quit",
+            "quit now",
+            false,
+        ),
+        b(C::Global, ch('?'), Action::Help, "help", "help", true),
+        b(
+            C::Global,
+            ch(':'),
+            Action::StartCommand,
+            "command",
+            "command line",
+            false,
+        ),
+        b(
+            C::Global,
+            ctrl('r'),
+            Action::Refresh,
+            "refresh",
+            "refresh",
+            false,
+        ),
+        b(
+            C::Global,
+            p(K::Tab),
+            Action::NextTab,
+            "next_tab",
+            "next tab",
+            false,
+        ),
+        b(
+            C::Global,
+            p(K::BackTab),
+            Action::PrevTab,
+            "prev_tab",
+            "previous tab",
+            false,
+        ),
+        b(
+            C::Global,
+            ch('1'),
+            Action::GoTab(Tab::Keys),
+            "tab_keys",
+            "Keys tab",
+            false,
+        ),
+        b(
+            C::Global,
+            ch('2'),
+            Action::GoTab(Tab::Scopes),
+            "tab_scopes",
+            "Scopes tab",
+            false,
+        ),
+        b(
+            C::Global,
+            ch('3'),
+            Action::GoTab(Tab::Domains),
+            "tab_domains",
+            "Domains tab",
+            false,
+        ),
+        b(
+            C::Global,
+            ch('4'),
+            Action::GoTab(Tab::Usage),
+            "tab_usage",
+            "Usage tab",
+            false,
+        ),
+        b(
+            C::Global,
+            ch('5'),
+            Action::GoTab(Tab::Audit),
+            "tab_audit",
+            "Audit tab",
+            false,
+        ),
+        b(C::Nav, ch('j'), Action::Down, "down", "down", false),
+        b(
+            C::Nav,
+            p(K::Down),
+            Action::Down,
+            "down_arrow",
+            "down",
+            false,
+        ),
+        b(C::Nav, ch('k'), Action::Up, "up", "up", false),
+        b(C::Nav, p(K::Up), Action::Up, "up_arrow", "up", false),
+        b(C::Nav, ch('g'), Action::Top, "top", "first row", false),
+        b(
+            C::Nav,
+            p(K::Home),
+            Action::Top,
+            "top_home",
+            "first row",
+            false,
+        ),
+        b(C::Nav, ch('G'), Action::Bottom, "bottom", "last row", false),
+        b(
+            C::Nav,
+            p(K::End),
+            Action::Bottom,
+            "bottom_end",
+            "last row",
+            false,
+        ),
+        b(
+            C::Nav,
+            p(K::PageUp),
+            Action::PageUp,
+            "page_up",
+            "page up",
+            false,
+        ),
+        b(
+            C::Nav,
+            p(K::PageDown),
+            Action::PageDown,
+            "page_down",
+            "page down",
+            false,
+        ),
+        b(C::Nav, p(K::Enter), Action::Enter, "open", "open", false),
+        b(
+            C::Nav,
+            p(K::Esc),
+            Action::Back,
+            "back",
+            "back / clear",
+            false,
+        ),
+        // Keys
+        b(
+            C::Keys,
+            ch('/'),
+            Action::StartFilter,
+            "filter",
+            "filter",
+            true,
+        ),
+        b(C::Keys, ch('n'), Action::NewKey, "new_key", "new", true),
+        b(C::Keys, ch('e'), Action::EditKey, "edit_key", "edit", true),
+        b(
+            C::Keys,
+            ch(' '),
+            Action::ToggleEnabled,
+            "toggle_enabled",
+            "enable/disable",
+            true,
+        ),
+        b(
+            C::Keys,
+            ch('d'),
+            Action::DeleteKey,
+            "delete_key",
+            "delete",
+            true,
+        ),
+        b(C::Keys, ch('y'), Action::CopyId, "copy_id", "copy id", true),
+        b(C::Keys, ch('s'), Action::CycleSort, "sort", "sort", false),
+        // Scopes
+        b(
+            C::Scopes,
+            ch('e'),
+            Action::EditScopes,
+            "edit_scopes",
+            "edit key's scopes",
+            true,
+        ),
+        b(
+            C::Scopes,
+            ch('w'),
+            Action::WhoHolds,
+            "who_holds",
+            "which keys hold it",
+            true,
+        ),
+        b(
+            C::ScopesEditing,
+            ch(' '),
+            Action::Toggle,
+            "toggle_scope",
+            "toggle",
+            true,
+        ),
+        b(
+            C::ScopesEditing,
+            ch('s'),
+            Action::Save,
+            "save_scopes",
+            "save",
+            true,
+        ),
+        b(
+            C::ScopesEditing,
+            p(K::Esc),
+            Action::Back,
+            "cancel_scopes",
+            "cancel",
+            true,
+        ),
+        // Domains
+        b(
+            C::Domains,
+            ch('a'),
+            Action::AddDomain,
+            "add_domain",
+            "add",
+            true,
+        ),
+        b(
+            C::Domains,
+            ch('x'),
+            Action::RemoveDomain,
+            "remove_domain",
+            "remove",
+            true,
+        ),
+        b(
+            C::Domains,
+            ch('o'),
+            Action::CheckOrigin,
+            "check_origin",
+            "check an Origin",
+            true,
+        ),
+        b(
+            C::DomainsInput,
+            p(K::Enter),
+            Action::Enter,
+            "domain_enter",
+            "done",
+            true,
+        ),
+        b(
+            C::DomainsInput,
+            p(K::Esc),
+            Action::Back,
+            "domain_back",
+            "back",
+            true,
+        ),
+        // Usage
+        b(
+            C::Usage,
+            ch('b'),
+            Action::CycleBucket,
+            "bucket",
+            "minute/hour/day",
+            true,
+        ),
+        b(
+            C::Usage,
+            p(K::Right),
+            Action::Right,
+            "next_panel",
+            "next list",
+            true,
+        ),
+        b(
+            C::Usage,
+            ch('l'),
+            Action::Right,
+            "next_panel_l",
+            "next list",
+            false,
+        ),
+        b(
+            C::Usage,
+            p(K::Left),
+            Action::Left,
+            "prev_panel",
+            "previous list",
+            false,
+        ),
+        b(
+            C::Usage,
+            ch('h'),
+            Action::Left,
+            "prev_panel_h",
+            "previous list",
+            false,
+        ),
+        // Audit
+        b(
+            C::Audit,
+            ch('k'),
+            Action::FilterAuditKey,
+            "audit_key",
+            "only selected key",
+            true,
+        ),
+        b(
+            C::Audit,
+            ch('a'),
+            Action::CycleAuditAction,
+            "audit_action",
+            "action filter",
+            true,
+        ),
+        // Line input
+        b(
+            C::Line,
+            p(K::Enter),
+            Action::Enter,
+            "line_enter",
+            "done",
+            true,
+        ),
+        b(
+            C::Line,
+            p(K::Esc),
+            Action::Back,
+            "line_cancel",
+            "clear / cancel",
+            true,
+        ),
+        b(C::Line, p(K::Up), Action::Up, "line_up", "up", false),
+        b(
+            C::Line,
+            p(K::Down),
+            Action::Down,
+            "line_down",
+            "down",
+            false,
+        ),
+        b(
+            C::Line,
+            ctrl('c'),
+            Action::ForceQuit,
+            "line_quit",
+            "quit now",
+            false,
+        ),
+        // Help
+        b(
+            C::Help,
+            p(K::Esc),
+            Action::Back,
+            "help_close",
+            "close",
+            true,
+        ),
+        b(C::Help, p(K::Up), Action::Up, "help_up", "scroll", false),
+        b(
+            C::Help,
+            p(K::Down),
+            Action::Down,
+            "help_down",
+            "scroll",
+            false,
+        ),
+        b(
+            C::Help,
+            p(K::PageUp),
+            Action::PageUp,
+            "help_pgup",
+            "scroll",
+            false,
+        ),
+        b(
+            C::Help,
+            p(K::PageDown),
+            Action::PageDown,
+            "help_pgdn",
+            "scroll",
+            false,
+        ),
+        b(
+            C::Help,
+            ctrl('c'),
+            Action::ForceQuit,
+            "help_quit",
+            "quit now",
+            false,
+        ),
+        // Form (both kinds of field)
+        b(
+            C::Form,
+            p(K::Tab),
+            Action::NextField,
+            "form_next",
+            "next field",
+            true,
+        ),
+        b(
+            C::Form,
+            p(K::BackTab),
+            Action::PrevField,
+            "form_prev",
+            "previous field",
+            false,
+        ),
+        b(
+            C::Form,
+            p(K::Down),
+            Action::NextField,
+            "form_down",
+            "next field",
+            false,
+        ),
+        b(
+            C::Form,
+            p(K::Up),
+            Action::PrevField,
+            "form_up",
+            "previous field",
+            false,
+        ),
+        b(
+            C::Form,
+            p(K::Left),
+            Action::Left,
+            "form_left",
+            "change",
+            false,
+        ),
+        b(
+            C::Form,
+            p(K::Right),
+            Action::Right,
+            "form_right",
+            "change",
+            true,
+        ),
+        b(
+            C::Form,
+            ch(' '),
+            Action::Toggle,
+            "form_toggle",
+            "change",
+            false,
+        ),
+        b(
+            C::Form,
+            p(K::Enter),
+            Action::Enter,
+            "form_enter",
+            "next / pick / submit",
+            true,
+        ),
+        b(
+            C::Form,
+            ctrl('s'),
+            Action::Save,
+            "form_save",
+            "submit",
+            true,
+        ),
+        b(
+            C::Form,
+            p(K::Esc),
+            Action::Back,
+            "form_cancel",
+            "cancel",
+            true,
+        ),
+        b(
+            C::Form,
+            ctrl('c'),
+            Action::ForceQuit,
+            "form_quit",
+            "quit now",
+            false,
+        ),
+        // Picker
+        b(
+            C::Picker,
+            ch('j'),
+            Action::Down,
+            "picker_down",
+            "down",
+            false,
+        ),
+        b(
+            C::Picker,
+            p(K::Down),
+            Action::Down,
+            "picker_down_arrow",
+            "down",
+            false,
+        ),
+        b(C::Picker, ch('k'), Action::Up, "picker_up", "up", false),
+        b(
+            C::Picker,
+            p(K::Up),
+            Action::Up,
+            "picker_up_arrow",
+            "up",
+            false,
+        ),
+        b(
+            C::Picker,
+            ch(' '),
+            Action::Toggle,
+            "picker_toggle",
+            "toggle",
+            true,
+        ),
+        b(
+            C::Picker,
+            p(K::Enter),
+            Action::Enter,
+            "picker_done",
+            "done",
+            true,
+        ),
+        b(
+            C::Picker,
+            p(K::Esc),
+            Action::Back,
+            "picker_cancel",
+            "cancel",
+            true,
+        ),
+        // Confirm
+        b(C::Confirm, ch('y'), Action::Yes, "yes", "yes", true),
+        b(
+            C::Confirm,
+            p(K::Enter),
+            Action::Yes,
+            "yes_enter",
+            "yes",
+            false,
+        ),
+        b(C::Confirm, ch('n'), Action::No, "no", "no", true),
+        b(C::Confirm, p(K::Esc), Action::No, "no_esc", "no", false),
+        b(
+            C::ConfirmTyped,
+            p(K::Enter),
+            Action::Enter,
+            "typed_confirm",
+            "confirm",
+            true,
+        ),
+        b(
+            C::ConfirmTyped,
+            p(K::Esc),
+            Action::No,
+            "typed_cancel",
+            "cancel",
+            true,
+        ),
+        // Reveal
+        b(
+            C::Reveal,
+            ch('v'),
+            Action::Reveal,
+            "reveal",
+            "show for a while",
+            true,
+        ),
+        b(
+            C::Reveal,
+            ch('c'),
+            Action::CopySecret,
+            "copy_secret",
+            "copy",
+            true,
+        ),
+        b(
+            C::Reveal,
+            p(K::Enter),
+            Action::Enter,
+            "stored",
+            "I have stored it",
+            true,
+        ),
+        b(
+            C::Reveal,
+            p(K::Esc),
+            Action::Back,
+            "reveal_close",
+            "close",
+            true,
+        ),
+        b(
+            C::Reveal,
+            ctrl('c'),
+            Action::ForceQuit,
+            "reveal_quit",
+            "quit",
+            false,
+        ),
+        b(
+            C::Reveal,
+            ch('?'),
+            Action::Help,
+            "reveal_help",
+            "help",
+            false,
+        ),
+        // Detail
+        b(
+            C::Detail,
+            p(K::Esc),
+            Action::Back,
+            "detail_close",
+            "close",
+            true,
+        ),
+        b(
+            C::Detail,
+            p(K::Enter),
+            Action::Back,
+            "detail_close_enter",
+            "close",
+            false,
+        ),
+        b(
+            C::Detail,
+            ch('q'),
+            Action::Back,
+            "detail_close_q",
+            "close",
+            false,
+        ),
+        // Disconnected
+        b(
+            C::Disconnected,
+            ctrl('r'),
+            Action::Refresh,
+            "retry",
+            "retry",
+            true,
+        ),
+        b(
+            C::Disconnected,
+            ch('q'),
+            Action::Quit,
+            "quit_disconnected",
+            "quit",
+            true,
+        ),
+        b(
+            C::Disconnected,
+            ctrl('c'),
+            Action::ForceQuit,
+            "force_quit_disconnected",
+            "quit now",
+            false,
+        ),
+    ];
+    v.shrink_to_fit();
+    v
+}
+
+/// Why a `[keys]` override was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeymapError {
+    /// No binding has this name.
+    #[error("[keys] {0}: no such action; see the names in the help overlay (?)")]
+    UnknownAction(String),
+    /// The key spec did not parse.
+    #[error(
+        "[keys] {name} = \"{spec}\": not a key; use e.g. \"q\", \"ctrl-r\", \"shift-tab\", \"f2\""
+    )]
+    BadKey {
+        /// Action name.
+        name: String,
+        /// The spec.
+        spec: String,
+    },
+}
+
+/// The keymap in force.
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    bindings: Vec<Binding>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        Keymap {
+            bindings: defaults(),
+        }
+    }
+}
+
+impl Keymap {
+    /// Defaults with `[keys]` overrides applied (action name → key spec).
+    pub fn with_overrides(overrides: &BTreeMap<String, String>) -> Result<Keymap, KeymapError> {
+        let mut bindings = defaults();
+        for (name, spec) in overrides {
+            let key = KeySpec::parse(spec).ok_or_else(|| KeymapError::BadKey {
+                name: name.clone(),
+                spec: spec.clone(),
+            })?;
+            let mut found = false;
+            for bd in bindings.iter_mut().filter(|bd| bd.name == name) {
+                bd.key = key;
+                found = true;
+            }
+            if !found {
+                return Err(KeymapError::UnknownAction(name.clone()));
+            }
+            // The remapped key wins over any other binding of that key in the same context.
+            let ctxs: Vec<Context> = bindings
+                .iter()
+                .filter(|bd| bd.name == name)
+                .map(|bd| bd.ctx)
+                .collect();
+            bindings.retain(|bd| bd.name == name || !(ctxs.contains(&bd.ctx) && bd.key == key));
+        }
+        Ok(Keymap { bindings })
+    }
+
+    /// The action for a key event in these contexts (most specific first).
+    pub fn action(&self, contexts: &[Context], ev: &KeyEvent) -> Option<Action> {
+        if ev.kind == KeyEventKind::Release {
+            return None;
+        }
+        for ctx in contexts {
+            if let Some(bd) = self
+                .bindings
+                .iter()
+                .find(|bd| bd.ctx == *ctx && bd.key.matches(ev))
+            {
+                return Some(bd.action.clone());
+            }
+            if ctx.is_text()
+                && let Some(req) = edit_request(ev)
+            {
+                return Some(Action::Edit(req));
+            }
+        }
+        None
+    }
+
+    /// Hint-row entries for these contexts: (key label, description).
+    pub fn hints(&self, contexts: &[Context]) -> Vec<(String, &'static str)> {
+        let mut out: Vec<(String, &'static str)> = Vec::new();
+        for ctx in contexts {
+            for bd in self.bindings.iter().filter(|bd| bd.ctx == *ctx && bd.hint) {
+                if !out.iter().any(|(_, d)| *d == bd.desc) {
+                    out.push((bd.key.label(), bd.desc));
+                }
+            }
+        }
+        out
+    }
+
+    /// Help entries for these contexts: (section, key label, description, action name),
+    /// keeping only keys that do something here.
+    pub fn help(
+        &self,
+        contexts: &[Context],
+    ) -> Vec<(&'static str, String, &'static str, &'static str)> {
+        let mut out = Vec::new();
+        let mut seen: Vec<KeySpec> = Vec::new();
+        for ctx in contexts {
+            for bd in self.bindings.iter().filter(|bd| bd.ctx == *ctx) {
+                if seen.contains(&bd.key) {
+                    continue;
+                }
+                seen.push(bd.key);
+                out.push((ctx.title(), bd.key.label(), bd.desc, bd.name));
+            }
+        }
+        out
+    }
+
+    /// Every binding.
+    pub fn bindings(&self) -> &[Binding] {
+        &self.bindings
+    }
+}
+
+/// Editing keys shared by every text input.
+fn edit_request(ev: &KeyEvent) -> Option<InputRequest> {
+    let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
+    let alt = ev.modifiers.contains(KeyModifiers::ALT);
+    Some(match ev.code {
+        KeyCode::Char('w') if ctrl => InputRequest::DeletePrevWord,
+        KeyCode::Char('u') if ctrl => InputRequest::DeleteLine,
+        KeyCode::Char('k') if ctrl => InputRequest::DeleteTillEnd,
+        KeyCode::Char('a') if ctrl => InputRequest::GoToStart,
+        KeyCode::Char('e') if ctrl => InputRequest::GoToEnd,
+        KeyCode::Char('b') if alt => InputRequest::GoToPrevWord,
+        KeyCode::Char('f') if alt => InputRequest::GoToNextWord,
+        KeyCode::Char(c) if !ctrl && !alt && !c.is_control() => InputRequest::InsertChar(c),
+        KeyCode::Backspace if ctrl || alt => InputRequest::DeletePrevWord,
+        KeyCode::Backspace => InputRequest::DeletePrevChar,
+        KeyCode::Delete => InputRequest::DeleteNextChar,
+        KeyCode::Left => InputRequest::GoToPrevChar,
+        KeyCode::Right => InputRequest::GoToNextChar,
+        KeyCode::Home => InputRequest::GoToStart,
+        KeyCode::End => InputRequest::GoToEnd,
+        _ => return None,
+    })
+}
+
+impl App {
+    /// The contexts that apply now, most specific first.
+    pub fn contexts(&self) -> Vec<Context> {
+        self.contexts_at(self.modals.len())
+    }
+
+    /// The contexts as if only the bottom `depth` modals were open (the help overlay
+    /// describes the screen under it).
+    pub fn contexts_at(&self, depth: usize) -> Vec<Context> {
+        use Context as C;
+        if let Some(m) = depth.checked_sub(1).and_then(|i| self.modals.get(i)) {
+            return match m {
+                Modal::Help { .. } => vec![C::Help],
+                Modal::Confirm(c) if c.type_to_confirm.is_some() => vec![C::ConfirmTyped],
+                Modal::Confirm(_) => vec![C::Confirm],
+                Modal::Form(f) => {
+                    if matches!(
+                        f.focus,
+                        super::app::form::Field::Name
+                            | super::app::form::Field::Domains
+                            | super::app::form::Field::Expiry
+                    ) {
+                        vec![C::Form, C::FormText]
+                    } else {
+                        vec![C::Form]
+                    }
+                }
+                Modal::ScopePicker(_) => vec![C::Picker],
+                Modal::Reveal(_) => vec![C::Reveal],
+                Modal::Detail(_) => vec![C::Detail],
+            };
+        }
+        if self.line.is_some() && depth == self.modals.len() {
+            return vec![C::Line];
+        }
+        if !matches!(self.conn, Conn::Ready) {
+            return vec![C::Disconnected, C::Global];
+        }
+        match self.tab {
+            Tab::Keys => vec![C::Keys, C::Nav, C::Global],
+            Tab::Scopes if self.scopes.edit.is_some() => {
+                vec![C::ScopesEditing, C::Scopes, C::Nav, C::Global]
+            }
+            Tab::Scopes => vec![C::Scopes, C::Nav, C::Global],
+            Tab::Domains if self.domains.focus != DomainsFocus::List => vec![C::DomainsInput],
+            Tab::Domains => vec![C::Domains, C::Nav, C::Global],
+            Tab::Usage => vec![C::Usage, C::Nav, C::Global],
+            Tab::Audit => vec![C::Audit, C::Nav, C::Global],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: KeyCode, m: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(c, m)
+    }
+
+    #[test]
+    fn specs_parse_and_label() {
+        assert_eq!(KeySpec::parse("q"), Some(KeySpec::ch('q')));
+        assert_eq!(KeySpec::parse("ctrl-r"), Some(KeySpec::ctrl('r')));
+        assert_eq!(KeySpec::parse("C-R"), Some(KeySpec::ctrl('r')));
+        assert_eq!(
+            KeySpec::parse("shift-tab").map(|k| k.code),
+            Some(KeyCode::BackTab)
+        );
+        assert_eq!(KeySpec::parse("f2").map(|k| k.code), Some(KeyCode::F(2)));
+        assert_eq!(
+            KeySpec::parse("space").map(|k| k.code),
+            Some(KeyCode::Char(' '))
+        );
+        assert_eq!(KeySpec::parse("qq"), None);
+        assert_eq!(KeySpec::ctrl('r').label(), "C-r");
+    }
+
+    #[test]
+    fn context_order_and_text_entry() {
+        let km = Keymap::default();
+        let q = key(KeyCode::Char('q'), KeyModifiers::NONE);
+        assert_eq!(
+            km.action(&[Context::Keys, Context::Nav, Context::Global], &q),
+            Some(Action::Quit)
+        );
+        // In a text field `q` types.
+        assert_eq!(
+            km.action(&[Context::Line], &q),
+            Some(Action::Edit(InputRequest::InsertChar('q')))
+        );
+        assert_eq!(
+            km.action(&[Context::Form, Context::FormText], &q),
+            Some(Action::Edit(InputRequest::InsertChar('q')))
+        );
+        // Shifted letters arrive with SHIFT and still match.
+        let g = key(KeyCode::Char('G'), KeyModifiers::SHIFT);
+        assert_eq!(km.action(&[Context::Nav], &g), Some(Action::Bottom));
+        let cr = key(KeyCode::Char('r'), KeyModifiers::CONTROL);
+        assert_eq!(km.action(&[Context::Global], &cr), Some(Action::Refresh));
+    }
+
+    #[test]
+    fn overrides_remap_by_name_and_reject_nonsense() {
+        let mut o = BTreeMap::new();
+        o.insert("quit".to_owned(), "x".to_owned());
+        let km = Keymap::with_overrides(&o).expect("valid");
+        let x = key(KeyCode::Char('x'), KeyModifiers::NONE);
+        let q = key(KeyCode::Char('q'), KeyModifiers::NONE);
+        assert_eq!(km.action(&[Context::Global], &x), Some(Action::Quit));
+        assert_eq!(km.action(&[Context::Global], &q), None);
+        assert!(
+            km.hints(&[Context::Global])
+                .iter()
+                .any(|(k, d)| k == "x" && *d == "quit")
+        );
+        o.insert("nope".to_owned(), "z".to_owned());
+        assert!(matches!(
+            Keymap::with_overrides(&o),
+            Err(KeymapError::UnknownAction(_))
+        ));
+        let mut bad = BTreeMap::new();
+        bad.insert("quit".to_owned(), "ctrl-".to_owned());
+        assert!(matches!(
+            Keymap::with_overrides(&bad),
+            Err(KeymapError::BadKey { .. })
+        ));
+    }
+
+    #[test]
+    fn every_binding_has_a_description_and_unique_name_per_context() {
+        let km = Keymap::default();
+        for bd in km.bindings() {
+            assert!(!bd.desc.is_empty());
+            let dup = km
+                .bindings()
+                .iter()
+                .filter(|o| o.ctx == bd.ctx && o.key == bd.key)
+                .count();
+            assert_eq!(dup, 1, "{:?} {:?} bound twice", bd.ctx, bd.key);
+        }
+    }
+}

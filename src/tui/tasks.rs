@@ -1,0 +1,277 @@
+//! Runs [`Command`]s: network calls as tokio tasks that send their past-tense [`Action`]
+//! back over the one channel; clipboard work synchronously (it writes to the terminal);
+//! timers as sleeps. The only place the console does I/O besides the terminal itself.
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::app::{Action, Command, CopyWhat, UiError};
+use super::clipboard::{ClearOutcome, Clipboard};
+use crate::api::{AuditQuery, AuthEventsQuery, ListKeysQuery, PageQuery, UsageQuery};
+use crate::client::Client;
+
+/// Executes commands for one connection.
+pub struct Executor {
+    client: Client,
+    tx: UnboundedSender<Action>,
+    /// The clipboard, kept for the whole run (see `clipboard` docs).
+    pub clipboard: Clipboard,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+fn spawn<F, T>(
+    tx: &UnboundedSender<Action>,
+    fut: F,
+    wrap: impl FnOnce(Result<T, UiError>) -> Action + Send + 'static,
+) where
+    F: std::future::Future<Output = Result<T, crate::client::ClientError>> + Send + 'static,
+    T: Send + 'static,
+{
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        let r = fut.await.map_err(UiError::from);
+        let _ = tx.send(wrap(r));
+    });
+}
+
+impl Executor {
+    /// An executor sending results to `tx`.
+    pub fn new(client: Client, tx: UnboundedSender<Action>, clipboard: Clipboard) -> Executor {
+        Executor {
+            client,
+            tx,
+            clipboard,
+        }
+    }
+
+    /// Use another connection (profile switch).
+    pub fn set_client(&mut self, client: Client) {
+        self.client = client;
+    }
+
+    /// Run one command. Returns the commands the event loop must handle itself.
+    pub fn run(&mut self, cmd: Command) -> Option<Command> {
+        let c = self.client.clone();
+        let tx = &self.tx;
+        match cmd {
+            Command::LoadMe => spawn(tx, async move { c.me().await }, Action::MeLoaded),
+            Command::LoadKeys {
+                generation,
+                append,
+                query,
+            } => {
+                let q = query.q.clone().unwrap_or_default();
+                spawn(
+                    tx,
+                    async move { c.list_keys(&query).await },
+                    move |result| Action::KeysLoaded {
+                        generation,
+                        append,
+                        query: q,
+                        result,
+                    },
+                );
+            }
+            Command::LoadCatalog => {
+                spawn(tx, async move { c.scopes().await }, Action::CatalogLoaded)
+            }
+            Command::LoadApps => spawn(
+                tx,
+                async move {
+                    c.list_apps(&PageQuery {
+                        limit: Some(500),
+                        cursor: None,
+                    })
+                    .await
+                    .map(|p| p.data)
+                },
+                Action::AppsLoaded,
+            ),
+            Command::CreateKey(req) => spawn(
+                tx,
+                async move { c.create_key(&req).await },
+                Action::KeyCreated,
+            ),
+            Command::UpdateKey {
+                id,
+                req,
+                version,
+                origin,
+            } => spawn(
+                tx,
+                async move { c.update_key(&id, &req, version).await },
+                move |result| Action::KeyUpdated { origin, result },
+            ),
+            Command::DeleteKey(id) => {
+                let id2 = id.clone();
+                spawn(tx, async move { c.delete_key(&id).await }, move |result| {
+                    Action::KeyDeleted { id: id2, result }
+                });
+            }
+            Command::LoadOrgUsage(bucket) => spawn(
+                tx,
+                async move {
+                    c.org_usage(&UsageQuery {
+                        bucket: Some(bucket),
+                        ..UsageQuery::default()
+                    })
+                    .await
+                },
+                Action::OrgUsageLoaded,
+            ),
+            Command::LoadKeyUsage(id, bucket) => spawn(
+                tx,
+                async move {
+                    c.key_usage(
+                        &id,
+                        &UsageQuery {
+                            bucket: Some(bucket),
+                            ..UsageQuery::default()
+                        },
+                    )
+                    .await
+                },
+                Action::KeyUsageLoaded,
+            ),
+            Command::LoadStale => spawn(
+                tx,
+                async move {
+                    let cutoff = chrono::Utc::now() - chrono::Duration::days(30);
+                    c.list_keys(&ListKeysQuery {
+                        limit: Some(200),
+                        last_used_before: Some(cutoff),
+                        ..ListKeysQuery::default()
+                    })
+                    .await
+                    .map(|p| p.data)
+                },
+                Action::StaleLoaded,
+            ),
+            Command::LoadOld => spawn(
+                tx,
+                async move {
+                    let cutoff = chrono::Utc::now() - chrono::Duration::days(90);
+                    c.list_keys(&ListKeysQuery {
+                        limit: Some(200),
+                        created_before: Some(cutoff),
+                        ..ListKeysQuery::default()
+                    })
+                    .await
+                    .map(|p| {
+                        p.data
+                            .into_iter()
+                            .filter(|k| k.rotated_to.is_none())
+                            .collect()
+                    })
+                },
+                Action::OldLoaded,
+            ),
+            Command::LoadFailures => spawn(
+                tx,
+                async move {
+                    c.auth_events(&AuthEventsQuery {
+                        limit: Some(100),
+                        ..AuthEventsQuery::default()
+                    })
+                    .await
+                    .map(|p| p.data)
+                },
+                Action::FailuresLoaded,
+            ),
+            Command::LoadHolders(scope) => {
+                let s2 = scope.clone();
+                spawn(
+                    tx,
+                    async move {
+                        c.list_keys(&ListKeysQuery {
+                            limit: Some(200),
+                            scope: Some(scope),
+                            ..ListKeysQuery::default()
+                        })
+                        .await
+                        .map(|p| (p.data, p.total))
+                    },
+                    move |result| Action::HoldersLoaded { scope: s2, result },
+                );
+            }
+            Command::LoadAudit {
+                generation,
+                cursor,
+                key_id,
+                action,
+            } => {
+                let append = cursor.is_some();
+                spawn(
+                    tx,
+                    async move {
+                        c.audit(&AuditQuery {
+                            limit: Some(100),
+                            cursor,
+                            key_id,
+                            action,
+                        })
+                        .await
+                    },
+                    move |result| Action::AuditLoaded {
+                        generation,
+                        append,
+                        result,
+                    },
+                );
+            }
+            Command::Copy(what) => {
+                let (secret, result) = match &what {
+                    CopyWhat::KeyId(id) => (false, self.clipboard.copy(id)),
+                    CopyWhat::Secret(s) => (true, self.clipboard.copy(s.expose())),
+                };
+                let result = result
+                    .map(|r| match r.warning {
+                        // The tmux buffer warning matters to the user; the reason the system
+                        // clipboard is unavailable goes to the log only.
+                        Some(w) if w.contains("tmux") => {
+                            format!("via {}; tmux keeps a copy in its paste buffer (set allow-passthrough on to avoid it)", r.method)
+                        }
+                        Some(w) => {
+                            tracing::info!(warning = %w, "clipboard fallback");
+                            format!("via {}", r.method)
+                        }
+                        None => format!("via {}", r.method),
+                    })
+                    .map_err(|e| e.to_string());
+                let _ = self.tx.send(Action::Copied { secret, result });
+            }
+            Command::ClearClipboard => {
+                let outcome = self.clear_clipboard();
+                let _ = self.tx.send(Action::ClipboardCleared(outcome));
+            }
+            Command::Timer(kind, after) => {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let _ = tx.send(Action::TimerFired(kind));
+                });
+            }
+            Command::SwitchProfile(_) => return Some(cmd),
+        }
+        None
+    }
+
+    /// Clear our secret from the clipboard, saying what happened.
+    pub fn clear_clipboard(&mut self) -> Result<String, String> {
+        match self.clipboard.clear() {
+            Ok(ClearOutcome::Cleared) => Ok("Clipboard cleared".to_owned()),
+            Ok(ClearOutcome::Overwritten) => Ok("Clipboard overwritten".to_owned()),
+            Ok(ClearOutcome::LeftAlone) => {
+                Ok("Clipboard changed since the copy; left alone".to_owned())
+            }
+            Ok(ClearOutcome::NothingToClear) => Ok("Nothing to clear".to_owned()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! Pure rendering of [`App`]: nothing here does I/O, awaits, or mutates state. The frame is
+//! one header row (tabs and profile badge), one crumb row, the body, one toast row and one
+//! hint row; modals draw on top. Only visible rows are built.
+
+mod audit;
+mod domains;
+mod keys;
+mod modals;
+mod scopes;
+mod usage;
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::app::{App, Conn, LineKind, Tab};
+use super::keymap::Keymap;
+use super::theme::Theme;
+
+/// Smallest size the console lays out; below it a notice is drawn instead.
+pub const MIN_SIZE: (u16, u16) = (40, 10);
+
+/// Everything a view needs besides the state.
+pub struct Ctx<'a> {
+    /// Styles.
+    pub theme: &'a Theme,
+    /// Bindings (for hints and help).
+    pub keymap: &'a Keymap,
+}
+
+/// Draw the whole console.
+pub fn render(app: &App, keymap: &Keymap, theme: &Theme, frame: &mut Frame) {
+    let area = frame.area();
+    let cx = Ctx { theme, keymap };
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        let msg = format!(
+            "Terminal too small ({}x{}). keyconsole needs at least {}x{}; 80x24 or more is best.",
+            area.width, area.height, MIN_SIZE.0, MIN_SIZE.1
+        );
+        frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let [header, crumb, body, toast, hints] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    render_header(app, &cx, frame, header);
+    match &app.conn {
+        Conn::Ready => {
+            render_crumb(app, &cx, frame, crumb);
+            match app.tab {
+                Tab::Keys => keys::render(app, &cx, frame, body),
+                Tab::Scopes => scopes::render(app, &cx, frame, body),
+                Tab::Domains => domains::render(app, &cx, frame, body),
+                Tab::Usage => usage::render(app, &cx, frame, body),
+                Tab::Audit => audit::render(app, &cx, frame, body),
+            }
+        }
+        Conn::Connecting => {
+            frame.render_widget(
+                Paragraph::new(format!("Connecting to {} …", app.session.url)).style(theme.dim()),
+                body,
+            );
+        }
+        Conn::Failed(e) => render_failed(app, e, &cx, frame, body),
+    }
+    if app.line.is_some() {
+        render_line(app, &cx, frame, crumb);
+    }
+    render_toast(app, &cx, frame, toast);
+    render_hints(app, &cx, frame, hints);
+    modals::render(app, &cx, frame, area);
+}
+
+fn render_header(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
+    let t = cx.theme;
+    let mut spans: Vec<Span<'_>> = Vec::new();
+    for tab in Tab::ALL {
+        let label = format!(" {} {} ", tab.index() + 1, tab.title());
+        if tab == app.tab {
+            spans.push(Span::styled(label, t.tab_active()));
+        } else {
+            spans.push(Span::styled(label, t.dim()));
+        }
+    }
+    let mut right: Vec<Span<'_>> = Vec::new();
+    if app.session.danger {
+        right.push(Span::styled(" [PROD] ", t.danger_badge()));
+        right.push(Span::raw(" "));
+    }
+    if app.session.demo {
+        right.push(Span::styled("[DEMO] ", t.warn()));
+    }
+    right.push(Span::styled(app.session.profile.clone(), t.title()));
+    let right_width: usize = right.iter().map(|s| s.content.chars().count()).sum();
+    let left_width: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    let width = usize::from(area.width);
+    if left_width + right_width < width {
+        spans.push(Span::raw(" ".repeat(width - left_width - right_width)));
+        spans.extend(right);
+    } else {
+        // Narrow: the badge matters more than tab names.
+        spans = Tab::ALL
+            .iter()
+            .map(|tab| {
+                let label = format!(" {}", tab.index() + 1);
+                if *tab == app.tab {
+                    Span::styled(format!("{label}:{}", tab.title()), t.tab_active())
+                } else {
+                    Span::styled(label, t.dim())
+                }
+            })
+            .collect();
+        spans.push(Span::raw(" "));
+        spans.extend(right);
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn render_crumb(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
+    let t = cx.theme;
+    let line = match app.tab {
+        Tab::Keys => {
+            let k = &app.keys;
+            let total = k.total.map_or_else(|| "?".to_owned(), thousands);
+            let mut s = vec![Span::styled("Keys", t.title())];
+            if !k.filter.is_empty() {
+                s.push(Span::raw(format!(" › filter “{}”", k.filter)));
+            }
+            s.push(Span::raw(format!(
+                "   {} of {}",
+                thousands(k.shown() as u64),
+                total
+            )));
+            if k.rows.len() as u64 != k.total.unwrap_or(0) {
+                s.push(Span::styled(
+                    format!(" (loaded {})", thousands(k.rows.len() as u64)),
+                    t.dim(),
+                ));
+            }
+            s.push(Span::styled(
+                format!("   sort: {}", k.sort.label()),
+                t.dim(),
+            ));
+            if !k.marked.is_empty() {
+                s.push(Span::styled(
+                    format!("   marked: {}", k.marked.len()),
+                    t.warn(),
+                ));
+            }
+            if k.loading {
+                s.push(Span::styled("   loading…", t.dim()));
+            }
+            Line::from(s)
+        }
+        Tab::Scopes | Tab::Domains | Tab::Usage => {
+            let mut s = vec![Span::styled(app.tab.title(), t.title()), Span::raw(" › ")];
+            match app.selected_key() {
+                Some(k) => {
+                    s.push(Span::raw(k.name.clone()));
+                    s.push(Span::styled(format!(" ({})", k.id), t.dim()));
+                }
+                None => s.push(Span::styled(
+                    "no key selected (pick one in 1 Keys)",
+                    t.dim(),
+                )),
+            }
+            if app.tab == Tab::Usage {
+                s.push(Span::styled(
+                    format!("   per {}", app.usage.bucket().as_str()),
+                    t.dim(),
+                ));
+            }
+            Line::from(s)
+        }
+        Tab::Audit => {
+            let a = &app.audit;
+            let mut s = vec![Span::styled("Audit", t.title())];
+            if let Some(k) = &a.key_filter {
+                s.push(Span::raw(format!(" › key {k}")));
+            }
+            if let Some(i) = a.action_filter {
+                s.push(Span::raw(format!(
+                    " › {}",
+                    super::app::tabs::AUDIT_ACTIONS[i]
+                )));
+            }
+            s.push(Span::raw(format!("   {} loaded", a.rows.len())));
+            if a.next_cursor.is_some() {
+                s.push(Span::styled(" (more below)", t.dim()));
+            }
+            Line::from(s)
+        }
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn render_line(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
+    let Some((kind, input)) = &app.line else {
+        return;
+    };
+    let prefix = match kind {
+        LineKind::Filter => "/",
+        LineKind::Command => ":",
+    };
+    let width = usize::from(area.width.saturating_sub(1)).max(1);
+    let scroll = input.visual_scroll(width);
+    let shown: String = input.value().chars().skip(scroll).collect();
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(prefix, cx.theme.key()),
+            Span::raw(shown),
+        ])),
+        area,
+    );
+    let x = area.x + 1 + u16::try_from(input.visual_cursor().saturating_sub(scroll)).unwrap_or(0);
+    frame.set_cursor_position((x.min(area.right().saturating_sub(1)), area.y));
+}
+
+fn render_toast(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
+    let t = cx.theme;
+    let mut spans = Vec::new();
+    if let Some((_, until)) = app.clipboard_until {
+        let left = until.saturating_duration_since(app.mono).as_secs();
+        spans.push(Span::styled(
+            format!("⧗ clipboard clears in {left}s "),
+            t.warn(),
+        ));
+    }
+    if let Some(toast) = &app.toast {
+        spans.push(Span::styled(
+            toast.text.clone(),
+            if toast.error { t.error() } else { t.ok() },
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn render_hints(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
+    let hints = cx.keymap.hints(&app.contexts());
+    let mut spans = Vec::new();
+    let mut used = 0usize;
+    let width = usize::from(area.width);
+    for (key, desc) in hints {
+        let w = key.chars().count() + desc.chars().count() + 3;
+        if used + w > width {
+            break;
+        }
+        used += w;
+        spans.push(Span::styled(key, cx.theme.key()));
+        spans.push(Span::raw(format!(" {desc}  ")));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn render_failed(app: &App, e: &super::app::UiError, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
+    let t = cx.theme;
+    let (what, todo): (String, Vec<String>) = if e.unreachable {
+        (
+            format!("Cannot reach the key service at {}.", app.session.url),
+            vec![
+                "Check that the server is running and the URL is right (--url or the profile's url).".to_owned(),
+                "Over SSH, check any tunnel or port forward.".to_owned(),
+            ],
+        )
+    } else if e.status == Some(401) {
+        (
+            "The server refused the console's token.".to_owned(),
+            vec![
+                format!("Code: {}.", e.code.as_deref().unwrap_or("unauthorized")),
+                "Set KEYCONSOLE_TOKEN (with --url) or fix the profile's token_env / token_command."
+                    .to_owned(),
+                "The token must be a secret of a key that is enabled and not expired.".to_owned(),
+            ],
+        )
+    } else if e.status == Some(403) {
+        (
+            "The console's key may not do this.".to_owned(),
+            vec![
+                e.message.clone(),
+                "Use a key with keys:read (and keys:write to manage keys).".to_owned(),
+            ],
+        )
+    } else {
+        (
+            "The key service answered with an error.".to_owned(),
+            vec![e.message.clone()],
+        )
+    };
+    let mut lines = vec![Line::from(Span::styled(what, t.error())), Line::default()];
+    lines.extend(todo.into_iter().map(Line::from));
+    if let Some(r) = &e.request_id {
+        lines.push(Line::from(Span::styled(
+            format!("Request id: {r}"),
+            t.dim(),
+        )));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(vec![
+        Span::styled("Ctrl-r", t.key()),
+        Span::raw(" retry   "),
+        Span::styled("q", t.key()),
+        Span::raw(" quit"),
+    ]));
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: true }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" Not connected "),
+        ),
+        area,
+    );
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A short relative time: `now`, `3m`, `2h`, `5d`, `3mo`, `2y`.
+pub fn short_span(secs: i64) -> String {
+    let s = secs.abs();
+    match s {
+        0..60 => "now".to_owned(),
+        60..3_600 => format!("{}m", s / 60),
+        3_600..86_400 => format!("{}h", s / 3_600),
+        86_400..2_592_000 => format!("{}d", s / 86_400),
+        2_592_000..31_536_000 => format!("{}mo", s / 2_592_000),
+        _ => format!("{}y", s / 31_536_000),
+    }
+}
+
+/// `3m ago`.
+pub fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let s = short_span((now - t).num_seconds());
+    if s == "now" {
+        "just now".to_owned()
+    } else {
+        format!("{s} ago")
+    }
+}
+
+/// `in 3d` / `3d ago`.
+pub fn until(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (t - now).num_seconds();
+    if secs > 0 {
+        format!("in {}", short_span(secs))
+    } else {
+        ago(t, now)
+    }
+}
+
+/// A secret masked for display: `sk_live_••••••••3f9a`.
+pub fn masked(secret: &str) -> String {
+    let prefix: String = secret.splitn(3, '_').take(2).collect::<Vec<_>>().join("_");
+    let hint: String = crate::domain::key::secret_hint(secret);
+    if prefix.len() + 8 >= secret.len() {
+        return "••••••••".to_owned();
+    }
+    format!("{prefix}_••••••••{hint}")
+}
+
+/// A centered rectangle of at most `w`x`h` inside `area`.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+/// Truncate to `w` characters with an ellipsis.
+pub fn trunc(s: &str, w: usize) -> String {
+    if s.chars().count() <= w {
+        s.to_owned()
+    } else if w == 0 {
+        String::new()
+    } else {
+        let mut out: String = s.chars().take(w - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// A style that marks focus.
+pub fn focus_style(cx: &Ctx<'_>, focused: bool) -> Style {
+    if focused {
+        cx.theme.focus()
+    } else {
+        cx.theme.text()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+        assert_eq!(short_span(59), "now");
+        assert_eq!(short_span(3_600 * 5), "5h");
+        assert_eq!(
+            masked("sk_live_0123456789ABCDEFGHIJabcdefghijKL3f9aZZ"),
+            "sk_live_••••••••9aZZ"
+        );
+        assert_eq!(masked("short"), "••••••••");
+        assert_eq!(trunc("abcdef", 4), "abc…");
+    }
+}

@@ -1,0 +1,391 @@
+//! Modals, drawn over everything: help, confirmations, the key form, the scope picker,
+//! the one-time secret reveal and key details.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use tui_input::Input;
+
+use super::keys::detail_lines;
+use super::{Ctx, centered, focus_style, masked, trunc};
+use crate::tui::app::App;
+use crate::tui::app::form::{Field, FormMode, KeyForm};
+use crate::tui::app::modal::{Confirm, Modal, Reveal, ScopePicker, checklist_rows};
+
+pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
+    let top = app.modals.len().saturating_sub(1);
+    for (depth, m) in app.modals.iter().enumerate() {
+        match m {
+            Modal::Help { filter, scroll } => help(app, cx, frame, area, filter, *scroll),
+            Modal::Confirm(c) => confirm(cx, frame, area, c),
+            Modal::Form(f) => form(app, cx, frame, area, f),
+            Modal::ScopePicker(p) => picker(app, cx, frame, area, p),
+            // A secret shows only while its modal is on top.
+            Modal::Reveal(r) => reveal(app, cx, frame, area, r, depth == top),
+            Modal::Detail(id) => {
+                let rect = centered(area, 76, 20);
+                frame.render_widget(Clear, rect);
+                let lines = app
+                    .keys
+                    .get(id)
+                    .map(|k| detail_lines(app, cx, k))
+                    .unwrap_or_else(|| vec![Line::from("This key is no longer loaded.")]);
+                frame.render_widget(
+                    Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+                        Block::default()
+                            .borders(Borders::ALL)
+                            .title(" Key details (Esc closes) "),
+                    ),
+                    rect,
+                );
+            }
+        }
+    }
+}
+
+fn popup<'a>(frame: &mut Frame, area: Rect, w: u16, h: u16, title: &'a str) -> (Rect, Block<'a>) {
+    let rect = centered(area, w, h);
+    frame.render_widget(Clear, rect);
+    (rect, Block::default().borders(Borders::ALL).title(title))
+}
+
+fn help(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, filter: &Input, scroll: usize) {
+    let t = cx.theme;
+    // Help describes the screen under the overlay.
+    let under = app.contexts_at(app.modals.len().saturating_sub(1));
+    let needle = filter.value().to_lowercase();
+    let entries: Vec<_> = cx
+        .keymap
+        .help(&under)
+        .into_iter()
+        .filter(|(sec, key, desc, name)| {
+            needle.is_empty()
+                || desc.to_lowercase().contains(&needle)
+                || key.to_lowercase().contains(&needle)
+                || name.contains(&needle)
+                || sec.to_lowercase().contains(&needle)
+        })
+        .collect();
+    let (rect, block) = popup(
+        frame,
+        area,
+        70,
+        area.height.saturating_sub(2),
+        " Help: what works here ",
+    );
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("Filter: ", t.dim()),
+            Span::styled(filter.value().to_owned(), t.focus()),
+            Span::raw("▏"),
+        ]),
+        Line::default(),
+    ];
+    let mut section = "";
+    for (sec, key, desc, name) in entries.iter().skip(scroll) {
+        if *sec != section {
+            section = sec;
+            lines.push(Line::from(Span::styled((*sec).to_owned(), t.title())));
+        }
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {key:<8}"), t.key()),
+            Span::raw(format!("{desc:<28}")),
+            Span::styled(format!("[{name}]"), t.dim()),
+        ]));
+    }
+    if entries.is_empty() {
+        lines.push(Line::from(Span::styled("Nothing matches.", t.dim())));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(Span::styled(
+        "Remap keys in config.toml: [keys] <name> = \"ctrl-x\". Esc closes.",
+        t.dim(),
+    )));
+    frame.render_widget(Paragraph::new(lines).block(block), rect);
+}
+
+fn confirm(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, c: &Confirm) {
+    let t = cx.theme;
+    let h =
+        u16::try_from(c.body.len()).unwrap_or(4) + if c.type_to_confirm.is_some() { 8 } else { 5 };
+    let title = format!(" {} ", c.title);
+    let (rect, block) = popup(frame, area, 70, h, &title);
+    let mut lines: Vec<Line<'_>> = c.body.iter().map(|l| Line::from(l.clone())).collect();
+    lines.push(Line::default());
+    if let Some(want) = &c.type_to_confirm {
+        lines.push(Line::from(vec![
+            Span::styled(" PROD ", t.danger_badge()),
+            Span::raw(" Type the key name to confirm: "),
+            Span::styled(want.clone(), t.title()),
+        ]));
+        let ok = c.ready();
+        lines.push(Line::from(vec![
+            Span::raw("> "),
+            Span::styled(
+                c.typed.value().to_owned(),
+                if ok { t.ok() } else { t.focus() },
+            ),
+            Span::raw("▏"),
+        ]));
+        lines.push(Line::default());
+        lines.push(Line::from(vec![
+            Span::styled("Enter", t.key()),
+            Span::raw(if ok {
+                " confirm   "
+            } else {
+                " (type the name first)   "
+            }),
+            Span::styled("Esc", t.key()),
+            Span::raw(" cancel"),
+        ]));
+    } else {
+        lines.push(Line::from(vec![
+            Span::styled("y", t.key()),
+            Span::raw(" yes   "),
+            Span::styled("n", t.key()),
+            Span::raw(" / "),
+            Span::styled("Esc", t.key()),
+            Span::raw(" no"),
+        ]));
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        rect,
+    );
+}
+
+fn form(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, f: &KeyForm) {
+    let t = cx.theme;
+    let title = match &f.mode {
+        FormMode::Create => " New key ".to_owned(),
+        FormMode::Edit { id, .. } => format!(" Edit {} ", trunc(id, 30)),
+    };
+    let (rect, block) = popup(frame, area, 76, 17, &title);
+    let inner = block.inner(rect);
+    let mut lines: Vec<Line<'_>> = Vec::new();
+    let mut cursor: Option<(u16, u16)> = None;
+    let label_w = 17usize;
+    let value_w = usize::from(inner.width).saturating_sub(label_w + 1).max(1);
+    let fields = [
+        Field::Name,
+        Field::Scopes,
+        Field::Domains,
+        Field::App,
+        Field::Env,
+        Field::Expiry,
+    ];
+    for field in fields {
+        if !f.has(field) {
+            continue;
+        }
+        let focused = f.focus == field;
+        let marker = if focused { "›" } else { " " };
+        let text_input = match field {
+            Field::Name => Some(&f.name),
+            Field::Domains => Some(&f.domains),
+            Field::Expiry => Some(&f.expiry),
+            _ => None,
+        };
+        let value = match field {
+            Field::Scopes => format!(
+                "◂ {} ▸{}",
+                f.scopes.label(),
+                if focused { "  (Enter: pick)" } else { "" }
+            ),
+            Field::App => {
+                let name = f.app.and_then(|i| app.apps.get(i)).map_or_else(
+                    || "none (org-scoped)".to_owned(),
+                    |a| format!("{} ({})", a.name, a.id),
+                );
+                format!("◂ {name} ▸")
+            }
+            Field::Env => format!("◂ {} ▸", f.env),
+            _ => {
+                let input = text_input.map(Input::value).unwrap_or("");
+                let placeholder = match field {
+                    Field::Domains => {
+                        "e.g. *.example.com, app.example.org (empty: secret required)"
+                    }
+                    Field::Expiry => "empty = never; 30d, 12h, 2027-01-31",
+                    _ => "",
+                };
+                if input.is_empty() && !focused {
+                    placeholder.to_owned()
+                } else {
+                    input.to_owned()
+                }
+            }
+        };
+        if let (true, Some(input)) = (focused, text_input) {
+            let scroll = input.visual_scroll(value_w);
+            let x = inner.x
+                + u16::try_from(label_w + 1 + input.visual_cursor().saturating_sub(scroll))
+                    .unwrap_or(0);
+            cursor = Some((
+                x.min(inner.right().saturating_sub(1)),
+                inner.y + u16::try_from(lines.len()).unwrap_or(0),
+            ));
+            let shown: String = input.value().chars().skip(scroll).take(value_w).collect();
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!("{marker}{:<w$}", field.label(), w = label_w),
+                    focus_style(cx, true),
+                ),
+                Span::styled(shown, t.focus()),
+            ]));
+        } else {
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!("{marker}{:<w$}", field.label(), w = label_w),
+                    focus_style(cx, focused),
+                ),
+                Span::styled(
+                    trunc(&value, value_w),
+                    if text_input.is_some() && text_input.is_some_and(|i| i.value().is_empty()) {
+                        t.dim()
+                    } else {
+                        t.text()
+                    },
+                ),
+            ]));
+        }
+        if let Some(e) = f.error(field) {
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "{:w$}✗ {}",
+                    "",
+                    trunc(e, value_w.saturating_sub(2)),
+                    w = label_w + 1
+                ),
+                t.error(),
+            )));
+        }
+    }
+    lines.push(Line::default());
+    let submit = match (&f.mode, f.submitting) {
+        (_, true) => "  Saving…  ".to_owned(),
+        (FormMode::Create, false) => "[ Create key ]".to_owned(),
+        (FormMode::Edit { .. }, false) => "[ Save changes ]".to_owned(),
+    };
+    lines.push(Line::from(Span::styled(
+        format!("{:w$}{submit}", "", w = label_w + 1),
+        if f.focus == Field::Submit {
+            t.selected()
+        } else {
+            t.title()
+        },
+    )));
+    if let Some(e) = &f.server_error {
+        lines.push(Line::default());
+        lines.push(Line::from(Span::styled(e.clone(), t.error())));
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        rect,
+    );
+    if let Some(c) = cursor {
+        frame.set_cursor_position(c);
+    }
+}
+
+fn picker(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, p: &ScopePicker) {
+    let t = cx.theme;
+    let rows = app
+        .catalog
+        .as_ref()
+        .map(|c| checklist_rows(&c.scopes))
+        .unwrap_or_default();
+    let (rect, block) = popup(
+        frame,
+        area,
+        74,
+        area.height.saturating_sub(2),
+        " Pick scopes (Space toggles, Enter done) ",
+    );
+    let inner_h = usize::from(rect.height.saturating_sub(2)).max(1);
+    let start = p.cursor.saturating_sub(inner_h.saturating_sub(1));
+    let lines: Vec<Line<'_>> = rows
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(inner_h)
+        .map(|(i, (name, desc))| {
+            let mark = if p.checked.contains(name) {
+                "[x]"
+            } else {
+                "[ ]"
+            };
+            let line = Line::from(vec![
+                Span::raw(format!("{mark} {name:<22} ")),
+                Span::styled(desc.clone(), t.dim()),
+            ]);
+            if i == p.cursor {
+                line.style(t.selected())
+            } else {
+                line
+            }
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(block), rect);
+}
+
+fn reveal(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, r: &Reveal, on_top: bool) {
+    let t = cx.theme;
+    let title = format!(" {}: {} ", r.title, r.key_name);
+    let (rect, block) = popup(frame, area, 78, 13, &title);
+    let shown = r.shown_until.is_some() && on_top;
+    let secret_text = if shown {
+        r.secret.expose().to_owned()
+    } else {
+        masked(r.secret.expose())
+    };
+    let mut lines = vec![
+        Line::from(Span::styled(
+            "This secret is shown ONCE. Store it now: it cannot be shown again.",
+            t.warn(),
+        )),
+        Line::default(),
+        Line::from(vec![
+            Span::styled("Key id   ", t.dim()),
+            Span::raw(r.key_id.clone()),
+        ]),
+        Line::from(vec![
+            Span::styled("Secret   ", t.dim()),
+            Span::styled(secret_text, if shown { t.title() } else { t.text() }),
+        ]),
+    ];
+    if let Some((_, until)) = r.shown_until {
+        let left = until.saturating_duration_since(app.mono).as_secs();
+        lines.push(Line::from(Span::styled(
+            format!("         visible for {left}s more"),
+            t.dim(),
+        )));
+    } else {
+        lines.push(Line::from(Span::styled("         masked", t.dim())));
+    }
+    lines.push(Line::default());
+    if let Some(how) = &r.copied {
+        lines.push(Line::from(Span::styled(format!("Copied {how}."), t.ok())));
+    }
+    lines.push(Line::from(vec![
+        Span::styled("v", t.key()),
+        Span::raw(if shown { " hide   " } else { " reveal   " }),
+        Span::styled("c", t.key()),
+        Span::raw(" copy   "),
+        Span::styled("Enter", t.key()),
+        Span::raw(" I have stored it   "),
+        Span::styled("Esc", t.key()),
+        Span::raw(" close"),
+    ]));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        rect,
+    );
+}

@@ -1,0 +1,256 @@
+//! Fixed sample state for console tests: a fixed clock, fixed ids, a catalog, keys in every
+//! status, usage, events and audit entries.
+
+use chrono::{DateTime, Duration, Utc};
+use keyconsole::api::{
+    App as ApiApp, AuditEntry, AuthEvent, BucketSize, KeyObject, KeyUsage, MeResponse, Org,
+    OrgUsage, Page, ScopeInfo, ScopesResponse, TopKey, UsageBucket,
+};
+use keyconsole::domain::key::Env;
+use keyconsole::domain::record::KeyStatus;
+use keyconsole::domain::scope::Catalog;
+use keyconsole::tui::app::{Action, App, Session, Settings};
+use keyconsole::tui::keymap::Keymap;
+use keyconsole::tui::theme::Theme;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tokio::time::Instant;
+
+pub const SECRET: &str = "sk_live_Kn2wPGeHIhYJuCm5HmDtruvAvr97JmBT4AbCRK";
+
+pub fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_795_000_000, 0).expect("time")
+}
+
+pub fn key(i: usize, name: &str, status: KeyStatus) -> KeyObject {
+    let created = now() - Duration::days(i as i64 * 7);
+    KeyObject {
+        id: format!("pk_live_{:024}", i),
+        name: name.to_owned(),
+        org_id: "org_0000000000000001".to_owned(),
+        env: if i % 5 == 4 { Env::Test } else { Env::Live },
+        app_id: (i % 4 == 3).then(|| "app_0000000000000001".to_owned()),
+        scopes: match i % 3 {
+            0 => vec!["runs:read".to_owned(), "webhooks:write".to_owned()],
+            1 => vec!["*".to_owned()],
+            _ => vec!["templates:*".to_owned()],
+        },
+        allowed_domains: if i.is_multiple_of(3) {
+            vec!["*.example.com".to_owned()]
+        } else {
+            vec![]
+        },
+        enabled: status != KeyStatus::Disabled,
+        status,
+        secret_hint: "…ab12".to_owned(),
+        created_at: created,
+        updated_at: created,
+        expires_at: match status {
+            KeyStatus::Expired => Some(now() - Duration::days(2)),
+            KeyStatus::Expiring => Some(now() + Duration::hours(30)),
+            _ => None,
+        },
+        last_used_at: i.is_multiple_of(2).then(|| now() - Duration::minutes(i as i64 * 13)),
+        rotated_from: None,
+        rotated_to: None,
+        version: 1,
+    }
+}
+
+pub fn keys(n: usize) -> Vec<KeyObject> {
+    let statuses = [
+        KeyStatus::Active,
+        KeyStatus::Active,
+        KeyStatus::Disabled,
+        KeyStatus::Expiring,
+        KeyStatus::Expired,
+    ];
+    (0..n)
+        .map(|i| key(i, &format!("Service {i:03}"), statuses[i % statuses.len()]))
+        .collect()
+}
+
+pub fn catalog() -> ScopesResponse {
+    let cat = Catalog::default_catalog();
+    ScopesResponse {
+        scopes: cat
+            .entries()
+            .iter()
+            .map(|e| ScopeInfo {
+                name: e.name.clone(),
+                description: e.description.clone(),
+            })
+            .collect(),
+        presets: [
+            ("full".to_owned(), vec!["*".to_owned()]),
+            (
+                "read-only".to_owned(),
+                cat.preset("read-only").unwrap_or_default(),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+    }
+}
+
+pub fn me() -> MeResponse {
+    MeResponse {
+        org: Org {
+            id: "org_0000000000000001".into(),
+            name: "Acme".into(),
+            created_at: now(),
+        },
+        key: key(1, "Owner", KeyStatus::Active),
+        scopes: vec!["*".into()],
+        auth_method: "secret".into(),
+    }
+}
+
+pub fn session(danger: bool) -> Session {
+    Session {
+        profile: if danger {
+            "prod".into()
+        } else {
+            "local".into()
+        },
+        url: "http://127.0.0.1:7878".into(),
+        danger,
+        demo: !danger,
+    }
+}
+
+/// A connected console with `n` keys loaded.
+pub fn app(n: usize, size: (u16, u16)) -> App {
+    app_with(n, size, false)
+}
+
+pub fn app_with(n: usize, size: (u16, u16), danger: bool) -> App {
+    let mut a = App::new(session(danger), Settings::default(), now(), Instant::now());
+    a.update(Action::Resize(size.0, size.1));
+    let _ = a.update(Action::MeLoaded(Ok(me())));
+    let _ = a.update(Action::CatalogLoaded(Ok(catalog())));
+    let _ = a.update(Action::AppsLoaded(Ok(vec![ApiApp {
+        id: "app_0000000000000001".into(),
+        name: "Checkout".into(),
+        created_at: now(),
+    }])));
+    let generation = a.keys.generation;
+    let _ = a.update(Action::KeysLoaded {
+        generation,
+        append: false,
+        query: String::new(),
+        result: Ok(Page {
+            data: keys(n),
+            next_cursor: None,
+            total: Some(n as u64),
+        }),
+    });
+    a
+}
+
+pub fn buckets(n: usize, scale: u64) -> Vec<UsageBucket> {
+    (0..n)
+        .map(|i| UsageBucket {
+            start: BucketSize::Minute.floor(now()) - Duration::minutes((n - 1 - i) as i64),
+            ok: scale * (10 + (i as u64 * 7) % 23),
+            unauthorized: (i % 9 == 0) as u64 * 3,
+            forbidden: (i % 13 == 0) as u64 * 2,
+            rate_limited: (i % 29 == 0) as u64,
+        })
+        .collect()
+}
+
+pub fn org_usage() -> OrgUsage {
+    OrgUsage {
+        bucket: BucketSize::Minute,
+        buckets: buckets(60, 10),
+        top_keys: (0..5)
+            .map(|i| TopKey {
+                key_id: format!("pk_live_{:024}", i),
+                name: format!("Service {i:03}"),
+                ok: 1000 - i * 100,
+                unauthorized: i,
+                forbidden: i * 2,
+                rate_limited: 0,
+                total: 1000 - i * 97,
+            })
+            .collect(),
+    }
+}
+
+pub fn key_usage() -> KeyUsage {
+    KeyUsage {
+        key_id: format!("pk_live_{:024}", 0),
+        bucket: BucketSize::Minute,
+        buckets: buckets(60, 1),
+    }
+}
+
+pub fn events() -> Vec<AuthEvent> {
+    (0..4)
+        .map(|i| AuthEvent {
+            request_id: format!("req_{:020}", i),
+            at: now() - Duration::minutes(i * 3),
+            key_id: Some(format!("pk_live_{:024}", i)),
+            code: [
+                "key_disabled",
+                "insufficient_scope",
+                "origin_not_allowed",
+                "key_expired",
+            ][i as usize]
+                .into(),
+            status: [401, 403, 403, 401][i as usize],
+            method: "GET".into(),
+            path: "/v1/keys".into(),
+            ip: "203.0.113.7".into(),
+            origin: None,
+            app_id: None,
+        })
+        .collect()
+}
+
+pub fn audit() -> Vec<AuditEntry> {
+    (0..6)
+        .map(|i| AuditEntry {
+            id: format!("aud_{:020}", i),
+            at: now() - Duration::hours(i),
+            actor_key_id: Some(format!("pk_live_{:024}", 1)),
+            action: [
+                "key.created",
+                "key.updated",
+                "key.disabled",
+                "key.rotated",
+                "key.deleted",
+                "app.created",
+            ][i as usize]
+                .into(),
+            key_id: (i != 5).then(|| format!("pk_live_{:024}", i)),
+            changes: if i == 1 {
+                serde_json::json!({"name": {"from": "Old", "to": "New"}})
+            } else {
+                serde_json::json!({"name": "Service"})
+            },
+        })
+        .collect()
+}
+
+/// Render to text (monochrome), one line per row.
+pub fn render(app: &App, size: (u16, u16)) -> String {
+    let backend = TestBackend::new(size.0, size.1);
+    let mut term = Terminal::new(backend).expect("terminal");
+    let keymap = Keymap::default();
+    let theme = Theme::mono();
+    term.draw(|f| keyconsole::tui::views::render(app, &keymap, &theme, f))
+        .expect("draw");
+    let buf = term.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        for x in 0..buf.area.width {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,90 @@
+//! A secret never shows unless revealed: not masked, not after focus loss or the reveal
+//! timer, not in toasts, help, errors or `Debug` output.
+
+use keyconsole::api::CreateKeyResponse;
+use keyconsole::domain::key::Secret;
+use keyconsole::tui::app::modal::Modal;
+use keyconsole::tui::app::{Action, App, TimerKind};
+
+use crate::fixtures::{self, SECRET, app, render};
+
+const RANDOM: &str = "Kn2wPGeHIhYJuCm5HmDtruvAvr97JmBT";
+
+fn created(a: &mut App) {
+    let _ = a.update(Action::KeyCreated(Ok(CreateKeyResponse {
+        key: fixtures::key(9, "Fresh", keyconsole::domain::record::KeyStatus::Active),
+        secret: Secret::new(SECRET.into()),
+        credential: Secret::new(format!("pk_live_000000000000000000000009:{SECRET}")),
+    })));
+}
+
+fn shows_secret(text: &str) -> bool {
+    text.contains(RANDOM) || text.contains(&RANDOM[..12]) || text.contains(&RANDOM[20..])
+}
+
+#[test]
+fn masked_until_revealed_and_masked_again_after() {
+    for size in [(80, 24), (120, 40)] {
+        let mut a = app(3, size);
+        created(&mut a);
+        assert!(!shows_secret(&render(&a, size)), "masked by default");
+        let cmds = a.update(Action::Reveal);
+        assert!(
+            shows_secret(&render(&a, size)),
+            "v reveals (the test can see a leak)"
+        );
+        // Focus lost: masked.
+        let _ = a.update(Action::FocusLost);
+        assert!(!shows_secret(&render(&a, size)));
+        // Revealed again, then the timer fires: masked.
+        let _ = a.update(Action::Reveal);
+        let id = match cmds.first() {
+            Some(keyconsole::tui::app::Command::Timer(TimerKind::RevealHide(_), _)) => a.seq,
+            other => panic!("{other:?}"),
+        };
+        let _ = a.update(Action::TimerFired(TimerKind::RevealHide(id)));
+        assert!(!shows_secret(&render(&a, size)));
+        // Anything opened over a revealed secret masks it.
+        let _ = a.update(Action::Reveal);
+        assert!(shows_secret(&render(&a, size)));
+        let _ = a.update(Action::Help);
+        let text = render(&a, size);
+        assert!(text.contains("Help") && !shows_secret(&text), "{text}");
+    }
+}
+
+#[test]
+fn toasts_help_and_debug_never_hold_the_secret() {
+    let mut a = app(3, (120, 40));
+    created(&mut a);
+    let _ = a.update(Action::Reveal);
+    let _ = a.update(Action::CopySecret);
+    let _ = a.update(Action::Copied {
+        secret: true,
+        result: Ok("via OSC 52".into()),
+    });
+    let toast = a.toast.as_ref().map(|t| t.text.clone()).unwrap_or_default();
+    assert!(toast.contains("copied") && !shows_secret(&toast), "{toast}");
+    let dbg = format!("{a:?}");
+    assert!(
+        !shows_secret(&dbg),
+        "Debug of the whole app leaks the secret"
+    );
+    let _ = a.update(Action::Enter);
+    assert!(a.modals.is_empty());
+    let after = render(&a, (120, 40));
+    assert!(!shows_secret(&after));
+    assert!(!a.modals.iter().any(|m| matches!(m, Modal::Reveal(_))));
+}
+
+#[test]
+fn a_failed_copy_says_why_without_the_secret() {
+    let mut a = app(3, (80, 24));
+    created(&mut a);
+    let _ = a.update(Action::Copied {
+        secret: true,
+        result: Err("clipboard is off".into()),
+    });
+    let t = a.toast.as_ref().expect("toast");
+    assert!(t.error && t.text.contains("clipboard is off") && !shows_secret(&t.text));
+}

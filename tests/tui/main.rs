@@ -1,0 +1,8 @@
+//! The console without a terminal: pure `update` tests, `TestBackend` snapshots, secret-leak
+//! checks and timers on tokio's paused clock.
+
+mod fixtures;
+mod leaks;
+mod snapshots;
+mod timers;
+mod update;

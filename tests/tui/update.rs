@@ -1,0 +1,514 @@
+//! Pure `update` tests: one action in, state and commands out.
+
+use keyconsole::api::{CreateKeyResponse, Page, UpdateKeyRequest};
+use keyconsole::domain::key::Secret;
+use keyconsole::tui::app::modal::{Modal, Pending};
+use keyconsole::tui::app::tabs::DomainsFocus;
+use keyconsole::tui::app::{
+    Action, App, Command, Conn, CopyWhat, EditOrigin, Tab, TimerKind, UiError,
+};
+use keyconsole::tui::app::{Session, Settings};
+use tui_input::InputRequest;
+
+use crate::fixtures::{self, SECRET, app, app_with, keys, now};
+
+fn typed(a: &mut App, text: &str) -> Vec<Command> {
+    let mut out = Vec::new();
+    for c in text.chars() {
+        out = a.update(Action::Edit(InputRequest::InsertChar(c)));
+    }
+    out
+}
+
+fn refused(code: &str, message: &str) -> UiError {
+    UiError {
+        message: message.into(),
+        code: Some(code.into()),
+        status: Some(403),
+        request_id: Some("req_x".into()),
+        unreachable: false,
+    }
+}
+
+#[test]
+fn connecting_then_loading_everything() {
+    let mut a = App::new(
+        fixtures::session(false),
+        Settings::default(),
+        now(),
+        tokio::time::Instant::now(),
+    );
+    assert_eq!(a.start(), vec![Command::LoadMe]);
+    let cmds = a.update(Action::MeLoaded(Ok(fixtures::me())));
+    assert_eq!(a.conn, Conn::Ready);
+    assert!(cmds.contains(&Command::LoadCatalog) && cmds.contains(&Command::LoadApps));
+    assert!(
+        cmds.iter()
+            .any(|c| matches!(c, Command::LoadKeys { append: false, .. }))
+    );
+}
+
+#[test]
+fn a_failed_connection_retries_on_ctrl_r() {
+    let mut a = App::new(
+        fixtures::session(false),
+        Settings::default(),
+        now(),
+        tokio::time::Instant::now(),
+    );
+    let _ = a.update(Action::MeLoaded(Err(UiError {
+        message: "cannot reach".into(),
+        code: None,
+        status: None,
+        request_id: None,
+        unreachable: true,
+    })));
+    assert!(matches!(a.conn, Conn::Failed(_)));
+    assert!(
+        a.update(Action::NewKey).is_empty(),
+        "nothing but retry and quit works"
+    );
+    assert_eq!(a.update(Action::Refresh), vec![Command::LoadMe]);
+    assert_eq!(a.conn, Conn::Connecting);
+}
+
+#[test]
+fn navigation_keeps_the_selection_in_the_visible_window() {
+    let mut a = app(100, (80, 24));
+    let h = a.table_height();
+    for _ in 0..(h + 3) {
+        let _ = a.update(Action::Down);
+    }
+    assert_eq!(a.keys.selected, h + 3);
+    assert_eq!(a.keys.offset, 4);
+    let _ = a.update(Action::Bottom);
+    assert_eq!(a.keys.selected, 99);
+    assert_eq!(a.keys.offset, 100 - h);
+    let _ = a.update(Action::Top);
+    assert_eq!((a.keys.selected, a.keys.offset), (0, 0));
+    let _ = a.update(Action::PageDown);
+    assert_eq!(a.keys.selected, h);
+}
+
+#[test]
+fn stale_pages_are_dropped() {
+    let mut a = app(10, (80, 24));
+    let old = a.keys.generation;
+    let _ = a.update(Action::Refresh);
+    let _ = a.update(Action::KeysLoaded {
+        generation: old,
+        append: false,
+        query: String::new(),
+        result: Ok(Page {
+            data: keys(3),
+            next_cursor: None,
+            total: Some(3),
+        }),
+    });
+    assert_eq!(
+        a.keys.rows.len(),
+        10,
+        "an answer to an older request is ignored"
+    );
+}
+
+#[test]
+fn filter_narrows_at_once_then_asks_the_server_after_the_debounce() {
+    let mut a = app(50, (80, 24));
+    let _ = a.update(Action::StartFilter);
+    let cmds = typed(&mut a, "service 01");
+    assert_eq!(a.keys.shown(), 10, "Service 010..019 shown immediately");
+    let Some(Command::Timer(TimerKind::FilterDebounce(id), _)) = cmds.first().cloned() else {
+        panic!("debounce timer expected, got {cmds:?}");
+    };
+    // An older debounce does nothing.
+    assert!(
+        a.update(Action::TimerFired(TimerKind::FilterDebounce(id - 1)))
+            .is_empty()
+    );
+    let cmds = a.update(Action::TimerFired(TimerKind::FilterDebounce(id)));
+    match cmds.as_slice() {
+        [
+            Command::LoadKeys {
+                query,
+                append: false,
+                ..
+            },
+        ] => assert_eq!(query.q.as_deref(), Some("service 01")),
+        other => panic!("{other:?}"),
+    }
+    // Esc clears and reloads everything.
+    let cmds = a.update(Action::Back);
+    assert!(a.keys.filter.is_empty());
+    assert!(a.line.is_none());
+    assert_eq!(a.keys.shown(), 50);
+    assert!(cmds.is_empty() || matches!(cmds[0], Command::LoadKeys { .. }));
+}
+
+#[test]
+fn scrolling_near_the_end_pages_from_the_server() {
+    let mut a = app(0, (80, 24));
+    let generation = a.keys.generation;
+    let _ = a.update(Action::KeysLoaded {
+        generation,
+        append: false,
+        query: String::new(),
+        result: Ok(Page {
+            data: keys(200),
+            next_cursor: Some("cur_1".into()),
+            total: Some(100_000),
+        }),
+    });
+    let mut asked = None;
+    for _ in 0..200 {
+        let cmds = a.update(Action::Down);
+        if let Some(Command::LoadKeys {
+            append: true,
+            query,
+            ..
+        }) = cmds.first()
+        {
+            asked = Some(query.cursor.clone());
+            break;
+        }
+    }
+    assert_eq!(asked, Some(Some("cur_1".into())));
+}
+
+#[test]
+fn create_key_validates_then_reveals_the_secret_once() {
+    let mut a = app(3, (80, 24));
+    let _ = a.update(Action::NewKey);
+    assert!(matches!(a.modals.last(), Some(Modal::Form(_))));
+    // Submitting with no name refuses inline, no request.
+    assert!(a.update(Action::Save).is_empty());
+    let Some(Modal::Form(f)) = a.modals.last() else {
+        panic!("form")
+    };
+    assert!(f.errors.iter().any(|(_, e)| e.contains("name")));
+    typed(&mut a, "Backend");
+    let cmds = a.update(Action::Save);
+    let Some(Command::CreateKey(req)) = cmds.first() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(req.name, "Backend");
+    assert_eq!(req.preset.as_deref(), Some("read-only"));
+    let mut k = fixtures::key(99, "Backend", keyconsole::domain::record::KeyStatus::Active);
+    k.id = "pk_live_000000000000000000000099".into();
+    let _ = a.update(Action::KeyCreated(Ok(CreateKeyResponse {
+        key: k.clone(),
+        secret: Secret::new(SECRET.into()),
+        credential: Secret::new(format!("{}:{SECRET}", k.id)),
+    })));
+    assert!(
+        matches!(a.modals.last(), Some(Modal::Reveal(_))),
+        "the form is replaced by the reveal"
+    );
+    assert_eq!(a.modals.len(), 1);
+    assert_eq!(a.keys.rows[0].id, k.id);
+    // Copy asks the executor to copy the secret itself.
+    let cmds = a.update(Action::CopySecret);
+    assert!(
+        matches!(cmds.as_slice(), [Command::Copy(CopyWhat::Secret(s))] if s.expose() == SECRET)
+    );
+    // Esc asks first; n keeps it; Enter closes.
+    let _ = a.update(Action::Back);
+    assert!(
+        matches!(a.modals.last(), Some(Modal::Confirm(c)) if c.pending == Pending::DiscardSecret)
+    );
+    let _ = a.update(Action::No);
+    assert!(matches!(a.modals.last(), Some(Modal::Reveal(_))));
+    let _ = a.update(Action::Enter);
+    assert!(a.modals.is_empty());
+}
+
+#[test]
+fn a_server_refusal_stays_in_the_form() {
+    let mut a = app(3, (80, 24));
+    let _ = a.update(Action::NewKey);
+    typed(&mut a, "Too strong");
+    let _ = a.update(Action::Save);
+    let _ = a.update(Action::KeyCreated(Err(refused(
+        "insufficient_scope",
+        "A key can grant only scopes it holds itself; yours does not hold keys:write.",
+    ))));
+    let Some(Modal::Form(f)) = a.modals.last() else {
+        panic!("form stays open")
+    };
+    assert!(!f.submitting);
+    let msg = f.server_error.as_deref().unwrap_or("");
+    assert!(
+        msg.contains("insufficient_scope") && msg.contains("keys:write"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn disable_confirms_and_freezes_the_target() {
+    let mut a = app(5, (80, 24));
+    let target = a
+        .keys
+        .selected_key()
+        .map(|k| (k.id.clone(), k.version))
+        .expect("selected");
+    let _ = a.update(Action::ToggleEnabled);
+    // Moving the selection while the dialog is open cannot change the target.
+    let _ = a.update(Action::Down);
+    let cmds = a.update(Action::Yes);
+    match cmds.as_slice() {
+        [
+            Command::UpdateKey {
+                id,
+                req,
+                version,
+                origin: EditOrigin::Toggle,
+            },
+        ] => {
+            assert_eq!((id.clone(), *version), (target.0, Some(target.1)));
+            assert_eq!(
+                req,
+                &UpdateKeyRequest {
+                    enabled: Some(false),
+                    ..Default::default()
+                }
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn danger_profiles_make_you_type_the_name_to_delete() {
+    let mut a = app_with(5, (80, 24), true);
+    let name = a
+        .keys
+        .selected_key()
+        .map(|k| k.name.clone())
+        .expect("selected");
+    let _ = a.update(Action::DeleteKey);
+    assert!(a.update(Action::Enter).is_empty(), "nothing typed yet");
+    typed(&mut a, "wrong");
+    assert!(a.update(Action::Enter).is_empty());
+    for _ in 0..5 {
+        let _ = a.update(Action::Edit(InputRequest::DeletePrevChar));
+    }
+    typed(&mut a, &name);
+    let cmds = a.update(Action::Enter);
+    assert!(
+        matches!(cmds.as_slice(), [Command::DeleteKey(_)]),
+        "{cmds:?}"
+    );
+    let id = match &cmds[0] {
+        Command::DeleteKey(id) => id.clone(),
+        _ => unreachable!(),
+    };
+    let _ = a.update(Action::KeyDeleted {
+        id: id.clone(),
+        result: Ok(()),
+    });
+    assert!(a.keys.get(&id).is_none());
+    assert!(a.toast.as_ref().is_some_and(|t| t.text.contains("Deleted")));
+}
+
+#[test]
+fn copy_id_copies_the_public_id_only() {
+    let mut a = app(2, (80, 24));
+    let id = a
+        .keys
+        .selected_key()
+        .map(|k| k.id.clone())
+        .expect("selected");
+    assert_eq!(
+        a.update(Action::CopyId),
+        vec![Command::Copy(CopyWhat::KeyId(id))]
+    );
+}
+
+#[test]
+fn scope_checklist_edit_and_a_plain_refusal() {
+    let mut a = app(3, (80, 24));
+    let _ = a.update(Action::GoTab(Tab::Scopes));
+    let _ = a.update(Action::EditScopes);
+    assert!(a.scopes.edit.is_some());
+    let _ = a.update(Action::Toggle); // row 0 is `*`
+    let cmds = a.update(Action::Save);
+    let Some(Command::UpdateKey {
+        req,
+        origin: EditOrigin::Scopes,
+        ..
+    }) = cmds.first()
+    else {
+        panic!("{cmds:?}")
+    };
+    assert!(
+        req.scopes
+            .as_ref()
+            .is_some_and(|s| s.contains(&"*".to_owned()))
+    );
+    let _ = a.update(Action::KeyUpdated {
+        origin: EditOrigin::Scopes,
+        result: Err(refused(
+            "insufficient_scope",
+            "A key can grant only scopes it holds itself; yours does not hold *.",
+        )),
+    });
+    let refusal = a
+        .scopes
+        .edit
+        .as_ref()
+        .and_then(|e| e.refused.clone())
+        .unwrap_or_default();
+    assert!(
+        refusal.contains("Refused") && refusal.contains("does not hold *"),
+        "{refusal}"
+    );
+    // Who holds the scope under the cursor?
+    let _ = a.update(Action::Back);
+    let cmds = a.update(Action::WhoHolds);
+    assert_eq!(cmds, vec![Command::LoadHolders("*".into())]);
+}
+
+#[test]
+fn domains_validate_before_saving() {
+    let mut a = app(3, (80, 24));
+    let _ = a.update(Action::GoTab(Tab::Domains));
+    let _ = a.update(Action::AddDomain);
+    assert_eq!(a.domains.focus, DomainsFocus::Add);
+    typed(&mut a, "https://x.com");
+    assert!(
+        a.domains
+            .add_error
+            .as_deref()
+            .is_some_and(|e| e.contains("without scheme"))
+    );
+    assert!(a.update(Action::Enter).is_empty());
+    for _ in 0..20 {
+        let _ = a.update(Action::Edit(InputRequest::DeletePrevChar));
+    }
+    typed(&mut a, "*.shop.io");
+    let cmds = a.update(Action::Enter);
+    let Some(Command::UpdateKey {
+        req,
+        origin: EditOrigin::Domains,
+        ..
+    }) = cmds.first()
+    else {
+        panic!("{cmds:?}")
+    };
+    assert!(
+        req.allowed_domains
+            .as_ref()
+            .is_some_and(|d| d.contains(&"*.shop.io".to_owned()))
+    );
+}
+
+#[test]
+fn usage_and_audit_load_when_opened() {
+    let mut a = app(3, (80, 24));
+    let cmds = a.update(Action::GoTab(Tab::Usage));
+    assert!(cmds.iter().any(|c| matches!(c, Command::LoadOrgUsage(_))));
+    assert!(cmds.iter().any(|c| matches!(c, Command::LoadKeyUsage(..))));
+    assert!(
+        cmds.contains(&Command::LoadStale)
+            && cmds.contains(&Command::LoadOld)
+            && cmds.contains(&Command::LoadFailures)
+    );
+    let cmds = a.update(Action::CycleBucket);
+    assert!(cmds.contains(&Command::LoadOrgUsage(keyconsole::api::BucketSize::Hour)));
+    let cmds = a.update(Action::GoTab(Tab::Audit));
+    assert!(matches!(
+        cmds.as_slice(),
+        [Command::LoadAudit { action: None, .. }]
+    ));
+    let cmds = a.update(Action::CycleAuditAction);
+    assert!(
+        matches!(cmds.as_slice(), [Command::LoadAudit { action: Some(a), .. }] if a == "key.created")
+    );
+}
+
+#[test]
+fn command_line() {
+    let mut a = app(3, (80, 24));
+    let _ = a.update(Action::StartCommand);
+    typed(&mut a, "usage");
+    let _ = a.update(Action::Enter);
+    assert_eq!(a.tab, Tab::Usage);
+    let _ = a.update(Action::StartCommand);
+    typed(&mut a, "profile prod");
+    assert_eq!(
+        a.update(Action::Enter),
+        vec![Command::SwitchProfile("prod".into())]
+    );
+    let _ = a.update(Action::StartCommand);
+    typed(&mut a, "frobnicate");
+    let _ = a.update(Action::Enter);
+    assert!(
+        a.toast
+            .as_ref()
+            .is_some_and(|t| t.error && t.text.contains("frobnicate"))
+    );
+    let _ = a.update(Action::StartCommand);
+    typed(&mut a, "q");
+    let _ = a.update(Action::Enter);
+    assert!(a.quit);
+}
+
+#[test]
+fn quitting_with_an_unstored_secret_asks_first() {
+    let mut a = app(1, (80, 24));
+    let _ = a.update(Action::KeyCreated(Ok(CreateKeyResponse {
+        key: fixtures::key(7, "New", keyconsole::domain::record::KeyStatus::Active),
+        secret: Secret::new(SECRET.into()),
+        credential: Secret::new(SECRET.into()),
+    })));
+    let _ = a.update(Action::Quit);
+    assert!(!a.quit);
+    assert!(
+        matches!(a.modals.last(), Some(Modal::Confirm(c)) if c.pending == Pending::QuitWithSecret)
+    );
+    let _ = a.update(Action::Yes);
+    assert!(a.quit);
+    assert!(
+        a.modals.is_empty(),
+        "the secret is dropped (and zeroized) before exit"
+    );
+}
+
+#[test]
+fn a_copied_secret_is_cleared_when_its_timer_fires() {
+    let mut a = app(1, (80, 24));
+    let cmds = a.update(Action::Copied {
+        secret: true,
+        result: Ok("via OSC 52".into()),
+    });
+    let Some(Command::Timer(TimerKind::ClipboardClear(id), after)) = cmds.first().cloned() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(after, Settings::default().clipboard_clear);
+    assert!(a.clipboard_until.is_some());
+    assert_eq!(
+        a.update(Action::TimerFired(TimerKind::ClipboardClear(id))),
+        vec![Command::ClearClipboard]
+    );
+    assert!(a.clipboard_until.is_none());
+    // Copying a key id starts no countdown.
+    assert!(
+        a.update(Action::Copied {
+            secret: false,
+            result: Ok("via OSC 52".into())
+        })
+        .is_empty()
+    );
+}
+
+#[test]
+fn session_fields_drive_the_badge() {
+    let s = Session {
+        profile: "prod".into(),
+        url: "https://k".into(),
+        danger: true,
+        demo: false,
+    };
+    let a = App::new(s, Settings::default(), now(), tokio::time::Instant::now());
+    assert!(a.session.danger);
+}
