@@ -533,7 +533,12 @@ mod tests {
         assert!(!dbg.contains(s.expose()));
         let p = ParsedSecret::parse(s.expose(), &SecretPrefix::default()).expect("parses");
         assert!(!format!("{p:?}").contains(random));
-        for foreign in ["ghp_abcdefghijklmnop", "plaintoken", "a_b_c", "sk_live_short"] {
+        for foreign in [
+            "ghp_abcdefghijklmnop",
+            "plaintoken",
+            "a_b_c",
+            "sk_live_short",
+        ] {
             let d = format!("{:?}", Secret::new(foreign.to_owned()));
             assert_eq!(d, "Secret([redacted])", "{foreign}");
         }

@@ -31,7 +31,7 @@ use crate::domain::key::{Env, SecretPrefix};
 use crate::domain::scope::Catalog;
 use crate::storage::KeyStore;
 use auth::Limiter;
-use cache::KeyCache;
+use cache::{AppOrgs, KeyCache};
 use clock::{Clock, SystemClock};
 use usage::UsageRecorder;
 
@@ -71,6 +71,8 @@ pub struct Inner {
     pub store: Arc<dyn KeyStore>,
     /// The verification cache.
     pub cache: KeyCache,
+    /// App → org, for checking `x-app-id` without a database read.
+    pub apps: AppOrgs,
     /// Batched usage writer.
     pub usage: UsageRecorder,
     /// Settings.
@@ -111,6 +113,7 @@ impl AppState {
         );
         AppState(Arc::new(Inner {
             cache: KeyCache::new(config.cache_ttl, 1_000_000),
+            apps: AppOrgs::new(100_000),
             limiter: Limiter::new(config.failed_auth_limit),
             store,
             usage,

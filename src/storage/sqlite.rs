@@ -321,10 +321,7 @@ impl SqliteStore {
             .max_connections(8)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(
-                opts.create_if_missing(false)
-                    .pragma("query_only", "ON"),
-            )
+            .connect_with(opts.create_if_missing(false).pragma("query_only", "ON"))
             .await
             .map_err(|e| StoreError::Open(e.to_string()))?;
         Ok(SqliteStore {

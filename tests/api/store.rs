@@ -196,15 +196,32 @@ async fn a_cached_verification_never_touches_the_database() {
     let k = s.create("Hot", &["runs:read"]).await;
     let auth = format!("Bearer {}", k.secret.expose());
     // Warm the cache: this one request may read the database.
-    let (st, _, _) = raw(&s.url, Method::GET, "/v1/me", &[("authorization", &auth)], None).await;
+    let (st, _, _) = raw(
+        &s.url,
+        Method::GET,
+        "/v1/me",
+        &[("authorization", &auth)],
+        None,
+    )
+    .await;
     assert_eq!(st, 200);
     let before = probe.lookups();
     for _ in 0..50 {
-        let (st, _, body) =
-            raw(&s.url, Method::GET, "/v1/me", &[("authorization", &auth)], None).await;
+        let (st, _, body) = raw(
+            &s.url,
+            Method::GET,
+            "/v1/me",
+            &[("authorization", &auth)],
+            None,
+        )
+        .await;
         assert_eq!(st, 200, "{body}");
     }
-    assert_eq!(probe.lookups() - before, 0, "cached verifications read keys");
+    assert_eq!(
+        probe.lookups() - before,
+        0,
+        "cached verifications read keys"
+    );
     // A change is seen by the very next request.
     s.client
         .update_key(
@@ -217,7 +234,14 @@ async fn a_cached_verification_never_touches_the_database() {
         )
         .await
         .expect("disable");
-    let (st, _, body) = raw(&s.url, Method::GET, "/v1/me", &[("authorization", &auth)], None).await;
+    let (st, _, body) = raw(
+        &s.url,
+        Method::GET,
+        "/v1/me",
+        &[("authorization", &auth)],
+        None,
+    )
+    .await;
     assert_eq!((st, code(&body)), (401, "key_disabled"));
 }
 

@@ -15,7 +15,7 @@ use crate::api::{
     App, CreateAppRequest, ErrorBody, Health, KeyObject, MeResponse, Page, PageQuery, ScopeInfo,
     ScopesResponse, VerifyRequest, VerifyResponse,
 };
-use crate::domain::decision::{Credential, ErrorCode, extract_token};
+use crate::domain::decision::{Credential, ErrorCode, Step, extract_token};
 use crate::domain::key::{is_app_id, new_app_id};
 use crate::domain::scope::{PRESETS, Scope};
 use crate::server::AppState;
@@ -175,17 +175,14 @@ pub async fn verify(
         }
         Err(f) => (f.into_decision(), None, None),
     };
-    let lookup_ok = decision
-        .trace
-        .iter()
-        .any(|t| t.step.as_str() == "lookup" && t.ok);
+    let lookup_ok = decision.passed(Step::Lookup);
     let named = cred
         .as_ref()
         .and_then(Credential::public_key)
         .map(|p| p.as_str().to_owned());
     let event_key = found.as_ref().map(|k| k.id.clone()).or(named);
     caller.ctx.attribute_verification(
-        found.as_deref().filter(|_| lookup_ok),
+        found.as_deref().filter(|_| decision.counts_usage()),
         Some((&org, event_key.as_deref())),
         &decision,
     );
