@@ -261,6 +261,7 @@ async fn serve_on_port_0_flushes_on_sigterm_and_never_logs_secrets() {
         ))
         .send()
         .await;
+    let _ = http.get(format!("{}/no/such/route", s.url)).send().await;
     let code = term(&mut s);
     assert_eq!(code, 0, "serve exits 0 after SIGTERM");
     std::thread::sleep(Duration::from_millis(100));
@@ -273,6 +274,10 @@ async fn serve_on_port_0_flushes_on_sigterm_and_never_logs_secrets() {
         log.contains("status=200") && log.contains(&format!("key_id={}", owner.key.id)),
         "{log}"
     );
+    // The log names the route template, never the raw path.
+    assert!(log.contains("path=/v1/keys/{id}"), "{log}");
+    assert!(log.contains("path=<unmatched>"), "{log}");
+    assert!(!log.contains("/no/such/route"), "{log}");
     let random_part = &secret["sk_live_".len()..];
     assert!(
         !log.contains(random_part),

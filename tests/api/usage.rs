@@ -369,6 +369,42 @@ async fn auth_events_are_found_by_request_id() {
 }
 
 #[tokio::test]
+async fn stored_origin_and_app_id_are_capped() {
+    let s = TestServer::start().await;
+    let k = s.create("Long headers", &["runs:read"]).await;
+    let origin = format!("https://{}.example.com", "a".repeat(1000));
+    let (status, h, _) = raw(
+        &s.url,
+        Method::GET,
+        "/v1/keys",
+        &[
+            ("authorization", &format!("Bearer {}", k.secret.expose())),
+            ("origin", &origin),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let rid = h
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("rid")
+        .to_owned();
+    s.flush().await;
+    let ev = s
+        .client
+        .auth_events(&AuthEventsQuery {
+            request_id: Some(rid),
+            ..Default::default()
+        })
+        .await
+        .expect("events");
+    let stored = ev.data[0].origin.as_deref().expect("origin");
+    assert_eq!(stored.chars().count(), 256);
+    assert!(origin.starts_with(stored));
+}
+
+#[tokio::test]
 async fn auth_event_retention_keeps_the_newest() {
     let retention = Retention {
         auth_events_per_org: 3,
