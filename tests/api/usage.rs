@@ -580,6 +580,39 @@ async fn a_clean_restart_loses_nothing() {
 }
 
 #[tokio::test]
+async fn shutdown_waits_for_a_stuck_request_only_for_the_grace_period() {
+    use tokio::io::AsyncWriteExt;
+    let config = keyconsole::server::ServerConfig {
+        shutdown_grace: std::time::Duration::from_millis(500),
+        ..test_config()
+    };
+    let s = TestServer::start_with(config, None, Retention::default()).await;
+    let k = s.create("Before shutdown", &["runs:read"]).await;
+    s.client_with(&k.secret).me().await.expect("me");
+    // A request whose body never finishes arriving: in flight until the server gives up.
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let mut stuck = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /v1/keys HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"name\"",
+        s.owner.secret.expose()
+    );
+    stuck.write_all(head.as_bytes()).await.expect("write");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let dir = s.dir.clone();
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(5), s.stop())
+        .await
+        .expect("shutdown gave up on the stuck request after the grace period");
+    drop(stuck);
+    // Usage was still written after the grace period.
+    let s2 = TestServer::start_with(test_config(), Some(stopped), Retention::default()).await;
+    assert_eq!(usage_of(&s2, &k.key.id).await, (1, 0, 0, 0));
+    drop(dir);
+}
+
+#[tokio::test]
 async fn a_dead_server_is_a_connect_error() {
     let s = TestServer::start().await;
     let url = s.url.clone();
