@@ -214,6 +214,18 @@ pub async fn create_key(
         ));
     }
     let env = req.env.unwrap_or(caller.key.env);
+    // A leaked test key must not mint live keys: only `*` crosses environments.
+    if env != caller.key.env && !caller.key.scopes.covers(&Scope::All) {
+        let mut e = ApiError::new(
+            ErrorCode::InsufficientScope,
+            format!(
+                "A {} key can create only {} keys; creating a {env} key needs a key with scope `*`.",
+                caller.key.env, caller.key.env
+            ),
+        );
+        e.required_scopes = vec!["*".to_owned()];
+        return Err(e);
+    }
     if let Some(accept) = state.config.accept_env
         && env != accept
     {
@@ -300,11 +312,16 @@ pub async fn get_key(
     ))
 }
 
+/// The version `If-Match` asks for; `None` when absent or `*`.
 fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(v) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
     let s = v.to_str().unwrap_or("").trim();
+    // RFC 9110 §13.1.1: `*` matches any current representation.
+    if s == "*" {
+        return Ok(None);
+    }
     let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
     s.parse::<i64>().map(Some).map_err(|_| {
         ApiError::invalid("invalid If-Match header: use the key's `version`, e.g. If-Match: \"3\"")
