@@ -93,7 +93,7 @@ fn credential_of(pk: &PublicKeyId, secret: &Secret) -> Secret {
 #[utoipa::path(get, path = "/v1/keys", tag = "keys",
     params(ListKeysQuery),
     responses((status = 200, body = Page<KeyObject>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn list_keys(
     State(state): State<AppState>,
     caller: Caller<KeysRead>,
@@ -178,7 +178,7 @@ pub async fn list_keys(
 #[utoipa::path(post, path = "/v1/keys", tag = "keys",
     request_body = CreateKeyRequest,
     responses((status = 201, body = CreateKeyResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn create_key(
     State(state): State<AppState>,
     caller: Caller<KeysWrite>,
@@ -299,7 +299,7 @@ fn created_changes(r: &KeyRecord) -> serde_json::Value {
 #[utoipa::path(get, path = "/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "The public key")),
     responses((status = 200, body = KeyObject, headers(("etag" = String, description = "The key's version, for If-Match"))), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn get_key(
     State(state): State<AppState>,
     caller: Caller<KeysRead>,
@@ -344,7 +344,7 @@ fn change(
     params(("id" = String, Path, description = "The public key"), ("If-Match" = Option<String>, Header, description = "Expected version")),
     request_body = UpdateKeyRequest,
     responses((status = 200, body = KeyObject), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn update_key(
     State(state): State<AppState>,
     caller: Caller<KeysWrite>,
@@ -486,7 +486,7 @@ pub async fn update_key(
 #[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "The public key")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn delete_key(
     State(state): State<AppState>,
     caller: Caller<KeysWrite>,
@@ -522,7 +522,7 @@ pub async fn delete_key(
     params(("id" = String, Path, description = "The public key")),
     request_body = RotateRequest,
     responses((status = 201, body = RotateResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn rotate_key(
     State(state): State<AppState>,
     caller: Caller<KeysWrite>,
