@@ -306,20 +306,41 @@ impl AppState {
     }
 }
 
-/// Failed-authentication counter per client address, in fixed one-minute windows.
+/// Most client addresses the limiter tracks at once.
+pub const LIMITER_CAPACITY: usize = 100_000;
+
+/// Failed-authentication counter per client address, in fixed one-minute windows. Holds at
+/// most `capacity` addresses: when full, stale windows go first, then an address that is
+/// not blocked; if every tracked address is blocked, a new address is not tracked (blocked
+/// addresses stay blocked; memory stays bounded).
 #[derive(Debug)]
 pub struct Limiter {
     max_failures: u32,
+    capacity: usize,
     windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
 }
 
 impl Limiter {
     /// Allow `max_failures` failed authentications per address per minute (0 = unlimited).
     pub fn new(max_failures: u32) -> Limiter {
+        Limiter::with_capacity(max_failures, LIMITER_CAPACITY)
+    }
+
+    /// Like [`Limiter::new`], tracking at most `capacity` addresses.
+    pub fn with_capacity(max_failures: u32, capacity: usize) -> Limiter {
         Limiter {
             max_failures,
+            capacity: capacity.max(1),
             windows: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Number of tracked addresses.
+    pub fn tracked(&self) -> usize {
+        self.windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 
     fn window(now: DateTime<Utc>) -> i64 {
@@ -353,8 +374,18 @@ impl Limiter {
             .windows
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if w.len() > 100_000 {
+        if !w.contains_key(&ip) && w.len() >= self.capacity {
             w.retain(|_, (x, _)| *x == win);
+            if w.len() >= self.capacity {
+                let max = self.max_failures;
+                let evict = w.iter().find(|(_, (_, n))| *n < max).map(|(a, _)| *a);
+                match evict {
+                    Some(a) => {
+                        w.remove(&a);
+                    }
+                    None => return,
+                }
+            }
         }
         let e = w.entry(ip).or_insert((win, 0));
         if e.0 != win {
@@ -438,5 +469,47 @@ impl<R: Requirement> FromRequestParts<AppState> for Caller<R> {
             (Err(denial), _) => Err(ApiError::from(denial)),
             (Ok(()), None) => Err(ApiError::of(ErrorCode::InvalidKey)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn ip(i: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(i))
+    }
+
+    #[test]
+    fn the_limiter_never_tracks_more_than_its_capacity() {
+        let now = Utc::now();
+        let l = Limiter::with_capacity(2, 4);
+        // Two blocked addresses.
+        for a in [1, 2] {
+            l.failed(ip(a), now);
+            l.failed(ip(a), now);
+            assert!(l.blocked(ip(a), now).is_some());
+        }
+        // Many more addresses in the same window, each failing once.
+        for a in 10..1000 {
+            l.failed(ip(a), now);
+            assert!(l.tracked() <= 4);
+        }
+        // Blocked addresses were not the ones evicted.
+        assert!(l.blocked(ip(1), now).is_some());
+        assert!(l.blocked(ip(2), now).is_some());
+        // When every tracked address is blocked, a new one is not tracked.
+        let full = Limiter::with_capacity(1, 2);
+        full.failed(ip(1), now);
+        full.failed(ip(2), now);
+        full.failed(ip(3), now);
+        assert_eq!(full.tracked(), 2);
+        assert!(full.blocked(ip(3), now).is_none());
+        // A new window frees the stale entries.
+        let later = now + chrono::Duration::seconds(120);
+        full.failed(ip(3), later);
+        assert!(full.blocked(ip(3), later).is_some());
+        assert!(full.tracked() <= 2);
     }
 }
