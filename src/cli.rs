@@ -228,36 +228,64 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
         .local_addr()
         .map_err(|e| CliError::Runtime(e.to_string()))?;
     let state = AppState::new(store, config);
+    let shutdown = shutdown_signal();
+    // Scripts wait for this line: print it whatever the log filter says.
+    eprintln!("keyconsole serve: listening on http://{addr}");
     tracing::info!(
         database = %storage::redact_url(&args.database),
-        "keyconsole serve: listening on http://{addr}"
+        %addr,
+        "keyconsole serve: ready"
     );
-    serve(listener, state, shutdown_signal())
+    serve(listener, state, shutdown)
         .await
         .map_err(|e| CliError::Runtime(e.to_string()))?;
     tracing::info!("keyconsole serve: stopped; usage flushed");
     Ok(())
 }
 
-/// Resolves on ctrl-c or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// A future that resolves on ctrl-c (SIGINT) or SIGTERM, and never otherwise: a signal that
+/// cannot be listened for is logged and waited on forever (the other one still works).
+///
+/// The handlers are installed when this is called, not when the future is first polled, so
+/// a signal sent right after the ready line is not lost. Call it inside the runtime.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind: SignalKind, name: &'static str| match signal(kind) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for {name}; stop the service with the other signal");
+                None
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        let int = listen(SignalKind::interrupt(), "ctrl-c");
+        let term = listen(SignalKind::terminate(), "SIGTERM");
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                let received = match s {
+                    Some(mut s) => s.recv().await.is_some(),
+                    None => false,
+                };
+                // `recv` gives `None` only if the signal driver is gone: that is no signal.
+                if !received {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                () = wait(int) => {},
+                () = wait(term) => {},
+            }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    {
+        async {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::warn!(error = %e, "cannot listen for ctrl-c");
+                std::future::pending::<()>().await;
+            }
+        }
     }
 }
 

@@ -41,11 +41,15 @@ struct Served {
 }
 
 fn serve(args: &[&str]) -> Served {
+    serve_logging(args, "debug")
+}
+
+fn serve_logging(args: &[&str], rust_log: &str) -> Served {
     let mut child = Command::new(BIN)
         .arg("serve")
         .args(args)
         .env("NO_COLOR", "1")
-        .env("RUST_LOG", "debug")
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -56,6 +60,11 @@ fn serve(args: &[&str]) -> Served {
     let sink = Arc::clone(&log);
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            {
+                let mut l = sink.lock().expect("lock");
+                l.push_str(&line);
+                l.push('\n');
+            }
             if let Some(i) = line.find("listening on http://") {
                 let addr = line[i + "listening on ".len()..]
                     .split_whitespace()
@@ -64,9 +73,6 @@ fn serve(args: &[&str]) -> Served {
                     .to_owned();
                 let _ = tx.send(addr);
             }
-            let mut l = sink.lock().expect("lock");
-            l.push_str(&line);
-            l.push('\n');
         }
     });
     let url = rx
@@ -261,6 +267,7 @@ async fn serve_on_port_0_flushes_on_sigterm_and_never_logs_secrets() {
         ))
         .send()
         .await;
+    let _ = http.get(format!("{}/no/such/route", s.url)).send().await;
     let code = term(&mut s);
     assert_eq!(code, 0, "serve exits 0 after SIGTERM");
     std::thread::sleep(Duration::from_millis(100));
@@ -273,6 +280,10 @@ async fn serve_on_port_0_flushes_on_sigterm_and_never_logs_secrets() {
         log.contains("status=200") && log.contains(&format!("key_id={}", owner.key.id)),
         "{log}"
     );
+    // The log names the route template, never the raw path.
+    assert!(log.contains("path=/v1/keys/{id}"), "{log}");
+    assert!(log.contains("path=<unmatched>"), "{log}");
+    assert!(!log.contains("/no/such/route"), "{log}");
     let random_part = &secret["sk_live_".len()..];
     assert!(
         !log.contains(random_part),
@@ -342,4 +353,20 @@ async fn serve_flags_secret_prefix_and_accept_env() {
     let c = Client::new(&s.url, Some(owner.secret.clone())).expect("client");
     c.me().await.expect("accepted");
     assert_eq!(term(&mut s), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ready_line_is_printed_whatever_the_log_filter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db(&dir);
+    for filter in ["warn", "off"] {
+        // `serve_logging` fails unless the ready line appears.
+        let mut s = serve_logging(&["--listen", "127.0.0.1:0", "--database", &url], filter);
+        let log = s.log.lock().expect("lock").clone();
+        assert!(
+            log.contains("keyconsole serve: listening on http://"),
+            "{filter}: {log}"
+        );
+        assert_eq!(term(&mut s), 0);
+    }
 }

@@ -363,6 +363,19 @@ impl Decision {
     pub fn status(&self) -> u16 {
         self.code().map_or(200, ErrorCode::status)
     }
+
+    /// Whether `step` was reached and passed.
+    pub fn passed(&self, step: Step) -> bool {
+        self.trace.iter().any(|t| t.step == step && t.ok)
+    }
+
+    /// Whether the request counts in the key's usage (and bumps `last_used_at`): the key was
+    /// found and, for a public key alone, the origin check passed. Anyone can read a public
+    /// key, so a public key alone from anywhere else must not move the key's numbers.
+    pub fn counts_usage(&self) -> bool {
+        self.passed(Step::Lookup)
+            && (self.method != Some(AuthMethod::PublicKey) || self.passed(Step::Origin))
+    }
 }
 
 /// A parse failure: which step failed and the denial to send.
@@ -535,6 +548,8 @@ pub struct AuthInput<'a> {
     pub origin: Option<&'a str>,
     /// The `x-app-id` header, if any.
     pub app_id: Option<&'a str>,
+    /// The organization `app_id` belongs to (`None` for an unknown app, or no `app_id`).
+    pub app_org: Option<&'a str>,
     /// Scopes the operation requires.
     pub required: &'a [Scope],
     /// If the deployment accepts only one environment.
@@ -726,6 +741,19 @@ pub fn authorize(
                 method,
             );
         }
+        (_, Some(asked)) if input.app_org != Some(rec.org_id.as_str()) => {
+            return t.fail(
+                Step::App,
+                format!("app {asked} is not an app of this key's organization"),
+                Denial::new(
+                    ErrorCode::AppMismatch,
+                    format!(
+                        "The requested app {asked} is not an app of this key's organization; check x-app-id."
+                    ),
+                ),
+                method,
+            );
+        }
         (Some(_), _) => t.pass(Step::App, "the request acts for the key's own app"),
         (None, Some(_)) => t.pass(Step::App, "org-scoped key: may act for any app of its org"),
         (None, None) => t.pass(Step::App, "org-scoped key, no app requested"),
@@ -829,6 +857,7 @@ mod tests {
 
     const RANDOM: &str = "0123456789ABCDEFGHIJabcdefghijKL";
     const PK: &str = "pk_live_000000000000000000000001";
+    const ORG: &str = "org_0000000000000001";
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
@@ -843,7 +872,7 @@ mod tests {
     fn record() -> KeyRecord {
         KeyRecord {
             id: PK.to_owned(),
-            org_id: "org_0000000000000001".to_owned(),
+            org_id: ORG.to_owned(),
             name: "Production Backend".to_owned(),
             env: Env::Live,
             app_id: None,
@@ -884,6 +913,7 @@ mod tests {
                 credential: &cred,
                 origin,
                 app_id: app,
+                app_org: app.map(|_| ORG),
                 required: &required,
                 accept_env: None,
             },
@@ -1128,6 +1158,60 @@ mod tests {
     }
 
     #[test]
+    fn an_app_of_another_org_is_app_mismatch() {
+        let cred = parse(&secret());
+        for (bound, app_org) in [
+            (None, Some("org_0000000000000002")),
+            (None, None),
+            (Some("app_0000000000000001"), None),
+        ] {
+            let mut rec = record();
+            rec.app_id = bound.map(str::to_owned);
+            let d = authorize(
+                Some(&rec),
+                &AuthInput {
+                    credential: &cred,
+                    origin: None,
+                    app_id: Some("app_0000000000000001"),
+                    app_org,
+                    required: &[],
+                    accept_env: None,
+                },
+                now(),
+            );
+            assert_eq!(
+                d.code(),
+                Some(ErrorCode::AppMismatch),
+                "{bound:?} {app_org:?}"
+            );
+            let last = d.trace.last().expect("trace");
+            assert_eq!((last.step, last.ok), (Step::App, false));
+            assert!(
+                d.result
+                    .expect_err("denied")
+                    .message
+                    .contains("organization")
+            );
+        }
+    }
+
+    #[test]
+    fn public_key_alone_counts_only_past_the_origin_check() {
+        let rec = record();
+        let ok = decide(Some(&rec), PK, Some("https://a.example.com"), None, &[]);
+        assert!(ok.counts_usage());
+        let elsewhere = decide(Some(&rec), PK, Some("https://evil.io"), None, &[]);
+        assert_eq!(elsewhere.code(), Some(ErrorCode::OriginNotAllowed));
+        assert!(!elsewhere.counts_usage());
+        let mut off = record();
+        off.enabled = false;
+        assert!(!decide(Some(&off), PK, Some("https://a.example.com"), None, &[]).counts_usage());
+        // A secret counts whatever the outcome once the key is found.
+        assert!(decide(Some(&off), &secret(), None, None, &[]).counts_usage());
+        assert!(!decide(None, &secret(), None, None, &[]).counts_usage());
+    }
+
+    #[test]
     fn scopes_and_required_list() {
         let rec = record();
         assert!(decide(Some(&rec), &secret(), None, None, &["webhooks:write"]).allowed());
@@ -1149,6 +1233,7 @@ mod tests {
                 credential: &cred,
                 origin: None,
                 app_id: None,
+                app_org: None,
                 required: &[],
                 accept_env: Some(Env::Test),
             },

@@ -103,6 +103,9 @@ impl ReqCtx {
 pub trait Requirement: Send + Sync + 'static {
     /// The scopes.
     const SCOPES: &'static [&'static str];
+    /// Whether a public key alone (with an allowed Origin) may call the endpoint. The key
+    /// API's own management endpoints refuse it: a public key is not a secret.
+    const PUBLIC_KEY_OK: bool = false;
 }
 
 macro_rules! requirement {
@@ -116,7 +119,14 @@ macro_rules! requirement {
     };
 }
 
-requirement!(AnyKey, [], "Any valid key.");
+/// Any valid key, a public key alone included (`GET /v1/me`).
+#[derive(Debug)]
+pub struct AnyKey;
+impl Requirement for AnyKey {
+    const SCOPES: &'static [&'static str] = &[];
+    const PUBLIC_KEY_OK: bool = true;
+}
+
 requirement!(KeysRead, ["keys:read"], "`keys:read`.");
 requirement!(KeysWrite, ["keys:write"], "`keys:write`.");
 requirement!(KeysVerify, ["keys:verify"], "`keys:verify`.");
@@ -204,6 +214,60 @@ impl AppState {
         Ok(found)
     }
 
+    /// The org an app belongs to: the key's own app needs no lookup, then the in-memory
+    /// cache, then the database (a found app is cached for good: apps are never deleted).
+    pub async fn app_org(&self, app_id: &str, key: &KeyRecord) -> Result<Option<String>, ApiError> {
+        if key.app_id.as_deref() == Some(app_id) {
+            return Ok(Some(key.org_id.clone()));
+        }
+        if let Some(org) = self.apps.get(app_id) {
+            return Ok(Some(org));
+        }
+        let found = self.store.app_org(app_id).await?;
+        if let Some(org) = &found {
+            self.apps.insert(app_id, org);
+        }
+        Ok(found)
+    }
+
+    /// Attribute a request refused with 429 from the cache alone (never the database, so a
+    /// blocked client cannot make the service read): a secret whose key is cached counts in
+    /// that key's usage and events; a public key alone, or a pair whose secret is not the
+    /// cached key's, only names the key in the auth event.
+    fn attribute_blocked(&self, headers: &HeaderMap, ctx: &ReqCtx) {
+        let auth: Vec<&[u8]> = headers
+            .get_all(AUTHORIZATION)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        let keys: Vec<&[u8]> = headers
+            .get_all(API_KEY_HEADER)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        let Ok(token) = extract_token(&auth, &keys) else {
+            return;
+        };
+        let Ok(cred) = parse_token(token, &self.config.secret_prefix) else {
+            return;
+        };
+        if self.config.accept_env.is_some_and(|e| e != cred.env()) {
+            return;
+        }
+        if let Some(secret) = cred.secret()
+            && let Some(k) = self.cache.by_hash(&secret.hash())
+            && cred.public_key().is_none_or(|p| p.as_str() == k.id)
+        {
+            ctx.attribute_key(&k);
+            return;
+        }
+        if let Some(pk) = cred.public_key()
+            && let Some(k) = self.cache.by_id(pk.as_str())
+        {
+            ctx.attribute_event(&k.org_id, Some(&k.id));
+        }
+    }
+
     /// The full decision for a credential token, as a gateway would get it.
     /// `org` limits the lookup to one org (for `/v1/verify`).
     pub async fn decide(
@@ -222,12 +286,17 @@ impl AppState {
             .lookup(&cred)
             .await?
             .filter(|r| org.is_none_or(|o| r.org_id == o));
+        let app_org = match (app_id, found.as_deref()) {
+            (Some(a), Some(k)) => self.app_org(a, k).await?,
+            _ => None,
+        };
         let decision = authorize(
             found.as_deref(),
             &AuthInput {
                 credential: &cred,
                 origin,
                 app_id,
+                app_org: app_org.as_deref(),
                 required,
                 accept_env: self.config.accept_env,
             },
@@ -237,20 +306,41 @@ impl AppState {
     }
 }
 
-/// Failed-authentication counter per client address, in fixed one-minute windows.
+/// Most client addresses the limiter tracks at once.
+pub const LIMITER_CAPACITY: usize = 100_000;
+
+/// Failed-authentication counter per client address, in fixed one-minute windows. Holds at
+/// most `capacity` addresses: when full, stale windows go first, then an address that is
+/// not blocked; if every tracked address is blocked, a new address is not tracked (blocked
+/// addresses stay blocked; memory stays bounded).
 #[derive(Debug)]
 pub struct Limiter {
     max_failures: u32,
+    capacity: usize,
     windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
 }
 
 impl Limiter {
     /// Allow `max_failures` failed authentications per address per minute (0 = unlimited).
     pub fn new(max_failures: u32) -> Limiter {
+        Limiter::with_capacity(max_failures, LIMITER_CAPACITY)
+    }
+
+    /// Like [`Limiter::new`], tracking at most `capacity` addresses.
+    pub fn with_capacity(max_failures: u32, capacity: usize) -> Limiter {
         Limiter {
             max_failures,
+            capacity: capacity.max(1),
             windows: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Number of tracked addresses.
+    pub fn tracked(&self) -> usize {
+        self.windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 
     fn window(now: DateTime<Utc>) -> i64 {
@@ -284,8 +374,18 @@ impl Limiter {
             .windows
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if w.len() > 100_000 {
+        if !w.contains_key(&ip) && w.len() >= self.capacity {
             w.retain(|_, (x, _)| *x == win);
+            if w.len() >= self.capacity {
+                let max = self.max_failures;
+                let evict = w.iter().find(|(_, (_, n))| *n < max).map(|(a, _)| *a);
+                match evict {
+                    Some(a) => {
+                        w.remove(&a);
+                    }
+                    None => return,
+                }
+            }
         }
         let e = w.entry(ip).or_insert((win, 0));
         if e.0 != win {
@@ -308,6 +408,7 @@ impl<R: Requirement> FromRequestParts<AppState> for Caller<R> {
         if let Some(ip) = ctx.ip
             && let Some(retry) = state.limiter.blocked(ip, now)
         {
+            state.attribute_blocked(&parts.headers, &ctx);
             let mut e = ApiError::of(ErrorCode::RateLimited);
             e.retry_after = Some(retry);
             return Err(e);
@@ -332,11 +433,7 @@ impl<R: Requirement> FromRequestParts<AppState> for Caller<R> {
             .filter_map(|s| Scope::parse(s).ok())
             .collect();
         let (decision, found, cred) = state.decide(token, origin, app, &required, None).await?;
-        let passed_lookup = decision
-            .trace
-            .iter()
-            .any(|t| t.step.as_str() == "lookup" && t.ok);
-        match (&found, passed_lookup) {
+        match (&found, decision.counts_usage()) {
             (Some(k), true) => ctx.attribute_key(k),
             (Some(k), false) => ctx.attribute_event(&k.org_id, Some(&k.id)),
             (None, _) => {
@@ -349,6 +446,19 @@ impl<R: Requirement> FromRequestParts<AppState> for Caller<R> {
                 }
             }
         }
+        let scope_or_ok = match &decision.result {
+            Ok(()) => true,
+            Err(d) => d.code == ErrorCode::InsufficientScope,
+        };
+        if decision.method == Some(AuthMethod::PublicKey) && !R::PUBLIC_KEY_OK && scope_or_ok {
+            let mut e = ApiError::new(
+                ErrorCode::InsufficientScope,
+                "A public key alone cannot use the key management API; send the secret \
+                 (`Authorization: Bearer <secret>` or `<public key>:<secret>`).",
+            );
+            e.required_scopes = R::SCOPES.iter().map(|s| (*s).to_owned()).collect();
+            return Err(e);
+        }
         match (decision.result, found) {
             (Ok(()), Some(key)) => Ok(Caller {
                 key,
@@ -359,5 +469,47 @@ impl<R: Requirement> FromRequestParts<AppState> for Caller<R> {
             (Err(denial), _) => Err(ApiError::from(denial)),
             (Ok(()), None) => Err(ApiError::of(ErrorCode::InvalidKey)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn ip(i: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(i))
+    }
+
+    #[test]
+    fn the_limiter_never_tracks_more_than_its_capacity() {
+        let now = Utc::now();
+        let l = Limiter::with_capacity(2, 4);
+        // Two blocked addresses.
+        for a in [1, 2] {
+            l.failed(ip(a), now);
+            l.failed(ip(a), now);
+            assert!(l.blocked(ip(a), now).is_some());
+        }
+        // Many more addresses in the same window, each failing once.
+        for a in 10..1000 {
+            l.failed(ip(a), now);
+            assert!(l.tracked() <= 4);
+        }
+        // Blocked addresses were not the ones evicted.
+        assert!(l.blocked(ip(1), now).is_some());
+        assert!(l.blocked(ip(2), now).is_some());
+        // When every tracked address is blocked, a new one is not tracked.
+        let full = Limiter::with_capacity(1, 2);
+        full.failed(ip(1), now);
+        full.failed(ip(2), now);
+        full.failed(ip(3), now);
+        assert_eq!(full.tracked(), 2);
+        assert!(full.blocked(ip(3), now).is_none());
+        // A new window frees the stale entries.
+        let later = now + chrono::Duration::seconds(120);
+        full.failed(ip(3), later);
+        assert!(full.blocked(ip(3), later).is_some());
+        assert!(full.tracked() <= 2);
     }
 }

@@ -13,7 +13,8 @@ use crate::domain::record::KeyRecord;
 use crate::domain::scope::ScopeSet;
 use crate::storage::{KeyStore, NewAudit, StoreResult};
 
-/// Create `name` with an owner key, recording `key.created` with no actor.
+/// Create `name` with an owner key, recording `key.created` with no actor. The org, the key
+/// and the audit entry are written in one transaction.
 pub async fn create_org_with_owner(
     store: &Arc<dyn KeyStore>,
     name: &str,
@@ -28,7 +29,6 @@ pub async fn create_org_with_owner(
         name: name.to_owned(),
         created_at: now,
     };
-    store.create_org(&org).await?;
     let pk = PublicKeyId::generate(env, &mut fill);
     let secret = Secret::generate(prefix, env, &mut fill);
     let record = KeyRecord {
@@ -59,7 +59,8 @@ pub async fn create_org_with_owner(
         key_id: Some(record.id.clone()),
         changes: json!({"name": record.name, "env": env.as_str(), "scopes": ["*"], "owner": true}),
     };
-    store.insert_key(&record, &audit).await?;
+    // One transaction: a failure cannot leave an organization without its owner key.
+    store.create_org_with_owner(&org, &record, &audit).await?;
     Ok(OrgCreated {
         key: KeyObject::from_record(&record, now),
         credential: Secret::new(format!("{}:{}", pk.as_str(), secret.expose())),

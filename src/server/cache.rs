@@ -134,6 +134,45 @@ impl KeyCache {
     }
 }
 
+/// Which org each app belongs to. Apps are never deleted or moved, so an answer found in the
+/// database stays true forever; unknown apps are not remembered (one may be created later).
+#[derive(Debug)]
+pub struct AppOrgs {
+    map: RwLock<HashMap<String, String>>,
+    capacity: usize,
+}
+
+impl AppOrgs {
+    /// A cache of at most `capacity` apps.
+    pub fn new(capacity: usize) -> AppOrgs {
+        AppOrgs {
+            map: RwLock::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    /// The cached org of an app.
+    pub fn get(&self, app_id: &str) -> Option<String> {
+        self.map
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(app_id)
+            .cloned()
+    }
+
+    /// Remember an app's org.
+    pub fn insert(&self, app_id: &str, org_id: &str) {
+        let mut map = self
+            .map
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= self.capacity && !map.contains_key(app_id) {
+            map.clear();
+        }
+        map.insert(app_id.to_owned(), org_id.to_owned());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +222,17 @@ mod tests {
         c.invalidate(&r); // a change lands while the lookup was reading the old row
         c.insert(seen, Arc::new(r));
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn app_orgs_are_bounded() {
+        let a = AppOrgs::new(2);
+        a.insert("app_1", "org_1");
+        assert_eq!(a.get("app_1").as_deref(), Some("org_1"));
+        for i in 0..5 {
+            a.insert(&format!("app_x{i}"), "org_2");
+        }
+        assert!(a.map.read().expect("lock").len() <= 2);
     }
 
     #[test]

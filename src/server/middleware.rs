@@ -1,14 +1,16 @@
 //! The one request middleware: assigns the request id, renders error bodies (every non-2xx
 //! answer gets the API.md §4 body), counts usage, records denied decisions, feeds the
 //! failed-auth limiter and writes one log line. The log line and stored paths never hold a
-//! secret or a credential header: only method, redacted path, status and key id.
+//! secret or a credential header: the log line has the method, the route template
+//! (`/v1/keys/{id}`, `<unmatched>` for no route), status and key id; auth events store the
+//! redacted raw path (at most 512 characters), Origin (256) and `x-app-id` (64).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -38,6 +40,18 @@ pub fn redact_path(path: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// Longest `Origin` stored with an auth event.
+pub const MAX_ORIGIN_CHARS: usize = 256;
+/// Longest `x-app-id` stored with an auth event.
+pub const MAX_APP_ID_CHARS: usize = 64;
+/// Longest path stored with an auth event.
+pub const MAX_PATH_CHARS: usize = 512;
+
+/// At most `max` characters of `s`.
+pub fn cap(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
 }
 
 fn error_for_status(status: StatusCode) -> ApiError {
@@ -108,16 +122,21 @@ pub async fn request_layer(
     let ctx = Arc::new(ReqCtx::new(request_id.clone(), ip));
     req.extensions_mut().insert(Arc::clone(&ctx));
     let method = req.method().to_string();
-    let path = redact_path(req.uri().path());
+    // Stored with auth events (redacted, capped); the log line names the route template.
+    let path = cap(&redact_path(req.uri().path()), MAX_PATH_CHARS);
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "<unmatched>".to_owned(), |m| m.as_str().to_owned());
     let origin = origin_header(req.headers())
         .ok()
         .flatten()
-        .map(str::to_owned);
+        .map(|o| cap(o, MAX_ORIGIN_CHARS));
     let app_id = req
         .headers()
         .get(APP_ID_HEADER)
         .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(64).collect::<String>());
+        .map(|s| cap(s, MAX_APP_ID_CHARS));
 
     let resp = next.run(req).await;
 
@@ -191,7 +210,7 @@ pub async fn request_layer(
     tracing::info!(
         request_id = %request_id,
         method = %method,
-        path = %path,
+        path = %route,
         status = status.as_u16(),
         key_id = %key_id,
         ms = started.elapsed().as_millis() as u64,
@@ -202,7 +221,16 @@ pub async fn request_layer(
 
 #[cfg(test)]
 mod tests {
-    use super::redact_path;
+    use super::{MAX_PATH_CHARS, cap, redact_path};
+
+    #[test]
+    fn stored_values_are_capped_by_characters() {
+        let long = format!("/v1/{}", "é/".repeat(600));
+        let capped = cap(&long, MAX_PATH_CHARS);
+        assert_eq!(capped.chars().count(), 512);
+        assert!(long.starts_with(&capped));
+        assert_eq!(cap("short", 512), "short");
+    }
 
     #[test]
     fn secret_shaped_segments_are_redacted() {

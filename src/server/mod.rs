@@ -16,7 +16,7 @@ pub mod middleware;
 pub mod routes;
 pub mod usage;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ use crate::domain::key::{Env, SecretPrefix};
 use crate::domain::scope::Catalog;
 use crate::storage::KeyStore;
 use auth::Limiter;
-use cache::KeyCache;
+use cache::{AppOrgs, KeyCache};
 use clock::{Clock, SystemClock};
 use usage::UsageRecorder;
 
@@ -50,6 +50,8 @@ pub struct ServerConfig {
     pub cache_ttl: Duration,
     /// The scope catalog.
     pub catalog: Catalog,
+    /// How long a shutdown waits for in-flight requests before writing usage and returning.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +63,7 @@ impl Default for ServerConfig {
             flush_interval: Duration::from_secs(1),
             cache_ttl: Duration::from_secs(30),
             catalog: Catalog::default_catalog(),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -71,6 +74,8 @@ pub struct Inner {
     pub store: Arc<dyn KeyStore>,
     /// The verification cache.
     pub cache: KeyCache,
+    /// App → org, for checking `x-app-id` without a database read.
+    pub apps: AppOrgs,
     /// Batched usage writer.
     pub usage: UsageRecorder,
     /// Settings.
@@ -111,6 +116,7 @@ impl AppState {
         );
         AppState(Arc::new(Inner {
             cache: KeyCache::new(config.cache_ttl, 1_000_000),
+            apps: AppOrgs::new(100_000),
             limiter: Limiter::new(config.failed_auth_limit),
             store,
             usage,
@@ -162,20 +168,40 @@ pub enum ServeError {
     Flush(String),
 }
 
-/// Serve on a bound listener until `shutdown` resolves; then finish in-flight requests and
-/// write all batched usage before returning.
+/// Serve on a bound listener until `shutdown` resolves; then finish in-flight requests (for
+/// at most `config.shutdown_grace`; requests still running then are abandoned) and write all
+/// batched usage before returning.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let app = router(state.clone());
-    axum::serve(
+    let (signalled, mut on_signal) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = signalled.send(());
+    };
+    let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await?;
+    .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        done = &mut server => done?,
+        Ok(()) = &mut on_signal => {
+            let grace = state.config.shutdown_grace;
+            match tokio::time::timeout(grace, &mut server).await {
+                Ok(done) => done?,
+                Err(_) => tracing::warn!(
+                    grace_seconds = grace.as_secs_f64(),
+                    "requests still running after the shutdown grace period; abandoning them"
+                ),
+            }
+        }
+    }
     let mut last = Ok(());
     for attempt in 0..5 {
         last = state.flush_usage().await;

@@ -4,7 +4,7 @@
 //! keeps the batch and retries it with the next one, so nothing is lost while the database
 //! is down. [`UsageRecorder::shutdown`] drains and writes everything before `serve` returns.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,16 +63,47 @@ impl std::fmt::Debug for UsageRecorder {
     }
 }
 
-#[derive(Default)]
+/// Most auth events held while the database does not take them; past it the oldest are
+/// dropped (and the number logged), so an outage under attack cannot exhaust memory.
+pub const MAX_PENDING_EVENTS: usize = 100_000;
+
 struct Pending {
     counts: HashMap<(String, DateTime<Utc>), UsageDelta>,
     last_used: HashMap<String, DateTime<Utc>>,
-    events: Vec<AuthEventRecord>,
+    events: VecDeque<AuthEventRecord>,
+    max_events: usize,
+    /// Events dropped since the last warning.
+    dropped: u64,
 }
 
 impl Pending {
+    fn new(max_events: usize) -> Pending {
+        Pending {
+            counts: HashMap::new(),
+            last_used: HashMap::new(),
+            events: VecDeque::new(),
+            max_events,
+            dropped: 0,
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.counts.is_empty() && self.last_used.is_empty() && self.events.is_empty()
+    }
+
+    fn event(&mut self, e: AuthEventRecord) {
+        while self.events.len() >= self.max_events.max(1) {
+            self.events.pop_front();
+            self.dropped += 1;
+        }
+        self.events.push_back(e);
+    }
+
+    /// Forget what was written, keeping the cap and the dropped count.
+    fn clear(&mut self) {
+        self.counts.clear();
+        self.last_used.clear();
+        self.events.clear();
     }
 
     fn add(&mut self, key_id: String, org_id: String, at: DateTime<Utc>, outcome: Outcome) {
@@ -109,7 +140,7 @@ impl Pending {
                 .iter()
                 .map(|(k, t)| (k.clone(), *t))
                 .collect(),
-            events: self.events.clone(),
+            events: self.events.iter().cloned().collect(),
         }
     }
 }
@@ -123,10 +154,18 @@ struct Flusher {
 
 impl Flusher {
     async fn flush(&mut self) -> Result<(), String> {
+        if self.pending.dropped > 0 {
+            tracing::warn!(
+                dropped = self.pending.dropped,
+                kept = self.pending.events.len(),
+                "auth events dropped (oldest first): too many waiting for the database"
+            );
+            self.pending.dropped = 0;
+        }
         if !self.pending.is_empty() {
             let batch = self.pending.batch();
             match self.store.record_usage(&batch).await {
-                Ok(()) => self.pending = Pending::default(),
+                Ok(()) => self.pending.clear(),
                 Err(e) => {
                     tracing::warn!(error = %e, counters = batch.deltas.len(), events = batch.events.len(), "usage flush failed; keeping the batch to retry");
                     return Err(e.to_string());
@@ -158,7 +197,7 @@ impl UsageRecorder {
         let mut flusher = Flusher {
             store,
             clock,
-            pending: Pending::default(),
+            pending: Pending::new(MAX_PENDING_EVENTS),
             last_prune: None,
         };
         tokio::spawn(async move {
@@ -170,7 +209,7 @@ impl UsageRecorder {
                         Some(Msg::Hit { key_id, org_id, at, outcome }) => {
                             flusher.pending.add(key_id, org_id, at, outcome);
                         }
-                        Some(Msg::Event(e)) => flusher.pending.events.push(e),
+                        Some(Msg::Event(e)) => flusher.pending.event(e),
                         Some(Msg::Flush(done)) => {
                             let r = flusher.flush().await;
                             let _ = done.send(r);
@@ -212,5 +251,40 @@ impl UsageRecorder {
             .map_err(|_| "usage recorder stopped".to_owned())?;
         wait.await
             .map_err(|_| "usage recorder stopped".to_owned())?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(i: usize) -> AuthEventRecord {
+        AuthEventRecord {
+            request_id: format!("req_{i}"),
+            org_id: "org_1".to_owned(),
+            at: Utc::now(),
+            key_id: None,
+            code: "invalid_key".to_owned(),
+            status: 401,
+            method: "GET".to_owned(),
+            path: "/v1/me".to_owned(),
+            ip: "127.0.0.1".to_owned(),
+            origin: None,
+            app_id: None,
+        }
+    }
+
+    #[test]
+    fn pending_events_are_capped_dropping_the_oldest() {
+        let mut p = Pending::new(3);
+        for i in 0..10 {
+            p.event(ev(i));
+        }
+        let kept: Vec<String> = p.batch().events.into_iter().map(|e| e.request_id).collect();
+        assert_eq!(kept, ["req_7", "req_8", "req_9"]);
+        assert_eq!(p.dropped, 7);
+        p.clear();
+        assert!(p.is_empty());
+        assert_eq!(p.max_events, 3);
     }
 }

@@ -221,11 +221,22 @@ pub trait KeyStore: Send + Sync + 'static {
 
     /// Create an org.
     async fn create_org(&self, org: &Org) -> StoreResult<()>;
+    /// Create an org and its owner key (with the key's audit entry) in one transaction:
+    /// either both exist afterwards or neither does.
+    async fn create_org_with_owner(
+        &self,
+        org: &Org,
+        key: &KeyRecord,
+        audit: &NewAudit,
+    ) -> StoreResult<()>;
     /// An org by id.
     async fn get_org(&self, id: &str) -> StoreResult<Option<Org>>;
 
     /// Create an app, with its audit entry.
     async fn create_app(&self, org_id: &str, app: &App, audit: &NewAudit) -> StoreResult<()>;
+    /// The org an app belongs to, `None` for an unknown app. Apps are never deleted, so a
+    /// found answer may be cached forever.
+    async fn app_org(&self, app_id: &str) -> StoreResult<Option<String>>;
     /// An app of an org.
     async fn get_app(&self, org_id: &str, id: &str) -> StoreResult<Option<App>>;
     /// Apps of an org, newest first.

@@ -2,6 +2,12 @@
 //!
 //! WAL journal, `synchronous=NORMAL`, a busy timeout, foreign keys on. Migrations from
 //! `assets/migrations/sqlite` are compiled in and run on connect.
+//!
+//! Two pools on the same file: a writer pool of exactly one connection that every write goes
+//! through (SQLite allows one writer at a time anyway, so writers queue here, in memory,
+//! instead of holding connections while they wait on the file lock), and a reader pool for
+//! everything else. Under WAL readers never wait for the writer, so a key lookup on the
+//! verification path never queues behind a usage flush or an admin change.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -34,7 +40,10 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    /// One connection: every write.
+    writer: SqlitePool,
+    /// Reads only (`query_only`): lookups, lists, usage.
+    reader: SqlitePool,
     retention: Retention,
 }
 
@@ -282,11 +291,12 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
             .pragma("temp_store", "memory");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+        // Migrations and every write go through this single connection.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await
             .map_err(|e| StoreError::Open(e.to_string()))?;
         let migrations = MIGRATIONS
@@ -302,21 +312,37 @@ impl SqliteStore {
             })
             .collect();
         Migrator::with_migrations(migrations)
-            .run(&pool)
+            .run(&writer)
             .await
             .map_err(|e| StoreError::Open(format!("migration failed: {e}")))?;
-        Ok(SqliteStore { pool, retention })
+        // Opened after the migrations, so readers see the schema; `query_only` makes a write
+        // slipping onto this pool an error instead of a second writer.
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts.create_if_missing(false).pragma("query_only", "ON"))
+            .await
+            .map_err(|e| StoreError::Open(e.to_string()))?;
+        Ok(SqliteStore {
+            writer,
+            reader,
+            retention,
+        })
     }
 
-    /// Close the pool (waits for connections to return).
+    /// Close both pools (waits for connections to return).
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.reader.close().await;
+        self.writer.close().await;
     }
 
     async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
-        // IMMEDIATE takes the write lock up front, so concurrent writers queue on the busy
-        // timeout instead of failing when a read lock cannot be upgraded.
-        self.pool
+        // The writer pool has one connection, so writes of this process are already serial;
+        // IMMEDIATE still takes the file's write lock up front, so another process writing the
+        // same file (`org create` next to `serve`) makes us wait on the busy timeout instead of
+        // failing when a read lock cannot be upgraded.
+        self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(map_err)
@@ -327,7 +353,7 @@ impl SqliteStore {
 impl KeyStore for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&self.reader)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -338,16 +364,35 @@ impl KeyStore for SqliteStore {
             .bind(&org.id)
             .bind(&org.name)
             .bind(ms(org.created_at))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(map_err)?;
         Ok(())
     }
 
+    async fn create_org_with_owner(
+        &self,
+        org: &Org,
+        key: &KeyRecord,
+        audit: &NewAudit,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)")
+            .bind(&org.id)
+            .bind(&org.name)
+            .bind(ms(org.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        insert_key_row(&mut tx, key).await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
     async fn get_org(&self, id: &str) -> StoreResult<Option<Org>> {
         let row = sqlx::query("SELECT id, name, created_at FROM orgs WHERE id = ?")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(map_err)?;
         row.map(|r| {
@@ -374,11 +419,20 @@ impl KeyStore for SqliteStore {
         tx.commit().await.map_err(map_err)
     }
 
+    async fn app_org(&self, app_id: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT org_id FROM apps WHERE id = ?")
+            .bind(app_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(|r| get(r, "org_id")).transpose()
+    }
+
     async fn get_app(&self, org_id: &str, id: &str) -> StoreResult<Option<App>> {
         let row = sqlx::query("SELECT id, name, created_at FROM apps WHERE org_id = ? AND id = ?")
             .bind(org_id)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(map_err)?;
         row.as_ref().map(app_from_row).transpose()
@@ -392,7 +446,7 @@ impl KeyStore for SqliteStore {
         .bind(org_id)
         .bind(page.before.unwrap_or(i64::MAX))
         .bind(i64::from(page.limit) + 1)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(map_err)?;
         let items = rows
@@ -412,7 +466,7 @@ impl KeyStore for SqliteStore {
     async fn key_by_hash(&self, hash: &SecretHash) -> StoreResult<Option<KeyRecord>> {
         let row = sqlx::query("SELECT * FROM keys WHERE secret_hash = ? AND deleted_at IS NULL")
             .bind(hash.0.to_vec())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(map_err)?;
         row.as_ref().map(key_from_row).transpose()
@@ -421,7 +475,7 @@ impl KeyStore for SqliteStore {
     async fn key_by_id(&self, id: &str) -> StoreResult<Option<KeyRecord>> {
         let row = sqlx::query("SELECT * FROM keys WHERE id = ? AND deleted_at IS NULL")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(map_err)?;
         row.as_ref().map(key_from_row).transpose()
@@ -441,7 +495,7 @@ impl KeyStore for SqliteStore {
         }
         qb.push(" ORDER BY seq DESC LIMIT ")
             .push_bind(i64::from(page.limit) + 1);
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
         let items = rows
             .iter()
             .map(|r| Ok((get(r, "seq")?, key_from_row(r)?)))
@@ -451,7 +505,7 @@ impl KeyStore for SqliteStore {
         push_key_filter(&mut count, org_id, filter, now);
         let total: i64 = count
             .build()
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reader)
             .await
             .map_err(map_err)?
             .try_get("n")
@@ -695,12 +749,12 @@ impl KeyStore for SqliteStore {
         let hour_cut = now - chrono::Duration::days(i64::from(self.retention.hour_days));
         sqlx::query("DELETE FROM usage WHERE bucket = 'minute' AND start < ?")
             .bind(ms(minute_cut))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(map_err)?;
         sqlx::query("DELETE FROM usage WHERE bucket = 'hour' AND start < ?")
             .bind(ms(hour_cut))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(map_err)?;
         Ok(())
@@ -721,7 +775,7 @@ impl KeyStore for SqliteStore {
         .bind(bucket.as_str())
         .bind(ms(from))
         .bind(ms(to))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(map_err)?;
         rows.iter().map(bucket_from_row).collect()
@@ -744,7 +798,7 @@ impl KeyStore for SqliteStore {
         .bind(bucket.as_str())
         .bind(ms(from))
         .bind(ms(to))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(map_err)?;
         rows.iter().map(bucket_from_row).collect()
@@ -772,7 +826,7 @@ impl KeyStore for SqliteStore {
         .bind(ms(from))
         .bind(ms(to))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(map_err)?;
         rows.iter()
@@ -811,7 +865,7 @@ impl KeyStore for SqliteStore {
         }
         qb.push(" ORDER BY seq DESC LIMIT ")
             .push_bind(i64::from(page.limit) + 1);
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
         let items = rows
             .iter()
             .map(|r| {
@@ -858,7 +912,7 @@ impl KeyStore for SqliteStore {
         }
         qb.push(" ORDER BY seq DESC LIMIT ")
             .push_bind(i64::from(page.limit) + 1);
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
         let items = rows
             .iter()
             .map(|r| {

@@ -179,6 +179,10 @@ async fn every_401_code_with_its_www_authenticate() {
         if let Some(part) = www {
             assert!(w.contains(part), "{want}: {w}");
         }
+        if want == "missing_credentials" {
+            // RFC 6750 §3.1: no error code when the request had no credential at all.
+            assert_eq!(w, "Bearer realm=\"keyconsole\"");
+        }
         assert!(
             !body.to_string().contains(&secret[8..]),
             "error body echoes the secret: {body}"
@@ -330,6 +334,82 @@ async fn origin_table_for_public_key_alone() {
 }
 
 #[tokio::test]
+async fn a_public_key_alone_is_refused_by_the_management_endpoints() {
+    let s = TestServer::start().await;
+    let k = s
+        .client
+        .create_key(&CreateKeyRequest {
+            name: "Browser admin".into(),
+            scopes: Some(vec!["keys:*".into(), "usage:read".into()]),
+            allowed_domains: Some(vec!["app.example.com".into()]),
+            ..CreateKeyRequest::default()
+        })
+        .await
+        .expect("create");
+    let pk = format!("Bearer {}", k.key.id);
+    let h = [
+        ("authorization", pk.as_str()),
+        ("origin", "https://app.example.com"),
+    ];
+    let (st, _, body) = raw(&s.url, Method::GET, ME, &h, None).await;
+    assert_eq!(st, 200, "{body}");
+    let cases = [
+        (Method::GET, "/v1/keys".to_owned(), None, "keys:read"),
+        (
+            Method::POST,
+            "/v1/keys".to_owned(),
+            Some(r#"{"name":"x","scopes":["runs:read"]}"#),
+            "keys:write",
+        ),
+        (
+            Method::GET,
+            format!("/v1/keys/{}", k.key.id),
+            None,
+            "keys:read",
+        ),
+        (Method::GET, "/v1/usage".to_owned(), None, "usage:read"),
+        (
+            Method::POST,
+            "/v1/verify".to_owned(),
+            Some(r#"{"credential":"sk_live_x"}"#),
+            "keys:verify",
+        ),
+    ];
+    for (method, path, body, scope) in cases {
+        let (st, hdrs, b) = raw(&s.url, method.clone(), &path, &h, body).await;
+        assert_eq!(
+            (st, code(&b)),
+            (403, "insufficient_scope"),
+            "{method} {path}: {b}"
+        );
+        let msg = b["error"]["message"].as_str().unwrap_or("");
+        assert!(
+            msg.contains("public key alone") && msg.contains("secret"),
+            "{msg}"
+        );
+        assert_eq!(b["error"]["required_scopes"], serde_json::json!([scope]));
+        let w = hdrs
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        assert!(w.contains("error=\"insufficient_scope\""), "{w}");
+    }
+    // The same key with its secret is let in.
+    let (st, _, _) = raw(
+        &s.url,
+        Method::GET,
+        "/v1/keys",
+        &[(
+            "authorization",
+            &format!("Bearer {}", k.credential.expose()),
+        )],
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+}
+
+#[tokio::test]
 async fn app_scoped_key_with_another_app_is_app_mismatch() {
     let s = TestServer::start().await;
     let a1 = s
@@ -384,6 +464,65 @@ async fn app_scoped_key_with_another_app_is_app_mismatch() {
         Method::GET,
         ME,
         &[("authorization", &owner), ("x-app-id", &a2.id)],
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    // x-app-id must name an app of the key's own organization: an app of another org and
+    // an app that does not exist get the same answer.
+    let other = s.new_org("Globex").await;
+    let theirs = s
+        .client_with(&other.secret)
+        .create_app(&CreateAppRequest {
+            name: "Their app".into(),
+        })
+        .await
+        .expect("their app");
+    for foreign in [theirs.id.as_str(), "app_0000000000000000"] {
+        for auth in [&owner, &auth] {
+            let (st, _, body) = raw(
+                &s.url,
+                Method::GET,
+                ME,
+                &[("authorization", auth), ("x-app-id", foreign)],
+                None,
+            )
+            .await;
+            assert_eq!(
+                (st, code(&body)),
+                (403, "app_mismatch"),
+                "{foreign}: {body}"
+            );
+            if auth == &owner {
+                let msg = body["error"]["message"].as_str().unwrap_or("");
+                assert!(msg.contains("organization"), "{msg}");
+            }
+        }
+        let v = s
+            .client
+            .verify(&VerifyRequest {
+                credential: s.owner.secret.clone(),
+                origin: None,
+                app_id: Some(foreign.to_owned()),
+                required_scopes: None,
+            })
+            .await
+            .expect("verify");
+        assert_eq!(v.code.as_deref(), Some("app_mismatch"));
+        assert!(v.trace.last().is_some_and(|t| t.step == "app" && !t.ok));
+    }
+    // Their own key may act for it.
+    let (st, _, _) = raw(
+        &s.url,
+        Method::GET,
+        ME,
+        &[
+            (
+                "authorization",
+                &format!("Bearer {}", other.secret.expose()),
+            ),
+            ("x-app-id", &theirs.id),
+        ],
         None,
     )
     .await;

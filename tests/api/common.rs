@@ -9,7 +9,7 @@ use keyconsole::client::Client;
 use keyconsole::domain::key::{Env, Secret};
 use keyconsole::server::clock::{Clock, ManualClock};
 use keyconsole::server::{AppState, ServeError, ServerConfig, bootstrap, serve};
-use keyconsole::storage::{self, Retention};
+use keyconsole::storage::{self, KeyStore, Retention};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -49,6 +49,17 @@ impl TestServer {
         };
         let db_url = format!("sqlite://{}", dir.path().join("keys.db").display());
         let store = storage::open(&db_url, retention).await.expect("open store");
+        TestServer::start_on(store, dir, owner, config).await
+    }
+
+    /// Start on a given store (e.g. a wrapper around SQLite that counts or fails calls).
+    /// `dir` is kept alive with the server; a new org is created unless `owner` is given.
+    pub async fn start_on(
+        store: Arc<dyn KeyStore>,
+        dir: Arc<tempfile::TempDir>,
+        owner: Option<OrgCreated>,
+        config: ServerConfig,
+    ) -> TestServer {
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let owner = match owner {
             Some(o) => o,

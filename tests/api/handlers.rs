@@ -91,6 +91,45 @@ async fn openapi_is_3_1_and_covers_every_route() {
 }
 
 #[tokio::test]
+async fn openapi_documents_x_api_key_on_every_secured_operation() {
+    let s = TestServer::start().await;
+    let (_, doc) = get(router(s.state.clone()), "/openapi.json").await;
+    let scheme = &doc["components"]["securitySchemes"]["api_key"];
+    assert_eq!(scheme["type"], "apiKey", "{scheme}");
+    assert_eq!(scheme["in"], "header");
+    assert_eq!(scheme["name"], "x-api-key");
+    let mut secured = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let Some(reqs) = op["security"].as_array() else {
+                assert!(
+                    path == "/healthz" || path == "/readyz",
+                    "{method} {path} has no security"
+                );
+                continue;
+            };
+            let names: Vec<&str> = reqs
+                .iter()
+                .filter_map(|r| r.as_object())
+                .flat_map(|r| r.keys().map(String::as_str))
+                .collect();
+            // Alternatives: either scheme alone satisfies the operation.
+            assert!(
+                names.contains(&"bearer") && names.contains(&"api_key"),
+                "{method} {path}: {names:?}"
+            );
+            assert!(
+                reqs.iter()
+                    .all(|r| r.as_object().is_some_and(|o| o.len() == 1)),
+                "{method} {path}: schemes must be alternatives, not both required"
+            );
+            secured += 1;
+        }
+    }
+    assert_eq!(secured, 15);
+}
+
+#[tokio::test]
 async fn health_and_readiness() {
     let s = TestServer::start().await;
     assert_eq!(

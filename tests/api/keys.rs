@@ -551,6 +551,87 @@ async fn if_match_guards_concurrent_edits() {
     )
     .await;
     assert_eq!((st, code(&b)), (400, "invalid_request"));
+    // `*` matches any version (RFC 9110).
+    let (st, h, b) = raw(
+        &s.url,
+        Method::PATCH,
+        &format!("/v1/keys/{}", k.key.id),
+        &[
+            (
+                "authorization",
+                &format!("Bearer {}", s.owner.secret.expose()),
+            ),
+            ("if-match", "*"),
+        ],
+        Some(r#"{"name":"any version"}"#),
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["name"], "any version");
+    assert_eq!(h.get("etag").and_then(|v| v.to_str().ok()), Some("\"3\""));
+}
+
+#[tokio::test]
+async fn a_key_creates_keys_only_in_its_own_environment_unless_it_holds_star() {
+    let s = TestServer::start().await;
+    // The owner (`*`, live) may create a test key.
+    let test_admin = s
+        .client
+        .create_key(&CreateKeyRequest {
+            name: "Test admin".into(),
+            scopes: Some(vec!["keys:*".into(), "runs:read".into()]),
+            env: Some(keyconsole::domain::key::Env::Test),
+            ..CreateKeyRequest::default()
+        })
+        .await
+        .expect("owner creates a test key");
+    assert!(test_admin.secret.expose().starts_with("sk_test_"));
+    let tc = s.client_with(&test_admin.secret);
+    // A leaked test key cannot mint live keys.
+    let e = tc
+        .create_key(&CreateKeyRequest {
+            name: "Live from test".into(),
+            scopes: Some(vec!["runs:read".into()]),
+            env: Some(keyconsole::domain::key::Env::Live),
+            ..CreateKeyRequest::default()
+        })
+        .await
+        .expect_err("test key creating a live key");
+    assert_eq!(
+        (e.code(), e.status()),
+        (Some(ErrorCode::InsufficientScope), Some(403))
+    );
+    let msg = match &e {
+        keyconsole::client::ClientError::Api { body, .. } => body.error.message.clone(),
+        other => panic!("api error expected: {other:?}"),
+    };
+    assert!(msg.contains("test keys") && msg.contains('*'), "{msg}");
+    // Its own environment is fine, by default or named.
+    for env in [None, Some(keyconsole::domain::key::Env::Test)] {
+        let k = tc
+            .create_key(&CreateKeyRequest {
+                name: "Test child".into(),
+                scopes: Some(vec!["runs:read".into()]),
+                env,
+                ..CreateKeyRequest::default()
+            })
+            .await
+            .expect("own environment");
+        assert_eq!(k.key.env, keyconsole::domain::key::Env::Test);
+    }
+    // Nor can a live key without `*` create test keys.
+    let live_admin = s.create("Live admin", &["keys:*", "runs:read"]).await;
+    let e = s
+        .client_with(&live_admin.secret)
+        .create_key(&CreateKeyRequest {
+            name: "Test from live".into(),
+            scopes: Some(vec!["runs:read".into()]),
+            env: Some(keyconsole::domain::key::Env::Test),
+            ..CreateKeyRequest::default()
+        })
+        .await
+        .expect_err("live key creating a test key");
+    assert_eq!(e.code(), Some(ErrorCode::InsufficientScope));
 }
 
 #[tokio::test]

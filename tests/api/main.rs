@@ -5,4 +5,5 @@ mod auth;
 mod common;
 mod handlers;
 mod keys;
+mod store;
 mod usage;

@@ -88,10 +88,24 @@ async fn usage_counts_every_authenticated_request_and_last_used() {
     assert_eq!(top.name, "Counted");
 }
 
+async fn usage_of(s: &TestServer, key_id: &str) -> (u64, u64, u64, u64) {
+    let u = s
+        .client
+        .key_usage(key_id, &UsageQuery::default())
+        .await
+        .expect("usage");
+    minute_total(&u)
+}
+
 #[tokio::test]
 async fn verify_counts_for_the_verified_key_not_the_caller() {
     let s = TestServer::start().await;
     let k = s.create("Target", &["runs:read"]).await;
+    // Each reading of the owner's usage comes right after an explicit flush, so nothing of
+    // the owner's is pending and the 1 s background flush cannot change what it sees.
+    s.flush().await;
+    let owner0 = usage_of(&s, &s.owner.key.id).await;
+    let target0 = usage_of(&s, &k.key.id).await;
     for _ in 0..2 {
         s.client
             .verify(&VerifyRequest {
@@ -104,19 +118,152 @@ async fn verify_counts_for_the_verified_key_not_the_caller() {
             .expect("verify");
     }
     s.flush().await;
-    let target = s
+    let owner1 = usage_of(&s, &s.owner.key.id).await;
+    let target1 = usage_of(&s, &k.key.id).await;
+    assert_eq!(
+        target1.0 - target0.0,
+        2,
+        "the verified key counts each verify"
+    );
+    // Between the two readings the owner made two usage reads (owner0, target0) and two
+    // verifies. A request is counted after it answers, so a reading never sees itself, and
+    // the verifies count for the verified key only: the owner's delta is exactly 2.
+    assert_eq!(
+        owner1.0 - owner0.0,
+        2,
+        "the caller is not counted for verifies"
+    );
+}
+
+#[tokio::test]
+async fn a_429_is_counted_for_a_cached_key_and_is_an_auth_event() {
+    let config = keyconsole::server::ServerConfig {
+        failed_auth_limit: 2,
+        ..test_config()
+    };
+    let s = TestServer::start_with(config, None, Retention::default()).await;
+    let k = s.create("Blocked", &["runs:read"]).await;
+    let auth = format!("Bearer {}", k.secret.expose());
+    // The key is in the cache after one request.
+    let (st, _, _) = raw(
+        &s.url,
+        Method::GET,
+        "/v1/me",
+        &[("authorization", &auth)],
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    for _ in 0..2 {
+        let (st, _, _) = raw(
+            &s.url,
+            Method::GET,
+            "/v1/me",
+            &[("authorization", "Bearer sk_live_nope")],
+            None,
+        )
+        .await;
+        assert_eq!(st, 401);
+    }
+    let (st, h, body) = raw(
+        &s.url,
+        Method::GET,
+        "/v1/me",
+        &[("authorization", &auth)],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    let rid = h
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("rid")
+        .to_owned();
+    // Let the owner (same address) read again.
+    s.clock.advance(chrono::Duration::seconds(61));
+    s.flush().await;
+    assert_eq!(usage_of(&s, &k.key.id).await, (1, 0, 0, 1));
+    let ev = s
         .client
-        .key_usage(&k.key.id, &UsageQuery::default())
+        .auth_events(&AuthEventsQuery {
+            request_id: Some(rid),
+            ..Default::default()
+        })
         .await
-        .expect("usage");
-    assert_eq!(minute_total(&target).0, 2);
-    let owner = s
+        .expect("events");
+    assert_eq!(ev.data.len(), 1, "the 429 is an auth event");
+    assert_eq!(ev.data[0].code, "rate_limited");
+    assert_eq!(ev.data[0].status, 429);
+    assert_eq!(ev.data[0].key_id.as_deref(), Some(k.key.id.as_str()));
+}
+
+#[tokio::test]
+async fn a_public_key_alone_counts_only_from_an_allowed_origin() {
+    let s = TestServer::start().await;
+    let k = s
         .client
-        .key_usage(&s.owner.key.id, &UsageQuery::default())
+        .create_key(&keyconsole::api::CreateKeyRequest {
+            name: "Widget".into(),
+            scopes: Some(vec!["runs:read".into()]),
+            allowed_domains: Some(vec!["shop.example.com".into()]),
+            ..Default::default()
+        })
         .await
-        .expect("usage");
-    // The owner's own calls: the two usage reads above are counted, the verifies are not.
-    assert_eq!(minute_total(&owner).0, 1);
+        .expect("create");
+    let pk = format!("Bearer {}", k.key.id);
+    // Anyone can read a public key: from elsewhere it is an auth event, not usage.
+    let (st, _, _) = raw(
+        &s.url,
+        Method::GET,
+        "/v1/me",
+        &[("authorization", &pk), ("origin", "https://evil.io")],
+        None,
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (st, _, _) = raw(
+        &s.url,
+        Method::GET,
+        "/v1/me",
+        &[("authorization", &pk)],
+        None,
+    )
+    .await;
+    assert_eq!(st, 403);
+    s.flush().await;
+    assert_eq!(usage_of(&s, &k.key.id).await, (0, 0, 0, 0));
+    let got = s.client.get_key(&k.key.id).await.expect("get");
+    assert!(got.last_used_at.is_none(), "{:?}", got.last_used_at);
+    let ev = s
+        .client
+        .auth_events(&AuthEventsQuery {
+            key_id: Some(k.key.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("events");
+    assert_eq!(ev.data.len(), 2);
+    assert!(ev.data.iter().all(|e| e.code == "origin_not_allowed"));
+    // From an allowed origin it counts.
+    let (st, _, _) = raw(
+        &s.url,
+        Method::GET,
+        "/v1/me",
+        &[
+            ("authorization", &pk),
+            ("origin", "https://shop.example.com"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    s.flush().await;
+    assert_eq!(usage_of(&s, &k.key.id).await, (1, 0, 0, 0));
+    let got = s.client.get_key(&k.key.id).await.expect("get");
+    assert!(got.last_used_at.is_some());
 }
 
 #[tokio::test]
@@ -219,6 +366,42 @@ async fn auth_events_are_found_by_request_id() {
         .await
         .expect("events");
     assert!(theirs.data.is_empty());
+}
+
+#[tokio::test]
+async fn stored_origin_and_app_id_are_capped() {
+    let s = TestServer::start().await;
+    let k = s.create("Long headers", &["runs:read"]).await;
+    let origin = format!("https://{}.example.com", "a".repeat(1000));
+    let (status, h, _) = raw(
+        &s.url,
+        Method::GET,
+        "/v1/keys",
+        &[
+            ("authorization", &format!("Bearer {}", k.secret.expose())),
+            ("origin", &origin),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let rid = h
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("rid")
+        .to_owned();
+    s.flush().await;
+    let ev = s
+        .client
+        .auth_events(&AuthEventsQuery {
+            request_id: Some(rid),
+            ..Default::default()
+        })
+        .await
+        .expect("events");
+    let stored = ev.data[0].origin.as_deref().expect("origin");
+    assert_eq!(stored.chars().count(), 256);
+    assert!(origin.starts_with(stored));
 }
 
 #[tokio::test]
@@ -394,6 +577,39 @@ async fn a_clean_restart_loses_nothing() {
         .await
         .expect("events");
     assert_eq!(ev.data.len(), 1);
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_a_stuck_request_only_for_the_grace_period() {
+    use tokio::io::AsyncWriteExt;
+    let config = keyconsole::server::ServerConfig {
+        shutdown_grace: std::time::Duration::from_millis(500),
+        ..test_config()
+    };
+    let s = TestServer::start_with(config, None, Retention::default()).await;
+    let k = s.create("Before shutdown", &["runs:read"]).await;
+    s.client_with(&k.secret).me().await.expect("me");
+    // A request whose body never finishes arriving: in flight until the server gives up.
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let mut stuck = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /v1/keys HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"name\"",
+        s.owner.secret.expose()
+    );
+    stuck.write_all(head.as_bytes()).await.expect("write");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let dir = s.dir.clone();
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(5), s.stop())
+        .await
+        .expect("shutdown gave up on the stuck request after the grace period");
+    drop(stuck);
+    // Usage was still written after the grace period.
+    let s2 = TestServer::start_with(test_config(), Some(stopped), Retention::default()).await;
+    assert_eq!(usage_of(&s2, &k.key.id).await, (1, 0, 0, 0));
+    drop(dir);
 }
 
 #[tokio::test]

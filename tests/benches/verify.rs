@@ -77,6 +77,7 @@ fn bench(c: &mut Criterion) {
                     credential: &cred,
                     origin: None,
                     app_id: None,
+                    app_org: None,
                     required: &required,
                     accept_env: None,
                 },

@@ -93,7 +93,7 @@ fn credential_of(pk: &PublicKeyId, secret: &Secret) -> Secret {
 #[utoipa::path(get, path = "/v1/keys", tag = "keys",
     params(ListKeysQuery),
     responses((status = 200, body = Page<KeyObject>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn list_keys(
     State(state): State<AppState>,
     caller: Caller<KeysRead>,
@@ -178,7 +178,7 @@ pub async fn list_keys(
 #[utoipa::path(post, path = "/v1/keys", tag = "keys",
     request_body = CreateKeyRequest,
     responses((status = 201, body = CreateKeyResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn create_key(
     State(state): State<AppState>,
     caller: Caller<KeysWrite>,
@@ -214,6 +214,18 @@ pub async fn create_key(
         ));
     }
     let env = req.env.unwrap_or(caller.key.env);
+    // A leaked test key must not mint live keys: only `*` crosses environments.
+    if env != caller.key.env && !caller.key.scopes.covers(&Scope::All) {
+        let mut e = ApiError::new(
+            ErrorCode::InsufficientScope,
+            format!(
+                "A {} key can create only {} keys; creating a {env} key needs a key with scope `*`.",
+                caller.key.env, caller.key.env
+            ),
+        );
+        e.required_scopes = vec!["*".to_owned()];
+        return Err(e);
+    }
     if let Some(accept) = state.config.accept_env
         && env != accept
     {
@@ -287,7 +299,7 @@ fn created_changes(r: &KeyRecord) -> serde_json::Value {
 #[utoipa::path(get, path = "/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "The public key")),
     responses((status = 200, body = KeyObject, headers(("etag" = String, description = "The key's version, for If-Match"))), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn get_key(
     State(state): State<AppState>,
     caller: Caller<KeysRead>,
@@ -300,11 +312,16 @@ pub async fn get_key(
     ))
 }
 
+/// The version `If-Match` asks for; `None` when absent or `*`.
 fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(v) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
     let s = v.to_str().unwrap_or("").trim();
+    // RFC 9110 §13.1.1: `*` matches any current representation.
+    if s == "*" {
+        return Ok(None);
+    }
     let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
     s.parse::<i64>().map(Some).map_err(|_| {
         ApiError::invalid("invalid If-Match header: use the key's `version`, e.g. If-Match: \"3\"")
@@ -327,7 +344,7 @@ fn change(
     params(("id" = String, Path, description = "The public key"), ("If-Match" = Option<String>, Header, description = "Expected version")),
     request_body = UpdateKeyRequest,
     responses((status = 200, body = KeyObject), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn update_key(
     State(state): State<AppState>,
     caller: Caller<KeysWrite>,
@@ -469,7 +486,7 @@ pub async fn update_key(
 #[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "The public key")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn delete_key(
     State(state): State<AppState>,
     caller: Caller<KeysWrite>,
@@ -505,7 +522,7 @@ pub async fn delete_key(
     params(("id" = String, Path, description = "The public key")),
     request_body = RotateRequest,
     responses((status = 201, body = RotateResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn rotate_key(
     State(state): State<AppState>,
     caller: Caller<KeysWrite>,

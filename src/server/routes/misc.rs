@@ -15,7 +15,7 @@ use crate::api::{
     App, CreateAppRequest, ErrorBody, Health, KeyObject, MeResponse, Page, PageQuery, ScopeInfo,
     ScopesResponse, VerifyRequest, VerifyResponse,
 };
-use crate::domain::decision::{Credential, ErrorCode, extract_token};
+use crate::domain::decision::{Credential, ErrorCode, Step, extract_token};
 use crate::domain::key::{is_app_id, new_app_id};
 use crate::domain::scope::{PRESETS, Scope};
 use crate::server::AppState;
@@ -26,7 +26,7 @@ use crate::server::extract::{StrictJson, StrictQuery};
 /// The caller's org, key and scopes: a safe first call for any integration.
 #[utoipa::path(get, path = "/v1/me", tag = "keys",
     responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn me(
     State(state): State<AppState>,
     caller: Caller<AnyKey>,
@@ -47,7 +47,7 @@ pub async fn me(
 /// The scope catalog and presets.
 #[utoipa::path(get, path = "/v1/scopes", tag = "keys",
     responses((status = 200, body = ScopesResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn scopes(
     State(state): State<AppState>,
     _caller: Caller<KeysRead>,
@@ -74,7 +74,7 @@ pub async fn scopes(
 #[utoipa::path(get, path = "/v1/apps", tag = "apps",
     params(PageQuery),
     responses((status = 200, body = Page<App>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn list_apps(
     State(state): State<AppState>,
     caller: Caller<KeysRead>,
@@ -93,7 +93,7 @@ pub async fn list_apps(
 #[utoipa::path(post, path = "/v1/apps", tag = "apps",
     request_body = CreateAppRequest,
     responses((status = 201, body = App), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn create_app(
     State(state): State<AppState>,
     caller: Caller<KeysWrite>,
@@ -136,7 +136,7 @@ pub async fn create_app(
 #[utoipa::path(post, path = "/v1/verify", tag = "verify",
     request_body = VerifyRequest,
     responses((status = 200, body = VerifyResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn verify(
     State(state): State<AppState>,
     caller: Caller<KeysVerify>,
@@ -175,17 +175,14 @@ pub async fn verify(
         }
         Err(f) => (f.into_decision(), None, None),
     };
-    let lookup_ok = decision
-        .trace
-        .iter()
-        .any(|t| t.step.as_str() == "lookup" && t.ok);
+    let lookup_ok = decision.passed(Step::Lookup);
     let named = cred
         .as_ref()
         .and_then(Credential::public_key)
         .map(|p| p.as_str().to_owned());
     let event_key = found.as_ref().map(|k| k.id.clone()).or(named);
     caller.ctx.attribute_verification(
-        found.as_deref().filter(|_| lookup_ok),
+        found.as_deref().filter(|_| decision.counts_usage()),
         Some((&org, event_key.as_deref())),
         &decision,
     );

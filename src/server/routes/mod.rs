@@ -6,20 +6,20 @@ pub mod misc;
 pub mod reports;
 
 use chrono::{DateTime, Utc};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::api::{DEFAULT_LIMIT, ErrorBody, MAX_LIMIT};
+use crate::api::{API_KEY_HEADER, DEFAULT_LIMIT, ErrorBody, MAX_LIMIT};
 use crate::domain::key::{decode_base62, encode_base62, random_base62};
 use crate::storage::{NewAudit, PageReq};
 
-struct BearerAuth;
+struct SecuritySchemes;
 
-impl Modify for BearerAuth {
+impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
@@ -28,10 +28,17 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "`Authorization: Bearer <secret | pk:secret | pk>` or `x-api-key: <same>`",
+                        "`Authorization: Bearer <secret | pk:secret | pk>` (or the same value in `x-api-key`)",
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                API_KEY_HEADER,
+                "The same credential as Bearer, without the scheme: `<secret | pk:secret | pk>`",
+            ))),
         );
     }
 }
@@ -43,7 +50,7 @@ impl Modify for BearerAuth {
         description = "Organization API keys: scopes, allowed domains, enable/disable, rotation, usage and audit. Every non-2xx response has the ErrorBody shape."
     ),
     components(schemas(ErrorBody)),
-    modifiers(&BearerAuth)
+    modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;
 

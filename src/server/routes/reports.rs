@@ -76,7 +76,7 @@ fn fill(r: &Range, rows: Vec<UsageBucket>) -> Vec<UsageBucket> {
 #[utoipa::path(get, path = "/v1/keys/{id}/usage", tag = "usage",
     params(("id" = String, Path, description = "The public key"), UsageQuery),
     responses((status = 200, body = KeyUsage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn key_usage(
     State(state): State<AppState>,
     caller: Caller<UsageRead>,
@@ -100,7 +100,7 @@ pub async fn key_usage(
 #[utoipa::path(get, path = "/v1/usage", tag = "usage",
     params(UsageQuery),
     responses((status = 200, body = OrgUsage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn org_usage(
     State(state): State<AppState>,
     caller: Caller<UsageRead>,
@@ -135,7 +135,7 @@ pub async fn org_usage(
 #[utoipa::path(get, path = "/v1/auth-events", tag = "usage",
     params(AuthEventsQuery),
     responses((status = 200, body = Page<AuthEvent>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn auth_events(
     State(state): State<AppState>,
     caller: Caller<UsageRead>,
@@ -184,7 +184,7 @@ pub async fn auth_events(
 #[utoipa::path(get, path = "/v1/audit", tag = "audit",
     params(AuditQuery),
     responses((status = 200, body = Page<AuditEntry>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
-    security(("bearer" = [])))]
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn audit(
     State(state): State<AppState>,
     caller: Caller<AuditRead>,

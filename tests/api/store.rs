@@ -1,0 +1,395 @@
+//! The store under the server: what the verification path reads, what one transaction
+//! covers, and what happens when the database is gone. `Probe` wraps SQLite, counts key
+//! lookups and can fail `ping`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use keyconsole::api::{App, BucketSize, Org, UpdateKeyRequest, UsageBucket};
+use keyconsole::domain::key::{Env, SecretHash, SecretPrefix};
+use keyconsole::domain::record::KeyRecord;
+use keyconsole::server::bootstrap;
+use keyconsole::storage::sqlite::SqliteStore;
+use keyconsole::storage::{
+    AuditFilter, AuthEventFilter, AuthEventRecord, KeyFilter, KeyStore, NewAudit, PageReq, Paged,
+    Retention, StoreError, StoreResult, TopKeyRow, UsageBatch,
+};
+use reqwest::Method;
+
+use crate::common::{TestServer, code, raw, test_config};
+
+/// SQLite with counted key lookups and a switch that makes `ping` fail.
+struct Probe {
+    inner: SqliteStore,
+    lookups: AtomicUsize,
+    ping_fails: AtomicBool,
+}
+
+impl Probe {
+    fn lookups(&self) -> usize {
+        self.lookups.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl KeyStore for Probe {
+    async fn ping(&self) -> StoreResult<()> {
+        if self.ping_fails.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("probe: database gone".into()));
+        }
+        self.inner.ping().await
+    }
+    async fn create_org(&self, org: &Org) -> StoreResult<()> {
+        self.inner.create_org(org).await
+    }
+    async fn create_org_with_owner(
+        &self,
+        org: &Org,
+        key: &KeyRecord,
+        audit: &NewAudit,
+    ) -> StoreResult<()> {
+        self.inner.create_org_with_owner(org, key, audit).await
+    }
+    async fn get_org(&self, id: &str) -> StoreResult<Option<Org>> {
+        self.inner.get_org(id).await
+    }
+    async fn create_app(&self, org_id: &str, app: &App, audit: &NewAudit) -> StoreResult<()> {
+        self.inner.create_app(org_id, app, audit).await
+    }
+    async fn app_org(&self, app_id: &str) -> StoreResult<Option<String>> {
+        self.inner.app_org(app_id).await
+    }
+    async fn get_app(&self, org_id: &str, id: &str) -> StoreResult<Option<App>> {
+        self.inner.get_app(org_id, id).await
+    }
+    async fn list_apps(&self, org_id: &str, page: PageReq) -> StoreResult<Paged<App>> {
+        self.inner.list_apps(org_id, page).await
+    }
+    async fn insert_key(&self, key: &KeyRecord, audit: &NewAudit) -> StoreResult<()> {
+        self.inner.insert_key(key, audit).await
+    }
+    async fn key_by_hash(&self, hash: &SecretHash) -> StoreResult<Option<KeyRecord>> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.key_by_hash(hash).await
+    }
+    async fn key_by_id(&self, id: &str) -> StoreResult<Option<KeyRecord>> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.key_by_id(id).await
+    }
+    async fn list_keys(
+        &self,
+        org_id: &str,
+        filter: &KeyFilter,
+        now: DateTime<Utc>,
+        page: PageReq,
+    ) -> StoreResult<Paged<KeyRecord>> {
+        self.inner.list_keys(org_id, filter, now, page).await
+    }
+    async fn update_key(
+        &self,
+        key: &KeyRecord,
+        expected_version: i64,
+        audits: &[NewAudit],
+    ) -> StoreResult<bool> {
+        self.inner.update_key(key, expected_version, audits).await
+    }
+    async fn delete_key(&self, org_id: &str, id: &str, audit: &NewAudit) -> StoreResult<bool> {
+        self.inner.delete_key(org_id, id, audit).await
+    }
+    async fn rotate_key(
+        &self,
+        old: &KeyRecord,
+        expected_version: i64,
+        new: &KeyRecord,
+        audits: &[NewAudit],
+    ) -> StoreResult<bool> {
+        self.inner
+            .rotate_key(old, expected_version, new, audits)
+            .await
+    }
+    async fn record_usage(&self, batch: &UsageBatch) -> StoreResult<()> {
+        self.inner.record_usage(batch).await
+    }
+    async fn add_buckets(
+        &self,
+        key_id: &str,
+        org_id: &str,
+        bucket: BucketSize,
+        rows: &[UsageBucket],
+    ) -> StoreResult<()> {
+        self.inner.add_buckets(key_id, org_id, bucket, rows).await
+    }
+    async fn prune(&self, now: DateTime<Utc>) -> StoreResult<()> {
+        self.inner.prune(now).await
+    }
+    async fn key_usage(
+        &self,
+        key_id: &str,
+        bucket: BucketSize,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<UsageBucket>> {
+        self.inner.key_usage(key_id, bucket, from, to).await
+    }
+    async fn org_usage(
+        &self,
+        org_id: &str,
+        bucket: BucketSize,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<UsageBucket>> {
+        self.inner.org_usage(org_id, bucket, from, to).await
+    }
+    async fn top_keys(
+        &self,
+        org_id: &str,
+        bucket: BucketSize,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<TopKeyRow>> {
+        self.inner.top_keys(org_id, bucket, from, to, limit).await
+    }
+    async fn list_auth_events(
+        &self,
+        org_id: &str,
+        filter: &AuthEventFilter,
+        page: PageReq,
+    ) -> StoreResult<Paged<AuthEventRecord>> {
+        self.inner.list_auth_events(org_id, filter, page).await
+    }
+    async fn list_audit(
+        &self,
+        org_id: &str,
+        filter: &AuditFilter,
+        page: PageReq,
+    ) -> StoreResult<Paged<NewAudit>> {
+        self.inner.list_audit(org_id, filter, page).await
+    }
+}
+
+fn db_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("keys.db").display())
+}
+
+async fn probe_server() -> (TestServer, Arc<Probe>) {
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let inner = SqliteStore::open(&db_url(&dir), Retention::default())
+        .await
+        .expect("open");
+    let probe = Arc::new(Probe {
+        inner,
+        lookups: AtomicUsize::new(0),
+        ping_fails: AtomicBool::new(false),
+    });
+    let store: Arc<dyn KeyStore> = probe.clone();
+    let s = TestServer::start_on(store, dir, None, test_config()).await;
+    (s, probe)
+}
+
+#[tokio::test]
+async fn a_cached_verification_never_touches_the_database() {
+    let (s, probe) = probe_server().await;
+    let k = s.create("Hot", &["runs:read"]).await;
+    let auth = format!("Bearer {}", k.secret.expose());
+    // Warm the cache: this one request may read the database.
+    let (st, _, _) = raw(
+        &s.url,
+        Method::GET,
+        "/v1/me",
+        &[("authorization", &auth)],
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    let before = probe.lookups();
+    for _ in 0..50 {
+        let (st, _, body) = raw(
+            &s.url,
+            Method::GET,
+            "/v1/me",
+            &[("authorization", &auth)],
+            None,
+        )
+        .await;
+        assert_eq!(st, 200, "{body}");
+    }
+    assert_eq!(
+        probe.lookups() - before,
+        0,
+        "cached verifications read keys"
+    );
+    // A change is seen by the very next request.
+    s.client
+        .update_key(
+            &k.key.id,
+            &UpdateKeyRequest {
+                enabled: Some(false),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .expect("disable");
+    let (st, _, body) = raw(
+        &s.url,
+        Method::GET,
+        "/v1/me",
+        &[("authorization", &auth)],
+        None,
+    )
+    .await;
+    assert_eq!((st, code(&body)), (401, "key_disabled"));
+}
+
+#[tokio::test]
+async fn readyz_is_503_when_the_database_is_gone() {
+    let (s, probe) = probe_server().await;
+    let (st, _, _) = raw(&s.url, Method::GET, "/readyz", &[], None).await;
+    assert_eq!(st, 200);
+    probe.ping_fails.store(true, Ordering::SeqCst);
+    let (st, h, body) = raw(&s.url, Method::GET, "/readyz", &[], None).await;
+    assert_eq!((st, code(&body)), (503, "unavailable"));
+    assert_eq!(body["error"]["type"], "unavailable");
+    assert!(h.get("retry-after").is_some());
+    assert!(
+        !body.to_string().contains("probe"),
+        "internals leaked: {body}"
+    );
+    // A closed SQLite pool is the same answer.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&db_url(&dir), Retention::default())
+        .await
+        .expect("open");
+    store.close().await;
+    let e = store.ping().await.expect_err("closed pool");
+    assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn an_org_and_its_owner_key_are_one_transaction() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn KeyStore> = Arc::new(
+        SqliteStore::open(&db_url(&dir), Retention::default())
+            .await
+            .expect("open"),
+    );
+    let now = Utc::now();
+    let first = bootstrap::create_org_with_owner(
+        &store,
+        "First",
+        "Owner",
+        Env::Live,
+        &SecretPrefix::default(),
+        now,
+    )
+    .await
+    .expect("first org");
+    let owner = store
+        .key_by_id(&first.key.id)
+        .await
+        .expect("read")
+        .expect("owner key exists");
+    // A second org whose owner key cannot be inserted (its id is taken) must not remain.
+    let org = Org {
+        id: "org_0000000000000042".into(),
+        name: "Orphan".into(),
+        created_at: now,
+    };
+    let mut key = owner.clone();
+    key.org_id = org.id.clone();
+    let audit = NewAudit {
+        id: "aud_00000000000000000042".into(),
+        org_id: org.id.clone(),
+        at: now,
+        actor_key_id: None,
+        action: "key.created".into(),
+        key_id: Some(key.id.clone()),
+        changes: serde_json::json!({}),
+    };
+    let e = store
+        .create_org_with_owner(&org, &key, &audit)
+        .await
+        .expect_err("duplicate key id");
+    assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
+    assert!(
+        store.get_org(&org.id).await.expect("read").is_none(),
+        "an organization without its owner key was left behind"
+    );
+    let kept = store.get_org(&first.org.id).await.expect("read");
+    assert_eq!(kept.map(|o| o.name).as_deref(), Some("First"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_lookups_never_wait_behind_writers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db_url(&dir);
+    let store: Arc<dyn KeyStore> = Arc::new(
+        SqliteStore::open(&url, Retention::default())
+            .await
+            .expect("open"),
+    );
+    let owner = bootstrap::create_org_with_owner(
+        &store,
+        "Busy",
+        "Owner",
+        Env::Live,
+        &SecretPrefix::default(),
+        Utc::now(),
+    )
+    .await
+    .expect("org");
+    // Another process holds the write lock (a long `org create`, a backup, a migration).
+    use sqlx::Connection;
+    let mut other = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("second connection");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("take the write lock");
+    // More writers than any pool has connections, all waiting on that lock.
+    let mut writers = Vec::new();
+    for i in 0..12 {
+        let st = Arc::clone(&store);
+        let org = owner.org.id.clone();
+        writers.push(tokio::spawn(async move {
+            let app = App {
+                id: format!("app_{i:016}"),
+                name: format!("w{i}"),
+                created_at: Utc::now(),
+            };
+            let audit = NewAudit {
+                id: format!("aud_{i:020}"),
+                org_id: org.clone(),
+                at: Utc::now(),
+                actor_key_id: None,
+                action: "app.created".into(),
+                key_id: None,
+                changes: serde_json::json!({}),
+            };
+            st.create_app(&org, &app, &audit).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let hash = owner.secret.hash();
+    let started = Instant::now();
+    let found = store.key_by_hash(&hash).await.expect("lookup");
+    let waited = started.elapsed();
+    assert!(found.is_some());
+    assert!(
+        waited < Duration::from_millis(500),
+        "a key lookup waited {waited:?} behind writers"
+    );
+    sqlx::query("ROLLBACK")
+        .execute(&mut other)
+        .await
+        .expect("release");
+    for w in writers {
+        // Each either wrote after the lock was released or gave up on the busy timeout.
+        let _ = w.await.expect("join");
+    }
+}
