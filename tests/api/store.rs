@@ -110,6 +110,15 @@ impl KeyStore for Probe {
             .rotate_key(old, expected_version, new, audits)
             .await
     }
+    async fn set_secret(
+        &self,
+        key_id: &str,
+        hash: &SecretHash,
+        hint: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.inner.set_secret(key_id, hash, hint, now).await
+    }
     async fn record_usage(&self, batch: &UsageBatch) -> StoreResult<()> {
         self.inner.record_usage(batch).await
     }

@@ -50,7 +50,9 @@ pub fn key(i: usize, name: &str, status: KeyStatus) -> KeyObject {
             KeyStatus::Expiring => Some(now() + Duration::hours(30)),
             _ => None,
         },
-        last_used_at: i.is_multiple_of(2).then(|| now() - Duration::minutes(i as i64 * 13)),
+        last_used_at: i
+            .is_multiple_of(2)
+            .then(|| now() - Duration::minutes(i as i64 * 13)),
         rotated_from: None,
         rotated_to: None,
         version: 1,
