@@ -566,7 +566,7 @@ pub async fn seed(store: &Arc<dyn KeyStore>, client: &Client) -> Result<(), Stri
                 .map(|m| {
                     let mut b = hourly(&mut rng, spec.traffic, now - Duration::minutes(m));
                     b.start = BucketSize::Minute.floor(now - Duration::minutes(m));
-                    b.ok /= 60;
+                    b.ok = b.ok / 60 + u64::from(rng.frac() < (b.ok % 60) as f64 / 60.0);
                     b.unauthorized = u64::from(b.unauthorized > 0 && rng.frac() < 0.3);
                     b.forbidden = u64::from(b.forbidden > 0 && rng.frac() < 0.3);
                     b.rate_limited = 0;

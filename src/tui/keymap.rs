@@ -52,6 +52,16 @@ pub enum Context {
     Detail,
     /// Not connected.
     Disconnected,
+    /// The rotation wizard.
+    Wizard,
+    /// The rotation wizard, typing a custom grace.
+    WizardText,
+    /// Bulk rotation.
+    Bulk,
+    /// Bulk rotation, typing (custom grace, file path).
+    BulkText,
+    /// A support lookup result.
+    Lookup,
 }
 
 impl Context {
@@ -64,6 +74,8 @@ impl Context {
                 | Context::FormText
                 | Context::ConfirmTyped
                 | Context::DomainsInput
+                | Context::WizardText
+                | Context::BulkText
         )
     }
 
@@ -89,6 +101,9 @@ impl Context {
             Context::Reveal => "Secret",
             Context::Detail => "Details",
             Context::Disconnected => "Not connected",
+            Context::Wizard | Context::WizardText => "Rotation wizard",
+            Context::Bulk | Context::BulkText => "Bulk rotation",
+            Context::Lookup => "Lookup",
         }
     }
 }
@@ -436,6 +451,240 @@ pub fn defaults() -> Vec<Binding> {
         ),
         b(C::Keys, ch('y'), Action::CopyId, "copy_id", "copy id", true),
         b(C::Keys, ch('s'), Action::CycleSort, "sort", "sort", false),
+        b(
+            C::Keys,
+            ch('r'),
+            Action::RotateKey,
+            "rotate",
+            "rotate",
+            true,
+        ),
+        b(C::Keys, ch('m'), Action::Mark, "mark", "mark", false),
+        b(
+            C::Keys,
+            ch('R'),
+            Action::BulkRotate,
+            "bulk_rotate",
+            "rotate marked",
+            false,
+        ),
+        // Rotation wizard
+        b(
+            C::Wizard,
+            p(K::Enter),
+            Action::Enter,
+            "wizard_next",
+            "next",
+            true,
+        ),
+        b(
+            C::Wizard,
+            p(K::Esc),
+            Action::Back,
+            "wizard_back",
+            "back",
+            true,
+        ),
+        b(
+            C::Wizard,
+            ch('q'),
+            Action::Quit,
+            "wizard_leave",
+            "leave",
+            true,
+        ),
+        b(
+            C::Wizard,
+            p(K::Up),
+            Action::Up,
+            "wizard_up",
+            "choose",
+            false,
+        ),
+        b(
+            C::Wizard,
+            p(K::Down),
+            Action::Down,
+            "wizard_down",
+            "choose",
+            false,
+        ),
+        b(C::Wizard, ch('k'), Action::Up, "wizard_k", "choose", false),
+        b(
+            C::Wizard,
+            ch('j'),
+            Action::Down,
+            "wizard_j",
+            "choose",
+            false,
+        ),
+        b(
+            C::Wizard,
+            ch(' '),
+            Action::Toggle,
+            "wizard_toggle",
+            "quiet period / option",
+            false,
+        ),
+        b(
+            C::Wizard,
+            ctrl('r'),
+            Action::Refresh,
+            "wizard_refresh",
+            "refresh",
+            false,
+        ),
+        b(
+            C::Wizard,
+            ctrl('c'),
+            Action::ForceQuit,
+            "wizard_quit",
+            "quit now",
+            false,
+        ),
+        b(
+            C::WizardText,
+            p(K::Enter),
+            Action::Enter,
+            "wizard_text_next",
+            "next",
+            true,
+        ),
+        b(
+            C::WizardText,
+            p(K::Esc),
+            Action::Back,
+            "wizard_text_back",
+            "back",
+            true,
+        ),
+        b(
+            C::WizardText,
+            p(K::Up),
+            Action::Up,
+            "wizard_text_up",
+            "choose",
+            false,
+        ),
+        b(
+            C::WizardText,
+            p(K::Down),
+            Action::Down,
+            "wizard_text_down",
+            "choose",
+            false,
+        ),
+        // Lookup
+        b(C::Lookup, p(K::Up), Action::Up, "lookup_up", "up", false),
+        b(
+            C::Lookup,
+            p(K::Down),
+            Action::Down,
+            "lookup_down",
+            "down",
+            false,
+        ),
+        b(
+            C::Lookup,
+            p(K::Enter),
+            Action::Enter,
+            "lookup_open",
+            "open key / close",
+            true,
+        ),
+        b(
+            C::Lookup,
+            p(K::Esc),
+            Action::Back,
+            "lookup_close",
+            "close",
+            true,
+        ),
+        // Bulk rotation
+        b(C::Bulk, p(K::Up), Action::Up, "bulk_up", "up", false),
+        b(
+            C::Bulk,
+            p(K::Down),
+            Action::Down,
+            "bulk_down",
+            "down",
+            false,
+        ),
+        b(C::Bulk, ch('k'), Action::Up, "bulk_k", "up", false),
+        b(C::Bulk, ch('j'), Action::Down, "bulk_j", "down", false),
+        b(
+            C::Bulk,
+            ch('v'),
+            Action::Reveal,
+            "bulk_reveal",
+            "show",
+            true,
+        ),
+        b(
+            C::Bulk,
+            ch('c'),
+            Action::CopySecret,
+            "bulk_copy",
+            "copy",
+            true,
+        ),
+        b(
+            C::Bulk,
+            ch('w'),
+            Action::WriteFile,
+            "bulk_write",
+            "write file (0600)",
+            true,
+        ),
+        b(
+            C::Bulk,
+            p(K::Enter),
+            Action::Enter,
+            "bulk_enter",
+            "rotate / done",
+            true,
+        ),
+        b(C::Bulk, p(K::Esc), Action::Back, "bulk_back", "back", true),
+        b(
+            C::Bulk,
+            ctrl('c'),
+            Action::ForceQuit,
+            "bulk_quit",
+            "quit now",
+            false,
+        ),
+        b(
+            C::BulkText,
+            p(K::Enter),
+            Action::Enter,
+            "bulk_text_enter",
+            "done",
+            true,
+        ),
+        b(
+            C::BulkText,
+            p(K::Esc),
+            Action::Back,
+            "bulk_text_back",
+            "cancel",
+            true,
+        ),
+        b(
+            C::BulkText,
+            p(K::Up),
+            Action::Up,
+            "bulk_text_up",
+            "choose",
+            false,
+        ),
+        b(
+            C::BulkText,
+            p(K::Down),
+            Action::Down,
+            "bulk_text_down",
+            "choose",
+            false,
+        ),
         // Scopes
         b(
             C::Scopes,
@@ -1098,6 +1347,26 @@ impl App {
                 Modal::ScopePicker(_) => vec![C::Picker],
                 Modal::Reveal(_) => vec![C::Reveal],
                 Modal::Detail(_) => vec![C::Detail],
+                Modal::Wizard(w) => {
+                    if w.step == super::app::wizard::Step::Grace
+                        && w.grace == super::app::wizard::GraceChoice::Custom
+                    {
+                        vec![C::WizardText]
+                    } else {
+                        vec![C::Wizard]
+                    }
+                }
+                Modal::Lookup(_) => vec![C::Lookup],
+                Modal::Bulk(b) => {
+                    let typing = b.file.is_some()
+                        || (b.step == super::app::bulk::BulkStep::Plan
+                            && b.grace == super::app::wizard::GraceChoice::Custom);
+                    if typing {
+                        vec![C::BulkText]
+                    } else {
+                        vec![C::Bulk]
+                    }
+                }
             };
         }
         if self.line.is_some() && depth == self.modals.len() {

@@ -4,6 +4,7 @@
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::app::support::Lookup;
 use super::app::{Action, Command, CopyWhat, UiError};
 use super::clipboard::{ClearOutcome, Clipboard};
 use crate::api::{AuditQuery, AuthEventsQuery, ListKeysQuery, PageQuery, UsageQuery};
@@ -258,6 +259,108 @@ impl Executor {
                 });
             }
             Command::SwitchProfile(_) => return Some(cmd),
+            Command::RotateKey { id, grace, bulk } => {
+                let id2 = id.clone();
+                spawn(
+                    tx,
+                    async move {
+                        c.rotate_key(
+                            &id,
+                            &crate::api::RotateRequest {
+                                grace_period_seconds: Some(grace),
+                            },
+                        )
+                        .await
+                        .map(Box::new)
+                    },
+                    move |result| Action::KeyRotated {
+                        id: id2,
+                        bulk,
+                        result,
+                    },
+                );
+            }
+            Command::LoadRotationUsage(id) => {
+                let id2 = id.clone();
+                spawn(
+                    tx,
+                    async move {
+                        c.key_usage(
+                            &id,
+                            &UsageQuery {
+                                bucket: Some(crate::api::BucketSize::Minute),
+                                ..UsageQuery::default()
+                            },
+                        )
+                        .await
+                    },
+                    move |result| Action::RotationUsage {
+                        key_id: id2,
+                        result,
+                    },
+                );
+            }
+            Command::LookupRequest(request_id) => {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let found = c
+                        .auth_events(&AuthEventsQuery {
+                            request_id: Some(request_id.clone()),
+                            ..AuthEventsQuery::default()
+                        })
+                        .await;
+                    let lookup = match found {
+                        Ok(page) => {
+                            let event = page.data.into_iter().next();
+                            let key = match event.as_ref().and_then(|e| e.key_id.clone()) {
+                                Some(id) => c.get_key(&id).await.ok(),
+                                None => None,
+                            };
+                            Lookup::Request {
+                                request_id,
+                                event,
+                                key,
+                            }
+                        }
+                        Err(e) => Lookup::Failed(UiError::from(e).message),
+                    };
+                    let _ = tx.send(Action::LookedUp(Box::new(lookup)));
+                });
+            }
+            Command::LookupHint { hint, prefix } => {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let query = format!(
+                        "…{hint}{}",
+                        prefix
+                            .as_deref()
+                            .map(|p| format!(" {p}"))
+                            .unwrap_or_default()
+                    );
+                    let r = c
+                        .list_keys(&ListKeysQuery {
+                            hint: Some(hint),
+                            q: prefix,
+                            limit: Some(50),
+                            ..ListKeysQuery::default()
+                        })
+                        .await;
+                    let lookup = match r {
+                        Ok(p) => Lookup::Hint {
+                            query,
+                            keys: p.data,
+                            cursor: 0,
+                        },
+                        Err(e) => Lookup::Failed(UiError::from(e).message),
+                    };
+                    let _ = tx.send(Action::LookedUp(Box::new(lookup)));
+                });
+            }
+            Command::WriteSecrets { path, entries } => {
+                let _ = self
+                    .tx
+                    .send(Action::FileWritten(write_secrets(&path, &entries)));
+            }
         }
         None
     }
@@ -274,4 +377,33 @@ impl Executor {
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+/// Write `NAME=secret` lines to a NEW file readable only by its owner. Refuses to overwrite.
+pub fn write_secrets(
+    path: &str,
+    entries: &[(String, crate::domain::key::Secret)],
+) -> Result<String, String> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| format!("{path}: {e}"))?;
+    let mut text = zeroize::Zeroizing::new(String::new());
+    for (name, secret) in entries {
+        text.push_str(name);
+        text.push('=');
+        text.push_str(secret.expose());
+        text.push('\n');
+    }
+    f.write_all(text.as_bytes())
+        .map_err(|e| format!("{path}: {e}"))?;
+    f.sync_all().map_err(|e| format!("{path}: {e}"))?;
+    let shown =
+        std::fs::canonicalize(path).map_or_else(|_| path.to_owned(), |p| p.display().to_string());
+    Ok(shown)
 }

@@ -3,6 +3,7 @@
 
 mod fixtures;
 mod leaks;
+mod rotation;
 mod snapshots;
 mod timers;
 mod update;

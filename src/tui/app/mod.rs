@@ -2,11 +2,15 @@
 //! new state and side effects ([`Command`]s). No I/O here: commands are data that
 //! `tui::tasks` runs, sending past-tense actions (`KeysLoaded`, `KeyCreated`, …) back.
 
+pub mod bulk;
 pub mod form;
 pub mod keys;
 pub mod modal;
+mod rotation;
+pub mod support;
 pub mod tabs;
 mod update;
+pub mod wizard;
 
 use std::time::Duration;
 
@@ -186,6 +190,10 @@ pub enum TimerKind {
     ClipboardClear(u64),
     /// Send the typed filter to the server.
     FilterDebounce(u64),
+    /// Refresh the rotation monitor.
+    Monitor(u64),
+    /// Re-mask the bulk reveal.
+    BulkHide(u64),
 }
 
 /// What a copy was of.
@@ -286,6 +294,14 @@ pub enum Action {
     FilterAuditKey,
     /// Audit tab: cycle the action filter.
     CycleAuditAction,
+    /// Open the rotation wizard (or the monitor of a rotation in progress).
+    RotateKey,
+    /// Mark the selected key for a bulk action.
+    Mark,
+    /// Rotate the marked keys.
+    BulkRotate,
+    /// Write the bulk secrets to a file (0600).
+    WriteFile,
     /// The terminal was resized.
     Resize(u16, u16),
     /// The terminal lost focus (secrets are re-masked).
@@ -353,6 +369,26 @@ pub enum Action {
         /// The page.
         result: TaskResult<Page<AuditEntry>>,
     },
+    /// A key was rotated (`bulk`: for the bulk modal, else the wizard).
+    KeyRotated {
+        /// The old key's id.
+        id: String,
+        /// For the bulk modal.
+        bulk: bool,
+        /// The rotation.
+        result: TaskResult<Box<crate::api::RotateResponse>>,
+    },
+    /// Usage for the wizard's monitor or the bulk plan.
+    RotationUsage {
+        /// The key.
+        key_id: String,
+        /// Last hour per minute.
+        result: TaskResult<KeyUsage>,
+    },
+    /// A support lookup answered.
+    LookedUp(Box<support::Lookup>),
+    /// The bulk secrets file was written (its path) or not (why).
+    FileWritten(Result<String, String>),
     /// A clipboard copy finished: how (or why not), and whether it was a secret.
     Copied {
         /// A secret (starts the clear countdown).
@@ -375,6 +411,8 @@ pub enum EditOrigin {
     Scopes,
     /// The Domains tab.
     Domains,
+    /// The rotation wizard's finish step.
+    Wizard,
 }
 
 /// Side effects, run by `tui::tasks`.
@@ -441,6 +479,47 @@ pub enum Command {
     Timer(TimerKind, Duration),
     /// Switch to another profile.
     SwitchProfile(String),
+    /// `POST /v1/keys/{id}/rotate`.
+    RotateKey {
+        /// Old key.
+        id: String,
+        /// Grace seconds.
+        grace: u32,
+        /// For the bulk modal.
+        bulk: bool,
+    },
+    /// Find the auth event of a request id (and its key as it is now).
+    LookupRequest(String),
+    /// Find keys by their secret's last characters and an id prefix.
+    LookupHint {
+        /// Last 1-4 characters of the secret.
+        hint: String,
+        /// Start of the public key, if read out.
+        prefix: Option<String>,
+    },
+    /// Last hour of a key's usage per minute, for rotation views.
+    LoadRotationUsage(String),
+    /// Write `NAME=secret` lines to a new file with mode 0600.
+    WriteSecrets {
+        /// Path (must not exist).
+        path: String,
+        /// Lines.
+        entries: Vec<(String, Secret)>,
+    },
+}
+
+/// Rows of the detail pane when it sits below the table.
+pub const DETAIL_ROWS: u16 = 14;
+
+/// Placement of the Keys tab's detail pane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetailPane {
+    /// Not shown (Enter opens a modal).
+    None,
+    /// Right of the table.
+    Right,
+    /// Below the table.
+    Below,
 }
 
 /// The console.
@@ -526,15 +605,33 @@ impl App {
         vec![Command::LoadMe]
     }
 
-    /// Rows of the main table that fit on screen (header, crumb, table header, toast, hints
-    /// and borders taken off).
-    pub fn table_height(&self) -> usize {
-        usize::from(self.size.1.saturating_sub(7)).max(1)
+    /// Where the Keys tab's detail pane goes: right of the table on very wide terminals,
+    /// below it on tall ones, nowhere (Enter opens it) on small ones.
+    pub fn detail_pane(&self) -> DetailPane {
+        let (w, h) = self.size;
+        if w >= 150 {
+            DetailPane::Right
+        } else if h >= 34 && w >= 80 {
+            DetailPane::Below
+        } else {
+            DetailPane::None
+        }
     }
 
-    /// Whether the terminal is wide enough for a detail pane.
+    /// Rows of the Keys table that fit on screen (header, crumb, table header and border,
+    /// toast, hints, and a bottom detail pane taken off).
+    pub fn table_height(&self) -> usize {
+        let pane = if self.detail_pane() == DetailPane::Below {
+            DETAIL_ROWS
+        } else {
+            0
+        };
+        usize::from(self.size.1.saturating_sub(6 + pane)).max(1)
+    }
+
+    /// Whether details show without a modal.
     pub fn wide(&self) -> bool {
-        self.size.0 >= 120
+        self.detail_pane() != DetailPane::None
     }
 
     /// A fresh id.

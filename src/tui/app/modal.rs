@@ -33,6 +33,16 @@ pub enum Pending {
     /// Quit while a copied secret may still be on the clipboard is fine (it is cleared);
     /// this asks only when a secret was never confirmed stored.
     QuitWithSecret,
+    /// Rotate with no grace although the key has traffic.
+    RotateNow,
+    /// Expire the old key now although it still had traffic.
+    ExpireOld,
+    /// Leave the rotation wizard; the old key stays live until its grace ends.
+    LeaveWizard,
+    /// Rotate the marked keys.
+    BulkRotate,
+    /// Close the bulk reveal.
+    CloseBulk,
 }
 
 /// A yes/no question, optionally requiring the key name to be typed.
@@ -105,6 +115,12 @@ pub enum Modal {
     Reveal(Box<Reveal>),
     /// Key details (narrow terminals).
     Detail(String),
+    /// The rotation wizard.
+    Wizard(Box<super::wizard::Wizard>),
+    /// Bulk rotation.
+    Bulk(Box<super::bulk::Bulk>),
+    /// A support lookup.
+    Lookup(Box<super::support::Lookup>),
 }
 
 /// Rows of the scope checklist: `*`, each `resource:*`, then each catalog scope.

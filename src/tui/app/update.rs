@@ -9,6 +9,7 @@ use tui_input::{Input, InputRequest};
 use super::form::{FormMode, KeyForm, ScopeChoice};
 use super::keys::PAGE;
 use super::modal::{Confirm, Modal, Pending, Reveal, ScopePicker, checklist_rows};
+use super::support::Lookup;
 use super::tabs::{AUDIT_ACTIONS, DomainsFocus, Loadable, ScopeEdit, UsagePanel};
 use super::{Action, App, Command, Conn, CopyWhat, EditOrigin, LineKind, Tab, TimerKind, UiError};
 use crate::api::{BucketSize, ListKeysQuery, UpdateKeyRequest};
@@ -280,6 +281,24 @@ impl App {
                 }
                 Vec::new()
             }
+            Action::KeyRotated { id, bulk, result } => {
+                self.key_rotated(id, *bulk, result.clone().map(|r| *r))
+            }
+            Action::RotationUsage { key_id, result } => self.rotation_usage(key_id, result.clone()),
+            Action::LookedUp(l) => {
+                for m in &mut self.modals {
+                    if let Modal::Lookup(cur) = m
+                        && matches!(cur.as_ref(), Lookup::Loading(_))
+                    {
+                        *cur = l.clone();
+                    }
+                }
+                Vec::new()
+            }
+            Action::FileWritten(r) => {
+                self.file_written(r);
+                Vec::new()
+            }
             Action::ClipboardCleared(r) => {
                 match r {
                     Ok(m) => self.toast(m.clone(), false),
@@ -311,6 +330,11 @@ impl App {
                 } else {
                     Vec::new()
                 }
+            }
+            TimerKind::Monitor(generation) => self.monitor_fired(generation),
+            TimerKind::BulkHide(id) => {
+                self.bulk_hide(id);
+                Vec::new()
             }
             TimerKind::FilterDebounce(id) => {
                 if self.seq == id && self.keys.filter != self.keys.query {
@@ -467,6 +491,12 @@ impl App {
         r: Result<crate::api::KeyObject, UiError>,
     ) -> Vec<Command> {
         match r {
+            Ok(k) if origin == EditOrigin::Wizard => {
+                self.keys.replace(k.clone());
+                self.keys.rebuild_view();
+                self.wizard_finished(Ok(k));
+            }
+            Err(e) if origin == EditOrigin::Wizard => self.wizard_finished(Err(e)),
             Ok(k) => {
                 let name = k.name.clone();
                 let enabled = k.enabled;
@@ -494,6 +524,7 @@ impl App {
                         self.domains.refused = None;
                         self.toast(format!("Allowed domains of {name} saved"), false);
                     }
+                    EditOrigin::Wizard => {}
                 }
             }
             Err(e) => {
@@ -518,6 +549,7 @@ impl App {
                         self.domains.saving = false;
                         self.domains.refused = Some(text);
                     }
+                    EditOrigin::Wizard => {}
                 }
             }
         }
@@ -598,6 +630,7 @@ impl App {
                 Action::Enter => {
                     self.modals.pop();
                     self.toast("Secret closed. It cannot be shown again.", false);
+                    return self.after_wizard_reveal();
                 }
                 Action::Help => return self.open_help(),
                 Action::Back | Action::Quit | Action::ForceQuit => {
@@ -651,6 +684,32 @@ impl App {
                 }
             }
             Modal::Form(_) => return self.update_form(action),
+            Modal::Wizard(_) => return self.update_wizard(action),
+            Modal::Lookup(l) => match (l.as_mut(), action) {
+                (Lookup::Hint { keys, cursor, .. }, Action::Up) => {
+                    *cursor = cursor.saturating_sub(1);
+                    let _ = keys;
+                }
+                (Lookup::Hint { keys, cursor, .. }, Action::Down) => {
+                    *cursor = (*cursor + 1).min(keys.len().saturating_sub(1));
+                }
+                (Lookup::Hint { keys, cursor, .. }, Action::Enter) => {
+                    let id = keys.get(*cursor).map(|k| k.id.clone());
+                    self.modals.pop();
+                    if let Some(id) = id {
+                        self.tab = Tab::Keys;
+                        self.keys.filter = id;
+                        self.keys.rebuild_view();
+                        return self.load_keys(false);
+                    }
+                }
+                (_, Action::ForceQuit) => self.quit = true,
+                (_, Action::Back | Action::Enter | Action::Quit) => {
+                    self.modals.pop();
+                }
+                _ => {}
+            },
+            Modal::Bulk(_) => return self.update_bulk(action),
         }
         Vec::new()
     }
@@ -782,13 +841,14 @@ impl App {
                     "Secret discarded. Rotate the key if it was not stored.",
                     false,
                 );
-                Vec::new()
+                self.after_wizard_reveal()
             }
             Pending::QuitWithSecret => {
                 self.modals.clear();
                 self.quit = true;
                 Vec::new()
             }
+            other => self.rotation_confirmed(&other),
         }
     }
 
@@ -901,6 +961,37 @@ impl App {
             ("help" | "h", _) => self.open_help(),
             ("refresh" | "r", _) => self.refresh(),
             ("profile", Some(name)) => vec![Command::SwitchProfile(name.to_owned())],
+            ("request", Some(id)) => {
+                if !id.starts_with("req_") {
+                    self.toast("A request id looks like req_… (from the x-request-id header or the error body)", true);
+                    return Vec::new();
+                }
+                self.modals
+                    .push(Modal::Lookup(Box::new(Lookup::Loading(format!(
+                        "request {id}"
+                    )))));
+                vec![Command::LookupRequest(id.to_owned())]
+            }
+            ("hint", Some(hint)) => {
+                let prefix = text.split_whitespace().nth(2).map(str::to_owned);
+                let hint = hint.trim_start_matches('…').to_owned();
+                if hint.is_empty()
+                    || hint.len() > 4
+                    || !hint.chars().all(|c| c.is_ascii_alphanumeric())
+                {
+                    self.toast("Usage: :hint <last 1-4 characters of the secret> [start of the public key]", true);
+                    return Vec::new();
+                }
+                self.modals
+                    .push(Modal::Lookup(Box::new(Lookup::Loading(format!(
+                        "keys ending …{hint}"
+                    )))));
+                vec![Command::LookupHint { hint, prefix }]
+            }
+            ("rotate", id) => {
+                self.tab = Tab::Keys;
+                self.open_rotation(id)
+            }
             ("profile", None) => {
                 let p = self.session.profile.clone();
                 self.toast(
@@ -918,7 +1009,7 @@ impl App {
             }
             (other, _) => {
                 self.toast(
-                    format!("Unknown command `{other}`: try :keys :scopes :domains :usage :audit :profile NAME :q"),
+                    format!("Unknown command `{other}`: try :keys :usage :rotate ID :request REQ_ID :hint LAST4 :profile NAME :q"),
                     true,
                 );
                 Vec::new()
@@ -1028,6 +1119,16 @@ impl App {
                     return vec![Command::Copy(CopyWhat::KeyId(k.id.clone()))];
                 }
             }
+            Action::RotateKey => return self.open_rotation(None),
+            Action::Mark => {
+                if let Some(id) = self.selected_key().map(|k| k.id.clone()) {
+                    if !self.keys.marked.remove(&id) {
+                        self.keys.marked.insert(id);
+                    }
+                    self.keys.move_by(1, h);
+                }
+            }
+            Action::BulkRotate => return self.open_bulk(),
             _ => {}
         }
         if self.keys.wants_more(h) {

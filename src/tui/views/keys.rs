@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 use super::{Ctx, ago, short_span, trunc, until};
 use crate::api::KeyObject;
 use crate::domain::record::KeyStatus;
-use crate::tui::app::App;
+use crate::tui::app::{App, DETAIL_ROWS, DetailPane};
 
 /// Compact scopes: `*`, `runs:read +2`.
 pub fn scopes_summary(scopes: &[String]) -> String {
@@ -32,17 +32,19 @@ pub fn status_text(k: &KeyObject) -> String {
     }
 }
 
-fn short_id(id: &str) -> String {
-    trunc(id, 14)
-}
-
 pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
-    let (table_area, detail_area) = if app.wide() {
-        let [a, b] = Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)])
-            .areas(area);
-        (a, Some(b))
-    } else {
-        (area, None)
+    let (table_area, detail_area) = match app.detail_pane() {
+        DetailPane::Right => {
+            let [a, b] =
+                Layout::horizontal([Constraint::Min(60), Constraint::Length(56)]).areas(area);
+            (a, Some(b))
+        }
+        DetailPane::Below => {
+            let [a, b] =
+                Layout::vertical([Constraint::Min(3), Constraint::Length(DETAIL_ROWS)]).areas(area);
+            (a, Some(b))
+        }
+        DetailPane::None => (area, None),
     };
     render_table(app, cx, frame, table_area);
     if let Some(d) = detail_area {
@@ -72,6 +74,8 @@ fn render_table(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     let start = k.offset.min(k.view.len());
     let end = (start + inner_h).min(k.view.len());
     let now = app.now;
+    // Full ids when there is room; they are what people search and paste.
+    let id_w: u16 = if area.width >= 110 { 32 } else { 14 };
     let rows: Vec<Row<'_>> = k.view[start..end]
         .iter()
         .enumerate()
@@ -90,7 +94,7 @@ fn render_table(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
             };
             let row = Row::new(vec![
                 Cell::from(format!("{mark}{}", key.name)),
-                Cell::from(short_id(&key.id)),
+                Cell::from(trunc(&key.id, usize::from(id_w))),
                 Cell::from(key.env.as_str()),
                 Cell::from(
                     key.app_id
@@ -121,7 +125,7 @@ fn render_table(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     .style(t.title());
     let widths = [
         Constraint::Min(10),
-        Constraint::Length(14),
+        Constraint::Length(id_w),
         Constraint::Length(4),
         Constraint::Length(8),
         Constraint::Length(13),

@@ -7,7 +7,11 @@ mod domains;
 mod keys;
 mod modals;
 mod scopes;
+mod support;
 mod usage;
+mod wizard;
+
+pub use keys::status_text as status_label;
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -126,6 +130,17 @@ fn render_header(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
 
 fn render_crumb(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     let t = cx.theme;
+    let wizard = app.modals.iter().rev().find_map(|m| match m {
+        super::app::modal::Modal::Wizard(w) => Some(w),
+        _ => None,
+    });
+    if let Some(w) = wizard {
+        frame.render_widget(
+            Paragraph::new(Span::styled(wizard::crumb(w), t.title())),
+            area,
+        );
+        return;
+    }
     let line = match app.tab {
         Tab::Keys => {
             let k = &app.keys;

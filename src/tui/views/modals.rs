@@ -23,6 +23,9 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
             Modal::ScopePicker(p) => picker(app, cx, frame, area, p),
             // A secret shows only while its modal is on top.
             Modal::Reveal(r) => reveal(app, cx, frame, area, r, depth == top),
+            Modal::Wizard(w) => super::wizard::render_wizard(app, cx, frame, area, w),
+            Modal::Bulk(b) => super::wizard::render_bulk(cx, frame, area, b, depth == top),
+            Modal::Lookup(l) => super::support::render(app, cx, frame, area, l),
             Modal::Detail(id) => {
                 let rect = centered(area, 76, 20);
                 frame.render_widget(Clear, rect);

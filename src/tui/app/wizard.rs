@@ -1,0 +1,412 @@
+//! The rotation wizard as a pure state machine: Review → Grace → Rotate (one-time reveal) →
+//! Cut over (live monitor) → Finish. `Esc` goes back one step where going back means
+//! something; once the key is rotated the rotation cannot be undone, only finished.
+
+use chrono::{DateTime, Duration, Utc};
+use tui_input::Input;
+
+use crate::api::{KeyObject, KeyUsage, UsageBucket};
+
+/// The steps, numbered as the crumb row shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    /// 1/5: what the key is and how busy it is.
+    Review,
+    /// 2/5: how long the old key keeps working.
+    Grace,
+    /// 3/5: rotating, then the new secret once.
+    Rotate,
+    /// 4/5: traffic moving from the old key to the new one.
+    CutOver,
+    /// 5/5: expire the old key now or keep the grace period.
+    Finish,
+}
+
+impl Step {
+    /// 1-based number.
+    pub fn number(self) -> u8 {
+        match self {
+            Step::Review => 1,
+            Step::Grace => 2,
+            Step::Rotate => 3,
+            Step::CutOver => 4,
+            Step::Finish => 5,
+        }
+    }
+
+    /// Title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Step::Review => "Review",
+            Step::Grace => "Grace period",
+            Step::Rotate => "Rotate",
+            Step::CutOver => "Cut over",
+            Step::Finish => "Finish",
+        }
+    }
+}
+
+/// Grace choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraceChoice {
+    /// 0 s.
+    Now,
+    /// 1 h.
+    Hour,
+    /// 24 h.
+    Day,
+    /// 7 d.
+    Week,
+    /// Typed.
+    Custom,
+}
+
+impl GraceChoice {
+    /// All, in order.
+    pub const ALL: [GraceChoice; 5] = [
+        GraceChoice::Now,
+        GraceChoice::Hour,
+        GraceChoice::Day,
+        GraceChoice::Week,
+        GraceChoice::Custom,
+    ];
+
+    /// Label.
+    pub fn label(self) -> &'static str {
+        match self {
+            GraceChoice::Now => "now (no grace: the old key stops at once)",
+            GraceChoice::Hour => "1 hour",
+            GraceChoice::Day => "24 hours",
+            GraceChoice::Week => "7 days",
+            GraceChoice::Custom => "custom…",
+        }
+    }
+}
+
+/// Parse a duration like `90s`, `15m`, `36h`, `2d` (at most 30 days).
+pub fn parse_duration(s: &str) -> Result<u32, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| "use e.g. 90s, 15m, 36h or 2d".to_owned())?;
+    let secs = match unit.trim() {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3_600,
+        "d" => n * 86_400,
+        _ => return Err("use e.g. 90s, 15m, 36h or 2d".to_owned()),
+    };
+    if secs > u64::from(crate::api::MAX_GRACE_SECONDS) {
+        return Err("at most 30 days".to_owned());
+    }
+    u32::try_from(secs).map_err(|_| "at most 30 days".to_owned())
+}
+
+/// Quiet periods the monitor can wait for.
+pub const QUIET_CHOICES: [i64; 4] = [5, 15, 30, 60];
+
+/// The wizard.
+#[derive(Debug, Clone)]
+pub struct Wizard {
+    /// Current step.
+    pub step: Step,
+    /// The key being rotated (as it was when the wizard opened, then as the server returned it).
+    pub old: KeyObject,
+    /// The new key, once rotated.
+    pub new: Option<KeyObject>,
+    /// Last-hour usage of the old key (per minute).
+    pub old_usage: Option<KeyUsage>,
+    /// Recent usage of the new key.
+    pub new_usage: Option<KeyUsage>,
+    /// Grace choice.
+    pub grace: GraceChoice,
+    /// Custom grace input.
+    pub custom: Input,
+    /// Why the custom grace is invalid.
+    pub grace_error: Option<String>,
+    /// A request is in flight.
+    pub busy: bool,
+    /// The server's refusal, in plain words.
+    pub error: Option<String>,
+    /// When the new key was first seen in use.
+    pub new_first_used: Option<DateTime<Utc>>,
+    /// Quiet period choice (index into [`QUIET_CHOICES`]).
+    pub quiet: usize,
+    /// Finish: expire now (true) or keep the grace (false).
+    pub expire_now: bool,
+    /// Monitor timer generation (stale timers are ignored).
+    pub monitor: u64,
+}
+
+impl Wizard {
+    /// Open on a key at step 1.
+    pub fn new(key: KeyObject) -> Wizard {
+        Wizard {
+            step: Step::Review,
+            old: key,
+            new: None,
+            old_usage: None,
+            new_usage: None,
+            grace: GraceChoice::Day,
+            custom: Input::default(),
+            grace_error: None,
+            busy: false,
+            error: None,
+            new_first_used: None,
+            quiet: 0,
+            expire_now: false,
+            monitor: 0,
+        }
+    }
+
+    /// Open straight on the monitor for a key already in its grace period.
+    pub fn monitor(old: KeyObject, new: KeyObject) -> Wizard {
+        let mut w = Wizard::new(old);
+        w.new = Some(new);
+        w.step = Step::CutOver;
+        w
+    }
+
+    /// The grace in seconds (custom parsed), or why not.
+    pub fn grace_seconds(&self) -> Result<u32, String> {
+        match self.grace {
+            GraceChoice::Now => Ok(0),
+            GraceChoice::Hour => Ok(3_600),
+            GraceChoice::Day => Ok(86_400),
+            GraceChoice::Week => Ok(7 * 86_400),
+            GraceChoice::Custom => parse_duration(self.custom.value()),
+        }
+    }
+
+    /// Requests of the old key in its loaded last hour.
+    pub fn last_hour_requests(&self) -> u64 {
+        self.old_usage
+            .as_ref()
+            .map_or(0, |u| u.buckets.iter().map(UsageBucket::total).sum())
+    }
+
+    /// Whether the old key was used in the last 24 hours.
+    pub fn used_recently(&self, now: DateTime<Utc>) -> bool {
+        self.old
+            .last_used_at
+            .is_some_and(|t| now - t < Duration::hours(24))
+            || self.last_hour_requests() > 0
+    }
+
+    /// Requests per minute over the last `minutes` of a usage series.
+    pub fn rpm(usage: Option<&KeyUsage>, minutes: usize) -> f64 {
+        let Some(u) = usage else { return 0.0 };
+        let n = u.buckets.len().min(minutes).max(1);
+        let sum: u64 = u.buckets.iter().rev().take(n).map(UsageBucket::total).sum();
+        sum as f64 / n as f64
+    }
+
+    /// The quiet period in minutes.
+    pub fn quiet_minutes(&self) -> i64 {
+        QUIET_CHOICES[self.quiet % QUIET_CHOICES.len()]
+    }
+
+    /// Minutes since the old key last had traffic: the newest busy bucket of the loaded
+    /// series, or its known `last_used_at` if that is more recent (None: no data yet).
+    pub fn old_quiet_for(&self, now: DateTime<Utc>) -> Option<i64> {
+        let u = self.old_usage.as_ref()?;
+        let last_busy = u
+            .buckets
+            .iter()
+            .rev()
+            .find(|b| b.total() > 0)
+            .map(|b| b.start + Duration::minutes(1));
+        let last = match (last_busy, self.old.last_used_at) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        Some(match last {
+            Some(t) => (now - t).num_minutes().max(0),
+            None => i64::try_from(u.buckets.len()).unwrap_or(0),
+        })
+    }
+
+    /// Whether the old key has been quiet for the chosen period.
+    pub fn old_is_quiet(&self, now: DateTime<Utc>) -> bool {
+        self.old_quiet_for(now)
+            .is_some_and(|m| m >= self.quiet_minutes())
+    }
+
+    /// Fold new monitor data in, marking the new key's first use.
+    pub fn observe(&mut self, old: Option<KeyUsage>, new: Option<KeyUsage>) {
+        if let Some(o) = old {
+            self.old_usage = Some(o);
+        }
+        if let Some(n) = new {
+            if self.new_first_used.is_none() {
+                self.new_first_used = n.buckets.iter().find(|b| b.total() > 0).map(|b| b.start);
+            }
+            self.new_usage = Some(n);
+        }
+    }
+
+    /// Where `Esc` goes: `None` closes the wizard.
+    pub fn back(&self) -> Option<Step> {
+        match self.step {
+            Step::Review => None,
+            Step::Grace => Some(Step::Review),
+            // After the rotation there is nothing to go back to: the new key exists.
+            Step::Rotate | Step::CutOver => Some(self.step),
+            Step::Finish => Some(Step::CutOver),
+        }
+    }
+
+    /// Whether the old key is still live because of this wizard.
+    pub fn old_still_live(&self, now: DateTime<Utc>) -> bool {
+        self.new.is_some() && self.old.expires_at.is_some_and(|t| t > now)
+    }
+
+    /// Whether expiring the old key now needs the name typed (it had traffic in the quiet
+    /// period).
+    pub fn expire_needs_typing(&self, now: DateTime<Utc>) -> bool {
+        !self.old_is_quiet(now)
+    }
+}
+
+/// Test helpers shared by the app's unit tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use crate::api::KeyObject;
+    use crate::domain::key::Env;
+    use crate::domain::record::KeyStatus;
+
+    /// A key with this name.
+    pub fn key(name: &str) -> KeyObject {
+        let t = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        KeyObject {
+            id: "pk_live_old".into(),
+            name: name.into(),
+            org_id: "org".into(),
+            env: Env::Live,
+            app_id: None,
+            scopes: vec![],
+            allowed_domains: vec![],
+            enabled: true,
+            status: KeyStatus::Active,
+            secret_hint: "…abcd".into(),
+            created_at: t,
+            updated_at: t,
+            expires_at: None,
+            last_used_at: None,
+            rotated_from: None,
+            rotated_to: None,
+            version: 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::BucketSize;
+    use crate::domain::key::Env;
+    use crate::domain::record::KeyStatus;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).expect("time")
+    }
+
+    fn key() -> KeyObject {
+        KeyObject {
+            id: "pk_live_old".into(),
+            name: "Backend".into(),
+            org_id: "org".into(),
+            env: Env::Live,
+            app_id: None,
+            scopes: vec![],
+            allowed_domains: vec![],
+            enabled: true,
+            status: KeyStatus::Active,
+            secret_hint: "…abcd".into(),
+            created_at: now() - Duration::days(100),
+            updated_at: now(),
+            expires_at: None,
+            last_used_at: None,
+            rotated_from: None,
+            rotated_to: None,
+            version: 1,
+        }
+    }
+
+    fn usage(per_minute: &[u64]) -> KeyUsage {
+        let n = per_minute.len();
+        KeyUsage {
+            key_id: "k".into(),
+            bucket: BucketSize::Minute,
+            buckets: per_minute
+                .iter()
+                .enumerate()
+                .map(|(i, &ok)| UsageBucket {
+                    start: BucketSize::Minute.floor(now()) - Duration::minutes((n - 1 - i) as i64),
+                    ok,
+                    ..UsageBucket::default()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("15m"), Ok(900));
+        assert_eq!(parse_duration("36h"), Ok(129_600));
+        assert_eq!(parse_duration("2d"), Ok(172_800));
+        assert_eq!(parse_duration("3600"), Ok(3600));
+        assert!(parse_duration("31d").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn back_never_undoes_a_rotation() {
+        let mut w = Wizard::new(key());
+        assert_eq!(w.back(), None);
+        w.step = Step::Grace;
+        assert_eq!(w.back(), Some(Step::Review));
+        w.step = Step::CutOver;
+        assert_eq!(w.back(), Some(Step::CutOver));
+        w.step = Step::Finish;
+        assert_eq!(w.back(), Some(Step::CutOver));
+    }
+
+    #[test]
+    fn grace_choices() {
+        let mut w = Wizard::new(key());
+        w.grace = GraceChoice::Now;
+        assert_eq!(w.grace_seconds(), Ok(0));
+        w.grace = GraceChoice::Week;
+        assert_eq!(w.grace_seconds(), Ok(604_800));
+        w.grace = GraceChoice::Custom;
+        assert!(w.grace_seconds().is_err());
+        w.custom = Input::new("45m".into());
+        assert_eq!(w.grace_seconds(), Ok(2_700));
+    }
+
+    #[test]
+    fn traffic_recent_use_and_quiet_periods() {
+        let mut w = Wizard::new(key());
+        assert!(!w.used_recently(now()));
+        w.observe(
+            Some(usage(&[3, 3, 0, 0, 0, 0, 0, 0])),
+            Some(usage(&[0, 0, 0, 0, 0, 2, 4, 4])),
+        );
+        assert!(w.used_recently(now()));
+        assert_eq!(w.last_hour_requests(), 6);
+        assert_eq!(w.old_quiet_for(now()), Some(5));
+        assert!(
+            w.old_is_quiet(now()),
+            "5 minutes quiet meets the 5-minute period"
+        );
+        w.quiet = 1;
+        assert!(!w.old_is_quiet(now()));
+        assert!(w.expire_needs_typing(now()));
+        assert!(w.new_first_used.is_some());
+        assert!((Wizard::rpm(w.new_usage.as_ref(), 3) - 10.0 / 3.0).abs() < 1e-9);
+    }
+}

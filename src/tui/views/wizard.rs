@@ -1,0 +1,413 @@
+//! The rotation wizard (five steps) and the bulk rotation modal.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Sparkline, Wrap};
+
+use super::{Ctx, ago, masked, thousands, trunc, until};
+use crate::api::{KeyUsage, UsageBucket};
+use crate::tui::app::App;
+use crate::tui::app::bulk::{Bulk, BulkStep};
+use crate::tui::app::wizard::{GraceChoice, Step, Wizard};
+
+fn body_area(area: Rect) -> Rect {
+    // Below the header and crumb rows, above the toast and hint rows.
+    Rect {
+        x: area.x,
+        y: area.y + 2,
+        width: area.width,
+        height: area.height.saturating_sub(4),
+    }
+}
+
+fn series(u: Option<&KeyUsage>) -> Vec<u64> {
+    u.map(|u| u.buckets.iter().map(UsageBucket::total).collect())
+        .unwrap_or_default()
+}
+
+/// The crumb text while the wizard is open.
+pub fn crumb(w: &Wizard) -> String {
+    format!(
+        "Rotate {} ({}/5) › {}",
+        w.old.name,
+        w.step.number(),
+        w.step.title()
+    )
+}
+
+pub(super) fn render_wizard(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, w: &Wizard) {
+    let t = cx.theme;
+    let rect = body_area(area);
+    frame.render_widget(Clear, rect);
+    let title = format!(" {} ", crumb(w));
+    let block = Block::default().borders(Borders::ALL).title(title);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let now = app.now;
+    let k = &w.old;
+    let mut lines: Vec<Line<'_>> = Vec::new();
+    let field = |label: &str, value: String| {
+        Line::from(vec![
+            Span::styled(format!("{label:<14}"), t.dim()),
+            Span::raw(value),
+        ])
+    };
+    match w.step {
+        Step::Review => {
+            lines.push(field("Key", format!("{} ({})", k.name, k.id)));
+            lines.push(field("Scopes", k.scopes.join(" ")));
+            lines.push(field(
+                "Domains",
+                if k.allowed_domains.is_empty() {
+                    "none".to_owned()
+                } else {
+                    k.allowed_domains.join(" ")
+                },
+            ));
+            lines.push(field(
+                "App",
+                k.app_id.clone().unwrap_or_else(|| "org-scoped".to_owned()),
+            ));
+            lines.push(field(
+                "Age",
+                format!(
+                    "created {} ({})",
+                    k.created_at.format("%Y-%m-%d"),
+                    ago(k.created_at, now)
+                ),
+            ));
+            lines.push(field(
+                "Last used",
+                k.last_used_at
+                    .map_or_else(|| "never".to_owned(), |u| ago(u, now)),
+            ));
+            let rpm = Wizard::rpm(w.old_usage.as_ref(), 60);
+            lines.push(field(
+                "Last hour",
+                match &w.old_usage {
+                    Some(_) => format!(
+                        "{} requests, {rpm:.1} per minute",
+                        thousands(w.last_hour_requests())
+                    ),
+                    None => "loading…".to_owned(),
+                },
+            ));
+            lines.push(Line::default());
+            lines.push(Line::from(
+                "The new key gets the same name, scopes, domains, app and environment.",
+            ));
+            lines.push(Line::from(Span::styled(
+                "Enter: choose the grace period   Esc: cancel",
+                t.dim(),
+            )));
+            let [text, spark] =
+                Layout::vertical([Constraint::Min(1), Constraint::Length(4)]).areas(inner);
+            frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text);
+            let data = series(w.old_usage.as_ref());
+            frame.render_widget(
+                Sparkline::default()
+                    .data(&data)
+                    .block(
+                        Block::default()
+                            .borders(Borders::TOP)
+                            .title(" requests per minute, last hour "),
+                    )
+                    .style(t.series(0)),
+                spark,
+            );
+            return;
+        }
+        Step::Grace => {
+            lines.push(Line::from(
+                "How long should the old key keep working after the new one exists?",
+            ));
+            lines.push(Line::default());
+            for g in GraceChoice::ALL {
+                let mark = if g == w.grace { "(•)" } else { "( )" };
+                let mut spans = vec![Span::raw(format!("  {mark} {}", g.label()))];
+                if g == GraceChoice::Custom && w.grace == GraceChoice::Custom {
+                    spans.push(Span::styled(format!("  {}▏", w.custom.value()), t.focus()));
+                    spans.push(Span::styled("  e.g. 90s, 15m, 36h, 2d", t.dim()));
+                }
+                let line = Line::from(spans);
+                lines.push(if g == w.grace {
+                    line.style(t.title())
+                } else {
+                    line
+                });
+            }
+            if let Some(e) = &w.grace_error {
+                lines.push(Line::from(Span::styled(format!("  ✗ {e}"), t.error())));
+            }
+            lines.push(Line::default());
+            if w.grace == GraceChoice::Now && w.used_recently(now) {
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "This key was used {} ({} requests in the last hour): clients still on it fail at once.",
+                        k.last_used_at.map_or_else(|| "recently".to_owned(), |u| ago(u, now)),
+                        thousands(w.last_hour_requests())
+                    ),
+                    t.warn(),
+                )));
+            }
+            if let Some(e) = &w.error {
+                lines.push(Line::from(Span::styled(e.clone(), t.error())));
+            }
+            lines.push(Line::from(Span::styled(
+                "↑↓ choose   Enter: rotate   Esc: back",
+                t.dim(),
+            )));
+        }
+        Step::Rotate => {
+            lines.push(Line::from(if w.busy {
+                "Rotating…"
+            } else {
+                "Rotated. The new secret is shown once."
+            }));
+        }
+        Step::CutOver | Step::Finish => {
+            let new = w.new.as_ref();
+            let old_rpm = Wizard::rpm(w.old_usage.as_ref(), 5);
+            let new_rpm = Wizard::rpm(w.new_usage.as_ref(), 5);
+            let [top, charts, bottom] = Layout::vertical([
+                Constraint::Length(4),
+                Constraint::Length(7),
+                Constraint::Min(1),
+            ])
+            .areas(inner);
+            let head = vec![
+                Line::from(vec![
+                    Span::styled("Old ", t.dim()),
+                    Span::raw(format!("{} ", k.id)),
+                    Span::styled(
+                        k.expires_at.map_or_else(
+                            || "no expiry".to_owned(),
+                            |e| format!("expires {}", until(e, now)),
+                        ),
+                        t.warn(),
+                    ),
+                ]),
+                Line::from(vec![
+                    Span::styled("New ", t.dim()),
+                    Span::raw(new.map_or_else(|| "-".to_owned(), |n| n.id.clone())),
+                    Span::styled(
+                        match w.new_first_used {
+                            Some(at) => format!("  first used {}", at.format("%H:%M UTC")),
+                            None => "  not used yet: deploy the new secret".to_owned(),
+                        },
+                        if w.new_first_used.is_some() {
+                            t.ok()
+                        } else {
+                            t.warn()
+                        },
+                    ),
+                ]),
+                Line::from(vec![
+                    Span::raw(format!(
+                        "Requests/min (last 5 min): old {old_rpm:.1}  →  new {new_rpm:.1}   "
+                    )),
+                    Span::styled("refreshes every 3 s", t.dim()),
+                ]),
+                match w.old_quiet_for(now) {
+                    Some(m) if w.old_is_quiet(now) => Line::from(Span::styled(
+                        format!(
+                            "Old key quiet for {m} min (quiet period {} min): safe to expire it.",
+                            w.quiet_minutes()
+                        ),
+                        t.ok(),
+                    )),
+                    Some(m) => Line::from(Span::styled(
+                        format!(
+                            "Old key quiet for {m} min; waiting for {} min of quiet (Space changes).",
+                            w.quiet_minutes()
+                        ),
+                        t.warn(),
+                    )),
+                    None => Line::from(Span::styled("Loading traffic…", t.dim())),
+                },
+            ];
+            frame.render_widget(Paragraph::new(head), top);
+            let [l, r] =
+                Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                    .areas(charts);
+            let old_data = series(w.old_usage.as_ref());
+            let new_data = series(w.new_usage.as_ref());
+            frame.render_widget(
+                Sparkline::default()
+                    .data(&old_data)
+                    .block(
+                        Block::default()
+                            .borders(Borders::ALL)
+                            .title(" old key, per minute "),
+                    )
+                    .style(t.series(3)),
+                l,
+            );
+            frame.render_widget(
+                Sparkline::default()
+                    .data(&new_data)
+                    .block(
+                        Block::default()
+                            .borders(Borders::ALL)
+                            .title(" new key, per minute "),
+                    )
+                    .style(t.series(0)),
+                r,
+            );
+            let mut foot: Vec<Line<'_>> = Vec::new();
+            if w.step == Step::Finish {
+                foot.push(Line::from("Finish the rotation:"));
+                let opt = |on: bool, text: String| {
+                    let line = Line::from(format!("  {} {text}", if on { "(•)" } else { "( )" }));
+                    if on { line.style(t.title()) } else { line }
+                };
+                foot.push(opt(
+                    !w.expire_now,
+                    format!(
+                        "Keep the grace period (old key expires {})",
+                        k.expires_at.map_or_else(
+                            || "-".to_owned(),
+                            |e| format!("{} UTC", e.format("%Y-%m-%d %H:%M"))
+                        )
+                    ),
+                ));
+                foot.push(opt(w.expire_now, "Expire the old key now".to_owned()));
+                if w.expire_now && w.expire_needs_typing(now) {
+                    foot.push(Line::from(Span::styled(
+                        "It still had traffic in the quiet period: you will type its name to confirm.",
+                        t.warn(),
+                    )));
+                }
+                foot.push(Line::from(Span::styled(
+                    "↑↓ choose   Enter: confirm   Esc: back to the monitor",
+                    t.dim(),
+                )));
+            } else {
+                foot.push(Line::from(Span::styled(
+                    "Enter: finish   Space: quiet period   q: leave (grace kept; r on the key reopens this)",
+                    t.dim(),
+                )));
+            }
+            if w.busy {
+                foot.push(Line::from(Span::styled("Saving…", t.dim())));
+            }
+            if let Some(e) = &w.error {
+                foot.push(Line::from(Span::styled(e.clone(), t.error())));
+            }
+            frame.render_widget(Paragraph::new(foot).wrap(Wrap { trim: false }), bottom);
+            return;
+        }
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+pub(super) fn render_bulk(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, b: &Bulk, on_top: bool) {
+    let t = cx.theme;
+    let rect = body_area(area);
+    frame.render_widget(Clear, rect);
+    let title = match b.step {
+        BulkStep::Plan => format!(" Rotate {} marked keys ", b.keys.len()),
+        BulkStep::Running => format!(" Rotating… {}/{} ", b.results.len(), b.keys.len()),
+        BulkStep::Done => " New secrets: shown ONCE ".to_owned(),
+    };
+    let block = Block::default().borders(Borders::ALL).title(title);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let mut lines: Vec<Line<'_>> = Vec::new();
+    let h = usize::from(inner.height);
+    match b.step {
+        BulkStep::Plan | BulkStep::Running => {
+            lines.push(Line::from(Span::styled("Blast radius", t.title())));
+            lines.push(Line::from(format!(
+                "{} keys · apps: {} · {} requests in the last hour",
+                b.keys.len(),
+                b.apps().join(", "),
+                thousands(b.total_traffic())
+            )));
+            for k in b.keys.iter().take(h.saturating_sub(12)) {
+                lines.push(Line::from(vec![
+                    Span::raw(format!("  {:<28} ", trunc(&k.name, 28))),
+                    Span::styled(format!("{:<34}", k.id), t.dim()),
+                    Span::raw(format!(
+                        "{} req/h",
+                        thousands(b.traffic.get(&k.id).copied().unwrap_or(0))
+                    )),
+                ]));
+            }
+            if b.keys.len() > h.saturating_sub(12) {
+                lines.push(Line::from(Span::styled(
+                    format!("  … and {} more", b.keys.len() - h.saturating_sub(12)),
+                    t.dim(),
+                )));
+            }
+            lines.push(Line::default());
+            lines.push(Line::from("One grace period for all of them:"));
+            for g in GraceChoice::ALL {
+                let mark = if g == b.grace { "(•)" } else { "( )" };
+                let mut spans = vec![Span::raw(format!("  {mark} {}", g.label()))];
+                if g == GraceChoice::Custom && b.grace == GraceChoice::Custom {
+                    spans.push(Span::styled(format!("  {}▏", b.custom.value()), t.focus()));
+                }
+                lines.push(Line::from(spans));
+            }
+            if let Some(e) = &b.error {
+                lines.push(Line::from(Span::styled(format!("✗ {e}"), t.error())));
+            }
+            lines.push(Line::from(Span::styled(
+                "↑↓ grace   Enter: rotate all   Esc: cancel",
+                t.dim(),
+            )));
+        }
+        BulkStep::Done => {
+            lines.push(Line::from(Span::styled(
+                "Store these now: they cannot be shown again. v shows the selected one, c copies it.",
+                t.warn(),
+            )));
+            for (i, r) in b.results.iter().enumerate() {
+                let line = match &r.outcome {
+                    Ok((k, s)) => {
+                        let shown = on_top && i == b.cursor && b.shown_until.is_some();
+                        Line::from(vec![
+                            Span::raw(format!("{:<26} ", trunc(&r.old.name, 26))),
+                            Span::styled(format!("{:<34}", k.id), t.dim()),
+                            Span::raw(if shown {
+                                s.expose().to_owned()
+                            } else {
+                                masked(s.expose())
+                            }),
+                        ])
+                    }
+                    Err(e) => Line::from(vec![
+                        Span::raw(format!("{:<26} ", trunc(&r.old.name, 26))),
+                        Span::styled(format!("failed: {e}"), t.error()),
+                    ]),
+                };
+                lines.push(if i == b.cursor {
+                    line.style(t.selected())
+                } else {
+                    line
+                });
+            }
+            lines.push(Line::default());
+            if let Some(f) = &b.file {
+                lines.push(Line::from(vec![
+                    Span::styled(
+                        "Write NAME=secret lines to (new file, mode 0600): ",
+                        t.dim(),
+                    ),
+                    Span::styled(f.value().to_owned(), t.focus()),
+                    Span::raw("▏"),
+                ]));
+            }
+            if let Some(n) = &b.note {
+                lines.push(Line::from(Span::styled(n.clone(), t.ok())));
+            }
+            lines.push(Line::from(Span::styled(
+                "v show  c copy  w write file  Enter: I have stored them  Esc: close",
+                t.dim(),
+            )));
+        }
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
