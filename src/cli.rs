@@ -5,9 +5,15 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::domain::key::{Env, SecretPrefix};
+use crate::api::{
+    CreateKeyRequest, KeyObject, ListKeysQuery, RotateRequest, UpdateKeyRequest, VerifyRequest,
+    VerifyResponse,
+};
+use crate::client::{Client, ClientError};
+use crate::domain::key::{Env, Secret, SecretPrefix};
 use crate::server::clock::{Clock, SystemClock};
 use crate::server::{AppState, ServerConfig, bootstrap, serve};
 use crate::storage::{self, Retention, StoreError};
@@ -51,6 +57,26 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Manage API keys through the key service (token from KEYCONSOLE_TOKEN or --profile).
+    Keys {
+        /// Output format: aligned columns, or the API's JSON objects.
+        #[arg(
+            short = 'o',
+            long = "output",
+            value_enum,
+            default_value = "table",
+            global = true
+        )]
+        output: OutputFormat,
+        /// What to do.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Ask the key service what it would decide for a credential, step by step
+    /// (exit 0 allowed, 1 denied).
+    Verify(VerifyArgs),
+    /// Check a credential header line offline: no server, no token (exit 0 clean, 1 problems).
+    Doctor(DoctorArgs),
 }
 
 /// `keyconsole config …`
@@ -158,7 +184,8 @@ pub fn parse() -> Result<Cli, ExitCode> {
             Err(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("keyconsole: {}", one_line_clap_error(&e.to_string()));
+            let line = one_line_clap_error(&e.to_string());
+            eprintln!("keyconsole: {}", redact_secret_shapes(&line));
             Err(ExitCode::from(2))
         }
     }
@@ -346,6 +373,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("{}", p.display());
             Ok(())
         }
+        Some(Command::Keys { output, command }) => {
+            run_keys(cli.url.as_deref(), cli.profile.as_deref(), output, command).await
+        }
+        Some(Command::Verify(a)) => run_verify(cli.url.as_deref(), cli.profile.as_deref(), a).await,
+        Some(Command::Doctor(a)) => run_doctor(a),
         None => {
             crate::console::run(crate::console::ConsoleArgs {
                 url: cli.url,
@@ -409,5 +441,900 @@ pub fn init_logging(cli: &Cli) {
                 .with_target(false)
                 .try_init();
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Commands for scripts: `keys …`, `verify`, `doctor`.
+// ---------------------------------------------------------------------------------------
+
+/// Where the scriptable commands connect when neither `--url` nor a profile says otherwise.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:7878";
+
+/// How command output is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// The API's JSON objects, for scripts.
+    Json,
+}
+
+/// A key's derived status, as a filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    /// Works.
+    Active,
+    /// Turned off by hand.
+    Disabled,
+    /// Works until a future expiry.
+    Expiring,
+    /// Past its expiry.
+    Expired,
+}
+
+impl StatusArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            StatusArg::Active => "active",
+            StatusArg::Disabled => "disabled",
+            StatusArg::Expiring => "expiring",
+            StatusArg::Expired => "expired",
+        }
+    }
+}
+
+/// `keyconsole keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List keys, newest first.
+    List(KeysListArgs),
+    /// Show one key.
+    Get {
+        /// The key's id (`pk_…`).
+        id: String,
+    },
+    /// Create a key; prints its secret once.
+    Create(KeysCreateArgs),
+    /// Change a key's name, scopes, allowed domains or expiry.
+    Update(KeysUpdateArgs),
+    /// Turn a key back on.
+    Enable {
+        /// The key's id (`pk_…`).
+        id: String,
+    },
+    /// Turn a key off; it is refused until enabled again.
+    Disable {
+        /// The key's id (`pk_…`).
+        id: String,
+    },
+    /// Delete a key; it stops working at once.
+    Delete {
+        /// The key's id (`pk_…`).
+        id: String,
+        /// Do not ask to type the key name (required when stdin is not a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Replace a key by a new one with the same settings; prints the new secret once.
+    Rotate {
+        /// The key's id (`pk_…`).
+        id: String,
+        /// How long the old key keeps working: `0` (default), `3600s`, `30m`, `24h`, `7d`
+        /// (at most 30 days).
+        #[arg(long, value_name = "DURATION")]
+        grace: Option<String>,
+    },
+}
+
+/// `keyconsole keys list`
+#[derive(Debug, Args)]
+pub struct KeysListArgs {
+    /// Only keys whose name or id contains this text.
+    #[arg(long, value_name = "TEXT")]
+    pub q: Option<String>,
+    /// Only keys with this status.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusArg>,
+    /// Only keys of this environment.
+    #[arg(long, value_enum)]
+    pub env: Option<EnvArg>,
+    /// Only keys bound to this app (`app_…`).
+    #[arg(long, value_name = "APP_ID")]
+    pub app: Option<String>,
+    /// Only keys whose scopes grant this scope (wildcards count).
+    #[arg(long, value_name = "SCOPE")]
+    pub scope: Option<String>,
+    /// Page size, 1-500 (default 50; 500 with --all).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=500))]
+    pub limit: Option<u32>,
+    /// Follow the cursors and list every matching key.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `keyconsole keys create`
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("grant").required(true).args(["scope", "preset"])))]
+pub struct KeysCreateArgs {
+    /// Display name (1-100 characters).
+    #[arg(long)]
+    pub name: String,
+    /// Scopes to grant (repeat, or separate with commas): `runs:read`, `webhooks:*`, `*`.
+    #[arg(long, value_name = "SCOPE", value_delimiter = ',', num_args = 1..)]
+    pub scope: Vec<String>,
+    /// A preset instead of scopes.
+    #[arg(long, value_parser = ["full", "read-only"])]
+    pub preset: Option<String>,
+    /// Allowed Origin hosts for the public key alone (repeat): `example.com`, `*.example.com`.
+    #[arg(long, value_name = "HOST", value_delimiter = ',', num_args = 1..)]
+    pub domain: Vec<String>,
+    /// Bind the key to this app (`app_…`).
+    #[arg(long, value_name = "APP_ID")]
+    pub app: Option<String>,
+    /// Environment (default: the caller's).
+    #[arg(long, value_enum)]
+    pub env: Option<EnvArg>,
+    /// Expiry: an RFC 3339 time, or a duration from now (`30d`, `12h`).
+    #[arg(long, value_name = "WHEN")]
+    pub expires: Option<String>,
+}
+
+/// `keyconsole keys update`
+#[derive(Debug, Args)]
+pub struct KeysUpdateArgs {
+    /// The key's id (`pk_…`).
+    pub id: String,
+    /// New name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// New scopes, replacing the list (repeat, or separate with commas).
+    #[arg(long, value_name = "SCOPE", value_delimiter = ',', num_args = 1..)]
+    pub scope: Vec<String>,
+    /// New allowed domains, replacing the list (repeat, or separate with commas).
+    #[arg(long, value_name = "HOST", value_delimiter = ',', num_args = 1.., conflicts_with = "clear_domains")]
+    pub domain: Vec<String>,
+    /// Remove every allowed domain.
+    #[arg(long)]
+    pub clear_domains: bool,
+    /// New expiry: an RFC 3339 time, or a duration from now (`30d`, `12h`).
+    #[arg(long, value_name = "WHEN", conflicts_with = "no_expiry")]
+    pub expires: Option<String>,
+    /// Remove the expiry.
+    #[arg(long)]
+    pub no_expiry: bool,
+    /// Only update if the key is still at this version (`If-Match`).
+    #[arg(long, value_name = "VERSION")]
+    pub if_version: Option<i64>,
+}
+
+/// `keyconsole verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The credential as sent after `Bearer `: a secret, `pk_…:<secret>` or a public key;
+    /// `-` reads it from stdin (safer: it stays out of the process list).
+    #[arg(long, value_name = "CREDENTIAL", allow_hyphen_values = true)]
+    pub credential: String,
+    /// The request's `Origin`.
+    #[arg(long)]
+    pub origin: Option<String>,
+    /// The request's `x-app-id`.
+    #[arg(long, value_name = "APP_ID")]
+    pub app: Option<String>,
+    /// A scope the request needs (repeat).
+    #[arg(long, value_name = "SCOPE", value_delimiter = ',', num_args = 1..)]
+    pub scope: Vec<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    pub output: OutputFormat,
+}
+
+/// `keyconsole doctor`
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The header line as pasted (`Authorization: Bearer …`, `x-api-key: …`, `Bearer …` or
+    /// the key alone); `-` reads it from stdin.
+    #[arg(required = true, num_args = 1.., value_name = "LINE")]
+    pub line: Vec<String>,
+    /// The environment the service accepts (`serve --accept-env`).
+    #[arg(long, value_enum)]
+    pub server_env: Option<EnvArg>,
+    /// The service's secret prefix (`serve --secret-prefix`).
+    #[arg(long, default_value = "sk")]
+    pub secret_prefix: String,
+    /// The request's `Origin`, when the key is used from a browser page.
+    #[arg(long)]
+    pub origin: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    pub output: OutputFormat,
+}
+
+/// Mask anything shaped like a key (`<prefix>_live_…`, `<prefix>_test_…`) in a message that
+/// may quote the command line.
+pub fn redact_secret_shapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let cut = ["_live_", "_test_"]
+            .iter()
+            .filter_map(|m| word.find(m).map(|i| i + m.len()))
+            .min();
+        match cut {
+            Some(i) if i < word.len() => {
+                out.push_str(&word[..i]);
+                out.push_str("[redacted]");
+            }
+            _ => out.push_str(word),
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-') {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// Read all of stdin and drop one trailing newline (`\n` or `\r\n`).
+fn read_stdin_value(what: &str) -> Result<String, CliError> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| CliError::Usage(format!("cannot read {what} from stdin: {e}")))?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
+}
+
+/// A client for the scriptable commands: `--profile` (its URL and token, `--url` overriding
+/// the URL), else `KEYCONSOLE_TOKEN` with `--url` (default [`DEFAULT_URL`]), else the config's
+/// `default_profile`.
+fn connect(url: Option<&str>, profile: Option<&str>) -> Result<Client, CliError> {
+    use crate::config::{load_default, resolve_token};
+    let from_profile = |name: &str, cfg: &crate::config::Config| -> Result<Client, CliError> {
+        let p = cfg
+            .profile(name)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let token = resolve_token(name, p).map_err(|e| CliError::Usage(e.to_string()))?;
+        Client::new(url.unwrap_or(&p.url), Some(token)).map_err(client_error)
+    };
+    if let Some(name) = profile {
+        let (_, cfg) = load_default().map_err(|e| CliError::Usage(e.to_string()))?;
+        return from_profile(name, &cfg);
+    }
+    let env_token = std::env::var("KEYCONSOLE_TOKEN")
+        .ok()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
+    if let Some(t) = env_token {
+        return Client::new(url.unwrap_or(DEFAULT_URL), Some(Secret::new(t))).map_err(client_error);
+    }
+    let no_token = || {
+        CliError::Usage(
+            "no API token: export KEYCONSOLE_TOKEN=<secret> (with --url for a remote service) or pass --profile <name>"
+                .to_owned(),
+        )
+    };
+    if url.is_some() {
+        return Err(no_token());
+    }
+    let (_, cfg) = load_default().map_err(|e| CliError::Usage(e.to_string()))?;
+    match cfg.default_profile.clone() {
+        Some(name) => from_profile(&name, &cfg),
+        None => Err(no_token()),
+    }
+}
+
+/// A client failure as a one-line CLI error: API errors as `<code> (<status>): <message>
+/// [<request id>]` (exit 1).
+fn client_error(e: ClientError) -> CliError {
+    let one_line = |s: String| s.replace(['\n', '\r'], " ");
+    match &e {
+        ClientError::Api { body, .. } => {
+            CliError::Runtime(one_line(format!("{e} [{}]", body.error.request_id)))
+        }
+        ClientError::BadUrl(_) | ClientError::NoToken => CliError::Usage(one_line(e.to_string())),
+        ClientError::Connect { .. } | ClientError::Timeout { .. } => {
+            CliError::Runtime(one_line(format!(
+                "{e}; check that the key service is running there (keyconsole serve) or pass --url"
+            )))
+        }
+        _ => CliError::Runtime(one_line(e.to_string())),
+    }
+}
+
+fn print_json<T: serde::Serialize + ?Sized>(v: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| CliError::Runtime(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Rows as aligned columns, two spaces apart; the last column is not padded.
+fn render_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        let last = cells.len().saturating_sub(1);
+        for (i, cell) in cells.iter().enumerate() {
+            s.push_str(cell);
+            if i < last {
+                let pad = widths[i] - cell.chars().count() + 2;
+                s.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        s.trim_end().to_owned()
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push('\n');
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+fn fmt_time(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "-".to_owned(),
+        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+    )
+}
+
+fn fmt_list(v: &[String]) -> String {
+    if v.is_empty() {
+        "-".to_owned()
+    } else {
+        v.join(",")
+    }
+}
+
+fn key_rows(keys: &[KeyObject]) -> String {
+    let rows: Vec<Vec<String>> = keys
+        .iter()
+        .map(|k| {
+            vec![
+                k.id.clone(),
+                k.name.clone(),
+                k.env.to_string(),
+                k.status.as_str().to_owned(),
+                fmt_list(&k.scopes),
+                fmt_time(k.expires_at),
+                fmt_time(k.last_used_at),
+            ]
+        })
+        .collect();
+    render_table(
+        &[
+            "ID",
+            "NAME",
+            "ENV",
+            "STATUS",
+            "SCOPES",
+            "EXPIRES",
+            "LAST USED",
+        ],
+        &rows,
+    )
+}
+
+fn key_detail(k: &KeyObject) -> String {
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+    let rows: Vec<Vec<String>> = [
+        ("id", k.id.clone()),
+        ("name", k.name.clone()),
+        ("org", k.org_id.clone()),
+        ("env", k.env.to_string()),
+        ("app", or_dash(&k.app_id)),
+        ("status", k.status.as_str().to_owned()),
+        ("enabled", k.enabled.to_string()),
+        ("scopes", fmt_list(&k.scopes)),
+        ("allowed domains", fmt_list(&k.allowed_domains)),
+        ("secret hint", k.secret_hint.clone()),
+        ("created", fmt_time(Some(k.created_at))),
+        ("updated", fmt_time(Some(k.updated_at))),
+        ("expires", fmt_time(k.expires_at)),
+        ("last used", fmt_time(k.last_used_at)),
+        ("rotated from", or_dash(&k.rotated_from)),
+        ("rotated to", or_dash(&k.rotated_to)),
+        ("version", k.version.to_string()),
+    ]
+    .into_iter()
+    .map(|(a, b)| vec![a.to_owned(), b])
+    .collect();
+    let table = render_table(&["FIELD", "VALUE"], &rows);
+    // Drop the header line: a detail view reads better without it.
+    table.lines().skip(1).collect::<Vec<_>>().join("\n")
+}
+
+/// `30d`, `12h`, `30m`, `3600s`, `2w` or `0` as seconds.
+pub fn parse_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(0);
+    }
+    let unit_at = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(unit_at);
+    let n: u64 = n.parse().ok()?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// An RFC 3339 time, or a duration from `now`.
+pub fn parse_when(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, CliError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    parse_duration(s)
+        .and_then(|secs| i64::try_from(secs).ok())
+        .and_then(chrono::TimeDelta::try_seconds)
+        .and_then(|d| now.checked_add_signed(d))
+        .ok_or_else(|| {
+            CliError::Usage(
+                "--expires: use an RFC 3339 time (2030-01-31T00:00:00Z) or a duration from now (30d, 12h, 45m)"
+                    .to_owned(),
+            )
+        })
+}
+
+fn print_secret_block(title: &str, secret: &Secret, key_id: &str) {
+    println!();
+    println!("{title} (shown once; store it now, it cannot be shown again):");
+    println!("  {}", secret.expose());
+    println!();
+    println!(
+        "Send it as `Authorization: Bearer <secret>` or `x-api-key: <secret>` (or the pair `{key_id}:<secret>`)."
+    );
+}
+
+/// Run `keyconsole keys …`.
+pub async fn run_keys(
+    url: Option<&str>,
+    profile: Option<&str>,
+    output: OutputFormat,
+    command: KeysCommand,
+) -> Result<(), CliError> {
+    let json = output == OutputFormat::Json;
+    // Refuse an unconfirmable deletion before touching the network.
+    if let KeysCommand::Delete { yes: false, id } = &command
+        && !std::io::IsTerminal::is_terminal(&std::io::stdin())
+    {
+        return Err(CliError::Usage(format!(
+            "refusing to delete {} without confirmation: stdin is not a terminal; pass --yes",
+            redact_secret_shapes(id)
+        )));
+    }
+    let client = connect(url, profile)?;
+    match command {
+        KeysCommand::List(a) => keys_list(&client, a, json).await,
+        KeysCommand::Get { id } => {
+            let k = client.get_key(&id).await.map_err(client_error)?;
+            if json {
+                print_json(&k)
+            } else {
+                println!("{}", key_detail(&k));
+                Ok(())
+            }
+        }
+        KeysCommand::Create(a) => keys_create(&client, a, json).await,
+        KeysCommand::Update(a) => keys_update(&client, a, json).await,
+        KeysCommand::Enable { id } => keys_set_enabled(&client, &id, true, json).await,
+        KeysCommand::Disable { id } => keys_set_enabled(&client, &id, false, json).await,
+        KeysCommand::Delete { id, yes } => keys_delete(&client, &id, yes, json).await,
+        KeysCommand::Rotate { id, grace } => keys_rotate(&client, &id, grace, json).await,
+    }
+}
+
+async fn keys_list(client: &Client, a: KeysListArgs, json: bool) -> Result<(), CliError> {
+    let mut query = ListKeysQuery {
+        limit: a.limit.or(a.all.then_some(crate::api::MAX_LIMIT)),
+        q: a.q,
+        status: a.status.map(|s| s.as_str().to_owned()),
+        env: a.env.map(|e| Env::from(e).as_str().to_owned()),
+        app_id: a.app,
+        scope: a.scope,
+        ..ListKeysQuery::default()
+    };
+    let mut page = client.list_keys(&query).await.map_err(client_error)?;
+    if a.all {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(cursor) = page.next_cursor.take() {
+            if !seen.insert(cursor.clone()) {
+                return Err(CliError::Runtime(
+                    "the service returned the same cursor twice; stopping".to_owned(),
+                ));
+            }
+            query.cursor = Some(cursor);
+            let next = client.list_keys(&query).await.map_err(client_error)?;
+            page.data.extend(next.data);
+            page.next_cursor = next.next_cursor;
+        }
+    }
+    if json {
+        return print_json(&page);
+    }
+    println!("{}", key_rows(&page.data));
+    if page.next_cursor.is_some() {
+        let total = page.total.map(|t| format!(" of {t}")).unwrap_or_default();
+        eprintln!(
+            "keyconsole: showing {}{total} keys; pass --all to list them all",
+            page.data.len()
+        );
+    }
+    Ok(())
+}
+
+async fn keys_create(client: &Client, a: KeysCreateArgs, json: bool) -> Result<(), CliError> {
+    let expires_at = a
+        .expires
+        .as_deref()
+        .map(|s| parse_when(s, Utc::now()))
+        .transpose()?;
+    let req = CreateKeyRequest {
+        name: a.name,
+        scopes: (!a.scope.is_empty()).then_some(a.scope),
+        preset: a.preset,
+        allowed_domains: (!a.domain.is_empty()).then_some(a.domain),
+        app_id: a.app,
+        env: a.env.map(Env::from),
+        expires_at,
+    };
+    let created = client.create_key(&req).await.map_err(client_error)?;
+    if json {
+        return print_json(&created);
+    }
+    let k = &created.key;
+    println!(
+        "Created key {} \"{}\" ({}; scopes {})",
+        k.id,
+        k.name,
+        k.env,
+        fmt_list(&k.scopes)
+    );
+    print_secret_block("Secret", &created.secret, &k.id);
+    Ok(())
+}
+
+async fn keys_update(client: &Client, a: KeysUpdateArgs, json: bool) -> Result<(), CliError> {
+    let expires_at = if a.no_expiry {
+        Some(None)
+    } else {
+        a.expires
+            .as_deref()
+            .map(|s| parse_when(s, Utc::now()))
+            .transpose()?
+            .map(Some)
+    };
+    let req = UpdateKeyRequest {
+        name: a.name,
+        scopes: (!a.scope.is_empty()).then_some(a.scope),
+        allowed_domains: if a.clear_domains {
+            Some(Vec::new())
+        } else {
+            (!a.domain.is_empty()).then_some(a.domain)
+        },
+        enabled: None,
+        expires_at,
+    };
+    if req == UpdateKeyRequest::default() {
+        return Err(CliError::Usage(
+            "nothing to update: pass --name, --scope, --domain, --clear-domains, --expires or --no-expiry"
+                .to_owned(),
+        ));
+    }
+    let k = client
+        .update_key(&a.id, &req, a.if_version)
+        .await
+        .map_err(client_error)?;
+    if json {
+        print_json(&k)
+    } else {
+        println!("Updated key {} (version {})", k.id, k.version);
+        println!("{}", key_detail(&k));
+        Ok(())
+    }
+}
+
+async fn keys_set_enabled(
+    client: &Client,
+    id: &str,
+    enabled: bool,
+    json: bool,
+) -> Result<(), CliError> {
+    let req = UpdateKeyRequest {
+        enabled: Some(enabled),
+        ..UpdateKeyRequest::default()
+    };
+    let k = client
+        .update_key(id, &req, None)
+        .await
+        .map_err(client_error)?;
+    if json {
+        print_json(&k)
+    } else {
+        println!(
+            "{} key {} \"{}\" (status {})",
+            if enabled { "Enabled" } else { "Disabled" },
+            k.id,
+            k.name,
+            k.status.as_str()
+        );
+        Ok(())
+    }
+}
+
+async fn keys_delete(client: &Client, id: &str, yes: bool, json: bool) -> Result<(), CliError> {
+    if !yes {
+        let k = client.get_key(id).await.map_err(client_error)?;
+        eprint!(
+            "Delete key {} \"{}\"? It stops working at once. Type the key name to confirm: ",
+            k.id, k.name
+        );
+        let answer = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map(|_| line)
+        })
+        .await
+        .map_err(|e| CliError::Runtime(e.to_string()))?
+        .map_err(|e| CliError::Runtime(format!("cannot read the confirmation: {e}")))?;
+        if answer.trim_end_matches(['\n', '\r']) != k.name {
+            return Err(CliError::Runtime(
+                "the name did not match; nothing was deleted".to_owned(),
+            ));
+        }
+    }
+    client.delete_key(id).await.map_err(client_error)?;
+    if json {
+        print_json(&serde_json::json!({"id": id, "deleted": true}))
+    } else {
+        println!("Deleted key {id}");
+        Ok(())
+    }
+}
+
+async fn keys_rotate(
+    client: &Client,
+    id: &str,
+    grace: Option<String>,
+    json: bool,
+) -> Result<(), CliError> {
+    let grace = match grace.as_deref() {
+        None => None,
+        Some(g) => {
+            let secs = parse_duration(g)
+                .and_then(|s| u32::try_from(s).ok())
+                .filter(|s| *s <= crate::api::MAX_GRACE_SECONDS)
+                .ok_or_else(|| {
+                    CliError::Usage(
+                        "--grace: use 0 or a duration such as 3600s, 30m, 24h or 7d, at most 30d"
+                            .to_owned(),
+                    )
+                })?;
+            Some(secs)
+        }
+    };
+    let req = RotateRequest {
+        grace_period_seconds: grace,
+    };
+    let r = client.rotate_key(id, &req).await.map_err(client_error)?;
+    if json {
+        return print_json(&r);
+    }
+    println!(
+        "Rotated key {} -> {} \"{}\"",
+        r.previous.id, r.key.id, r.key.name
+    );
+    match r.previous.expires_at {
+        Some(t) if t > Utc::now() => {
+            println!("The old key keeps working until {}.", fmt_time(Some(t)))
+        }
+        _ => println!("The old key has stopped working."),
+    }
+    print_secret_block("New secret", &r.secret, &r.key.id);
+    Ok(())
+}
+
+/// Run `keyconsole verify`.
+pub async fn run_verify(
+    url: Option<&str>,
+    profile: Option<&str>,
+    a: VerifyArgs,
+) -> Result<(), CliError> {
+    let credential = if a.credential == "-" {
+        read_stdin_value("the credential")?
+    } else {
+        a.credential
+    };
+    let credential = Secret::new(credential);
+    if credential.expose().is_empty() {
+        return Err(CliError::Usage(
+            "--credential is empty: pass the credential, or - to read it from stdin".to_owned(),
+        ));
+    }
+    let client = connect(url, profile)?;
+    let req = VerifyRequest {
+        credential: credential.clone(),
+        origin: a.origin,
+        app_id: a.app,
+        required_scopes: (!a.scope.is_empty()).then_some(a.scope),
+    };
+    // Only a foreign proxy would echo the body back; never let it reach stderr.
+    let scrub = |m: String| m.replace(credential.expose(), "[redacted]");
+    let resp = client
+        .verify(&req)
+        .await
+        .map_err(|e| match client_error(e) {
+            CliError::Runtime(m) => CliError::Runtime(scrub(m)),
+            CliError::Usage(m) => CliError::Usage(scrub(m)),
+        })?;
+    if a.output == OutputFormat::Json {
+        print_json(&resp)?;
+    } else {
+        print_verify(&resp);
+    }
+    if resp.valid {
+        Ok(())
+    } else {
+        Err(CliError::Runtime(format!(
+            "denied: {} ({})",
+            resp.code.as_deref().unwrap_or("unknown"),
+            resp.status
+        )))
+    }
+}
+
+fn print_verify(r: &VerifyResponse) {
+    if r.valid {
+        println!("allowed ({})", r.status);
+    } else {
+        println!(
+            "denied: {} ({}): {}",
+            r.code.as_deref().unwrap_or("unknown"),
+            r.status,
+            r.message.as_deref().unwrap_or("")
+        );
+    }
+    if let Some(k) = &r.key {
+        println!(
+            "key: {} \"{}\" ({}, {})",
+            k.id,
+            k.name,
+            k.env,
+            k.status.as_str()
+        );
+    }
+    let width = r
+        .trace
+        .iter()
+        .map(|t| t.step.chars().count())
+        .max()
+        .unwrap_or(0);
+    for t in &r.trace {
+        println!(
+            "  {} {:width$}  {}",
+            if t.ok { "✓" } else { "✗" },
+            t.step,
+            t.detail
+        );
+    }
+}
+
+/// Run `keyconsole doctor`: offline, no server and no token.
+pub fn run_doctor(a: DoctorArgs) -> Result<(), CliError> {
+    use crate::domain::lint::{LintContext, Severity, lint_line};
+    let line = if a.line.len() == 1 && a.line[0] == "-" {
+        read_stdin_value("the header line")?
+    } else {
+        a.line.join(" ")
+    };
+    let ctx = LintContext {
+        secret_prefix: prefix(&a.secret_prefix)?,
+        server_env: a.server_env.map(Env::from),
+        needs_secret: true,
+        origin: a.origin,
+    };
+    let findings = lint_line(&line, &ctx);
+    if a.output == OutputFormat::Json {
+        let list: Vec<serde_json::Value> = findings
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "rule": f.rule,
+                    "severity": f.severity.as_str(),
+                    "message": f.message,
+                    "fix": f.fix,
+                })
+            })
+            .collect();
+        print_json(&serde_json::json!({"ok": findings.is_empty(), "findings": list}))?;
+    } else if findings.is_empty() {
+        println!("no problems found");
+    } else {
+        for f in &findings {
+            let mark = match f.severity {
+                Severity::Error => "✗",
+                Severity::Warning => "⚠",
+            };
+            println!("{mark} {}: {} — {}", f.rule, f.message, f.fix);
+        }
+    }
+    if findings.is_empty() {
+        Ok(())
+    } else {
+        let n = findings.len();
+        Err(CliError::Runtime(format!(
+            "doctor found {n} problem{}",
+            if n == 1 { "" } else { "s" }
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("0"), Some(0));
+        assert_eq!(parse_duration("3600s"), Some(3600));
+        assert_eq!(parse_duration("30m"), Some(1800));
+        assert_eq!(parse_duration("24h"), Some(86_400));
+        assert_eq!(parse_duration("7d"), Some(604_800));
+        assert_eq!(parse_duration("2w"), Some(1_209_600));
+        for bad in ["", "h", "12", "1.5h", "-1h", "12x", "tomorrow"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        let now = Utc::now();
+        let t = parse_when("12h", now).expect("duration");
+        assert_eq!((t - now).num_seconds(), 43_200);
+        let t = parse_when("2030-01-31T00:00:00Z", now).expect("rfc 3339");
+        assert_eq!(t.to_rfc3339(), "2030-01-31T00:00:00+00:00");
+        assert!(parse_when("soon", now).is_err());
+    }
+
+    #[test]
+    fn secret_shapes_are_redacted() {
+        let s = "unexpected argument 'sk_live_Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z1NV2lF' found";
+        let r = redact_secret_shapes(s);
+        assert_eq!(r, "unexpected argument 'sk_live_[redacted]' found");
+        let pair = "x pk_test_abc:org_test_def y";
+        assert_eq!(redact_secret_shapes(pair), "x pk_test_[redacted] y");
+        assert_eq!(redact_secret_shapes("no secrets here"), "no secrets here");
+    }
+
+    #[test]
+    fn tables_are_aligned() {
+        let t = render_table(
+            &["A", "BB"],
+            &[
+                vec!["xxx".to_owned(), "1".to_owned()],
+                vec!["y".to_owned(), "22".to_owned()],
+            ],
+        );
+        assert_eq!(t, "A    BB\nxxx  1\ny    22");
     }
 }

@@ -5,5 +5,6 @@
 pub mod decision;
 pub mod host_pattern;
 pub mod key;
+pub mod lint;
 pub mod record;
 pub mod scope;
