@@ -62,6 +62,10 @@ pub enum Context {
     BulkText,
     /// A support lookup result.
     Lookup,
+    /// The request tester on a choice or button.
+    Tester,
+    /// The request tester on a text field.
+    TesterText,
 }
 
 impl Context {
@@ -76,6 +80,7 @@ impl Context {
                 | Context::DomainsInput
                 | Context::WizardText
                 | Context::BulkText
+                | Context::TesterText
         )
     }
 
@@ -104,6 +109,7 @@ impl Context {
             Context::Wizard | Context::WizardText => "Rotation wizard",
             Context::Bulk | Context::BulkText => "Bulk rotation",
             Context::Lookup => "Lookup",
+            Context::Tester | Context::TesterText => "Request tester",
         }
     }
 }
@@ -460,6 +466,136 @@ pub fn defaults() -> Vec<Binding> {
             true,
         ),
         b(C::Keys, ch('m'), Action::Mark, "mark", "mark", false),
+        b(C::Keys, ch('t'), Action::TestKey, "test_key", "test", true),
+        // Request tester
+        b(
+            C::Tester,
+            p(K::Tab),
+            Action::NextField,
+            "tester_next",
+            "next field",
+            true,
+        ),
+        b(
+            C::Tester,
+            p(K::BackTab),
+            Action::PrevField,
+            "tester_prev",
+            "previous field",
+            false,
+        ),
+        b(
+            C::Tester,
+            p(K::Down),
+            Action::NextField,
+            "tester_down",
+            "next field",
+            false,
+        ),
+        b(
+            C::Tester,
+            p(K::Up),
+            Action::PrevField,
+            "tester_up",
+            "previous field",
+            false,
+        ),
+        b(
+            C::Tester,
+            p(K::Left),
+            Action::Left,
+            "tester_left",
+            "change",
+            false,
+        ),
+        b(
+            C::Tester,
+            p(K::Right),
+            Action::Right,
+            "tester_right",
+            "change",
+            false,
+        ),
+        b(
+            C::Tester,
+            ch(' '),
+            Action::Toggle,
+            "tester_toggle",
+            "change form",
+            false,
+        ),
+        b(
+            C::Tester,
+            p(K::Enter),
+            Action::Enter,
+            "tester_enter",
+            "next / send",
+            false,
+        ),
+        b(
+            C::Tester,
+            ctrl('s'),
+            Action::Send,
+            "tester_send",
+            "send",
+            true,
+        ),
+        b(
+            C::Tester,
+            ctrl('y'),
+            Action::CopyCurl,
+            "tester_curl",
+            "copy as cURL",
+            true,
+        ),
+        b(
+            C::Tester,
+            ctrl('p'),
+            Action::RecallOlder,
+            "tester_older",
+            "older request",
+            true,
+        ),
+        b(
+            C::Tester,
+            ctrl('n'),
+            Action::RecallNewer,
+            "tester_newer",
+            "newer request",
+            false,
+        ),
+        b(
+            C::Tester,
+            p(K::PageDown),
+            Action::PageDown,
+            "tester_pgdn",
+            "scroll answer",
+            false,
+        ),
+        b(
+            C::Tester,
+            p(K::PageUp),
+            Action::PageUp,
+            "tester_pgup",
+            "scroll answer",
+            false,
+        ),
+        b(
+            C::Tester,
+            p(K::Esc),
+            Action::Back,
+            "tester_close",
+            "close",
+            true,
+        ),
+        b(
+            C::Tester,
+            ctrl('c'),
+            Action::ForceQuit,
+            "tester_quit",
+            "quit now",
+            false,
+        ),
         b(
             C::Keys,
             ch('R'),
@@ -1357,6 +1493,8 @@ impl App {
                     }
                 }
                 Modal::Lookup(_) => vec![C::Lookup],
+                Modal::Tester(t) if t.focus.is_text() => vec![C::Tester, C::TesterText],
+                Modal::Tester(_) => vec![C::Tester],
                 Modal::Bulk(b) => {
                     let typing = b.file.is_some()
                         || (b.step == super::app::bulk::BulkStep::Plan

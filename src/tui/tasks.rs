@@ -229,6 +229,7 @@ impl Executor {
             Command::Copy(what) => {
                 let (secret, result) = match &what {
                     CopyWhat::KeyId(id) => (false, self.clipboard.copy(id)),
+                    CopyWhat::Text(text) => (false, self.clipboard.copy(text)),
                     CopyWhat::Secret(s) => (true, self.clipboard.copy(s.expose())),
                 };
                 let result = result
@@ -299,6 +300,37 @@ impl Executor {
                         result,
                     },
                 );
+            }
+            Command::SendRequest {
+                method,
+                url,
+                headers,
+                body,
+            } => {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let plain: Vec<(String, String)> = headers
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.expose().to_owned()))
+                        .collect();
+                    let r = c
+                        .raw(&method, &url, &plain, body)
+                        .await
+                        .map(|r| {
+                            crate::tui::app::tester::TesterResponse::from_raw(
+                                r.status,
+                                r.elapsed.as_millis(),
+                                r.headers,
+                                &r.body,
+                            )
+                        })
+                        .map_err(|e| UiError::from(e).message);
+                    drop(plain);
+                    let _ = tx.send(Action::TesterAnswered(Box::new(r)));
+                });
+            }
+            Command::Diagnose(req) => {
+                spawn(tx, async move { c.verify(&req).await }, Action::Diagnosed)
             }
             Command::LookupRequest(request_id) => {
                 let tx = tx.clone();

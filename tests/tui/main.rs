@@ -5,5 +5,6 @@ mod fixtures;
 mod leaks;
 mod rotation;
 mod snapshots;
+mod tester;
 mod timers;
 mod update;

@@ -9,6 +9,7 @@ pub mod modal;
 mod rotation;
 pub mod support;
 pub mod tabs;
+pub mod tester;
 mod update;
 pub mod wizard;
 
@@ -203,6 +204,8 @@ pub enum CopyWhat {
     KeyId(String),
     /// A secret: cleared after the delay and on quit.
     Secret(Secret),
+    /// Other text that holds no secret (e.g. a cURL line with `$API_KEY`).
+    Text(String),
 }
 
 /// The UI's whole vocabulary: what keys mean, and what tasks report back.
@@ -302,6 +305,16 @@ pub enum Action {
     BulkRotate,
     /// Write the bulk secrets to a file (0600).
     WriteFile,
+    /// Open the request tester on the selected key.
+    TestKey,
+    /// Tester: send the request.
+    Send,
+    /// Tester: copy the request as cURL (with `$API_KEY`).
+    CopyCurl,
+    /// Tester: recall an older request.
+    RecallOlder,
+    /// Tester: recall a newer request.
+    RecallNewer,
     /// The terminal was resized.
     Resize(u16, u16),
     /// The terminal lost focus (secrets are re-masked).
@@ -385,6 +398,10 @@ pub enum Action {
         /// Last hour per minute.
         result: TaskResult<KeyUsage>,
     },
+    /// The tester's request answered (or could not be sent).
+    TesterAnswered(Box<Result<tester::TesterResponse, String>>),
+    /// The server's decision trace for the tester's failed request.
+    Diagnosed(TaskResult<crate::api::VerifyResponse>),
     /// A support lookup answered.
     LookedUp(Box<support::Lookup>),
     /// The bulk secrets file was written (its path) or not (why).
@@ -488,6 +505,19 @@ pub enum Command {
         /// For the bulk modal.
         bulk: bool,
     },
+    /// Send the tester's request exactly as built.
+    SendRequest {
+        /// Method.
+        method: String,
+        /// URL.
+        url: String,
+        /// Headers (values may hold a secret).
+        headers: Vec<(String, Secret)>,
+        /// Body.
+        body: Option<String>,
+    },
+    /// `POST /v1/verify` for a failed request's credential.
+    Diagnose(crate::api::VerifyRequest),
     /// Find the auth event of a request id (and its key as it is now).
     LookupRequest(String),
     /// Find keys by their secret's last characters and an id prefix.

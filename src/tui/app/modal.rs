@@ -121,6 +121,8 @@ pub enum Modal {
     Bulk(Box<super::bulk::Bulk>),
     /// A support lookup.
     Lookup(Box<super::support::Lookup>),
+    /// The request tester.
+    Tester(Box<super::tester::Tester>),
 }
 
 /// Rows of the scope checklist: `*`, each `resource:*`, then each catalog scope.

@@ -275,7 +275,7 @@ impl App {
                                 after,
                             )]);
                         }
-                        self.toast(format!("Key id copied {how}"), false);
+                        self.toast(format!("Copied {how}"), false);
                     }
                     Err(e) => self.toast(format!("Copy failed: {e}"), true),
                 }
@@ -285,6 +285,13 @@ impl App {
                 self.key_rotated(id, *bulk, result.clone().map(|r| *r))
             }
             Action::RotationUsage { key_id, result } => self.rotation_usage(key_id, result.clone()),
+            Action::TesterAnswered(r) => self.tester_answered(r.as_ref().clone()),
+            Action::Diagnosed(r) => {
+                if let Some(t) = self.tester_mut() {
+                    t.diagnosis = Loadable::from_result(r.clone());
+                }
+                Vec::new()
+            }
             Action::LookedUp(l) => {
                 for m in &mut self.modals {
                     if let Modal::Lookup(cur) = m
@@ -685,6 +692,7 @@ impl App {
             }
             Modal::Form(_) => return self.update_form(action),
             Modal::Wizard(_) => return self.update_wizard(action),
+            Modal::Tester(_) => return self.update_tester(action),
             Modal::Lookup(l) => match (l.as_mut(), action) {
                 (Lookup::Hint { keys, cursor, .. }, Action::Up) => {
                     *cursor = cursor.saturating_sub(1);
@@ -988,6 +996,18 @@ impl App {
                     )))));
                 vec![Command::LookupHint { hint, prefix }]
             }
+            ("test", _) => {
+                let base = self.session.url.clone();
+                let pk = arg
+                    .map(str::to_owned)
+                    .or_else(|| self.selected_key().map(|k| k.id.clone()));
+                self.modals
+                    .push(Modal::Tester(Box::new(super::tester::Tester::new(
+                        &base,
+                        pk.as_deref(),
+                    ))));
+                Vec::new()
+            }
             ("rotate", id) => {
                 self.tab = Tab::Keys;
                 self.open_rotation(id)
@@ -1120,6 +1140,15 @@ impl App {
                 }
             }
             Action::RotateKey => return self.open_rotation(None),
+            Action::TestKey => {
+                let pk = self.selected_key().map(|k| k.id.clone());
+                let base = self.session.url.clone();
+                self.modals
+                    .push(Modal::Tester(Box::new(super::tester::Tester::new(
+                        &base,
+                        pk.as_deref(),
+                    ))));
+            }
             Action::Mark => {
                 if let Some(id) = self.selected_key().map(|k| k.id.clone()) {
                     if !self.keys.marked.remove(&id) {

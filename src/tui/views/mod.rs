@@ -8,6 +8,7 @@ mod keys;
 mod modals;
 mod scopes;
 mod support;
+mod tester;
 mod usage;
 mod wizard;
 

@@ -26,6 +26,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
             Modal::Wizard(w) => super::wizard::render_wizard(app, cx, frame, area, w),
             Modal::Bulk(b) => super::wizard::render_bulk(cx, frame, area, b, depth == top),
             Modal::Lookup(l) => super::support::render(app, cx, frame, area, l),
+            Modal::Tester(t) => super::tester::render(app, cx, frame, area, t),
             Modal::Detail(id) => {
                 let rect = centered(area, 76, 20);
                 frame.render_widget(Clear, rect);

@@ -1,0 +1,773 @@
+//! The request tester: build a request with any credential form, lint it offline, send it,
+//! see the answer, and for a 401/403 from the key service the server's decision trace with
+//! the failing step and the fix. Copy as cURL puts `$API_KEY` where the secret was.
+//!
+//! The credential is held as a [`Secret`] (zeroized, redacted `Debug`) and shown masked.
+
+use chrono::{DateTime, Utc};
+use tui_input::{Input, InputRequest};
+
+use crate::api::VerifyResponse;
+use crate::domain::key::{Env, Secret};
+use crate::domain::lint::{Finding, LintContext, lint_headers};
+
+use super::tabs::Loadable;
+
+/// How the credential is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredForm {
+    /// `Authorization: Bearer <secret>`.
+    BearerSecret,
+    /// `Authorization: Bearer <pk>:<secret>`.
+    BearerPair,
+    /// `x-api-key: <secret>`.
+    ApiKey,
+    /// `Authorization: Bearer <pk>` with an `Origin`.
+    PublicKey,
+    /// No credential header.
+    None,
+}
+
+impl CredForm {
+    /// All, in cycle order.
+    pub const ALL: [CredForm; 5] = [
+        CredForm::BearerSecret,
+        CredForm::BearerPair,
+        CredForm::ApiKey,
+        CredForm::PublicKey,
+        CredForm::None,
+    ];
+
+    /// Label.
+    pub fn label(self) -> &'static str {
+        match self {
+            CredForm::BearerSecret => "Authorization: Bearer <secret>",
+            CredForm::BearerPair => "Authorization: Bearer <pk>:<secret>",
+            CredForm::ApiKey => "x-api-key: <secret>",
+            CredForm::PublicKey => "Authorization: Bearer <pk> + Origin",
+            CredForm::None => "no credential",
+        }
+    }
+}
+
+/// Tester fields, in focus order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TField {
+    /// HTTP method.
+    Method,
+    /// Full URL.
+    Url,
+    /// Credential form.
+    Form,
+    /// Public key (pair and public-key forms).
+    PublicKey,
+    /// The secret (masked).
+    Credential,
+    /// `Origin`.
+    Origin,
+    /// `x-app-id`.
+    AppId,
+    /// Extra headers, `Name: value; Name: value`.
+    Headers,
+    /// Body.
+    Body,
+    /// Send.
+    Send,
+    /// Look up a request id.
+    RequestId,
+}
+
+impl TField {
+    /// Focus order.
+    pub const ORDER: [TField; 11] = [
+        TField::Method,
+        TField::Url,
+        TField::Form,
+        TField::PublicKey,
+        TField::Credential,
+        TField::Origin,
+        TField::AppId,
+        TField::Headers,
+        TField::Body,
+        TField::Send,
+        TField::RequestId,
+    ];
+
+    /// Label.
+    pub fn label(self) -> &'static str {
+        match self {
+            TField::Method => "Method",
+            TField::Url => "URL",
+            TField::Form => "Credential form",
+            TField::PublicKey => "Public key",
+            TField::Credential => "Secret",
+            TField::Origin => "Origin",
+            TField::AppId => "x-app-id",
+            TField::Headers => "Extra headers",
+            TField::Body => "Body",
+            TField::Send => "",
+            TField::RequestId => "Look up req id",
+        }
+    }
+
+    /// Whether typing edits this field.
+    pub fn is_text(self) -> bool {
+        !matches!(self, TField::Form | TField::Send)
+    }
+}
+
+/// A response as the tester shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TesterResponse {
+    /// Status.
+    pub status: u16,
+    /// Milliseconds to the full body.
+    pub elapsed_ms: u128,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body, pretty-printed when JSON.
+    pub body: String,
+    /// The key service's error code, if the body is its error shape.
+    pub code: Option<String>,
+    /// `required_scopes` of an `insufficient_scope` body.
+    pub required_scopes: Vec<String>,
+    /// `x-request-id`.
+    pub request_id: Option<String>,
+}
+
+impl TesterResponse {
+    /// From a raw response.
+    pub fn from_raw(
+        status: u16,
+        elapsed_ms: u128,
+        headers: Vec<(String, String)>,
+        body: &str,
+    ) -> TesterResponse {
+        let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+        let pretty = parsed
+            .as_ref()
+            .and_then(|v| serde_json::to_string_pretty(v).ok())
+            .unwrap_or_else(|| body.to_owned());
+        let err = parsed.as_ref().and_then(|v| v.get("error"));
+        let code = err
+            .and_then(|e| e.get("code"))
+            .and_then(|c| c.as_str())
+            .map(str::to_owned);
+        let required_scopes = err
+            .and_then(|e| e.get("required_scopes"))
+            .and_then(|r| r.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let request_id = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("x-request-id"))
+            .map(|(_, v)| v.clone());
+        TesterResponse {
+            status,
+            elapsed_ms,
+            headers,
+            body: pretty,
+            code,
+            required_scopes,
+            request_id,
+        }
+    }
+}
+
+/// One sent request, for the session history (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// Method.
+    pub method: String,
+    /// URL.
+    pub url: String,
+    /// Form.
+    pub form: CredForm,
+    /// Origin.
+    pub origin: String,
+    /// App.
+    pub app_id: String,
+    /// Extra headers.
+    pub headers: String,
+    /// Body.
+    pub body: String,
+    /// Status (or 0 when it failed to send).
+    pub status: u16,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The tester.
+#[derive(Debug, Clone)]
+pub struct Tester {
+    /// Method.
+    pub method: Input,
+    /// URL.
+    pub url: Input,
+    /// Credential form.
+    pub form: CredForm,
+    /// Public key.
+    pub pk: Input,
+    /// The secret.
+    pub secret: Secret,
+    /// Origin.
+    pub origin: Input,
+    /// x-app-id.
+    pub app_id: Input,
+    /// Extra headers.
+    pub headers: Input,
+    /// Body.
+    pub body: Input,
+    /// Request id to look up.
+    pub request_id: Input,
+    /// Focus.
+    pub focus: TField,
+    /// A request is in flight.
+    pub sending: bool,
+    /// Last response, or why sending failed.
+    pub response: Option<Result<TesterResponse, String>>,
+    /// The server's decision trace for the last 401/403.
+    pub diagnosis: Loadable<VerifyResponse>,
+    /// Response scroll.
+    pub scroll: u16,
+    /// Requests sent this session.
+    pub history: Vec<HistoryEntry>,
+    /// Position while recalling history.
+    pub recall: Option<usize>,
+}
+
+/// Capacity reserved for the secret so typing never reallocates (and leaves copies).
+const SECRET_CAPACITY: usize = 512;
+
+impl Tester {
+    /// A tester aimed at `base` + `/v1/me`, with a public key filled in.
+    pub fn new(base: &str, pk: Option<&str>) -> Tester {
+        let mut s = String::with_capacity(SECRET_CAPACITY);
+        s.clear();
+        Tester {
+            method: Input::new("GET".into()),
+            url: Input::new(format!("{}/v1/me", base.trim_end_matches('/'))),
+            form: if pk.is_some() {
+                CredForm::BearerPair
+            } else {
+                CredForm::BearerSecret
+            },
+            pk: Input::new(pk.unwrap_or_default().to_owned()),
+            secret: Secret::new(s),
+            origin: Input::default(),
+            app_id: Input::default(),
+            headers: Input::default(),
+            body: Input::default(),
+            request_id: Input::default(),
+            focus: TField::Credential,
+            sending: false,
+            response: None,
+            diagnosis: Loadable::Idle,
+            scroll: 0,
+            history: Vec::new(),
+            recall: None,
+        }
+    }
+
+    /// Whether a field is used by the current form.
+    pub fn has(&self, f: TField) -> bool {
+        match f {
+            TField::PublicKey => matches!(self.form, CredForm::BearerPair | CredForm::PublicKey),
+            TField::Credential => !matches!(self.form, CredForm::PublicKey | CredForm::None),
+            _ => true,
+        }
+    }
+
+    /// Move focus.
+    pub fn step(&mut self, forward: bool) {
+        let fields: Vec<TField> = TField::ORDER
+            .iter()
+            .copied()
+            .filter(|f| self.has(*f))
+            .collect();
+        let i = fields.iter().position(|f| *f == self.focus).unwrap_or(0);
+        let n = fields.len();
+        self.focus = fields[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }];
+    }
+
+    /// Cycle the credential form.
+    pub fn cycle_form(&mut self, forward: bool) {
+        let i = CredForm::ALL
+            .iter()
+            .position(|f| *f == self.form)
+            .unwrap_or(0);
+        let n = CredForm::ALL.len();
+        self.form = CredForm::ALL[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }];
+    }
+
+    /// Apply an edit to the focused field.
+    pub fn edit(&mut self, req: InputRequest) {
+        let input = match self.focus {
+            TField::Method => &mut self.method,
+            TField::Url => &mut self.url,
+            TField::PublicKey => &mut self.pk,
+            TField::Origin => &mut self.origin,
+            TField::AppId => &mut self.app_id,
+            TField::Headers => &mut self.headers,
+            TField::Body => &mut self.body,
+            TField::RequestId => &mut self.request_id,
+            TField::Credential => {
+                self.edit_secret(req);
+                return;
+            }
+            TField::Form | TField::Send => return,
+        };
+        input.handle(req);
+    }
+
+    fn edit_secret(&mut self, req: InputRequest) {
+        let mut s = String::with_capacity(SECRET_CAPACITY);
+        s.push_str(self.secret.expose());
+        match req {
+            InputRequest::InsertChar(c) if s.len() < SECRET_CAPACITY - 4 => s.push(c),
+            InputRequest::DeletePrevChar => {
+                s.pop();
+            }
+            InputRequest::DeleteLine
+            | InputRequest::DeletePrevWord
+            | InputRequest::DeleteFromStart => s.clear(),
+            _ => {}
+        }
+        // The old buffer is zeroized when the previous Secret drops.
+        self.secret = Secret::new(s);
+    }
+
+    /// Paste into the focused field.
+    pub fn paste(&mut self, text: &str) {
+        for c in text.chars() {
+            // Keep what was pasted, whitespace included, so the lint can point at it; only
+            // line breaks are dropped from single-line fields.
+            if c != '\n' && c != '\r' {
+                self.edit(InputRequest::InsertChar(c));
+            }
+        }
+    }
+
+    /// The credential token as the chosen form puts it after `Bearer ` (or in x-api-key).
+    pub fn token(&self) -> Option<Secret> {
+        let pk = self.pk.value();
+        let s = self.secret.expose();
+        match self.form {
+            CredForm::BearerSecret | CredForm::ApiKey => Some(Secret::new(s.to_owned())),
+            CredForm::BearerPair => Some(Secret::new(format!("{pk}:{s}"))),
+            CredForm::PublicKey => Some(Secret::new(pk.to_owned())),
+            CredForm::None => None,
+        }
+    }
+
+    /// Extra headers parsed from `Name: value; Name: value`.
+    pub fn extra_headers(&self) -> Vec<(String, String)> {
+        self.headers
+            .value()
+            .split(';')
+            .filter_map(|h| h.split_once(':'))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .filter(|(k, _)| !k.is_empty())
+            .collect()
+    }
+
+    /// The credential headers exactly as they will be sent: (Authorization, x-api-key).
+    pub fn credential_headers(&self) -> (Option<Secret>, Option<Secret>) {
+        let token = self.token();
+        let (mut auth, mut key) = match self.form {
+            CredForm::ApiKey => (None, token),
+            CredForm::None => (None, None),
+            _ => (
+                token.map(|t| Secret::new(format!("Bearer {}", t.expose()))),
+                None,
+            ),
+        };
+        for (k, v) in self.extra_headers() {
+            if k.eq_ignore_ascii_case("authorization") {
+                auth = Some(Secret::new(v));
+            } else if k.eq_ignore_ascii_case("x-api-key") {
+                key = Some(Secret::new(v));
+            }
+        }
+        (auth, key)
+    }
+
+    /// Every header to send; values are secrets because credential headers are.
+    pub fn request_headers(&self) -> Vec<(String, Secret)> {
+        let (auth, key) = self.credential_headers();
+        let mut out = Vec::new();
+        if let Some(a) = auth {
+            out.push(("authorization".to_owned(), a));
+        }
+        if let Some(k) = key {
+            out.push(("x-api-key".to_owned(), k));
+        }
+        if !self.origin.value().trim().is_empty() {
+            out.push((
+                "origin".to_owned(),
+                Secret::new(self.origin.value().trim().to_owned()),
+            ));
+        }
+        if !self.app_id.value().trim().is_empty() {
+            out.push((
+                "x-app-id".to_owned(),
+                Secret::new(self.app_id.value().trim().to_owned()),
+            ));
+        }
+        for (k, v) in self.extra_headers() {
+            if !k.eq_ignore_ascii_case("authorization") && !k.eq_ignore_ascii_case("x-api-key") {
+                out.push((k, Secret::new(v)));
+            }
+        }
+        if !self.body.value().is_empty()
+            && !out
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            out.push((
+                "content-type".to_owned(),
+                Secret::new("application/json".to_owned()),
+            ));
+        }
+        out
+    }
+
+    /// Offline findings for the credential as it will be sent.
+    pub fn lint(&self, server_env: Option<Env>) -> Vec<Finding> {
+        let (auth, key) = self.credential_headers();
+        let origin = self.origin.value().trim();
+        let ctx = LintContext {
+            server_env,
+            needs_secret: self.form != CredForm::PublicKey,
+            origin: (!origin.is_empty()).then(|| origin.to_owned()),
+            ..LintContext::default()
+        };
+        lint_headers(
+            auth.as_ref().map(Secret::expose),
+            key.as_ref().map(Secret::expose),
+            &ctx,
+        )
+    }
+
+    /// The request as cURL, with `$API_KEY` in place of the secret.
+    pub fn curl(&self) -> String {
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let mut parts = vec![
+            "curl -i".to_owned(),
+            format!("-X {}", self.method.value().trim().to_ascii_uppercase()),
+            quote(self.url.value().trim()),
+        ];
+        let secret = self.secret.expose();
+        for (k, v) in self.request_headers() {
+            let mut value = v.expose().to_owned();
+            if !secret.is_empty() && value.contains(secret) {
+                value = value.replace(secret, "$API_KEY");
+            }
+            // Double quotes so the shell expands $API_KEY.
+            let header = format!("{k}: {value}").replace('"', "\\\"");
+            parts.push(format!("-H \"{header}\""));
+        }
+        if !self.body.value().is_empty() {
+            parts.push(format!("--data {}", quote(self.body.value())));
+        }
+        parts.join(" \\\n  ")
+    }
+
+    /// Remember a sent request (no secret).
+    pub fn remember(&mut self, status: u16, at: DateTime<Utc>) {
+        self.history.push(HistoryEntry {
+            method: self.method.value().to_owned(),
+            url: self.url.value().to_owned(),
+            form: self.form,
+            origin: self.origin.value().to_owned(),
+            app_id: self.app_id.value().to_owned(),
+            headers: self.headers.value().to_owned(),
+            body: self.body.value().to_owned(),
+            status,
+            at,
+        });
+        self.recall = None;
+    }
+
+    /// Load an earlier request's fields (the secret stays as it is).
+    pub fn recall_step(&mut self, older: bool) {
+        if self.history.is_empty() {
+            return;
+        }
+        let last = self.history.len() - 1;
+        let i = match (self.recall, older) {
+            (None, true) => last,
+            (None, false) => return,
+            (Some(i), true) => i.saturating_sub(1),
+            (Some(i), false) if i >= last => last,
+            (Some(i), false) => i + 1,
+        };
+        self.recall = Some(i);
+        let h = self.history[i].clone();
+        self.method = Input::new(h.method);
+        self.url = Input::new(h.url);
+        self.form = h.form;
+        self.origin = Input::new(h.origin);
+        self.app_id = Input::new(h.app_id);
+        self.headers = Input::new(h.headers);
+        self.body = Input::new(h.body);
+    }
+}
+
+impl super::App {
+    /// The tester, if open.
+    pub(super) fn tester_mut(&mut self) -> Option<&mut Tester> {
+        self.modals.iter_mut().rev().find_map(|m| match m {
+            super::modal::Modal::Tester(t) => Some(t.as_mut()),
+            _ => None,
+        })
+    }
+
+    fn send_request(&mut self) -> Vec<super::Command> {
+        let Some(t) = self.tester_mut() else {
+            return Vec::new();
+        };
+        if t.sending {
+            return Vec::new();
+        }
+        t.sending = true;
+        t.diagnosis = Loadable::Idle;
+        t.scroll = 0;
+        vec![super::Command::SendRequest {
+            method: t.method.value().trim().to_owned(),
+            url: t.url.value().trim().to_owned(),
+            headers: t.request_headers(),
+            body: (!t.body.value().is_empty()).then(|| t.body.value().to_owned()),
+        }]
+    }
+
+    /// The tester's request answered.
+    pub(super) fn tester_answered(
+        &mut self,
+        r: Result<TesterResponse, String>,
+    ) -> Vec<super::Command> {
+        let now = self.now;
+        let Some(t) = self.tester_mut() else {
+            return Vec::new();
+        };
+        t.sending = false;
+        let status = r.as_ref().map_or(0, |x| x.status);
+        t.remember(status, now);
+        let mut cmds = Vec::new();
+        if let Ok(resp) = &r
+            && matches!(resp.status, 401 | 403)
+            && resp.code.is_some()
+        {
+            let (auth, key) = t.credential_headers();
+            let token = auth
+                .map(|a| {
+                    let v = a.expose();
+                    let stripped = v
+                        .get(..7)
+                        .filter(|p| p.eq_ignore_ascii_case("bearer "))
+                        .map_or(v, |_| &v[7..]);
+                    Secret::new(stripped.to_owned())
+                })
+                .or(key);
+            if let Some(credential) = token {
+                t.diagnosis = Loadable::Loading;
+                let origin = t.origin.value().trim();
+                let app = t.app_id.value().trim();
+                cmds.push(super::Command::Diagnose(crate::api::VerifyRequest {
+                    credential,
+                    origin: (!origin.is_empty()).then(|| origin.to_owned()),
+                    app_id: (!app.is_empty() && crate::domain::key::is_app_id(app))
+                        .then(|| app.to_owned()),
+                    required_scopes: (!resp.required_scopes.is_empty())
+                        .then(|| resp.required_scopes.clone()),
+                }));
+            }
+        }
+        t.response = Some(r);
+        cmds
+    }
+
+    /// Input while the tester is on top.
+    pub(super) fn update_tester(&mut self, action: super::Action) -> Vec<super::Command> {
+        use super::Action as A;
+        let Some(t) = self.tester_mut() else {
+            return Vec::new();
+        };
+        match action {
+            A::ForceQuit => self.quit = true,
+            A::Back => {
+                self.modals.pop();
+            }
+            A::NextField | A::Down => t.step(true),
+            A::PrevField | A::Up => t.step(false),
+            A::Left | A::Right => {
+                let fwd = action == A::Right;
+                if t.focus == TField::Form {
+                    t.cycle_form(fwd);
+                } else {
+                    t.edit(if fwd {
+                        InputRequest::GoToNextChar
+                    } else {
+                        InputRequest::GoToPrevChar
+                    });
+                }
+            }
+            A::Toggle => {
+                if t.focus == TField::Form {
+                    t.cycle_form(true);
+                } else {
+                    t.edit(InputRequest::InsertChar(' '));
+                }
+            }
+            A::Edit(req) => t.edit(req),
+            A::Paste(s) => t.paste(&s),
+            A::PageDown => t.scroll = t.scroll.saturating_add(10),
+            A::PageUp => t.scroll = t.scroll.saturating_sub(10),
+            A::RecallOlder => t.recall_step(true),
+            A::RecallNewer => t.recall_step(false),
+            A::CopyCurl => {
+                let curl = t.curl();
+                return vec![super::Command::Copy(super::CopyWhat::Text(curl))];
+            }
+            A::Save | A::Send => return self.send_request(),
+            A::Enter => match t.focus {
+                TField::Send => return self.send_request(),
+                TField::Form => t.cycle_form(true),
+                TField::RequestId => {
+                    let id = t.request_id.value().trim().to_owned();
+                    return self.run_command(&format!("request {id}"));
+                }
+                _ => t.step(true),
+            },
+            _ => {}
+        }
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: &str = "sk_live_Kn2wPGeHIhYJuCm5HmDtruvAvr97JmBT4AbCRK";
+
+    fn with_secret(t: &mut Tester, s: &str) {
+        t.focus = TField::Credential;
+        t.paste(s);
+    }
+
+    #[test]
+    fn forms_build_the_right_headers() {
+        let mut t = Tester::new("http://h:1/", Some("pk_live_000000000000000000000001"));
+        assert_eq!(t.url.value(), "http://h:1/v1/me");
+        with_secret(&mut t, S);
+        let h = |t: &Tester| -> Vec<(String, String)> {
+            t.request_headers()
+                .into_iter()
+                .map(|(k, v)| (k, v.expose().to_owned()))
+                .collect()
+        };
+        assert_eq!(
+            h(&t),
+            vec![(
+                "authorization".into(),
+                format!("Bearer pk_live_000000000000000000000001:{S}")
+            )]
+        );
+        t.form = CredForm::ApiKey;
+        assert_eq!(h(&t), vec![("x-api-key".into(), S.into())]);
+        t.form = CredForm::PublicKey;
+        t.origin = Input::new("https://a.example.com".into());
+        assert_eq!(
+            h(&t),
+            vec![
+                (
+                    "authorization".into(),
+                    "Bearer pk_live_000000000000000000000001".into()
+                ),
+                ("origin".into(), "https://a.example.com".into())
+            ]
+        );
+        t.form = CredForm::None;
+        t.origin = Input::default();
+        assert!(h(&t).is_empty());
+    }
+
+    #[test]
+    fn lint_runs_on_what_will_be_sent() {
+        let mut t = Tester::new("http://h:1", None);
+        assert!(t.lint(None).iter().any(|f| f.rule == "no_credential"));
+        with_secret(&mut t, &S[..S.len() - 2]);
+        let findings = t.lint(None);
+        assert!(!findings.is_empty());
+        assert!(
+            findings
+                .iter()
+                .all(|f| !f.message.contains(&S[8..30]) && !f.fix.contains(&S[8..30]))
+        );
+        let mut t = Tester::new("http://h:1", None);
+        with_secret(&mut t, S);
+        assert!(
+            t.lint(Some(Env::Live)).is_empty(),
+            "{:?}",
+            t.lint(Some(Env::Live))
+        );
+        t.headers = Input::new(format!("x-api-key: {S}"));
+        assert!(t.lint(None).iter().any(|f| f.rule == "both_headers"));
+    }
+
+    #[test]
+    fn curl_never_holds_the_secret() {
+        let mut t = Tester::new("http://h:1", Some("pk_live_000000000000000000000001"));
+        with_secret(&mut t, S);
+        t.body = Input::new("{\"a\": 1}".into());
+        let c = t.curl();
+        assert!(!c.contains(&S[8..]), "{c}");
+        assert!(
+            c.contains("Bearer pk_live_000000000000000000000001:$API_KEY"),
+            "{c}"
+        );
+        assert!(c.contains("--data '{\"a\": 1}'"), "{c}");
+    }
+
+    #[test]
+    fn history_recalls_everything_but_the_secret() {
+        let mut t = Tester::new("http://h:1", None);
+        t.url = Input::new("http://h:1/v1/keys".into());
+        t.remember(403, Utc::now());
+        t.url = Input::new("http://h:1/v1/other".into());
+        t.recall_step(true);
+        assert_eq!(t.url.value(), "http://h:1/v1/keys");
+        assert!(!format!("{:?}", t.history).contains("sk_live"));
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let mut t = Tester::new("http://h:1", None);
+        with_secret(&mut t, S);
+        assert!(!format!("{t:?}").contains(&S[8..30]));
+    }
+
+    #[test]
+    fn error_bodies_are_understood() {
+        let body = r#"{"error":{"type":"forbidden","code":"insufficient_scope","message":"m","request_id":"req_1","required_scopes":["keys:read"]}}"#;
+        let r =
+            TesterResponse::from_raw(403, 5, vec![("x-request-id".into(), "req_1".into())], body);
+        assert_eq!(r.code.as_deref(), Some("insufficient_scope"));
+        assert_eq!(r.required_scopes, vec!["keys:read"]);
+        assert_eq!(r.request_id.as_deref(), Some("req_1"));
+        assert!(r.body.contains("\n"), "pretty-printed");
+    }
+}

@@ -1,0 +1,281 @@
+//! The request tester: the request fields, the diagnosis (offline lint before sending; the
+//! server's decision trace with the failing step and the fix after a 401/403), and the
+//! answer with status, time, headers and pretty JSON.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::{Ctx, focus_style, masked, trunc};
+use crate::domain::lint::Severity;
+use crate::tui::app::App;
+use crate::tui::app::support::fix_for;
+use crate::tui::app::tabs::Loadable;
+use crate::tui::app::tester::{TField, Tester};
+
+fn body_area(area: Rect) -> Rect {
+    Rect {
+        x: area.x,
+        y: area.y + 1,
+        width: area.width,
+        height: area.height.saturating_sub(2),
+    }
+}
+
+pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: &Tester) {
+    let th = cx.theme;
+    let rect = body_area(area);
+    frame.render_widget(Clear, rect);
+    let fields_h = 12u16.min(rect.height.saturating_sub(4));
+    let [fields_area, lower] =
+        Layout::vertical([Constraint::Length(fields_h), Constraint::Min(3)]).areas(rect);
+    let [diag_area, resp_area] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(lower);
+
+    // Fields.
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" Request tester (Ctrl-s sends, Esc closes) ");
+    let inner = block.inner(fields_area);
+    frame.render_widget(block, fields_area);
+    let label_w = 16usize;
+    let value_w = usize::from(inner.width).saturating_sub(label_w + 1).max(1);
+    let mut lines: Vec<Line<'_>> = Vec::new();
+    let mut cursor = None;
+    for f in TField::ORDER {
+        if !t.has(f) {
+            continue;
+        }
+        let focused = t.focus == f;
+        let marker = if focused { "›" } else { " " };
+        let (value, input) = match f {
+            TField::Method => (t.method.value().to_owned(), Some(&t.method)),
+            TField::Url => (t.url.value().to_owned(), Some(&t.url)),
+            TField::Form => (format!("◂ {} ▸", t.form.label()), None),
+            TField::PublicKey => (t.pk.value().to_owned(), Some(&t.pk)),
+            TField::Credential => {
+                let s = t.secret.expose();
+                let shown = if s.is_empty() {
+                    "(paste the secret; it stays masked)".to_owned()
+                } else {
+                    format!("{}  ({} characters)", masked(s), s.chars().count())
+                };
+                (shown, None)
+            }
+            TField::Origin => (t.origin.value().to_owned(), Some(&t.origin)),
+            TField::AppId => (t.app_id.value().to_owned(), Some(&t.app_id)),
+            TField::Headers => (t.headers.value().to_owned(), Some(&t.headers)),
+            TField::Body => (t.body.value().to_owned(), Some(&t.body)),
+            TField::Send => (
+                if t.sending {
+                    "Sending…".to_owned()
+                } else {
+                    "[ Send ]".to_owned()
+                },
+                None,
+            ),
+            TField::RequestId => (t.request_id.value().to_owned(), Some(&t.request_id)),
+        };
+        if f == TField::Send {
+            lines.push(Line::from(Span::styled(
+                format!("{marker}{:w$}{value}", "", w = label_w),
+                if focused { th.selected() } else { th.title() },
+            )));
+            continue;
+        }
+        let shown = match (focused, input) {
+            (true, Some(i)) => {
+                let scroll = i.visual_scroll(value_w);
+                let x = inner.x
+                    + u16::try_from(label_w + 1 + i.visual_cursor().saturating_sub(scroll))
+                        .unwrap_or(0);
+                cursor = Some((
+                    x.min(inner.right().saturating_sub(1)),
+                    inner.y + u16::try_from(lines.len()).unwrap_or(0),
+                ));
+                i.value().chars().skip(scroll).take(value_w).collect()
+            }
+            _ => trunc(&value, value_w),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{marker}{:<w$}", f.label(), w = label_w),
+                focus_style(cx, focused),
+            ),
+            Span::styled(shown, if focused { th.focus() } else { th.text() }),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+    if let Some(c) = cursor
+        && app
+            .modals
+            .last()
+            .is_some_and(|m| matches!(m, crate::tui::app::modal::Modal::Tester(_)))
+    {
+        frame.set_cursor_position(c);
+    }
+
+    // Diagnosis.
+    let mut d: Vec<Line<'_>> = Vec::new();
+    let server_env = app.me.as_ref().map(|m| m.key.env);
+    match (&t.response, &t.diagnosis) {
+        (Some(Ok(r)), diag) if matches!(r.status, 401 | 403) && r.code.is_some() => {
+            let code = r.code.clone().unwrap_or_default();
+            d.push(Line::from(Span::styled(
+                format!("{} {code}", r.status),
+                th.error(),
+            )));
+            match diag {
+                Loadable::Ready(v) => {
+                    for step in &v.trace {
+                        let (mark, style) = if step.ok {
+                            ("✓", th.ok())
+                        } else {
+                            ("✗", th.error())
+                        };
+                        let line = Line::from(vec![
+                            Span::styled(format!("{mark} {:<9}", step.step), style),
+                            Span::raw(step.detail.clone()),
+                        ]);
+                        d.push(if step.ok {
+                            line
+                        } else {
+                            line.style(th.selected())
+                        });
+                    }
+                    let failing = v.code.clone().unwrap_or(code);
+                    d.push(Line::default());
+                    d.push(Line::from(vec![
+                        Span::styled("Fix: ", th.title()),
+                        Span::raw(fix_for(
+                            &failing,
+                            v.key.as_ref(),
+                            &r.required_scopes,
+                            app.now,
+                        )),
+                    ]));
+                }
+                Loadable::Loading => d.push(Line::from(Span::styled(
+                    "Asking the server why (POST /v1/verify)…",
+                    th.dim(),
+                ))),
+                Loadable::Failed(e) => {
+                    d.push(Line::from(Span::styled(
+                        format!(
+                            "No trace: {} (the console's key needs keys:verify)",
+                            e.message
+                        ),
+                        th.dim(),
+                    )));
+                    d.push(Line::from(vec![
+                        Span::styled("Fix: ", th.title()),
+                        Span::raw(fix_for(&code, None, &r.required_scopes, app.now)),
+                    ]));
+                }
+                Loadable::Idle => d.push(Line::from(vec![
+                    Span::styled("Fix: ", th.title()),
+                    Span::raw(fix_for(&code, None, &r.required_scopes, app.now)),
+                ])),
+            }
+        }
+        _ => {
+            let findings = t.lint(server_env);
+            if findings.is_empty() {
+                d.push(Line::from(Span::styled(
+                    "Offline check: the credential looks well formed.",
+                    th.ok(),
+                )));
+            } else {
+                d.push(Line::from(Span::styled(
+                    "Offline check before sending:",
+                    th.title(),
+                )));
+                for f in findings {
+                    let style = if f.severity == Severity::Error {
+                        th.error()
+                    } else {
+                        th.warn()
+                    };
+                    d.push(Line::from(vec![
+                        Span::styled("✗ ", style),
+                        Span::raw(f.message),
+                    ]));
+                    d.push(Line::from(Span::styled(format!("  → {}", f.fix), th.dim())));
+                }
+            }
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(d)
+            .wrap(Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(" Diagnosis ")),
+        diag_area,
+    );
+
+    // Response.
+    let mut r: Vec<Line<'_>> = Vec::new();
+    match &t.response {
+        None => r.push(Line::from(Span::styled("Not sent yet.", th.dim()))),
+        Some(Err(e)) => r.push(Line::from(Span::styled(
+            format!("Could not send: {e}"),
+            th.error(),
+        ))),
+        Some(Ok(resp)) => {
+            let style = if resp.status < 400 {
+                th.ok()
+            } else {
+                th.error()
+            };
+            r.push(Line::from(vec![
+                Span::styled(format!("HTTP {}", resp.status), style),
+                Span::styled(format!("  {} ms", resp.elapsed_ms), th.dim()),
+            ]));
+            for (k, v) in &resp.headers {
+                if matches!(
+                    k.as_str(),
+                    "x-request-id" | "www-authenticate" | "content-type" | "retry-after" | "etag"
+                ) {
+                    r.push(Line::from(vec![
+                        Span::styled(format!("{k}: "), th.dim()),
+                        Span::raw(v.clone()),
+                    ]));
+                }
+            }
+            r.push(Line::default());
+            for l in resp.body.lines() {
+                r.push(Line::from(l.to_owned()));
+            }
+        }
+    }
+    if !t.history.is_empty() {
+        r.push(Line::default());
+        r.push(Line::from(Span::styled(
+            format!("History ({}; Ctrl-p recalls)", t.history.len()),
+            th.dim(),
+        )));
+        for h in t.history.iter().rev().take(5) {
+            r.push(Line::from(Span::styled(
+                format!(
+                    "  {} {} {} → {}",
+                    h.at.format("%H:%M:%S"),
+                    h.method,
+                    trunc(&h.url, 40),
+                    h.status
+                ),
+                th.dim(),
+            )));
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(r)
+            .scroll((t.scroll, 0))
+            .wrap(Wrap { trim: false })
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" Answer (PgUp/PgDn) "),
+            ),
+        resp_area,
+    );
+}

@@ -1,0 +1,199 @@
+//! The request tester: building, linting, sending, diagnosing a 401/403 with the server's
+//! trace, cURL export, history; snapshots of its panels.
+
+use keyconsole::api::{TraceItem, VerifyResponse};
+use keyconsole::domain::record::KeyStatus;
+use keyconsole::tui::app::modal::Modal;
+use keyconsole::tui::app::tester::{CredForm, TField, TesterResponse};
+use keyconsole::tui::app::{Action, App, Command, CopyWhat};
+use tui_input::InputRequest;
+
+use crate::fixtures::{SECRET, app, key, render};
+
+fn tester(a: &App) -> &keyconsole::tui::app::tester::Tester {
+    match a.modals.last() {
+        Some(Modal::Tester(t)) => t,
+        other => panic!("tester expected, got {other:?}"),
+    }
+}
+
+fn open(size: (u16, u16)) -> App {
+    let mut a = app(3, size);
+    let _ = a.update(Action::TestKey);
+    a
+}
+
+fn paste_secret(a: &mut App, s: &str) {
+    // Focus starts on the secret.
+    let _ = a.update(Action::Paste(s.to_owned()));
+}
+
+fn denied() -> TesterResponse {
+    TesterResponse::from_raw(
+        401,
+        12,
+        vec![
+            ("x-request-id".into(), "req_00000000000000000042".into()),
+            (
+                "www-authenticate".into(),
+                "Bearer realm=\"keyconsole\", error=\"invalid_token\"".into(),
+            ),
+        ],
+        r#"{"error":{"type":"unauthorized","code":"key_expired","message":"This API key has expired.","request_id":"req_00000000000000000042"}}"#,
+    )
+}
+
+fn trace() -> VerifyResponse {
+    let mut k = key(0, "Service 000", KeyStatus::Expired);
+    k.rotated_to = Some("pk_live_000000000000000000000099".into());
+    k.expires_at = Some(crate::fixtures::now() - chrono::Duration::hours(3));
+    let steps = [
+        ("parse", true, "public key and secret pair is well formed"),
+        ("checksum", true, "checksum matches"),
+        ("lookup", true, "the key exists in this organization"),
+        ("enabled", true, "the key is enabled"),
+        (
+            "expiry",
+            false,
+            "the key expired: it was rotated to pk_live_000000000000000000000099",
+        ),
+    ];
+    VerifyResponse {
+        valid: false,
+        code: Some("key_expired".into()),
+        status: 401,
+        message: Some("This API key has expired.".into()),
+        scopes: k.scopes.clone(),
+        key: Some(k),
+        trace: steps
+            .iter()
+            .map(|(s, ok, d)| TraceItem {
+                step: (*s).into(),
+                ok: *ok,
+                detail: (*d).into(),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn opens_on_the_selected_key_and_lints_before_sending() {
+    let mut a = open((120, 40));
+    let t = tester(&a);
+    assert_eq!(t.form, CredForm::BearerPair);
+    assert_eq!(t.pk.value(), "pk_live_000000000000000000000000");
+    assert_eq!(t.url.value(), "http://127.0.0.1:7878/v1/me");
+    assert_eq!(t.focus, TField::Credential);
+    // A truncated secret is caught offline.
+    paste_secret(&mut a, &SECRET[..SECRET.len() - 3]);
+    let text = render(&a, (120, 40));
+    assert!(text.contains("Offline check before sending"), "{text}");
+    assert!(!text.contains(&SECRET[8..30]), "the secret stays masked");
+}
+
+#[test]
+fn send_then_diagnose_a_401_with_the_trace_and_the_fix() {
+    let mut a = open((120, 40));
+    paste_secret(&mut a, SECRET);
+    let cmds = a.update(Action::Send);
+    let Some(Command::SendRequest {
+        method,
+        url,
+        headers,
+        body,
+    }) = cmds.first()
+    else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(
+        (method.as_str(), url.as_str(), body),
+        ("GET", "http://127.0.0.1:7878/v1/me", &None)
+    );
+    assert_eq!(headers[0].0, "authorization");
+    assert!(headers[0].1.expose().ends_with(SECRET));
+    assert!(
+        !format!("{cmds:?}").contains(&SECRET[8..30]),
+        "Debug of a command never shows the secret"
+    );
+    let cmds = a.update(Action::TesterAnswered(Box::new(Ok(denied()))));
+    let Some(Command::Diagnose(req)) = cmds.first() else {
+        panic!("{cmds:?}")
+    };
+    assert_eq!(
+        req.credential.expose(),
+        format!("pk_live_000000000000000000000000:{SECRET}")
+    );
+    let _ = a.update(Action::Diagnosed(Ok(trace())));
+    let text = render(&a, (120, 40));
+    assert!(text.contains("✗ expiry"), "{text}");
+    assert!(text.contains("switch the client"), "{text}");
+    assert_eq!(tester(&a).history.len(), 1);
+    insta::assert_snapshot!("tester_diagnosed_120x40", text);
+    insta::assert_snapshot!("tester_diagnosed_80x24", render(&a, (80, 24)));
+}
+
+#[test]
+fn before_sending_snapshots() {
+    for size in [(80, 24), (120, 40)] {
+        let mut a = open(size);
+        paste_secret(&mut a, " \"sk_live_short\"");
+        insta::assert_snapshot!(
+            format!("tester_lint_{}x{}", size.0, size.1),
+            render(&a, size)
+        );
+    }
+}
+
+#[test]
+fn copy_as_curl_uses_api_key_and_history_recalls() {
+    let mut a = open((80, 24));
+    paste_secret(&mut a, SECRET);
+    let cmds = a.update(Action::CopyCurl);
+    match cmds.as_slice() {
+        [Command::Copy(CopyWhat::Text(c))] => {
+            assert!(c.contains("$API_KEY") && !c.contains(&SECRET[8..]), "{c}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let _ = a.update(Action::Send);
+    let _ = a.update(Action::TesterAnswered(Box::new(Ok(
+        TesterResponse::from_raw(200, 3, vec![], "{}"),
+    ))));
+    // Change the URL, then recall the sent one.
+    for _ in 0..3 {
+        let _ = a.update(Action::PrevField);
+    }
+    assert_eq!(tester(&a).focus, TField::Url);
+    let _ = a.update(Action::Edit(InputRequest::InsertChar('x')));
+    let _ = a.update(Action::RecallOlder);
+    assert_eq!(tester(&a).url.value(), "http://127.0.0.1:7878/v1/me");
+}
+
+#[test]
+fn forms_cycle_and_a_request_id_can_be_looked_up_from_the_tester() {
+    let mut a = open((80, 24));
+    while tester(&a).focus != TField::Form {
+        let _ = a.update(Action::PrevField);
+    }
+    let _ = a.update(Action::Right);
+    assert_eq!(tester(&a).form, CredForm::ApiKey);
+    while tester(&a).focus != TField::RequestId {
+        let _ = a.update(Action::NextField);
+    }
+    for c in "req_00000000000000000042".chars() {
+        let _ = a.update(Action::Edit(InputRequest::InsertChar(c)));
+    }
+    let cmds = a.update(Action::Enter);
+    assert_eq!(
+        cmds,
+        vec![Command::LookupRequest("req_00000000000000000042".into())]
+    );
+    assert!(matches!(a.modals.last(), Some(Modal::Lookup(_))));
+    let _ = a.update(Action::Back);
+    assert!(matches!(a.modals.last(), Some(Modal::Tester(_))));
+    let _ = a.update(Action::Back);
+    assert!(
+        a.modals.is_empty(),
+        "Esc closes the tester and drops the secret"
+    );
+}
