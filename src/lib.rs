@@ -9,6 +9,9 @@
 //! - [`server`]: the axum router, auth extractor, usage batching, `serve(listener, state, shutdown)`.
 //! - [`client`]: typed reqwest client; `ClientError` keeps status and error body.
 //! - [`cli`]: clap types and the scriptable commands.
+//! - [`config`]: the console's config file and profiles.
+//! - [`console`]: launching the console (target choice, embedded service, demo data).
+//! - [`tui`]: the console itself; talks to any key service through [`client`] only.
 
 pub mod api;
 pub mod cli;

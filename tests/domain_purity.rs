@@ -60,3 +60,34 @@ fn domain_imports_nothing_async_and_does_no_io() {
     }
     assert!(checked >= 5, "expected the domain modules, found {checked}");
 }
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn the_console_never_touches_storage_or_the_server() {
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tui"),
+        &mut files,
+    );
+    assert!(files.len() > 10);
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("read");
+        for bad in ["crate::storage", "crate::server", "sqlx", "axum"] {
+            assert!(
+                !text.contains(bad),
+                "{}: the console must talk HTTP only, found `{bad}`",
+                f.display()
+            );
+        }
+    }
+}

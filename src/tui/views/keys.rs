@@ -205,7 +205,14 @@ pub fn detail_lines(app: &App, cx: &Ctx<'_>, key: &KeyObject) -> Vec<Line<'stati
         lines.push(field("Replaces", from.clone()));
     }
     if let Some(to) = &key.rotated_to {
-        lines.push(field("Rotated to", to.clone()));
+        if key.status == KeyStatus::Expiring {
+            lines.push(Line::from(Span::styled(
+                format!("Rotation in progress → {to} (r reopens the monitor)"),
+                t.warn(),
+            )));
+        } else {
+            lines.push(field("Rotated to", to.clone()));
+        }
     }
     if (now - key.created_at).num_days() >= 90 && key.rotated_to.is_none() {
         lines.push(Line::from(Span::styled(
