@@ -444,7 +444,7 @@ pub fn defaults() -> Vec<Binding> {
             ch(' '),
             Action::ToggleEnabled,
             "toggle_enabled",
-            "enable/disable",
+            "on/off",
             true,
         ),
         b(
@@ -455,7 +455,14 @@ pub fn defaults() -> Vec<Binding> {
             "delete",
             true,
         ),
-        b(C::Keys, ch('y'), Action::CopyId, "copy_id", "copy id", true),
+        b(
+            C::Keys,
+            ch('y'),
+            Action::CopyId,
+            "copy_id",
+            "copy id",
+            false,
+        ),
         b(C::Keys, ch('s'), Action::CycleSort, "sort", "sort", false),
         b(
             C::Keys,

@@ -261,7 +261,12 @@ fn render_toast(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
 }
 
 fn render_hints(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
-    let hints = cx.keymap.hints(&app.contexts());
+    let mut hints = cx.keymap.hints(&app.contexts());
+    // Help is always reachable, so its hint goes first and is never cut off.
+    if let Some(i) = hints.iter().position(|(_, d)| *d == "help") {
+        let h = hints.remove(i);
+        hints.insert(0, h);
+    }
     let mut spans = Vec::new();
     let mut used = 0usize;
     let width = usize::from(area.width);
