@@ -142,6 +142,28 @@ fn other_tabs() {
         let _ = a.update(Action::GoTab(Tab::Scopes));
         a
     });
+    snap("scopes_loading", |size| {
+        let mut a = app(5, size);
+        a.catalog = None;
+        let _ = a.update(Action::GoTab(Tab::Scopes));
+        a
+    });
+    snap("domains_no_key", |size| {
+        let mut a = app(0, size);
+        let _ = a.update(Action::GoTab(Tab::Domains));
+        a
+    });
+    snap("audit_error", |size| {
+        let mut a = app(5, size);
+        let _ = a.update(Action::GoTab(Tab::Audit));
+        let generation = a.audit.generation;
+        let _ = a.update(Action::AuditLoaded {
+            generation,
+            append: false,
+            result: Err(err(false, Some(403), Some("insufficient_scope"))),
+        });
+        a
+    });
     snap("scopes_editing_refused", |size| {
         let mut a = app(5, size);
         let _ = a.update(Action::GoTab(Tab::Scopes));

@@ -61,7 +61,10 @@ fn render_table(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
         let msg = if k.loading {
             "Loading keys…".to_owned()
         } else if let Some(e) = &k.error {
-            format!("Could not load keys: {}. Ctrl-r to retry.", e.message)
+            format!(
+                "Could not load keys: {}. Ctrl-r to retry.",
+                e.message.trim_end_matches('.')
+            )
         } else if !k.filter.is_empty() {
             format!("No key matches “{}”. Esc clears the filter.", k.filter)
         } else {
