@@ -42,7 +42,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
         let msg = match (&a.error, a.loading) {
             (Some(e), _) => format!(
                 "Could not load the audit log: {}. Ctrl-r retries.",
-                e.message
+                e.message.trim_end_matches('.')
             ),
             (None, true) => "Loading…".to_owned(),
             (None, false) => "No audit entries match.".to_owned(),
