@@ -15,17 +15,14 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::sync::oneshot;
 
 use crate::cli::CliError;
 use crate::client::Client;
 use crate::config::{self, Config};
-use crate::domain::key::{Env, PublicKeyId, Secret, SecretPrefix, random_base62};
-use crate::domain::record::KeyRecord;
-use crate::domain::scope::ScopeSet;
+use crate::domain::key::{Env, Secret, SecretPrefix};
 use crate::server::{AppState, ServerConfig, bootstrap, os_random, serve};
-use crate::storage::{self, KeyStore, NewAudit, Retention};
+use crate::storage::{self, KeyStore, Retention};
 use crate::tui::app::{Session, Settings};
 use crate::tui::clipboard::ClipboardMode;
 use crate::tui::event_loop::{self, Options, Resolver, Target};
@@ -117,38 +114,13 @@ async fn add_console_key(
     store: &Arc<dyn KeyStore>,
     org_id: &str,
 ) -> Result<(String, Secret), CliError> {
-    let mut fill = os_random;
-    let now = Utc::now();
-    let pk = PublicKeyId::generate(Env::Live, &mut fill);
-    let secret = Secret::generate(&SecretPrefix::default(), Env::Live, &mut fill);
-    let rec = KeyRecord {
-        id: pk.as_str().to_owned(),
-        org_id: org_id.to_owned(),
-        name: CONSOLE_KEY_NAME.to_owned(),
-        env: Env::Live,
-        app_id: None,
-        scopes: ScopeSet::parse(&["*"]).unwrap_or_default(),
-        allowed_domains: Vec::new(),
-        enabled: true,
-        secret_hash: secret.hash(),
-        secret_hint: secret.hint(),
-        created_at: now,
-        updated_at: now,
-        expires_at: None,
-        last_used_at: None,
-        rotated_from: None,
-        rotated_to: None,
-        version: 1,
-    };
-    let audit = NewAudit {
-        id: format!("aud_{}", random_base62(20, &mut fill)),
-        org_id: org_id.to_owned(),
-        at: now,
-        actor_key_id: None,
-        action: "key.created".to_owned(),
-        key_id: Some(rec.id.clone()),
-        changes: json!({"name": rec.name, "scopes": ["*"], "env": "live", "console": true}),
-    };
+    let (rec, secret, audit) = bootstrap::owner_key(
+        org_id,
+        CONSOLE_KEY_NAME,
+        Env::Live,
+        &SecretPrefix::default(),
+        Utc::now(),
+    );
     store
         .insert_key(&rec, &audit)
         .await

@@ -29,11 +29,32 @@ pub async fn create_org_with_owner(
         name: name.to_owned(),
         created_at: now,
     };
+    let (record, secret, audit) = owner_key(&org.id, key_name, env, prefix, now);
+    // One transaction: a failure cannot leave an organization without its owner key.
+    store.create_org_with_owner(&org, &record, &audit).await?;
+    Ok(OrgCreated {
+        key: KeyObject::from_record(&record, now),
+        credential: Secret::new(format!("{}:{}", record.id, secret.expose())),
+        secret,
+        org,
+    })
+}
+
+/// A new key with scopes `["*"]` for `org_id`, its secret, and its `key.created` audit entry
+/// (no actor). Nothing is written.
+pub fn owner_key(
+    org_id: &str,
+    key_name: &str,
+    env: Env,
+    prefix: &SecretPrefix,
+    now: DateTime<Utc>,
+) -> (KeyRecord, Secret, NewAudit) {
+    let mut fill = os_random;
     let pk = PublicKeyId::generate(env, &mut fill);
     let secret = Secret::generate(prefix, env, &mut fill);
     let record = KeyRecord {
         id: pk.as_str().to_owned(),
-        org_id: org.id.clone(),
+        org_id: org_id.to_owned(),
         name: key_name.to_owned(),
         env,
         app_id: None,
@@ -52,19 +73,12 @@ pub async fn create_org_with_owner(
     };
     let audit = NewAudit {
         id: format!("aud_{}", random_base62(20, &mut fill)),
-        org_id: org.id.clone(),
+        org_id: org_id.to_owned(),
         at: now,
         actor_key_id: None,
         action: "key.created".to_owned(),
         key_id: Some(record.id.clone()),
         changes: json!({"name": record.name, "env": env.as_str(), "scopes": ["*"], "owner": true}),
     };
-    // One transaction: a failure cannot leave an organization without its owner key.
-    store.create_org_with_owner(&org, &record, &audit).await?;
-    Ok(OrgCreated {
-        key: KeyObject::from_record(&record, now),
-        credential: Secret::new(format!("{}:{}", pk.as_str(), secret.expose())),
-        secret,
-        org,
-    })
+    (record, secret, audit)
 }

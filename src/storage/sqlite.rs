@@ -337,6 +337,21 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
+    /// Finish a list query with the cursor bound, newest-first order and one extra row (to
+    /// know whether a next page exists), and run it on the reader pool.
+    async fn fetch_page(
+        &self,
+        mut qb: QueryBuilder<Sqlite>,
+        page: PageReq,
+    ) -> StoreResult<Vec<SqliteRow>> {
+        if let Some(before) = page.before {
+            qb.push(" AND seq < ").push_bind(before);
+        }
+        qb.push(" ORDER BY seq DESC LIMIT ")
+            .push_bind(i64::from(page.limit) + 1);
+        qb.build().fetch_all(&self.reader).await.map_err(map_err)
+    }
+
     async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
         // The writer pool has one connection, so writes of this process are already serial;
         // IMMEDIATE still takes the file's write lock up front, so another process writing the
@@ -490,12 +505,7 @@ impl KeyStore for SqliteStore {
     ) -> StoreResult<Paged<KeyRecord>> {
         let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {KEY_COLUMNS} FROM keys"));
         push_key_filter(&mut qb, org_id, filter, now);
-        if let Some(before) = page.before {
-            qb.push(" AND seq < ").push_bind(before);
-        }
-        qb.push(" ORDER BY seq DESC LIMIT ")
-            .push_bind(i64::from(page.limit) + 1);
-        let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
+        let rows = self.fetch_page(qb, page).await?;
         let items = rows
             .iter()
             .map(|r| Ok((get(r, "seq")?, key_from_row(r)?)))
@@ -860,12 +870,7 @@ impl KeyStore for SqliteStore {
         if let Some(c) = &filter.code {
             qb.push(" AND code = ").push_bind(c.as_str());
         }
-        if let Some(before) = page.before {
-            qb.push(" AND seq < ").push_bind(before);
-        }
-        qb.push(" ORDER BY seq DESC LIMIT ")
-            .push_bind(i64::from(page.limit) + 1);
-        let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
+        let rows = self.fetch_page(qb, page).await?;
         let items = rows
             .iter()
             .map(|r| {
@@ -907,12 +912,7 @@ impl KeyStore for SqliteStore {
         if let Some(a) = &filter.action {
             qb.push(" AND action = ").push_bind(a.as_str());
         }
-        if let Some(before) = page.before {
-            qb.push(" AND seq < ").push_bind(before);
-        }
-        qb.push(" ORDER BY seq DESC LIMIT ")
-            .push_bind(i64::from(page.limit) + 1);
-        let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
+        let rows = self.fetch_page(qb, page).await?;
         let items = rows
             .iter()
             .map(|r| {
