@@ -227,12 +227,7 @@ fn leaving_mid_way_warns_that_the_old_key_is_live_and_r_reopens_the_monitor() {
     // The old key shows the rotation in progress; r reopens the monitor.
     let old = a.keys.get(&k.id).cloned().expect("old key");
     assert_eq!(keyconsole::tui::views::status_label(&old), "rotating");
-    let idx = a
-        .keys
-        .view
-        .iter()
-        .position(|&i| a.keys.rows[i].id == k.id)
-        .expect("shown");
+    let idx = a.keys.position_of(&k.id).expect("shown");
     a.keys.selected = idx;
     let cmds = a.update(Action::RotateKey);
     assert_eq!(wizard(&a).step, Step::CutOver);

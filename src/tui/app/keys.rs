@@ -49,6 +49,16 @@ impl Sort {
     }
 }
 
+/// Which loaded rows are shown, in what order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum View {
+    /// Every loaded row in server order: O(1) to build, however many rows are loaded.
+    #[default]
+    All,
+    /// These rows (indices into `rows`), after a local filter or sort.
+    Some(Vec<usize>),
+}
+
 /// State of the key list.
 #[derive(Debug, Default)]
 pub struct KeysState {
@@ -62,8 +72,8 @@ pub struct KeysState {
     pub query: String,
     /// The filter as typed (may be ahead of `query` until the debounce fires).
     pub filter: String,
-    /// Indices into `rows` after the local filter and sort.
-    pub view: Vec<usize>,
+    /// The rows shown, after the local filter and sort.
+    pub view: View,
     /// Selected position in `view`.
     pub selected: usize,
     /// First visible position in `view`.
@@ -89,13 +99,31 @@ fn matches(k: &KeyObject, needle: &str) -> bool {
 
 impl KeysState {
     /// Rebuild `view` from `rows`, `filter` and `sort`, keeping the selected key if it is
-    /// still shown.
+    /// still shown. Without a local filter or sort this is O(1); with one it scans at most
+    /// [`LOCAL_FILTER_LIMIT`] rows (plus the sort).
     pub fn rebuild_view(&mut self) {
-        let keep = self.selected_key().map(|k| k.id.clone());
+        let keep = self.selected_row();
+        let keep_id = keep.and_then(|i| self.rows.get(i)).map(|k| k.id.clone());
         let needle = self.filter.to_lowercase();
         // The server already filtered by `query`; narrow further only where the typed filter
         // is ahead of it.
         let local = needle != self.query.to_lowercase();
+        if !local && self.sort == Sort::Created {
+            self.view = View::All;
+            self.selected = keep
+                .filter(|&i| self.rows.get(i).map(|k| &k.id) == keep_id.as_ref())
+                .or_else(|| {
+                    keep_id.as_ref().and_then(|id| {
+                        self.rows
+                            .iter()
+                            .take(LOCAL_FILTER_LIMIT)
+                            .position(|k| &k.id == id)
+                    })
+                })
+                .unwrap_or(0)
+                .min(self.rows.len().saturating_sub(1));
+            return;
+        }
         let scan = if local {
             self.rows.len().min(LOCAL_FILTER_LIMIT)
         } else {
@@ -120,26 +148,57 @@ impl KeysState {
                 view.sort_by_key(|&i| (rows[i].expires_at.is_none(), rows[i].expires_at))
             }
         }
-        self.view = view;
-        self.selected = keep
-            .and_then(|id| self.view.iter().position(|&i| self.rows[i].id == id))
+        self.selected = keep_id
+            .and_then(|id| view.iter().position(|&i| self.rows[i].id == id))
             .unwrap_or(0)
-            .min(self.view.len().saturating_sub(1));
+            .min(view.len().saturating_sub(1));
+        self.view = View::Some(view);
+    }
+
+    /// The row index (into `rows`) shown at view position `pos`.
+    pub fn row_at(&self, pos: usize) -> Option<usize> {
+        match &self.view {
+            View::All => (pos < self.rows.len()).then_some(pos),
+            View::Some(v) => v.get(pos).copied(),
+        }
+    }
+
+    /// Row indices shown at view positions `start..end` (clamped).
+    pub fn rows_between(&self, start: usize, end: usize) -> Vec<usize> {
+        let end = end.min(self.shown());
+        (start.min(end)..end)
+            .filter_map(|p| self.row_at(p))
+            .collect()
+    }
+
+    /// The view position of a row, if shown.
+    pub fn position_of(&self, id: &str) -> Option<usize> {
+        match &self.view {
+            View::All => self.rows.iter().position(|k| k.id == id),
+            View::Some(v) => v.iter().position(|&i| self.rows[i].id == id),
+        }
+    }
+
+    fn selected_row(&self) -> Option<usize> {
+        self.row_at(self.selected)
     }
 
     /// The selected key.
     pub fn selected_key(&self) -> Option<&KeyObject> {
-        self.view.get(self.selected).and_then(|&i| self.rows.get(i))
+        self.selected_row().and_then(|i| self.rows.get(i))
     }
 
     /// Number of rows shown.
     pub fn shown(&self) -> usize {
-        self.view.len()
+        match &self.view {
+            View::All => self.rows.len(),
+            View::Some(v) => v.len(),
+        }
     }
 
     /// Move the selection by `delta`, keeping it visible in a window of `height` rows.
     pub fn move_by(&mut self, delta: isize, height: usize) {
-        let n = self.view.len();
+        let n = self.shown();
         if n == 0 {
             self.selected = 0;
             self.offset = 0;
@@ -153,7 +212,7 @@ impl KeysState {
     /// Select the first or last row.
     pub fn jump(&mut self, end: bool, height: usize) {
         self.selected = if end {
-            self.view.len().saturating_sub(1)
+            self.shown().saturating_sub(1)
         } else {
             0
         };
@@ -168,7 +227,7 @@ impl KeysState {
         } else if self.selected >= self.offset + h {
             self.offset = self.selected + 1 - h;
         }
-        let max_offset = self.view.len().saturating_sub(h);
+        let max_offset = self.shown().saturating_sub(h);
         self.offset = self.offset.min(max_offset);
     }
 
@@ -177,7 +236,7 @@ impl KeysState {
         !self.loading
             && self.next_cursor.is_some()
             && self.filter.to_lowercase() == self.query.to_lowercase()
-            && self.selected + height * 2 >= self.view.len()
+            && self.selected + height * 2 >= self.shown()
     }
 
     /// Replace a row after an update from the server.

@@ -57,7 +57,7 @@ fn render_table(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     let k = &app.keys;
     let block = Block::default().borders(Borders::TOP);
     let inner_h = usize::from(area.height.saturating_sub(2)); // top border + header row
-    if k.view.is_empty() {
+    if k.shown() == 0 {
         let msg = if k.loading {
             "Loading keys…".to_owned()
         } else if let Some(e) = &k.error {
@@ -74,15 +74,16 @@ fn render_table(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
         return;
     }
     // The visible window only: cost is independent of how many keys are loaded.
-    let start = k.offset.min(k.view.len());
-    let end = (start + inner_h).min(k.view.len());
+    let start = k.offset.min(k.shown());
+    let end = (start + inner_h).min(k.shown());
     let now = app.now;
     // Full ids when there is room; they are what people search and paste.
     let id_w: u16 = if area.width >= 110 { 32 } else { 14 };
-    let rows: Vec<Row<'_>> = k.view[start..end]
-        .iter()
+    let rows: Vec<Row<'_>> = k
+        .rows_between(start, end)
+        .into_iter()
         .enumerate()
-        .map(|(i, &idx)| {
+        .map(|(i, idx)| {
             let key = &k.rows[idx];
             let status = status_text(key);
             let status_style = match key.status {
