@@ -475,7 +475,11 @@ pub async fn seed(store: &Arc<dyn KeyStore>, client: &Client) -> Result<(), Stri
     let mut secrets: Vec<(String, Secret, State)> = Vec::new();
     let mut last_used = Vec::new();
     let hour = BucketSize::Hour;
-    for spec in SPECS {
+    // Oldest first, so the audit log and the key list (both newest first by insertion) read
+    // in time order.
+    let mut specs: Vec<&Spec> = SPECS.iter().collect();
+    specs.sort_by_key(|s| std::cmp::Reverse(s.age_days));
+    for spec in specs {
         let pk = PublicKeyId::generate(spec.env, &mut fill);
         let secret = Secret::generate(&SecretPrefix::default(), spec.env, &mut fill);
         let created = now

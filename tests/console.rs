@@ -1,0 +1,145 @@
+//! The embedded default: first start creates a demo organization, the console's token is
+//! never written anywhere, a restart re-keys it, and `--fresh` starts empty.
+
+use keyconsole::api::{AuditQuery, BucketSize, ListKeysQuery, PageQuery, UsageQuery};
+use keyconsole::client::Client;
+use keyconsole::console::{DEMO_ORG_NAME, LOCAL_ORG_NAME, start_embedded};
+use keyconsole::domain::decision::ErrorCode;
+
+fn files_contain(dir: &std::path::Path, needle: &str) -> bool {
+    std::fs::read_dir(dir).expect("dir").flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() {
+            return files_contain(&p, needle);
+        }
+        std::fs::read(&p).is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_has_demo_data_and_never_writes_the_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = start_embedded(dir.path(), false)
+        .await
+        .expect("embedded service");
+    assert!(e.demo);
+    let c = Client::new(&e.url, Some(e.token.clone())).expect("client");
+    let me = c.me().await.expect("the console's token works");
+    assert_eq!(me.org.name, DEMO_ORG_NAME);
+    let keys = c
+        .list_keys(&ListKeysQuery {
+            limit: Some(500),
+            ..Default::default()
+        })
+        .await
+        .expect("keys");
+    let total = keys.total.unwrap_or(0);
+    assert!((38..=45).contains(&total), "about 40 keys, got {total}");
+    let statuses: Vec<&str> = keys.data.iter().map(|k| k.status.as_str()).collect();
+    for s in ["active", "disabled", "expiring", "expired"] {
+        assert!(statuses.contains(&s), "a {s} key");
+    }
+    assert!(
+        keys.data.iter().any(|k| k.app_id.is_some()),
+        "app-scoped keys"
+    );
+    assert!(
+        keys.data.iter().any(|k| !k.allowed_domains.is_empty()),
+        "keys with domains"
+    );
+    assert!(
+        keys.data.iter().any(|k| k.rotated_to.is_some()),
+        "a rotation in progress"
+    );
+    assert!(
+        keys.data
+            .iter()
+            .filter(|k| k.id != me.key.id)
+            .all(|k| k.name.ends_with("[demo]")),
+        "marked as demo"
+    );
+    let apps = c.list_apps(&PageQuery::default()).await.expect("apps");
+    assert_eq!(apps.data.len(), 2);
+    let days = c
+        .org_usage(&UsageQuery {
+            bucket: Some(BucketSize::Day),
+            ..Default::default()
+        })
+        .await
+        .expect("usage");
+    let busy_days = days.buckets.iter().filter(|b| b.total() > 0).count();
+    assert!(busy_days >= 30, "30 days of history, got {busy_days}");
+    let audit = c
+        .audit(&AuditQuery {
+            limit: Some(500),
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    assert!(audit.data.len() >= 40);
+    // The token is nowhere on disk: not in the database, the WAL, or the state file.
+    let random = e.token.expose()["sk_live_".len()..].to_owned();
+    e.stop().await;
+    assert!(
+        !files_contain(dir.path(), &random),
+        "the console's secret was written to disk"
+    );
+    assert!(
+        files_contain(dir.path(), &me.key.id),
+        "the scan does read the files"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_lives_only_in_memory_and_is_replaced_at_each_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = start_embedded(dir.path(), true).await.expect("first start");
+    let token1 = first.token.clone();
+    let url1 = first.url.clone();
+    let c1 = Client::new(&url1, Some(token1.clone())).expect("client");
+    let me = c1.me().await.expect("works");
+    assert_eq!(
+        me.org.name, LOCAL_ORG_NAME,
+        "--fresh starts without demo data"
+    );
+    assert_eq!(
+        c1.list_keys(&ListKeysQuery::default())
+            .await
+            .expect("keys")
+            .total,
+        Some(1)
+    );
+    first.stop().await;
+    assert!(
+        !files_contain(dir.path(), &token1.expose()["sk_live_".len()..]),
+        "the console's secret was written to disk"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let state = std::fs::metadata(dir.path().join("embedded.json")).expect("state file");
+        assert_eq!(state.permissions().mode() & 0o777, 0o600);
+    }
+    // A restart re-keys the same key: the old token stops working, the new one works.
+    let second = start_embedded(dir.path(), false)
+        .await
+        .expect("second start");
+    assert!(!second.demo);
+    let c2 = Client::new(&second.url, Some(second.token.clone())).expect("client");
+    assert_eq!(c2.me().await.expect("new token").key.id, me.key.id);
+    let old = Client::new(&second.url, Some(token1)).expect("client");
+    assert_eq!(
+        old.me().await.expect_err("old token").code(),
+        Some(ErrorCode::InvalidKey)
+    );
+    second.stop().await;
+    // --fresh moves the database aside rather than deleting it.
+    let third = start_embedded(dir.path(), true).await.expect("fresh start");
+    let backups = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".bak"))
+        .count();
+    assert_eq!(backups, 1);
+    third.stop().await;
+}
