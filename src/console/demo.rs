@@ -473,6 +473,7 @@ pub async fn seed(store: &Arc<dyn KeyStore>, client: &Client) -> Result<(), Stri
     let mut fill = os_random;
     let mut rng = Lcg(0x6b65_7963_6f6e_736f);
     let mut secrets: Vec<(String, Secret, State)> = Vec::new();
+    let mut busiest: Option<(u64, String)> = None;
     let mut last_used = Vec::new();
     let hour = BucketSize::Hour;
     // Oldest first, so the audit log and the key list (both newest first by insertion) read
@@ -597,6 +598,9 @@ pub async fn seed(store: &Arc<dyn KeyStore>, client: &Client) -> Result<(), Stri
             // Used long ago, then abandoned: stale.
             last_used.push((rec.id.clone(), now - Duration::days(spec.age_days / 2)));
         }
+        if spec.state == State::Active && busiest.as_ref().is_none_or(|(t, _)| spec.traffic > *t) {
+            busiest = Some((spec.traffic, rec.id.clone()));
+        }
         secrets.push((rec.id.clone(), secret, spec.state));
     }
     store
@@ -608,8 +612,9 @@ pub async fn seed(store: &Arc<dyn KeyStore>, client: &Client) -> Result<(), Stri
         .await
         .map_err(|e| e.to_string())?;
 
-    // A rotation in progress: the new key is live, the old one has three days of grace.
-    if let Some((id, _, _)) = secrets.iter().find(|(_, _, st)| *st == State::Active) {
+    // A rotation in progress on the busiest key (so the cut-over monitor has traffic): the
+    // new key is live, the old one has three days of grace.
+    if let Some((_, id)) = &busiest {
         client
             .rotate_key(
                 id,
