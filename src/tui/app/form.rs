@@ -216,13 +216,7 @@ impl KeyForm {
             .copied()
             .filter(|f| self.has(*f))
             .collect();
-        let i = fields.iter().position(|f| *f == self.focus).unwrap_or(0);
-        let n = fields.len();
-        self.focus = fields[if forward {
-            (i + 1) % n
-        } else {
-            (i + n - 1) % n
-        }];
+        self.focus = super::cycle(&fields, self.focus, forward);
     }
 
     /// The text input under focus, if any.

@@ -538,6 +538,18 @@ pub enum Command {
     },
 }
 
+/// The item after (or before) `current` in `items`, wrapping around; the first item when
+/// `current` is not among them.
+pub fn cycle<T: PartialEq + Copy>(items: &[T], current: T, forward: bool) -> T {
+    let n = items.len();
+    let i = items.iter().position(|x| *x == current).unwrap_or(0);
+    items[if forward {
+        (i + 1) % n
+    } else {
+        (i + n - 1) % n
+    }]
+}
+
 /// Rows of the detail pane when it sits below the table.
 pub const DETAIL_ROWS: u16 = 14;
 

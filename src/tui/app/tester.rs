@@ -289,27 +289,12 @@ impl Tester {
             .copied()
             .filter(|f| self.has(*f))
             .collect();
-        let i = fields.iter().position(|f| *f == self.focus).unwrap_or(0);
-        let n = fields.len();
-        self.focus = fields[if forward {
-            (i + 1) % n
-        } else {
-            (i + n - 1) % n
-        }];
+        self.focus = super::cycle(&fields, self.focus, forward);
     }
 
     /// Cycle the credential form.
     pub fn cycle_form(&mut self, forward: bool) {
-        let i = CredForm::ALL
-            .iter()
-            .position(|f| *f == self.form)
-            .unwrap_or(0);
-        let n = CredForm::ALL.len();
-        self.form = CredForm::ALL[if forward {
-            (i + 1) % n
-        } else {
-            (i + n - 1) % n
-        }];
+        self.form = super::cycle(&CredForm::ALL, self.form, forward);
     }
 
     /// Apply an edit to the focused field.
