@@ -1482,7 +1482,7 @@ impl App {
                             | super::app::form::Field::Domains
                             | super::app::form::Field::Expiry
                     ) {
-                        vec![C::Form, C::FormText]
+                        vec![C::FormText, C::Form]
                     } else {
                         vec![C::Form]
                     }
@@ -1500,7 +1500,7 @@ impl App {
                     }
                 }
                 Modal::Lookup(_) => vec![C::Lookup],
-                Modal::Tester(t) if t.focus.is_text() => vec![C::Tester, C::TesterText],
+                Modal::Tester(t) if t.focus.is_text() => vec![C::TesterText, C::Tester],
                 Modal::Tester(_) => vec![C::Tester],
                 Modal::Bulk(b) => {
                     let typing = b.file.is_some()
@@ -1576,6 +1576,23 @@ mod tests {
         assert_eq!(
             km.action(&[Context::Form, Context::FormText], &q),
             Some(Action::Edit(InputRequest::InsertChar('q')))
+        );
+        // Text fields come first, so Space types a space in a form's text field and in the
+        // tester, while it still cycles an option field.
+        let space = key(KeyCode::Char(' '), KeyModifiers::NONE);
+        assert_eq!(
+            km.action(&[Context::FormText, Context::Form], &space),
+            Some(Action::Edit(InputRequest::InsertChar(' ')))
+        );
+        assert_eq!(km.action(&[Context::Form], &space), Some(Action::Toggle));
+        assert_eq!(
+            km.action(&[Context::TesterText, Context::Tester], &space),
+            Some(Action::Edit(InputRequest::InsertChar(' ')))
+        );
+        let tab = key(KeyCode::Tab, KeyModifiers::NONE);
+        assert_eq!(
+            km.action(&[Context::FormText, Context::Form], &tab),
+            Some(Action::NextField)
         );
         // Shifted letters arrive with SHIFT and still match.
         let g = key(KeyCode::Char('G'), KeyModifiers::SHIFT);

@@ -609,13 +609,7 @@ impl super::App {
                     });
                 }
             }
-            A::Toggle => {
-                if t.focus == TField::Form {
-                    t.cycle_form(true);
-                } else {
-                    t.edit(InputRequest::InsertChar(' '));
-                }
-            }
+            A::Toggle if t.focus == TField::Form => t.cycle_form(true),
             A::Edit(req) => t.edit(req),
             A::Paste(s) => t.paste(&s),
             A::PageDown => t.scroll = t.scroll.saturating_add(10),

@@ -753,12 +753,11 @@ impl App {
                     f.validate(&self.catalog_rules, now);
                 }
             }
-            Action::Toggle if f.input_mut().is_none() => {
+            Action::Toggle => {
                 f.cycle(true, napps);
                 f.validate(&self.catalog_rules, now);
             }
             Action::Edit(req) => f.edit_text(req, &self.catalog_rules, now),
-            Action::Toggle => f.edit_text(InputRequest::InsertChar(' '), &self.catalog_rules, now),
             Action::Paste(t) => {
                 for c in t.chars().filter(|c| !c.is_control()) {
                     f.edit_text(InputRequest::InsertChar(c), &self.catalog_rules, now);
@@ -891,9 +890,6 @@ impl App {
                 for c in t.chars().filter(|c| !c.is_control()) {
                     input.handle(InputRequest::InsertChar(c));
                 }
-            }
-            Action::Toggle => {
-                input.handle(InputRequest::InsertChar(' '));
             }
             Action::Back => {
                 self.line = None;
