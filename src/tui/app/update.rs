@@ -30,9 +30,10 @@ pub fn explain(e: &UiError) -> String {
 impl App {
     /// Apply one action.
     pub fn update(&mut self, action: Action) -> Vec<Command> {
-        if let Some(cmds) = self.update_always(&action) {
-            return cmds;
-        }
+        let action = match self.update_always(action) {
+            Ok(cmds) => return cmds,
+            Err(other) => other,
+        };
         if !self.modals.is_empty() {
             return self.update_modal(action);
         }
@@ -92,17 +93,21 @@ impl App {
     }
 
     /// Results, clocks and sizes: handled whatever has focus.
-    fn update_always(&mut self, action: &Action) -> Option<Vec<Command>> {
+    /// Results, clocks and sizes, handled whatever has focus. Takes the action by value (a
+    /// page of keys or a secret is moved into place, not copied) and gives back any other.
+    // The action passes through once per event; boxing it would allocate on every keystroke.
+    #[allow(clippy::result_large_err)]
+    fn update_always(&mut self, action: Action) -> Result<Vec<Command>, Action> {
         let cmds = match action {
             Action::Tick(now, mono) => {
-                self.now = *now;
-                self.mono = *mono;
-                if self.toast.as_ref().is_some_and(|t| t.until <= *mono) {
+                self.now = now;
+                self.mono = mono;
+                if self.toast.as_ref().is_some_and(|t| t.until <= mono) {
                     self.toast = None;
                 }
                 for m in &mut self.modals {
                     if let Modal::Reveal(r) = m
-                        && r.shown_until.is_some_and(|(_, until)| until <= *mono)
+                        && r.shown_until.is_some_and(|(_, until)| until <= mono)
                     {
                         r.shown_until = None;
                     }
@@ -110,7 +115,7 @@ impl App {
                 Vec::new()
             }
             Action::Resize(w, h) => {
-                self.size = (*w, *h);
+                self.size = (w, h);
                 let h = self.table_height();
                 self.keys.scroll_into_view(h);
                 Vec::new()
@@ -123,17 +128,17 @@ impl App {
                 }
                 Vec::new()
             }
-            Action::TimerFired(kind) => self.timer(*kind),
+            Action::TimerFired(kind) => self.timer(kind),
             Action::MeLoaded(r) => match r {
                 Ok(me) => {
-                    self.me = Some(me.clone());
+                    self.me = Some(me);
                     self.conn = Conn::Ready;
                     let mut cmds = vec![Command::LoadCatalog, Command::LoadApps];
                     cmds.extend(self.load_keys(false));
                     cmds
                 }
                 Err(e) => {
-                    self.conn = Conn::Failed(e.clone());
+                    self.conn = Conn::Failed(e);
                     Vec::new()
                 }
             },
@@ -143,25 +148,25 @@ impl App {
                 query,
                 result,
             } => {
-                if *generation == self.keys.generation {
+                if generation == self.keys.generation {
                     self.keys.loading = false;
                     match result {
                         Ok(page) => {
-                            if *append {
-                                self.keys.rows.extend(page.data.iter().cloned());
+                            if append {
+                                self.keys.rows.extend(page.data);
                             } else {
-                                self.keys.rows = page.data.clone();
+                                self.keys.rows = page.data;
                                 self.keys.offset = 0;
                             }
                             self.keys.total = page.total;
-                            self.keys.next_cursor = page.next_cursor.clone();
-                            self.keys.query.clone_from(query);
+                            self.keys.next_cursor = page.next_cursor;
+                            self.keys.query = query;
                             self.keys.error = None;
                             self.keys.rebuild_view();
                         }
                         Err(e) => {
-                            self.keys.error = Some(e.clone());
                             self.toast(format!("Loading keys failed: {}", e.message), true);
+                            self.keys.error = Some(e);
                         }
                     }
                 }
@@ -169,52 +174,52 @@ impl App {
             }
             Action::CatalogLoaded(r) => {
                 match r {
-                    Ok(c) => self.catalog = Some(c.clone()),
+                    Ok(c) => self.catalog = Some(c),
                     Err(e) => self.toast(format!("Loading scopes failed: {}", e.message), true),
                 }
                 Vec::new()
             }
             Action::AppsLoaded(r) => {
                 if let Ok(a) = r {
-                    self.apps.clone_from(a);
+                    self.apps = a;
                 }
                 Vec::new()
             }
-            Action::KeyCreated(r) => self.key_created(r.clone()),
-            Action::KeyUpdated { origin, result } => self.key_updated(*origin, result.clone()),
+            Action::KeyCreated(r) => self.key_created(r),
+            Action::KeyUpdated { origin, result } => self.key_updated(origin, result),
             Action::KeyDeleted { id, result } => {
                 match result {
                     Ok(()) => {
                         let name = self
                             .keys
-                            .get(id)
+                            .get(&id)
                             .map(|k| k.name.clone())
                             .unwrap_or_default();
-                        self.keys.remove(id);
+                        self.keys.remove(&id);
                         self.toast(format!("Deleted {name} ({id})"), false);
                     }
-                    Err(e) => self.toast(format!("Delete failed: {}", explain(e)), true),
+                    Err(e) => self.toast(format!("Delete failed: {}", explain(&e)), true),
                 }
                 Vec::new()
             }
             Action::OrgUsageLoaded(r) => {
-                self.usage.org = Loadable::from_result(r.clone());
+                self.usage.org = Loadable::from_result(r);
                 Vec::new()
             }
             Action::KeyUsageLoaded(r) => {
-                self.usage.key = Loadable::from_result(r.clone());
+                self.usage.key = Loadable::from_result(r);
                 Vec::new()
             }
             Action::StaleLoaded(r) => {
-                self.usage.stale = Loadable::from_result(r.clone());
+                self.usage.stale = Loadable::from_result(r);
                 Vec::new()
             }
             Action::OldLoaded(r) => {
-                self.usage.old = Loadable::from_result(r.clone());
+                self.usage.old = Loadable::from_result(r);
                 Vec::new()
             }
             Action::FailuresLoaded(r) => {
-                self.usage.failures = Loadable::from_result(r.clone());
+                self.usage.failures = Loadable::from_result(r);
                 Vec::new()
             }
             Action::HoldersLoaded { scope, result } => {
@@ -222,10 +227,9 @@ impl App {
                     .scopes
                     .holders
                     .as_ref()
-                    .is_some_and(|(s, _)| s == scope)
+                    .is_some_and(|(s, _)| *s == scope)
                 {
-                    self.scopes.holders =
-                        Some((scope.clone(), Loadable::from_result(result.clone())));
+                    self.scopes.holders = Some((scope, Loadable::from_result(result)));
                 }
                 Vec::new()
             }
@@ -234,22 +238,22 @@ impl App {
                 append,
                 result,
             } => {
-                if *generation == self.audit.generation {
+                if generation == self.audit.generation {
                     self.audit.loading = false;
                     self.audit.loaded = true;
                     match result {
                         Ok(page) => {
-                            if *append {
-                                self.audit.rows.extend(page.data.iter().cloned());
+                            if append {
+                                self.audit.rows.extend(page.data);
                             } else {
-                                self.audit.rows = page.data.clone();
+                                self.audit.rows = page.data;
                                 self.audit.selected = 0;
                                 self.audit.offset = 0;
                             }
-                            self.audit.next_cursor = page.next_cursor.clone();
+                            self.audit.next_cursor = page.next_cursor;
                             self.audit.error = None;
                         }
-                        Err(e) => self.audit.error = Some(e.clone()),
+                        Err(e) => self.audit.error = Some(e),
                     }
                 }
                 Vec::new()
@@ -257,7 +261,7 @@ impl App {
             Action::Copied { secret, result } => {
                 match result {
                     Ok(how) => {
-                        if *secret {
+                        if secret {
                             let id = self.next_id();
                             let after = self.settings.clipboard_clear;
                             self.clipboard_until = Some((id, self.mono + after));
@@ -270,10 +274,7 @@ impl App {
                                 format!("Secret copied {how}; cleared in {}s", after.as_secs()),
                                 false,
                             );
-                            return Some(vec![Command::Timer(
-                                TimerKind::ClipboardClear(id),
-                                after,
-                            )]);
+                            return Ok(vec![Command::Timer(TimerKind::ClipboardClear(id), after)]);
                         }
                         self.toast(format!("Copied {how}"), false);
                     }
@@ -282,13 +283,13 @@ impl App {
                 Vec::new()
             }
             Action::KeyRotated { id, bulk, result } => {
-                self.key_rotated(id, *bulk, result.clone().map(|r| *r))
+                self.key_rotated(&id, bulk, result.map(|r| *r))
             }
-            Action::RotationUsage { key_id, result } => self.rotation_usage(key_id, result.clone()),
-            Action::TesterAnswered(r) => self.tester_answered(r.as_ref().clone()),
+            Action::RotationUsage { key_id, result } => self.rotation_usage(&key_id, result),
+            Action::TesterAnswered(r) => self.tester_answered(*r),
             Action::Diagnosed(r) => {
                 if let Some(t) = self.tester_mut() {
-                    t.diagnosis = Loadable::from_result(r.clone());
+                    t.diagnosis = Loadable::from_result(r);
                 }
                 Vec::new()
             }
@@ -297,25 +298,26 @@ impl App {
                     if let Modal::Lookup(cur) = m
                         && matches!(cur.as_ref(), Lookup::Loading(_))
                     {
-                        *cur = l.clone();
+                        *cur = l;
+                        break;
                     }
                 }
                 Vec::new()
             }
             Action::FileWritten(r) => {
-                self.file_written(r);
+                self.file_written(&r);
                 Vec::new()
             }
             Action::ClipboardCleared(r) => {
                 match r {
-                    Ok(m) => self.toast(m.clone(), false),
+                    Ok(m) => self.toast(m, false),
                     Err(e) => self.toast(format!("Clearing the clipboard failed: {e}"), true),
                 }
                 Vec::new()
             }
-            _ => return None,
+            other => return Err(other),
         };
-        Some(cmds)
+        Ok(cmds)
     }
 
     fn timer(&mut self, kind: TimerKind) -> Vec<Command> {
