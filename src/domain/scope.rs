@@ -179,6 +179,17 @@ impl Catalog {
         })
     }
 
+    /// A catalog from entries (e.g. as `GET /v1/scopes` returned them); entries that are not
+    /// `resource:action` are dropped.
+    pub fn from_entries(entries: Vec<CatalogEntry>) -> Catalog {
+        Catalog {
+            entries: entries
+                .into_iter()
+                .filter(|e| matches!(Scope::parse(&e.name), Ok(Scope::Exact(..))))
+                .collect(),
+        }
+    }
+
     /// The built-in default catalog.
     pub fn default_catalog() -> Catalog {
         // The asset is compiled in and covered by a test, so this cannot fail at run time.

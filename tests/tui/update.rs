@@ -511,4 +511,52 @@ fn session_fields_drive_the_badge() {
     };
     let a = App::new(s, Settings::default(), now(), tokio::time::Instant::now());
     assert!(a.session.danger);
+    // The badge reads without colour: the text is there, reversed in a real terminal.
+    assert!(
+        fixtures::render(&a, (80, 24))
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("[PROD]"))
+    );
+    let local = app(1, (80, 24));
+    let header = fixtures::render(&local, (80, 24));
+    let first = header.lines().next().unwrap_or_default();
+    assert!(
+        !first.contains("[PROD]") && first.contains("[DEMO]"),
+        "{first}"
+    );
+}
+
+#[test]
+fn the_monochrome_theme_marks_meaning_without_colour() {
+    use keyconsole::tui::theme::Theme;
+    use ratatui::style::Modifier;
+    let t = Theme::mono();
+    assert_eq!(t.danger_badge().fg, None);
+    assert!(t.danger_badge().add_modifier.contains(Modifier::REVERSED));
+    assert!(t.selected().add_modifier.contains(Modifier::REVERSED));
+    assert_eq!(t.error().fg, None);
+    assert!(Theme { color: true }.error().fg.is_some());
+}
+
+#[test]
+fn forms_validate_against_the_servers_catalog() {
+    let mut a = app(1, (80, 24));
+    let mut cat = fixtures::catalog();
+    cat.scopes.push(keyconsole::api::ScopeInfo {
+        name: "reports:read".into(),
+        description: "Read reports".into(),
+    });
+    let _ = a.update(Action::CatalogLoaded(Ok(cat)));
+    let _ = a.update(Action::NewKey);
+    typed(&mut a, "Reporter");
+    let Some(Modal::Form(f)) = a.modals.last_mut() else {
+        panic!("form")
+    };
+    f.set_custom_scopes(["reports:read".to_owned()].into());
+    assert!(
+        f.validate(&a.catalog_rules, now()),
+        "a scope only the server's catalog has: {:?}",
+        f.errors
+    );
 }

@@ -581,7 +581,7 @@ pub struct App {
     pub keys: KeysState,
     /// Scope catalog.
     pub catalog: Option<ScopesResponse>,
-    /// Parsed catalog for validation.
+    /// The catalog forms validate against (the server's once loaded).
     pub catalog_rules: Catalog,
     /// Apps of the org.
     pub apps: Vec<ApiApp>,

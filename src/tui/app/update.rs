@@ -14,6 +14,7 @@ use super::tabs::{AUDIT_ACTIONS, DomainsFocus, Loadable, ScopeEdit, UsagePanel};
 use super::{Action, App, Command, Conn, CopyWhat, EditOrigin, LineKind, Tab, TimerKind, UiError};
 use crate::api::{BucketSize, ListKeysQuery, UpdateKeyRequest};
 use crate::domain::host_pattern::HostPattern;
+use crate::domain::scope::{Catalog, CatalogEntry};
 
 /// Plain words for a refusal from the server.
 pub fn explain(e: &UiError) -> String {
@@ -174,7 +175,19 @@ impl App {
             }
             Action::CatalogLoaded(r) => {
                 match r {
-                    Ok(c) => self.catalog = Some(c),
+                    Ok(c) => {
+                        // Validate forms against the server's catalog, not the built-in one.
+                        self.catalog_rules = Catalog::from_entries(
+                            c.scopes
+                                .iter()
+                                .map(|s| CatalogEntry {
+                                    name: s.name.clone(),
+                                    description: s.description.clone(),
+                                })
+                                .collect(),
+                        );
+                        self.catalog = Some(c);
+                    }
                     Err(e) => self.toast(format!("Loading scopes failed: {}", e.message), true),
                 }
                 Vec::new()
