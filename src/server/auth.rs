@@ -106,6 +106,8 @@ pub trait Requirement: Send + Sync + 'static {
     /// Whether a public key alone (with an allowed Origin) may call the endpoint. The key
     /// API's own management endpoints refuse it: a public key is not a secret.
     const PUBLIC_KEY_OK: bool = false;
+    /// `SCOPES` parsed, once per type (not on every request).
+    fn parsed() -> &'static [Scope];
 }
 
 macro_rules! requirement {
@@ -115,6 +117,10 @@ macro_rules! requirement {
         pub struct $name;
         impl Requirement for $name {
             const SCOPES: &'static [&'static str] = &[$($s),*];
+            fn parsed() -> &'static [Scope] {
+                static PARSED: std::sync::OnceLock<Vec<Scope>> = std::sync::OnceLock::new();
+                PARSED.get_or_init(|| Self::SCOPES.iter().filter_map(|s| Scope::parse(s).ok()).collect())
+            }
         }
     };
 }
@@ -125,6 +131,9 @@ pub struct AnyKey;
 impl Requirement for AnyKey {
     const SCOPES: &'static [&'static str] = &[];
     const PUBLIC_KEY_OK: bool = true;
+    fn parsed() -> &'static [Scope] {
+        &[]
+    }
 }
 
 requirement!(KeysRead, ["keys:read"], "`keys:read`.");
@@ -428,11 +437,7 @@ impl<R: Requirement> FromRequestParts<AppState> for Caller<R> {
         let token = extract_token(&auth, &keys).map_err(|f| ApiError::from(f.denial))?;
         let origin = origin_header(&parts.headers)?;
         let app = app_header(&parts.headers)?;
-        let required: Vec<Scope> = R::SCOPES
-            .iter()
-            .filter_map(|s| Scope::parse(s).ok())
-            .collect();
-        let (decision, found, cred) = state.decide(token, origin, app, &required, None).await?;
+        let (decision, found, cred) = state.decide(token, origin, app, R::parsed(), None).await?;
         match (&found, decision.counts_usage()) {
             (Some(k), true) => ctx.attribute_key(k),
             (Some(k), false) => ctx.attribute_event(&k.org_id, Some(&k.id)),
