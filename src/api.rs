@@ -305,6 +305,9 @@ pub struct Page<T> {
     /// Items matching the filter across all pages (`GET /v1/keys` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
+    /// `true` when `total` is a cap, not an exact count: at least that many match.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub total_is_lower_bound: bool,
 }
 
 /// `GET /v1/keys` query.
@@ -332,6 +335,9 @@ pub struct ListKeysQuery {
     pub last_used_before: Option<DateTime<Utc>>,
     /// Only keys created before this time (rotation-due reviews).
     pub created_before: Option<DateTime<Utc>>,
+    /// `created`, `-created` (default), `name`, `-name`, `last_used`, `-last_used`, `expires`
+    /// or `-expires`; cursors follow the sort.
+    pub sort: Option<String>,
 }
 
 /// `GET /v1/apps`, `/v1/auth-events`, `/v1/audit` paging.

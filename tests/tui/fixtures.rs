@@ -145,6 +145,7 @@ pub fn app_with(n: usize, size: (u16, u16), danger: bool) -> App {
             data: keys(n),
             next_cursor: None,
             total: Some(n as u64),
+            total_is_lower_bound: false,
         }),
     });
     a

@@ -239,6 +239,7 @@ fn other_tabs() {
                 data: fixtures::audit(),
                 next_cursor: None,
                 total: None,
+                total_is_lower_bound: false,
             }),
         });
         a

@@ -103,6 +103,7 @@ fn stale_pages_are_dropped() {
             data: keys(3),
             next_cursor: None,
             total: Some(3),
+            total_is_lower_bound: false,
         }),
     });
     assert_eq!(
@@ -157,6 +158,7 @@ fn scrolling_near_the_end_pages_from_the_server() {
             data: keys(200),
             next_cursor: Some("cur_1".into()),
             total: Some(100_000),
+            total_is_lower_bound: false,
         }),
     });
     let mut asked = None;

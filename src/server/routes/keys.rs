@@ -171,6 +171,7 @@ pub async fn list_keys(
             .collect(),
         next_cursor: cursor(found.next),
         total: found.total,
+        total_is_lower_bound: false,
     }))
 }
 

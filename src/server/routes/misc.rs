@@ -86,6 +86,7 @@ pub async fn list_apps(
         data: found.items,
         next_cursor: cursor(found.next),
         total: None,
+        total_is_lower_bound: false,
     }))
 }
 

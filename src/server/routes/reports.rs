@@ -177,6 +177,7 @@ pub async fn auth_events(
             .collect(),
         next_cursor: cursor(found.next),
         total: None,
+        total_is_lower_bound: false,
     }))
 }
 
@@ -214,6 +215,7 @@ pub async fn audit(
             .collect(),
         next_cursor: cursor(found.next),
         total: None,
+        total_is_lower_bound: false,
     }))
 }
 
