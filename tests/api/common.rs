@@ -129,6 +129,21 @@ impl TestServer {
             .expect("create key")
     }
 
+    /// Enable or disable a key as the owner.
+    pub async fn set_enabled(&self, id: &str, enabled: bool) -> keyconsole::api::KeyObject {
+        self.client
+            .update_key(
+                id,
+                &keyconsole::api::UpdateKeyRequest {
+                    enabled: Some(enabled),
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .expect("enable or disable")
+    }
+
     /// Clean shutdown, as SIGTERM would do; returns what a restart needs.
     pub async fn stop(mut self) -> (Arc<tempfile::TempDir>, OrgCreated) {
         if let Some(tx) = self.shutdown.take() {

@@ -3,6 +3,7 @@
 
 mod auth;
 mod common;
+mod guards;
 mod handlers;
 mod keys;
 mod store;
