@@ -337,7 +337,7 @@ fn change(
 #[utoipa::path(patch, path = "/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "The public key"), ("If-Match" = Option<String>, Header, description = "Expected version")),
     request_body = UpdateKeyRequest,
-    responses((status = 200, body = KeyObject), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)),
+    responses((status = 200, body = KeyObject), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 412, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn update_key(
     State(state): State<AppState>,
@@ -479,7 +479,7 @@ pub async fn update_key(
 /// Delete a key. It stops working at once.
 #[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "The public key")),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn delete_key(
     State(state): State<AppState>,
