@@ -14,6 +14,7 @@ use crate::api::{
 };
 use crate::client::{Client, ClientError};
 use crate::domain::key::{Env, Secret, SecretPrefix, is_org_id};
+use crate::server::client_addr::{Cidr, ForwardedHeader, TrustedProxies};
 use crate::server::clock::{Clock, SystemClock};
 use crate::server::{AppState, ServerConfig, bootstrap, serve};
 use crate::storage::{self, Retention, StoreError};
@@ -125,6 +126,37 @@ pub struct ServeArgs {
     /// Newest denied-request events kept per organization.
     #[arg(long, default_value_t = 100_000)]
     pub auth_event_retention: u32,
+    /// A reverse proxy's address or network (e.g. 10.0.0.0/8; repeatable): requests from it
+    /// are attributed to the client it names in --trusted-proxy-header, for the rate limit,
+    /// auth events and logs. Without it the peer address is the client.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", num_args = 1.., action = clap::ArgAction::Append)]
+    pub trusted_proxy: Vec<Cidr>,
+    /// The header the trusted proxies write (only that one is read).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "x-forwarded-for",
+        requires = "trusted_proxy"
+    )]
+    pub trusted_proxy_header: ProxyHeaderArg,
+}
+
+/// `--trusted-proxy-header`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProxyHeaderArg {
+    /// `X-Forwarded-For: client, proxy1, …`
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1, …`
+    Forwarded,
+}
+
+impl From<ProxyHeaderArg> for ForwardedHeader {
+    fn from(h: ProxyHeaderArg) -> ForwardedHeader {
+        match h {
+            ProxyHeaderArg::XForwardedFor => ForwardedHeader::XForwardedFor,
+            ProxyHeaderArg::Forwarded => ForwardedHeader::Forwarded,
+        }
+    }
 }
 
 /// `keyconsole org …`
@@ -258,6 +290,10 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
         secret_prefix: prefix(&args.secret_prefix)?,
         accept_env: args.accept_env.map(Env::from),
         failed_auth_limit: args.failed_auth_limit,
+        trusted_proxies: TrustedProxies::new(
+            args.trusted_proxy.clone(),
+            args.trusted_proxy_header.into(),
+        ),
         ..ServerConfig::default()
     };
     let retention = Retention {

@@ -259,6 +259,80 @@ fn org_recover_refuses_what_it_cannot_recover() {
     assert!(!dir.path().join("gone.db").exists());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_trusted_proxy_names_the_client_in_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db(&dir);
+    let created = org_create(&url);
+    let pair = format!("Bearer {}:sk_live_{}", created.key.id, "0".repeat(38));
+    for (args, header, value, client) in [
+        (
+            vec!["--trusted-proxy", "10.0.0.0/8", "127.0.0.1"],
+            "x-forwarded-for",
+            "1.1.1.1, 203.0.113.7",
+            "203.0.113.7",
+        ),
+        (
+            vec![
+                "--trusted-proxy",
+                "::1/128",
+                "--trusted-proxy",
+                "127.0.0.0/8",
+                "--trusted-proxy-header",
+                "forwarded",
+            ],
+            "forwarded",
+            "for=\"198.51.100.4:4711\"",
+            "198.51.100.4",
+        ),
+        // Not behind a trusted proxy: the header is ignored.
+        (vec![], "x-forwarded-for", "203.0.113.7", "127.0.0.1"),
+    ] {
+        let mut a = vec!["--database", url.as_str(), "--listen", "127.0.0.1:0"];
+        a.extend(args.iter().copied());
+        let mut served = serve(&a);
+        let resp = reqwest::Client::new()
+            .get(format!("{}/v1/me", served.url))
+            .header("authorization", &pair)
+            .header(header, value)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status().as_u16(), 401);
+        let rid = resp
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("rid")
+            .to_owned();
+        assert_eq!(term(&mut served), 0);
+        let log = served.log.lock().expect("log").clone();
+        let line = log
+            .lines()
+            .find(|l| l.contains(&rid) && l.contains("request"))
+            .unwrap_or_else(|| panic!("no log line for {rid}:\n{log}"));
+        assert!(
+            line.contains(&format!("client={client}")),
+            "{args:?}: {line}"
+        );
+    }
+    // A bad network is a usage error.
+    let out = kc(&[
+        "serve",
+        "--database",
+        &url,
+        "--trusted-proxy",
+        "10.0.0.0/33",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("10.0.0.0/33") && err.contains("prefix"),
+        "{err}"
+    );
+}
+
 #[test]
 fn usage_errors_are_one_line_and_exit_2() {
     let dir = tempfile::tempdir().expect("tempdir");

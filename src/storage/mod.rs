@@ -135,6 +135,9 @@ pub struct AuthEventRecord {
     pub origin: Option<String>,
     /// x-app-id header.
     pub app_id: Option<String>,
+    /// How many denied requests this event stands for: 1, or more for the aggregate of one
+    /// (org, code, client address) minute's excess (`server::events`).
+    pub count: u64,
 }
 
 /// Filters of `GET /v1/auth-events`.

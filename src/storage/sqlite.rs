@@ -762,8 +762,8 @@ impl KeyStore for SqliteStore {
         let mut orgs: Vec<&str> = Vec::new();
         for e in &batch.events {
             sqlx::query(
-                "INSERT INTO auth_events (request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO auth_events (request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id, count) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&e.request_id)
             .bind(&e.org_id)
@@ -776,6 +776,7 @@ impl KeyStore for SqliteStore {
             .bind(&e.ip)
             .bind(&e.origin)
             .bind(&e.app_id)
+            .bind(i64::try_from(e.count).unwrap_or(i64::MAX))
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -931,8 +932,8 @@ impl KeyStore for SqliteStore {
         page: PageReq,
     ) -> StoreResult<Paged<AuthEventRecord>> {
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT seq, request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id \
-             FROM auth_events WHERE org_id = ",
+            "SELECT seq, request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id, \
+             count FROM auth_events WHERE org_id = ",
         );
         qb.push_bind(org_id);
         if let Some(r) = &filter.request_id {
@@ -963,6 +964,7 @@ impl KeyStore for SqliteStore {
                         ip: get(r, "ip")?,
                         origin: get(r, "origin")?,
                         app_id: get(r, "app_id")?,
+                        count: u64::try_from(get::<i64>(r, "count")?).unwrap_or(1),
                     },
                 ))
             })

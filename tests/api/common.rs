@@ -182,6 +182,12 @@ pub async fn raw(
     (status, headers, json)
 }
 
+/// A well-formed secret of no key (its checksum holds, so it reaches the lookup).
+pub fn unknown_secret() -> Secret {
+    let mut fill = |b: &mut [u8]| keyconsole::server::os_random(b);
+    Secret::generate(&Default::default(), Env::Live, &mut fill)
+}
+
 /// The error code of a JSON error body.
 pub fn code(body: &serde_json::Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<none>")

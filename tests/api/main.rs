@@ -3,6 +3,7 @@
 
 mod auth;
 mod common;
+mod floods;
 mod guards;
 mod handlers;
 mod keys;
