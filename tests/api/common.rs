@@ -129,6 +129,19 @@ impl TestServer {
             .expect("create key")
     }
 
+    /// A key whose public key alone works from any `https://….example.com` page.
+    pub async fn widget(&self) -> CreateKeyResponse {
+        self.client
+            .create_key(&CreateKeyRequest {
+                name: "Widget".into(),
+                scopes: Some(vec!["runs:read".into()]),
+                allowed_domains: Some(vec!["*.example.com".into()]),
+                ..CreateKeyRequest::default()
+            })
+            .await
+            .expect("create widget key")
+    }
+
     /// Enable or disable a key as the owner.
     pub async fn set_enabled(&self, id: &str, enabled: bool) -> keyconsole::api::KeyObject {
         self.client

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use keyconsole::api::{AuthEvent, AuthEventsQuery, CreateKeyRequest};
+use keyconsole::api::{AuthEvent, AuthEventsQuery};
 use keyconsole::server::ServerConfig;
 use keyconsole::server::client_addr::{Cidr, ForwardedHeader, TrustedProxies};
 use keyconsole::server::events::EVENTS_PER_MINUTE;
@@ -40,19 +40,6 @@ async fn all_events(s: &TestServer) -> Vec<AuthEvent> {
     }
 }
 
-/// A key whose public key alone works from `https://shop.example.com`.
-async fn widget(s: &TestServer) -> keyconsole::api::CreateKeyResponse {
-    s.client
-        .create_key(&CreateKeyRequest {
-            name: "Widget".into(),
-            scopes: Some(vec!["runs:read".into()]),
-            allowed_domains: Some(vec!["shop.example.com".into()]),
-            ..Default::default()
-        })
-        .await
-        .expect("create")
-}
-
 fn db_bytes(s: &TestServer) -> u64 {
     ["keys.db", "keys.db-wal"]
         .iter()
@@ -82,7 +69,7 @@ async fn a_public_key_flood_from_a_wrong_origin_is_limited_and_evicts_nothing() 
         ..Retention::default()
     };
     let s = TestServer::start_with(config, None, retention).await;
-    let widget = widget(&s).await;
+    let widget = s.widget().await;
     // A genuine denial before the flood, from the same address.
     let reader = s.create("Reader", &["runs:read"]).await;
     let (st, h, _) = raw(
@@ -208,7 +195,7 @@ async fn a_valid_key_gets_through_a_blocked_address_and_a_bad_one_does_not() {
     let wc = s.client_with(&worker.secret);
     s.client.me().await.expect("owner, now cached");
     wc.me().await.expect("worker, now cached");
-    let widget = widget(&s).await;
+    let widget = s.widget().await;
     for _ in 0..3 {
         assert_eq!(fail(&s, &[]).await.0, 401);
     }

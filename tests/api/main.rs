@@ -3,6 +3,7 @@
 
 mod auth;
 mod common;
+mod cors;
 mod floods;
 mod guards;
 mod handlers;
