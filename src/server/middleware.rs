@@ -3,9 +3,9 @@
 //! failed-auth limiter and writes one log line. The client address (the peer, or behind a
 //! trusted proxy the one it reports: [`super::client_addr`]) is resolved here once, for the
 //! limiter, auth events and the log line. The log line and stored paths never hold a
-//! secret or a credential header: the log line has the client address, the method, the route template
-//! (`/v1/keys/{id}`, `<unmatched>` for no route), status and key id; auth events store the
-//! redacted raw path (at most 512 characters), Origin (256) and `x-app-id` (64).
+//! secret or a credential header: the log line has the client address, method, route
+//! template (`/v1/keys/{id}`, `<unmatched>` for no route), status and key id; auth events
+//! store the redacted raw path (at most 512 characters), Origin (256) and `x-app-id` (64).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
