@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::domain::decision::{Denial, ErrorCode};
+use crate::domain::decision::{Denial, ErrorCode, LAST_OWNER_MESSAGE};
 use crate::storage::StoreError;
 
 /// An error answer.
@@ -89,6 +89,7 @@ impl From<StoreError> for ApiError {
                 err.internal = Some(detail);
                 err
             }
+            StoreError::LastOwner => ApiError::new(ErrorCode::Conflict, LAST_OWNER_MESSAGE),
             other => ApiError::internal(other.to_string()),
         }
     }

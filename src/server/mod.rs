@@ -9,8 +9,10 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod cache;
+pub mod client_addr;
 pub mod clock;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod middleware;
 pub mod routes;
@@ -32,6 +34,7 @@ use crate::domain::scope::Catalog;
 use crate::storage::KeyStore;
 use auth::Limiter;
 use cache::{AppOrgs, KeyCache};
+use client_addr::TrustedProxies;
 use clock::{Clock, SystemClock};
 use usage::UsageRecorder;
 
@@ -52,6 +55,8 @@ pub struct ServerConfig {
     pub catalog: Catalog,
     /// How long a shutdown waits for in-flight requests before writing usage and returning.
     pub shutdown_grace: Duration,
+    /// Proxies whose forwarding header names the client (none: the peer is the client).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +69,7 @@ impl Default for ServerConfig {
             cache_ttl: Duration::from_secs(30),
             catalog: Catalog::default_catalog(),
             shutdown_grace: Duration::from_secs(10),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use super::clock::Clock;
+use super::events::EventBound;
 use crate::api::BucketSize;
 use crate::storage::{AuthEventRecord, KeyStore, UsageBatch, UsageDelta};
 
@@ -149,11 +150,16 @@ struct Flusher {
     store: Arc<dyn KeyStore>,
     clock: Arc<dyn Clock>,
     pending: Pending,
+    /// Auth events pass through it: per (org, code, client) and minute the excess is one.
+    bound: EventBound,
     last_prune: Option<DateTime<Utc>>,
 }
 
 impl Flusher {
     async fn flush(&mut self) -> Result<(), String> {
+        for e in self.bound.close(self.clock.now()) {
+            self.pending.event(e);
+        }
         if self.pending.dropped > 0 {
             tracing::warn!(
                 dropped = self.pending.dropped,
@@ -198,6 +204,7 @@ impl UsageRecorder {
             store,
             clock,
             pending: Pending::new(MAX_PENDING_EVENTS),
+            bound: EventBound::default(),
             last_prune: None,
         };
         tokio::spawn(async move {
@@ -209,12 +216,22 @@ impl UsageRecorder {
                         Some(Msg::Hit { key_id, org_id, at, outcome }) => {
                             flusher.pending.add(key_id, org_id, at, outcome);
                         }
-                        Some(Msg::Event(e)) => flusher.pending.event(e),
+                        Some(Msg::Event(e)) => {
+                            for e in flusher.bound.admit(e) {
+                                flusher.pending.event(e);
+                            }
+                        }
                         Some(Msg::Flush(done)) => {
+                            for e in flusher.bound.release_all() {
+                                flusher.pending.event(e);
+                            }
                             let r = flusher.flush().await;
                             let _ = done.send(r);
                         }
                         None => {
+                            for e in flusher.bound.release_all() {
+                                flusher.pending.event(e);
+                            }
                             let _ = flusher.flush().await;
                             break;
                         }
@@ -271,6 +288,7 @@ mod tests {
             ip: "127.0.0.1".to_owned(),
             origin: None,
             app_id: None,
+            count: 1,
         }
     }
 

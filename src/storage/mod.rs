@@ -29,6 +29,10 @@ pub enum StoreError {
     /// Stored data that does not parse (corruption or a manual edit).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The write would leave the organization without an owner key (enabled, unexpired,
+    /// org-scoped, holding `*`; `domain::decision::is_owner_key`): refused, nothing written.
+    #[error("the organization's last owner key cannot be disabled, deleted, expired or narrowed")]
+    LastOwner,
     /// Any other database error.
     #[error("database error: {0}")]
     Other(String),
@@ -131,6 +135,9 @@ pub struct AuthEventRecord {
     pub origin: Option<String>,
     /// x-app-id header.
     pub app_id: Option<String>,
+    /// How many denied requests this event stands for: 1, or more for the aggregate of one
+    /// (org, code, client address) minute's excess (`server::events`).
+    pub count: u64,
 }
 
 /// Filters of `GET /v1/auth-events`.
@@ -258,16 +265,26 @@ pub trait KeyStore: Send + Sync + 'static {
     ) -> StoreResult<Paged<KeyRecord>>;
     /// Write `key`'s mutable fields if the stored version is still `expected_version`;
     /// the stored version becomes `key.version`. `Ok(false)` when the version moved on.
+    ///
+    /// **Lock-out guard**: when the stored key is an owner key at `key.updated_at` and `key`
+    /// is not, the write is refused with [`StoreError::LastOwner`] if no other owner key of
+    /// the org is left. The check and the write are one atomic step, serialized against
+    /// every other write of the org (SQLite: the one writer in `BEGIN IMMEDIATE`; a
+    /// PostgreSQL store must lock, e.g. the org's row `FOR UPDATE`, before checking), so two
+    /// concurrent requests cannot each take away one of the last two owner keys.
     async fn update_key(
         &self,
         key: &KeyRecord,
         expected_version: i64,
         audits: &[NewAudit],
     ) -> StoreResult<bool>;
-    /// Soft-delete a key. `Ok(false)` when there was no live key.
+    /// Soft-delete a key. `Ok(false)` when there was no live key. The lock-out guard of
+    /// [`KeyStore::update_key`] applies, at `audit.at`.
     async fn delete_key(&self, org_id: &str, id: &str, audit: &NewAudit) -> StoreResult<bool>;
     /// Mark `old` rotated (its `rotated_to`, `expires_at` and version as given) and insert
     /// `new`, atomically. `Ok(false)` when `old` was already rotated, deleted or changed.
+    /// Needs no lock-out guard: `new` is enabled, unexpired and has `old`'s scopes and app,
+    /// so rotating an owner key yields an owner key.
     async fn rotate_key(
         &self,
         old: &KeyRecord,

@@ -26,16 +26,24 @@ use super::{
     Retention, StoreError, StoreResult, TopKeyRow, UsageBatch,
 };
 use crate::api::{App, BucketSize, Org, UsageBucket};
+use crate::domain::decision::is_owner_key;
 use crate::domain::host_pattern::HostPattern;
 use crate::domain::key::{Env, SecretHash};
 use crate::domain::record::{KeyRecord, KeyStatus};
 use crate::domain::scope::ScopeSet;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../assets/migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../assets/migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "event count, owner keys",
+        include_str!("../../assets/migrations/sqlite/0002_event_count_owner_keys.sql"),
+    ),
+];
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -184,6 +192,61 @@ async fn insert_key_row<'c>(
     .await
     .map_err(map_err)?;
     Ok(())
+}
+
+/// An owner key at a time bound as the one parameter (`domain::decision::is_owner_key` in
+/// SQL; the first terms are those of the partial index `keys_org_owner`). A macro so that
+/// queries stay static strings.
+macro_rules! owner_key {
+    () => {
+        "deleted_at IS NULL AND enabled = 1 AND app_id IS NULL \
+         AND instr(scopes, '\"*\"') > 0 AND (expires_at IS NULL OR expires_at > ?)"
+    };
+}
+
+/// The lock-out guard, inside the write transaction (the single writer connection and
+/// `BEGIN IMMEDIATE` serialize it against every other write, in this process and others):
+/// was key `id` an owner key at `now` before the write that follows?
+async fn was_owner<'c>(
+    tx: &mut sqlx::Transaction<'c, Sqlite>,
+    id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let row = sqlx::query(concat!(
+        "SELECT 1 FROM keys WHERE id = ? AND ",
+        owner_key!()
+    ))
+    .bind(id)
+    .bind(ms(now))
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(row.is_some())
+}
+
+/// After the write: does `org_id` still have an owner key at `now`? If not, roll back and
+/// refuse with [`StoreError::LastOwner`].
+async fn keep_an_owner(
+    mut tx: sqlx::Transaction<'static, Sqlite>,
+    org_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
+    let left = sqlx::query(concat!(
+        "SELECT 1 FROM keys WHERE org_id = ? AND ",
+        owner_key!(),
+        " LIMIT 1"
+    ))
+    .bind(org_id)
+    .bind(ms(now))
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    if left.is_some() {
+        Ok(tx)
+    } else {
+        tx.rollback().await.map_err(map_err)?;
+        Err(StoreError::LastOwner)
+    }
 }
 
 fn paged<T>(mut items: Vec<(i64, T)>, limit: u32, total: Option<u64>) -> Paged<T> {
@@ -533,7 +596,10 @@ impl KeyStore for SqliteStore {
         expected_version: i64,
         audits: &[NewAudit],
     ) -> StoreResult<bool> {
+        let now = key.updated_at;
         let mut tx = self.begin().await?;
+        // Only a write that turns an owner key into something else can lock the org out.
+        let guard = !is_owner_key(key, now) && was_owner(&mut tx, &key.id, now).await?;
         let done = sqlx::query(
             "UPDATE keys SET name = ?, scopes = ?, allowed_domains = ?, enabled = ?, \
              expires_at = ?, rotated_to = ?, updated_at = ?, version = ? \
@@ -558,6 +624,9 @@ impl KeyStore for SqliteStore {
         if !done {
             return Ok(false);
         }
+        if guard {
+            tx = keep_an_owner(tx, &key.org_id, now).await?;
+        }
         for a in audits {
             insert_audit(&mut tx, a).await?;
         }
@@ -566,12 +635,14 @@ impl KeyStore for SqliteStore {
     }
 
     async fn delete_key(&self, org_id: &str, id: &str, audit: &NewAudit) -> StoreResult<bool> {
+        let now = audit.at;
         let mut tx = self.begin().await?;
+        let guard = was_owner(&mut tx, id, now).await?;
         let done = sqlx::query(
             "UPDATE keys SET deleted_at = ?, version = version + 1 \
              WHERE org_id = ? AND id = ? AND deleted_at IS NULL",
         )
-        .bind(ms(audit.at))
+        .bind(ms(now))
         .bind(org_id)
         .bind(id)
         .execute(&mut *tx)
@@ -581,6 +652,9 @@ impl KeyStore for SqliteStore {
             == 1;
         if !done {
             return Ok(false);
+        }
+        if guard {
+            tx = keep_an_owner(tx, org_id, now).await?;
         }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(map_err)?;
@@ -688,8 +762,8 @@ impl KeyStore for SqliteStore {
         let mut orgs: Vec<&str> = Vec::new();
         for e in &batch.events {
             sqlx::query(
-                "INSERT INTO auth_events (request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO auth_events (request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id, count) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&e.request_id)
             .bind(&e.org_id)
@@ -702,6 +776,7 @@ impl KeyStore for SqliteStore {
             .bind(&e.ip)
             .bind(&e.origin)
             .bind(&e.app_id)
+            .bind(i64::try_from(e.count).unwrap_or(i64::MAX))
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -857,8 +932,8 @@ impl KeyStore for SqliteStore {
         page: PageReq,
     ) -> StoreResult<Paged<AuthEventRecord>> {
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT seq, request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id \
-             FROM auth_events WHERE org_id = ",
+            "SELECT seq, request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id, \
+             count FROM auth_events WHERE org_id = ",
         );
         qb.push_bind(org_id);
         if let Some(r) = &filter.request_id {
@@ -889,6 +964,7 @@ impl KeyStore for SqliteStore {
                         ip: get(r, "ip")?,
                         origin: get(r, "origin")?,
                         app_id: get(r, "app_id")?,
+                        count: u64::try_from(get::<i64>(r, "count")?).unwrap_or(1),
                     },
                 ))
             })

@@ -19,7 +19,7 @@ use keyconsole::storage::{
 };
 use reqwest::Method;
 
-use crate::common::{TestServer, code, raw, test_config};
+use crate::common::{TestServer, code, raw, test_config, unknown_secret};
 
 /// SQLite with counted key lookups and a switch that makes `ping` fail.
 struct Probe {
@@ -185,6 +185,10 @@ fn db_url(dir: &tempfile::TempDir) -> String {
 }
 
 async fn probe_server() -> (TestServer, Arc<Probe>) {
+    probe_server_with(test_config()).await
+}
+
+async fn probe_server_with(config: keyconsole::server::ServerConfig) -> (TestServer, Arc<Probe>) {
     let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
     let inner = SqliteStore::open(&db_url(&dir), Retention::default())
         .await
@@ -195,8 +199,62 @@ async fn probe_server() -> (TestServer, Arc<Probe>) {
         ping_fails: AtomicBool::new(false),
     });
     let store: Arc<dyn KeyStore> = probe.clone();
-    let s = TestServer::start_on(store, dir, None, test_config()).await;
+    let s = TestServer::start_on(store, dir, None, config).await;
     (s, probe)
+}
+
+#[tokio::test]
+async fn a_rate_limited_client_never_makes_the_service_read_keys() {
+    let (s, probe) = probe_server_with(keyconsole::server::ServerConfig {
+        failed_auth_limit: 3,
+        ..test_config()
+    })
+    .await;
+    let k = s.create("Hot", &["runs:read"]).await;
+    let kc = s.client_with(&k.secret);
+    kc.me().await.expect("warm the cache");
+    let unknown: Vec<String> = (0..50)
+        .map(|_| format!("Bearer {}", unknown_secret().expose()))
+        .collect();
+    let me = |auth: String| {
+        let url = s.url.clone();
+        async move {
+            raw(
+                &url,
+                Method::GET,
+                "/v1/me",
+                &[("authorization", &auth)],
+                None,
+            )
+            .await
+            .0
+        }
+    };
+    for auth in &unknown[..3] {
+        assert_eq!(me(auth.clone()).await, 401);
+    }
+    let before = probe.lookups();
+    // Unknown secrets, a pair naming an unknown key: 429, and not one key read.
+    for auth in &unknown[3..] {
+        assert_eq!(me(auth.clone()).await, 429);
+    }
+    let (st, _, _) = raw(
+        &s.url,
+        Method::GET,
+        "/v1/me",
+        &[(
+            "x-api-key",
+            &format!("pk_live_{}:{}", "0".repeat(24), &unknown[0][7..]),
+        )],
+        None,
+    )
+    .await;
+    assert_eq!(st, 429);
+    // The valid, cached key gets through, from the cache alone too.
+    for _ in 0..5 {
+        kc.me().await.expect("valid key through the block");
+    }
+    assert_eq!(probe.lookups() - before, 0, "a limited client read keys");
 }
 
 #[tokio::test]
