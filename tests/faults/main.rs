@@ -1,0 +1,9 @@
+//! Faults provoked for real against a real server: concurrent `If-Match` writers, a full
+//! disk (a small tmpfs), the database file deleted or replaced under a running server,
+//! `kill -9` and SIGTERM of a real `keyconsole serve` process, file modes, and how write
+//! transactions end.
+
+#[allow(dead_code)]
+#[path = "../api/common.rs"]
+mod common;
+mod if_match;
