@@ -6,4 +6,13 @@
 #[allow(dead_code)]
 #[path = "../api/common.rs"]
 mod common;
+mod deleted_file;
+mod disk_full;
 mod if_match;
+mod kill9;
+mod modes;
+mod process;
+mod sigterm;
+mod support;
+mod tmpfs;
+mod transactions;
