@@ -17,7 +17,7 @@ use crate::domain::key::{Env, Secret, SecretPrefix, is_org_id};
 use crate::server::client_addr::{Cidr, ForwardedHeader, TrustedProxies};
 use crate::server::clock::{Clock, SystemClock};
 use crate::server::{AppState, ServerConfig, bootstrap, serve};
-use crate::storage::{self, Retention, StoreError};
+use crate::storage::{self, IfMissing, Retention, StoreError};
 
 /// keyconsole: API keys for your API, and the console to run them.
 #[derive(Debug, Parser)]
@@ -111,9 +111,13 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the ready line names it).
     #[arg(long, default_value = "127.0.0.1:7878")]
     pub listen: SocketAddr,
-    /// `sqlite://<path>` (created if missing).
+    /// `sqlite://<path>`: an existing database (see `--create`).
     #[arg(long, env = "KEYCONSOLE_DATABASE_URL", value_name = "URL")]
     pub database: String,
+    /// Create the database if it does not exist (without it, a missing SQLite file is an
+    /// error, so a lost data directory never becomes a fresh empty deployment).
+    #[arg(long)]
+    pub create: bool,
     /// Secret prefix: secrets look like `<prefix>_live_…`.
     #[arg(long, default_value = "sk")]
     pub secret_prefix: String,
@@ -273,6 +277,9 @@ pub fn one_line_clap_error(text: &str) -> String {
 
 fn store_error(e: StoreError) -> CliError {
     match e {
+        StoreError::Missing(path) => CliError::Usage(format!(
+            "the database {path} does not exist; `serve` opens only an existing database: check --database, restore the file, or pass --create to start a new, empty one"
+        )),
         StoreError::Open(m) => CliError::Usage(format!(
             "cannot open the database: {m}; check the --database URL (sqlite://<path>) and that its directory exists and is writable"
         )),
@@ -300,7 +307,12 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
         auth_events_per_org: args.auth_event_retention.max(1),
         ..Retention::default()
     };
-    let store = storage::open(&args.database, retention)
+    let if_missing = if args.create {
+        IfMissing::Create
+    } else {
+        IfMissing::Refuse
+    };
+    let store = storage::open(&args.database, retention, if_missing)
         .await
         .map_err(store_error)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -385,7 +397,7 @@ pub async fn run_org_create(args: OrgCreateArgs) -> Result<(), CliError> {
         ));
     }
     let prefix = prefix(&args.owner.secret_prefix)?;
-    let store = storage::open(&args.database, Retention::default())
+    let store = storage::open(&args.database, Retention::default(), IfMissing::Create)
         .await
         .map_err(store_error)?;
     let created = bootstrap::create_org_with_owner(
@@ -447,7 +459,7 @@ pub async fn run_org_recover(args: OrgRecoverArgs) -> Result<(), CliError> {
             path.display()
         )));
     }
-    let store = storage::open(&args.database, Retention::default())
+    let store = storage::open(&args.database, Retention::default(), IfMissing::Refuse)
         .await
         .map_err(store_error)?;
     let recovered = bootstrap::recover_owner(

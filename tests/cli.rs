@@ -404,7 +404,14 @@ fn a_port_in_use_exits_2() {
     let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = held.local_addr().expect("addr").to_string();
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = kc(&["serve", "--database", &db(&dir), "--listen", &addr]);
+    let out = kc(&[
+        "serve",
+        "--create",
+        "--database",
+        &db(&dir),
+        "--listen",
+        &addr,
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("cannot listen"), "{err}");
@@ -562,7 +569,10 @@ async fn the_ready_line_is_printed_whatever_the_log_filter() {
     let url = db(&dir);
     for filter in ["warn", "off"] {
         // `serve_logging` fails unless the ready line appears.
-        let mut s = serve_logging(&["--listen", "127.0.0.1:0", "--database", &url], filter);
+        let mut s = serve_logging(
+            &["--listen", "127.0.0.1:0", "--database", &url, "--create"],
+            filter,
+        );
         let log = s.log.lock().expect("lock").clone();
         assert!(
             log.contains("keyconsole serve: listening on http://"),

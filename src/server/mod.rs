@@ -137,7 +137,7 @@ impl AppState {
     }
 
     /// Write all batched usage now.
-    pub async fn flush_usage(&self) -> Result<(), String> {
+    pub async fn flush_usage(&self) -> Result<(), usage::FlushError> {
         self.usage.flush().await
     }
 }
@@ -169,9 +169,9 @@ pub enum ServeError {
     /// The HTTP server failed.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
-    /// Usage could not be written at shutdown.
-    #[error("could not write batched usage at shutdown: {0}")]
-    Flush(String),
+    /// Usage could not be written at shutdown; it is lost.
+    #[error("could not write batched usage at shutdown, so it is lost: {0}")]
+    Flush(usage::FlushError),
 }
 
 /// Serve on a bound listener until `shutdown` resolves; then finish in-flight requests (for
@@ -208,14 +208,17 @@ pub async fn serve(
             }
         }
     }
+    // The last chance to write what is batched: a few tries, for a lock held elsewhere or
+    // space being freed right now; then one line says what is lost.
     let mut last = Ok(());
     for attempt in 0..5 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         last = state.flush_usage().await;
         if last.is_ok() {
             break;
         }
-        tracing::warn!(attempt, "final usage flush failed; retrying");
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     last.map_err(ServeError::Flush)
 }

@@ -9,7 +9,7 @@ use keyconsole::client::Client;
 use keyconsole::domain::key::{Env, Secret};
 use keyconsole::server::clock::{Clock, ManualClock};
 use keyconsole::server::{AppState, ServeError, ServerConfig, bootstrap, serve};
-use keyconsole::storage::{self, KeyStore, Retention};
+use keyconsole::storage::{self, IfMissing, KeyStore, Retention};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -48,7 +48,9 @@ impl TestServer {
             None => (Arc::new(tempfile::tempdir().expect("tempdir")), None),
         };
         let db_url = format!("sqlite://{}", dir.path().join("keys.db").display());
-        let store = storage::open(&db_url, retention).await.expect("open store");
+        let store = storage::open(&db_url, retention, IfMissing::Create)
+            .await
+            .expect("open store");
         TestServer::start_on(store, dir, owner, config).await
     }
 

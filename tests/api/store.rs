@@ -14,8 +14,8 @@ use keyconsole::domain::record::KeyRecord;
 use keyconsole::server::bootstrap;
 use keyconsole::storage::sqlite::SqliteStore;
 use keyconsole::storage::{
-    AuditFilter, AuthEventFilter, AuthEventRecord, KeyFilter, KeyStore, NewAudit, PageReq, Paged,
-    Retention, StoreError, StoreResult, TopKeyRow, UsageBatch,
+    AuditFilter, AuthEventFilter, AuthEventRecord, IfMissing, KeyFilter, KeyStore, NewAudit,
+    Outage, PageReq, Paged, Retention, StoreError, StoreResult, TopKeyRow, UsageBatch,
 };
 use reqwest::Method;
 
@@ -38,7 +38,10 @@ impl Probe {
 impl KeyStore for Probe {
     async fn ping(&self) -> StoreResult<()> {
         if self.ping_fails.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable("probe: database gone".into()));
+            return Err(StoreError::unavailable(
+                Outage::Unreachable,
+                "probe: database gone",
+            ));
         }
         self.inner.ping().await
     }
@@ -190,7 +193,7 @@ async fn probe_server() -> (TestServer, Arc<Probe>) {
 
 async fn probe_server_with(config: keyconsole::server::ServerConfig) -> (TestServer, Arc<Probe>) {
     let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
-    let inner = SqliteStore::open(&db_url(&dir), Retention::default())
+    let inner = SqliteStore::open(&db_url(&dir), Retention::default(), IfMissing::Create)
         .await
         .expect("open");
     let probe = Arc::new(Probe {
@@ -328,19 +331,19 @@ async fn readyz_is_503_when_the_database_is_gone() {
     );
     // A closed SQLite pool is the same answer.
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&db_url(&dir), Retention::default())
+    let store = SqliteStore::open(&db_url(&dir), Retention::default(), IfMissing::Create)
         .await
         .expect("open");
     store.close().await;
     let e = store.ping().await.expect_err("closed pool");
-    assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+    assert_eq!(e.outage(), Some(Outage::Unreachable), "{e:?}");
 }
 
 #[tokio::test]
 async fn an_org_and_its_owner_key_are_one_transaction() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn KeyStore> = Arc::new(
-        SqliteStore::open(&db_url(&dir), Retention::default())
+        SqliteStore::open(&db_url(&dir), Retention::default(), IfMissing::Create)
             .await
             .expect("open"),
     );
@@ -395,7 +398,7 @@ async fn key_lookups_never_wait_behind_writers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = db_url(&dir);
     let store: Arc<dyn KeyStore> = Arc::new(
-        SqliteStore::open(&url, Retention::default())
+        SqliteStore::open(&url, Retention::default(), IfMissing::Create)
             .await
             .expect("open"),
     );

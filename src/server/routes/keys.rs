@@ -417,7 +417,10 @@ pub async fn update_key(
             json!(next.expires_at),
         );
         let toggled = current.enabled != next.enabled;
-        if changes.is_empty() && !toggled {
+        // A conditional PATCH that changes nothing still takes a new version, through the
+        // same compare-and-write as any edit: of concurrent PATCHes with one If-Match
+        // version exactly one succeeds (API.md §7), never also a no-op answered from a read.
+        if changes.is_empty() && !toggled && expected.is_none() {
             return Ok(with_etag(
                 KeyObject::from_record(&current, now),
                 StatusCode::OK,

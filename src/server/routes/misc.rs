@@ -259,7 +259,9 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers and takes writes. 503 `unavailable` with the cause in
+/// the message (the disk is full, the file was deleted or replaced, …) while writes fail;
+/// 200 again on its own once a write succeeds.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
