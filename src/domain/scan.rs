@@ -105,13 +105,11 @@ impl Matcher {
         &self.prefixes
     }
 
-    /// Every secret in `text`, in order.
+    /// Every secret in `text`, in order (the whole input at once, read in place).
     pub fn find_all(&self, text: &[u8]) -> Vec<Finding> {
-        let mut scanner = Scanner::new(self);
         let mut out = Vec::new();
-        scanner.space(text.len())[..text.len()].copy_from_slice(text);
-        scanner.advance(text.len(), &mut out);
-        scanner.finish(&mut out);
+        let mut cursor = Cursor::START;
+        cursor.search(self, text, true, &mut Vec::new(), &mut out);
         out
     }
 
@@ -196,6 +194,107 @@ fn count_chars(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|&&b| (b & 0xC0) != 0x80).count() as u64
 }
 
+/// Where a scan of one input stands, apart from the bytes it holds.
+#[derive(Debug, Clone)]
+struct Cursor {
+    /// Anchors starting before this index of the buffer are decided.
+    searched: usize,
+    /// Input bytes dropped from the front of the buffer.
+    dropped: u64,
+    /// Lines and columns are counted up to this index of the buffer...
+    counted: usize,
+    /// ...where this line...
+    line: u64,
+    /// ...and this column begin.
+    column: u64,
+}
+
+impl Cursor {
+    const START: Cursor = Cursor {
+        searched: 0,
+        dropped: 0,
+        counted: 0,
+        line: 1,
+        column: 1,
+    };
+
+    /// Line and column of `buf[at]`; `at` never goes backwards.
+    fn locate(&mut self, buf: &[u8], at: usize) -> (u64, u64) {
+        let seg = &buf[self.counted..at];
+        match memchr::memrchr(b'\n', seg) {
+            Some(i) => {
+                self.line += count_newlines(seg);
+                self.column = 1 + count_chars(&seg[i + 1..]);
+            }
+            None => self.column += count_chars(seg),
+        }
+        self.counted = at;
+        (self.line, self.column)
+    }
+
+    /// Decide the anchors of `buf` that can be decided (all of them at the input's end).
+    fn search(
+        &mut self,
+        matcher: &Matcher,
+        buf: &[u8],
+        eof: bool,
+        anchors: &mut Vec<(usize, Env)>,
+        out: &mut Vec<Finding>,
+    ) {
+        // An anchor at `a` is decided once `RIGHT_CONTEXT` bytes from `a` are in, or at the end.
+        let limit = if eof {
+            buf.len()
+        } else {
+            buf.len().saturating_sub(RIGHT_CONTEXT - 1)
+        };
+        if limit <= self.searched {
+            return;
+        }
+        let hay_end = if eof {
+            buf.len()
+        } else {
+            (limit + INFIX_LEN - 1).min(buf.len())
+        };
+        let hay = &buf[self.searched..hay_end];
+        let base = self.searched;
+        anchors.clear();
+        for (finder, env) in [(&matcher.live, Env::Live), (&matcher.test, Env::Test)] {
+            // Not `find_iter`: it skips overlapping matches, and `_test_test_` holds two.
+            let mut from = 0;
+            while let Some(i) = finder.find(&hay[from..]) {
+                let a = from + i;
+                if base + a >= limit {
+                    break;
+                }
+                anchors.push((base + a, env));
+                from = a + INFIX_LEN - 1;
+            }
+        }
+        anchors.sort_unstable_by_key(|&(a, _)| a);
+        let at_input_start = self.dropped == 0;
+        for &(a, env) in anchors.iter() {
+            let Some((start, prefix)) = matcher.secret_at(buf, a, at_input_start) else {
+                continue;
+            };
+            let end = a + INFIX_LEN + BODY_LEN;
+            let (line, column) = self.locate(buf, start);
+            // ASCII by construction; the fallback never runs.
+            let text = std::str::from_utf8(&buf[start..end]).unwrap_or_default();
+            out.push(Finding {
+                offset: self.dropped + start as u64,
+                len: end - start,
+                line,
+                column,
+                prefix: matcher.prefixes[prefix].clone(),
+                env,
+                hint: text[text.len() - HINT_LEN..].to_owned(),
+                hash: SecretHash::of(text),
+            });
+        }
+        self.searched = limit;
+    }
+}
+
 /// A streaming scan of one input. Reuse it for the next input after [`Scanner::finish`].
 ///
 /// ```text
@@ -208,16 +307,7 @@ pub struct Scanner<'m> {
     buf: Vec<u8>,
     /// `buf[..filled]` holds input.
     filled: usize,
-    /// Anchors starting before this index are decided.
-    searched: usize,
-    /// Input bytes dropped from the front of `buf`.
-    dropped: u64,
-    /// Lines and columns are counted up to this index of `buf`...
-    counted: usize,
-    /// ...where this line...
-    line: u64,
-    /// ...and this column begin.
-    column: u64,
+    cursor: Cursor,
     /// Reused list of anchor positions.
     anchors: Vec<(usize, Env)>,
     /// The buffer grows by at least this much.
@@ -234,22 +324,18 @@ impl<'m> Scanner<'m> {
     /// reads the caller makes; tiny values exercise the buffer's moves in tests).
     pub fn with_growth(matcher: &'m Matcher, growth: usize) -> Scanner<'m> {
         Scanner {
-            growth: growth.max(1),
             matcher,
             buf: Vec::new(),
             filled: 0,
-            searched: 0,
-            dropped: 0,
-            counted: 0,
-            line: 1,
-            column: 1,
+            cursor: Cursor::START,
             anchors: Vec::new(),
+            growth: growth.max(1),
         }
     }
 
     /// Input bytes seen so far.
     pub fn bytes_seen(&self) -> u64 {
-        self.dropped + self.filled as u64
+        self.cursor.dropped + self.filled as u64
     }
 
     /// Free space for at least `want` more input bytes (more may be returned). Write input
@@ -269,115 +355,40 @@ impl<'m> Scanner<'m> {
     /// now are appended to `out`.
     pub fn advance(&mut self, n: usize, out: &mut Vec<Finding>) {
         self.filled = (self.filled + n).min(self.buf.len());
-        self.search(false, out);
+        let buf = &self.buf[..self.filled];
+        self.cursor
+            .search(self.matcher, buf, false, &mut self.anchors, out);
     }
 
     /// The input has ended: append its last findings and get ready for the next input.
     pub fn finish(&mut self, out: &mut Vec<Finding>) {
-        self.search(true, out);
+        let buf = &self.buf[..self.filled];
+        self.cursor
+            .search(self.matcher, buf, true, &mut self.anchors, out);
         self.reset();
     }
 
     /// Forget the current input (e.g. a file found to be binary) and start afresh.
     pub fn reset(&mut self) {
         self.filled = 0;
-        self.searched = 0;
-        self.dropped = 0;
-        self.counted = 0;
-        self.line = 1;
-        self.column = 1;
-    }
-
-    fn search(&mut self, eof: bool, out: &mut Vec<Finding>) {
-        // An anchor at `a` is decided once `RIGHT_CONTEXT` bytes from `a` are in, or at the end.
-        let limit = if eof {
-            self.filled
-        } else {
-            self.filled.saturating_sub(RIGHT_CONTEXT - 1)
-        };
-        if limit <= self.searched {
-            return;
-        }
-        let hay_end = if eof {
-            self.filled
-        } else {
-            (limit + INFIX_LEN - 1).min(self.filled)
-        };
-        let hay = &self.buf[self.searched..hay_end];
-        let base = self.searched;
-        self.anchors.clear();
-        for (finder, env) in [
-            (&self.matcher.live, Env::Live),
-            (&self.matcher.test, Env::Test),
-        ] {
-            // Not `find_iter`: it skips overlapping matches, and `_test_test_` holds two.
-            let mut from = 0;
-            while let Some(i) = finder.find(&hay[from..]) {
-                let a = from + i;
-                if base + a >= limit {
-                    break;
-                }
-                self.anchors.push((base + a, env));
-                from = a + INFIX_LEN - 1;
-            }
-        }
-        self.anchors.sort_unstable_by_key(|&(a, _)| a);
-        let at_input_start = self.dropped == 0;
-        for i in 0..self.anchors.len() {
-            let (a, env) = self.anchors[i];
-            let Some((start, prefix)) =
-                self.matcher
-                    .secret_at(&self.buf[..self.filled], a, at_input_start)
-            else {
-                continue;
-            };
-            let end = a + INFIX_LEN + BODY_LEN;
-            let (line, column) = self.locate(start);
-            let secret = &self.buf[start..end];
-            // ASCII by construction; the fallback never runs.
-            let text = std::str::from_utf8(secret).unwrap_or_default();
-            out.push(Finding {
-                offset: self.dropped + start as u64,
-                len: end - start,
-                line,
-                column,
-                prefix: self.matcher.prefixes[prefix].clone(),
-                env,
-                hint: text[text.len() - HINT_LEN..].to_owned(),
-                hash: SecretHash::of(text),
-            });
-        }
-        self.searched = limit;
-    }
-
-    /// Line and column of `buf[at]`; `at` never goes backwards.
-    fn locate(&mut self, at: usize) -> (u64, u64) {
-        let seg = &self.buf[self.counted..at];
-        match memchr::memrchr(b'\n', seg) {
-            Some(i) => {
-                self.line += count_newlines(seg);
-                self.column = 1 + count_chars(&seg[i + 1..]);
-            }
-            None => self.column += count_chars(seg),
-        }
-        self.counted = at;
-        (self.line, self.column)
+        self.cursor = Cursor::START;
     }
 
     /// Drop the decided part of the buffer, keeping what undecided anchors may still read.
     fn compact(&mut self) {
-        let keep_from = self.searched.saturating_sub(LEFT_CONTEXT);
+        let c = &mut self.cursor;
+        let keep_from = c.searched.saturating_sub(LEFT_CONTEXT);
         if keep_from == 0 {
             return;
         }
-        if self.counted < keep_from {
-            self.locate(keep_from);
+        if c.counted < keep_from {
+            c.locate(&self.buf, keep_from);
         }
         self.buf.copy_within(keep_from..self.filled, 0);
         self.filled -= keep_from;
-        self.searched -= keep_from;
-        self.counted -= keep_from;
-        self.dropped += keep_from as u64;
+        c.searched -= keep_from;
+        c.counted -= keep_from;
+        c.dropped += keep_from as u64;
     }
 }
 
@@ -495,8 +506,14 @@ mod tests {
         let live = SecretPrefix::new("live").expect("valid");
         let t = secret("test", Env::Test, 7);
         let l = secret("live", Env::Live, 8);
-        assert_eq!(found(std::slice::from_ref(&test), &format!("x_{t}")).len(), 1);
-        assert_eq!(found(std::slice::from_ref(&live), &format!("sk_live_{l}")).len(), 1);
+        assert_eq!(
+            found(std::slice::from_ref(&test), &format!("x_{t}")).len(),
+            1
+        );
+        assert_eq!(
+            found(std::slice::from_ref(&live), &format!("sk_live_{l}")).len(),
+            1
+        );
         assert_eq!(found(&[test, live], &format!("_{l}_{t}_")).len(), 2);
     }
 
