@@ -125,7 +125,7 @@ pub fn scan_inputs(inputs: &[Input], matcher: &Matcher) -> ScanOutcome {
             Input::Stdin => {
                 let stdin = io::stdin();
                 let mut lock = stdin.lock();
-                w.read_one(&mut lock, "-", true, false);
+                w.read_one(&mut lock, None, false);
             }
             Input::Path(p) => w.path(p),
         }
@@ -190,10 +190,7 @@ impl Walker<'_> {
 
     fn file(&mut self, p: &Path, skip_binary: bool) {
         match fs::File::open(p) {
-            Ok(mut f) => {
-                let shown = p.display().to_string();
-                self.read_one(&mut f, &shown, false, skip_binary);
-            }
+            Ok(mut f) => self.read_one(&mut f, Some(p), skip_binary),
             Err(e) => self.unreadable(p, &e),
         }
     }
@@ -203,8 +200,8 @@ impl Walker<'_> {
         self.outcome.unreadable.push((shown, e.to_string()));
     }
 
-    /// Read one input to its end through the matcher.
-    fn read_one(&mut self, r: &mut dyn Read, shown: &str, stdin: bool, skip_binary: bool) {
+    /// Read one input (a file, or stdin for `None`) to its end through the matcher.
+    fn read_one(&mut self, r: &mut dyn Read, path: Option<&Path>, skip_binary: bool) {
         let mut found = Vec::new();
         let mut sniffed = 0;
         let mut failed = None;
@@ -234,20 +231,24 @@ impl Walker<'_> {
         self.outcome.bytes += self.scanner.bytes_seen();
         // Secrets found before a read error are real: keep them, and report the error.
         self.scanner.finish(&mut found);
+        // The path is formatted only when there is something to say about it.
+        let shown = || match path {
+            Some(p) => shown_path(self.matcher, &p.display().to_string()),
+            None => "-".to_owned(),
+        };
         if !found.is_empty() {
-            let path = shown_path(self.matcher, shown);
+            let shown = shown();
             self.outcome
                 .found
                 .extend(found.into_iter().map(|finding| Located {
-                    path: path.clone(),
-                    stdin,
+                    path: shown.clone(),
+                    stdin: path.is_none(),
                     finding,
                     key: None,
                 }));
         }
         if let Some(e) = failed {
-            let path = shown_path(self.matcher, shown);
-            self.outcome.unreadable.push((path, e.to_string()));
+            self.outcome.unreadable.push((shown(), e.to_string()));
         }
     }
 }
