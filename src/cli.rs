@@ -19,6 +19,8 @@ use crate::server::clock::{Clock, SystemClock};
 use crate::server::{AppState, ServerConfig, bootstrap, serve};
 use crate::storage::{self, IfMissing, Retention, StoreError};
 
+pub mod scan;
+
 /// keyconsole: API keys for your API, and the console to run them.
 #[derive(Debug, Parser)]
 #[command(name = "keyconsole", version, about, long_about = None)]
@@ -78,6 +80,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Check a credential header line offline: no server, no token (exit 0 clean, 1 problems).
     Doctor(DoctorArgs),
+    /// Find secrets of our format in files, folders or stdin, offline (exit 0 none, 1 found).
+    Scan(scan::ScanArgs),
 }
 
 /// `keyconsole config …`
@@ -326,6 +330,9 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::Runtime(e.to_string()))?;
+    if let Some(notice) = scan::default_prefix_notice(addr, &config.secret_prefix) {
+        eprintln!("{notice}");
+    }
     let state = AppState::new(store, config);
     let shutdown = shutdown_signal();
     // Scripts wait for this line: print it whatever the log filter says.
@@ -502,6 +509,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Some(Command::Verify(a)) => run_verify(cli.url.as_deref(), cli.profile.as_deref(), a).await,
         Some(Command::Doctor(a)) => run_doctor(a),
+        Some(Command::Scan(a)) => scan::run(a),
         None => {
             crate::console::run(crate::console::ConsoleArgs {
                 url: cli.url,

@@ -1,10 +1,12 @@
-//! Pure rules of the key service: formats, scopes, origin patterns and the authorization
-//! decision. No async runtime, no I/O, no clock and no RNG: time and random bytes come in as
-//! arguments. `tests/domain_purity.rs` fails the build's tests if that ever changes.
+//! Pure rules of the key service: formats, scopes, origin patterns, the authorization
+//! decision and the leaked-secret matcher. No async runtime, no I/O, no clock and no RNG:
+//! time and random bytes come in as arguments. `tests/domain_purity.rs` fails the build's
+//! tests if that ever changes.
 
 pub mod decision;
 pub mod host_pattern;
 pub mod key;
 pub mod lint;
 pub mod record;
+pub mod scan;
 pub mod scope;
