@@ -4,6 +4,7 @@
 pub mod keys;
 pub mod misc;
 pub mod reports;
+pub mod responses;
 
 use chrono::{DateTime, Utc};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -13,7 +14,9 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::api::{API_KEY_HEADER, DEFAULT_LIMIT, ErrorBody, MAX_LIMIT};
+use crate::api::{
+    API_KEY_HEADER, DEFAULT_LIMIT, ErrorBody, MAX_LIMIT, MAX_NAME_CHARS, REQUEST_ID_HEADER,
+};
 use crate::domain::key::{decode_base62, encode_base62, random_base62};
 use crate::storage::{NewAudit, PageReq};
 
@@ -72,6 +75,52 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(misc::readyz))
 }
 
+/// The served document: the generated one, with what the derives cannot say. Every response
+/// carries `x-request-id`, and every response header the document names is always sent
+/// (`required`, which utoipa's header model lacks).
+pub fn document(openapi: &utoipa::openapi::OpenApi) -> String {
+    let mut doc = serde_json::to_value(openapi).unwrap_or_default();
+    if let Some(info) = doc
+        .get_mut("info")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        // The crate declares no license; utoipa would print an empty one.
+        info.remove("license");
+    }
+    let responses = doc
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("responses"))
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|r| r.values_mut())
+        .filter_map(serde_json::Value::as_object_mut);
+    for response in responses {
+        let headers = response
+            .entry("headers")
+            .or_insert_with(|| serde_json::json!({}));
+        if let Some(headers) = headers.as_object_mut() {
+            headers.insert(
+                REQUEST_ID_HEADER.to_owned(),
+                serde_json::json!({
+                    "description": "The request id (`req_` and 20 letters or digits); quote it to support.",
+                    "schema": {"type": "string", "pattern": "^req_[0-9A-Za-z]{20}$"},
+                }),
+            );
+            for header in headers
+                .values_mut()
+                .filter_map(serde_json::Value::as_object_mut)
+            {
+                header.insert("required".to_owned(), serde_json::Value::Bool(true));
+            }
+        }
+    }
+    doc.to_string()
+}
+
 /// Validate `limit` and decode `cursor` (API.md §5: 1-500, default 50; opaque cursors).
 pub fn page_req(limit: Option<u32>, cursor: Option<&str>) -> Result<PageReq, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
@@ -125,10 +174,10 @@ pub fn audit(
 /// Validate a display name: 1-100 characters after trimming, no control characters.
 pub fn valid_name(name: &str) -> Result<String, ApiError> {
     let n = name.trim();
-    if n.is_empty() || n.chars().count() > 100 {
-        return Err(ApiError::invalid(
-            "invalid value for `name`: must be 1-100 characters",
-        ));
+    if n.is_empty() || n.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::invalid(format!(
+            "invalid value for `name`: must be 1-{MAX_NAME_CHARS} characters"
+        )));
     }
     if n.chars().any(char::is_control) {
         return Err(ApiError::invalid(
