@@ -5,5 +5,6 @@ mod auth;
 mod common;
 mod handlers;
 mod keys;
+mod openapi;
 mod store;
 mod usage;
