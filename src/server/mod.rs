@@ -146,7 +146,7 @@ pub fn os_random(buf: &mut [u8]) {
 /// The whole HTTP app.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = routes::api_router().split_for_parts();
-    let doc = routes::document(&openapi);
+    let doc = routes::document(&openapi, &state.config.catalog);
     api.merge(routes::misc::doc_router(doc))
         .fallback(routes::misc::no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -507,3 +507,48 @@ async fn documented_query_constraints_are_the_servers() {
         wrong.join("\n")
     );
 }
+
+#[tokio::test]
+async fn documented_grantable_scopes_are_the_catalogs() {
+    let (s, doc, _) = started().await;
+    let catalog = s.client.scopes().await.expect("scopes");
+    for body in ["CreateKeyRequest", "UpdateKeyRequest"] {
+        let listed: Vec<String> =
+            doc["components"]["schemas"][body]["properties"]["scopes"]["items"]["enum"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{body}: scopes have no enum"))
+                .iter()
+                .map(|v| v.as_str().expect("a scope").to_owned())
+                .collect();
+        for entry in &catalog.scopes {
+            assert!(listed.contains(&entry.name), "{body} lacks {}", entry.name);
+        }
+        // Each documented scope can be granted, and nothing else.
+        for scope in &listed {
+            let created = s
+                .client
+                .create_key(&keyconsole::api::CreateKeyRequest {
+                    name: "Grant".to_owned(),
+                    scopes: Some(vec![scope.clone()]),
+                    ..Default::default()
+                })
+                .await;
+            assert!(
+                created.is_ok(),
+                "{body}: {scope} is documented: {created:?}"
+            );
+        }
+    }
+    let (st, _, err) = raw(
+        &s.url,
+        Method::POST,
+        "/v1/keys",
+        &[(
+            "authorization",
+            &format!("Bearer {}", s.owner.secret.expose()),
+        )],
+        Some(r#"{"name": "Grant", "scopes": ["runs:fly"]}"#),
+    )
+    .await;
+    assert_eq!((st, code(&err)), (400, "invalid_request"));
+}

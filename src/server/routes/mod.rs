@@ -18,6 +18,7 @@ use crate::api::{
     API_KEY_HEADER, DEFAULT_LIMIT, ErrorBody, MAX_LIMIT, MAX_NAME_CHARS, REQUEST_ID_HEADER,
 };
 use crate::domain::key::{decode_base62, encode_base62, random_base62};
+use crate::domain::scope::{Catalog, Scope};
 use crate::storage::{NewAudit, PageReq};
 
 struct SecuritySchemes;
@@ -75,11 +76,39 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(misc::readyz))
 }
 
+/// Request bodies whose `scopes` must name scopes of the deployment's catalog.
+const GRANTING_BODIES: [&str; 2] = ["CreateKeyRequest", "UpdateKeyRequest"];
+
+/// What a key may be granted: the catalog's scopes, `*` and `resource:*` for each of its
+/// resources (what `Catalog::validate` accepts).
+fn grantable(catalog: &Catalog) -> Vec<String> {
+    let mut out = vec![Scope::All.to_string()];
+    for e in catalog.entries() {
+        if let Some((resource, _)) = e.name.split_once(':') {
+            let all = Scope::Resource(resource.to_owned()).to_string();
+            if !out.contains(&all) {
+                out.push(all);
+            }
+        }
+        out.push(e.name.clone());
+    }
+    out
+}
+
 /// The served document: the generated one, with what the derives cannot say. Every response
-/// carries `x-request-id`, and every response header the document names is always sent
-/// (`required`, which utoipa's header model lacks).
-pub fn document(openapi: &utoipa::openapi::OpenApi) -> String {
+/// carries `x-request-id`, every response header the document names is always sent
+/// (`required`, which utoipa's header model lacks), and scopes to grant are this
+/// deployment's.
+pub fn document(openapi: &utoipa::openapi::OpenApi, catalog: &Catalog) -> String {
     let mut doc = serde_json::to_value(openapi).unwrap_or_default();
+    let scopes = grantable(catalog);
+    for body in GRANTING_BODIES {
+        if let Some(items) = doc.pointer_mut(&format!(
+            "/components/schemas/{body}/properties/scopes/items"
+        )) {
+            *items = serde_json::json!({"type": "string", "enum": scopes});
+        }
+    }
     if let Some(info) = doc
         .get_mut("info")
         .and_then(serde_json::Value::as_object_mut)
