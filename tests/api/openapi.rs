@@ -191,7 +191,7 @@ impl<'a> Op<'a> {
         Op { method, path }
     }
 
-    /// Send it to `url` with `id` in `{id}` and `query` appended; the status and body.
+    /// Send it to `url` with `id` in `{id}` and `query` appended.
     async fn call(
         &self,
         url: &str,
@@ -199,11 +199,45 @@ impl<'a> Op<'a> {
         query: &str,
         headers: &[(&str, &str)],
         body: Option<&str>,
-    ) -> (u16, Value) {
+    ) -> Reply {
         let method = Method::from_bytes(self.method.as_bytes()).expect("method");
         let path = format!("{}{query}", self.path.replace("{id}", id));
-        let (status, _, body) = raw(url, method, &path, headers, body).await;
-        (status, body)
+        let (status, headers, body) = raw(url, method, &path, headers, body).await;
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// An answer.
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+/// What the probes of one operation saw: each status with the first probe that got it,
+/// and answers that lack a header the document says that status always has.
+struct Seen<'a> {
+    op: &'a Value,
+    statuses: BTreeMap<u16, &'static str>,
+    problems: Vec<String>,
+}
+
+impl Seen<'_> {
+    fn note(&mut self, reply: Reply, why: &'static str) -> u16 {
+        let st = reply.status;
+        self.statuses.entry(st).or_insert(why);
+        let documented = &self.op["responses"][st.to_string()]["headers"];
+        for (name, h) in documented.as_object().into_iter().flatten() {
+            if h["required"] == true && reply.headers.get(name.as_str()).is_none() {
+                self.problems
+                    .push(format!("{st} to {why} has no {name} header"));
+            }
+        }
+        st
     }
 }
 
@@ -273,7 +307,11 @@ async fn every_operation_documents_every_status_it_can_return() {
         );
         let op = Op { method, path };
         let auth = [("authorization", owner.as_str())];
-        let mut observed: BTreeMap<u16, &str> = BTreeMap::new();
+        let mut seen = Seen {
+            op: doc_op,
+            statuses: BTreeMap::new(),
+            problems: Vec::new(),
+        };
         let mut traits = BTreeSet::from([Trait::Any]);
         for (t, _) in RULES {
             if let Trait::Is(m, p) = t
@@ -286,14 +324,19 @@ async fn every_operation_documents_every_status_it_can_return() {
         // A fresh key for each probe, since one may change or delete it.
         let fresh = || async { s.create("Probe target", &["runs:read"]).await.key.id };
 
-        let (st, _) = op.call(&s.url, &fresh().await, "", &auth, body).await;
-        observed.entry(st).or_insert("a valid call");
-        let (st, _) = op
-            .call(&s.url, &fresh().await, "?zz_unknown=1", &auth, body)
-            .await;
-        observed.entry(st).or_insert("an unknown query parameter");
-        let (st, _) = op.call(&s.url, &fresh().await, "", &[], body).await;
-        observed.entry(st).or_insert("no credential");
+        seen.note(
+            op.call(&s.url, &fresh().await, "", &auth, body).await,
+            "a valid call",
+        );
+        seen.note(
+            op.call(&s.url, &fresh().await, "?zz_unknown=1", &auth, body)
+                .await,
+            "an unknown query parameter",
+        );
+        let st = seen.note(
+            op.call(&s.url, &fresh().await, "", &[], body).await,
+            "no credential",
+        );
         if st == 401 {
             traits.insert(Trait::Authenticated);
         }
@@ -301,35 +344,46 @@ async fn every_operation_documents_every_status_it_can_return() {
             ("authorization", owner.as_str()),
             ("x-app-id", "app_0000000000000000"),
         ];
-        let (st, _) = op.call(&s.url, &fresh().await, "", &no_app, body).await;
-        observed.entry(st).or_insert("an x-app-id of no app");
+        seen.note(
+            op.call(&s.url, &fresh().await, "", &no_app, body).await,
+            "an x-app-id of no app",
+        );
         let huge = format!(r#"{{"name": "{}"}}"#, "a".repeat(70 * 1024));
-        let (st, _) = op
-            .call(&s.url, &fresh().await, "", &auth, Some(&huge))
-            .await;
-        observed.entry(st).or_insert("a body over 64 KiB");
+        let st = seen.note(
+            op.call(&s.url, &fresh().await, "", &auth, Some(&huge))
+                .await,
+            "a body over 64 KiB",
+        );
         if st == 413 {
             traits.insert(Trait::ReadsBody);
         }
         if body.is_some() {
-            let (st, _) = op.call(&s.url, &fresh().await, "", &auth, Some("{")).await;
-            observed.entry(st).or_insert("a body that is not JSON");
+            seen.note(
+                op.call(&s.url, &fresh().await, "", &auth, Some("{")).await,
+                "a body that is not JSON",
+            );
         }
         if path.contains("{id}") {
-            let (st, _) = op.call(&s.url, UNKNOWN_KEY, "", &auth, body).await;
-            observed.entry(st).or_insert("a key that does not exist");
+            let st = seen.note(
+                op.call(&s.url, UNKNOWN_KEY, "", &auth, body).await,
+                "a key that does not exist",
+            );
             if st == 404 {
                 traits.insert(Trait::ById);
             }
             let stale = [("authorization", owner.as_str()), ("if-match", "\"999\"")];
-            let (st, _) = op.call(&s.url, &fresh().await, "", &stale, body).await;
-            observed.entry(st).or_insert("a stale If-Match");
+            seen.note(
+                op.call(&s.url, &fresh().await, "", &stale, body).await,
+                "a stale If-Match",
+            );
             let id = fresh().await;
             op.call(&s.url, &id, "", &auth, body).await;
-            let (st, _) = op.call(&s.url, &id, "", &auth, body).await;
-            observed.entry(st).or_insert("the same call twice");
+            seen.note(
+                op.call(&s.url, &id, "", &auth, body).await,
+                "the same call twice",
+            );
         }
-        let (st, _) = op
+        let reply = op
             .call(
                 &limited.url,
                 UNKNOWN_KEY,
@@ -338,39 +392,36 @@ async fn every_operation_documents_every_status_it_can_return() {
                 body,
             )
             .await;
-        observed
-            .entry(st)
-            .or_insert("a client over the failed-auth limit");
+        seen.note(reply, "a client over the failed-auth limit");
         let gone_auth = [("authorization", gone_owner.as_str())];
-        let (st, _) = op.call(&gone.url, UNKNOWN_KEY, "", &gone_auth, body).await;
-        observed
-            .entry(st)
-            .or_insert("a database that cannot be reached");
+        let reply = op.call(&gone.url, UNKNOWN_KEY, "", &gone_auth, body).await;
+        let st = seen.note(reply, "a database that cannot be reached");
         if st == 503 {
             traits.insert(Trait::ReadsDatabase);
         }
         let broken_auth = [("authorization", broken_owner.as_str())];
-        let (st, _) = op
+        let reply = op
             .call(&broken.url, UNKNOWN_KEY, "", &broken_auth, body)
             .await;
-        observed
-            .entry(st)
-            .or_insert("a database without its keys table");
+        seen.note(reply, "a database without its keys table");
         // The same path with a method it does not take.
         let other = ["PUT", "PATCH", "DELETE", "POST", "GET"]
             .into_iter()
             .find(|m| !ops.contains_key(&((*m).to_owned(), path.clone())))
             .expect("a method the path does not take");
-        let (st, _) = Op {
-            method: other,
-            path,
-        }
-        .call(&s.url, UNKNOWN_KEY, "", &auth, None)
-        .await;
-        observed.entry(st).or_insert("another method on the path");
+        let reply = Op::of(other, path)
+            .call(&s.url, UNKNOWN_KEY, "", &auth, None)
+            .await;
+        seen.note(reply, "another method on the path");
 
         let documented = documented_statuses(doc_op);
-        let mut required: BTreeMap<u16, String> = observed
+        missing.extend(
+            seen.problems
+                .iter()
+                .map(|p| format!("{method} {path}: {p}")),
+        );
+        let mut required: BTreeMap<u16, String> = seen
+            .statuses
             .iter()
             .map(|(st, why)| (*st, format!("answered {why}")))
             .collect();
@@ -389,7 +440,7 @@ async fn every_operation_documents_every_status_it_can_return() {
     }
     assert!(
         missing.is_empty(),
-        "statuses the operations can answer but do not document:\n{}",
+        "statuses the operations answer but do not document, or documented headers missing:\n{}",
         missing.join("\n")
     );
 }
@@ -409,7 +460,11 @@ async fn every_route_rejects_unknown_query_parameters() {
         let op = Op::of(&method, &path);
         let body = valid_body(&method, &path);
         let id = s.create("Strict", &["runs:read"]).await.key.id;
-        let (st, err) = op.call(&s.url, &id, "?foo=bar", &auth, body).await;
+        let Reply {
+            status: st,
+            body: err,
+            ..
+        } = op.call(&s.url, &id, "?foo=bar", &auth, body).await;
         assert_eq!(
             (st, code(&err)),
             (400, "invalid_request"),
@@ -422,7 +477,7 @@ async fn every_route_rejects_unknown_query_parameters() {
         );
         // The parameter alone made the difference.
         let id = s.create("Strict", &["runs:read"]).await.key.id;
-        let (st, _) = op.call(&s.url, &id, "", &auth, body).await;
+        let st = op.call(&s.url, &id, "", &auth, body).await.status;
         assert!(st < 400, "{method} {path} without the parameter: {st}");
     }
 }
@@ -484,7 +539,11 @@ async fn documented_query_constraints_are_the_servers() {
                     .append_pair(name, &text)
                     .finish();
                 let id = s.create("Bounds", &["runs:read"]).await.key.id;
-                let (st, err) = op
+                let Reply {
+                    status: st,
+                    body: err,
+                    ..
+                } = op
                     .call(&s.url, &id, &format!("?{query}"), &auth, body)
                     .await;
                 let message = err["error"]["message"].as_str().unwrap_or("");
