@@ -361,7 +361,7 @@ pub struct ListKeysQuery {
     /// From the previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Substring of the name or id (case-insensitive; at most 200 characters after trimming).
-    #[param(max_length = 200)]
+    #[param(schema_with = doc::search)]
     pub q: Option<String>,
     /// `active`, `disabled`, `expiring` or `expired`.
     #[param(schema_with = doc::status_filter)]
@@ -810,13 +810,40 @@ mod doc {
         string().pattern(Some("^app_[0-9A-Za-z]{16}$")).build()
     }
 
-    /// 1-100 characters, no control characters (the server trims surrounding whitespace).
+    /// What `char::is_whitespace` matches (Unicode White_Space), as a regex class body.
+    const WHITESPACE: &str = "\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000";
+    /// Longest `q` after trimming (the handler's limit).
+    const SEARCH_CHARS: usize = 200;
+    /// What `char::is_control` matches (Unicode Cc).
+    const CONTROL: &str = "\\u0000-\\u001F\\u007F-\\u009F";
+
+    /// A display name as the server takes it: surrounding whitespace is trimmed; what is left
+    /// is 1-100 characters with no control character. The pattern says exactly that (a length
+    /// keyword would count the trimmed whitespace too).
     fn display_name() -> Object {
+        let (ws, cc) = (WHITESPACE, CONTROL);
+        let inner = MAX_NAME_CHARS - 2;
         string()
-            .min_length(Some(1))
-            .max_length(Some(MAX_NAME_CHARS))
-            .pattern(Some("^[^\\u0000-\\u001F\\u007F-\\u009F]*$"))
+            .pattern(Some(format!(
+                "^[{ws}]*[^{cc}{ws}](?:[^{cc}]{{0,{inner}}}[^{cc}{ws}])?[{ws}]*$"
+            )))
             .build()
+    }
+
+    /// `q` of `GET /v1/keys`: trimmed, at most 200 characters remain (only whitespace is no
+    /// filter at all).
+    pub fn search() -> Object {
+        let ws = WHITESPACE;
+        let inner = SEARCH_CHARS - 2;
+        described(
+            string()
+                .pattern(Some(format!(
+                    "^[{ws}]*(?:[^{ws}](?:[\\s\\S]{{0,{inner}}}[^{ws}])?)?[{ws}]*$"
+                )))
+                .build(),
+            "Only keys whose name or id contains this (case-insensitive); at most 200 \
+             characters after trimming.",
+        )
     }
 
     pub fn error_type() -> Object {

@@ -504,7 +504,12 @@ fn candidates(schema: &Value) -> Vec<Value> {
         out.push(json!(""));
     }
     if schema.get("pattern").is_some() {
+        // Patterns here also say lengths, after trimming where the server trims.
         out.push(json!("zz!"));
+        out.push(json!("a".repeat(200)));
+        out.push(json!("a".repeat(201)));
+        out.push(json!(" ".repeat(201)));
+        out.push(json!(format!("  {}\t", "a".repeat(200))));
     }
     out
 }

@@ -215,3 +215,49 @@ pub fn valid_name(name: &str) -> Result<String, ApiError> {
     }
     Ok(n.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use utoipa::PartialSchema;
+
+    /// The documented `name` of `POST /v1/apps` (and of keys: the same schema).
+    fn name_validator() -> jsonschema::Validator {
+        let schema = serde_json::to_value(crate::api::CreateAppRequest::schema()).expect("json");
+        jsonschema::draft202012::new(&schema["properties"]["name"]).expect("schema")
+    }
+
+    /// Letters, spaces, whitespace that is a control character, and controls that are not
+    /// whitespace, so trimming and the control check both matter.
+    fn names() -> impl Strategy<Value = String> {
+        let alphabet = prop::sample::select(vec![
+            'a', 'Z', 'é', ' ', '\t', '\n', '\r', '\u{85}', '\u{a0}', '\u{3000}', '\u{2028}',
+            '\u{feff}', '\u{1f}', '\u{7f}', '\u{0}',
+        ]);
+        prop_oneof![
+            prop::collection::vec(alphabet.clone(), 0..8),
+            // Around the 100-character limit, padded or not.
+            (
+                prop::collection::vec(alphabet.clone(), 0..3),
+                98usize..103,
+                prop::collection::vec(alphabet, 0..3)
+            )
+                .prop_map(|(pre, n, post)| {
+                    let mut v = pre;
+                    v.extend(std::iter::repeat_n('a', n));
+                    v.extend(post);
+                    v
+                }),
+        ]
+        .prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn the_documented_name_is_what_valid_name_accepts(name in names()) {
+            let documented = name_validator().is_valid(&serde_json::json!(name));
+            prop_assert_eq!(documented, valid_name(&name).is_ok(), "{:?}", name);
+        }
+    }
+}
