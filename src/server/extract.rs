@@ -12,17 +12,13 @@ use super::error::ApiError;
 use crate::domain::decision::ErrorCode;
 
 /// A JSON body that rejects unknown fields (the types say `deny_unknown_fields`) and names
-/// the offending field. An empty body reads as `{}`.
+/// the offending field. An empty body reads as `{}`; one of only whitespace is not JSON.
 #[derive(Debug)]
 pub struct StrictJson<T>(pub T);
 
 /// Parse JSON, naming the path of the first error.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        bytes
-    };
+    let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { bytes };
     // serde would also fill a struct from a JSON array, bypassing unknown-field checks.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::invalid(
@@ -155,6 +151,15 @@ mod tests {
             "unknown query parameter `foo`; this endpoint takes `limit` or `cursor`"
         );
         assert!(parse_query::<NoQuery>("").is_ok());
+    }
+
+    #[test]
+    fn only_an_empty_body_reads_as_an_empty_object() {
+        assert!(parse_json::<crate::api::RotateRequest>(b"").is_ok());
+        for blank in [&b"\n"[..], b" ", b"\r\n\t"] {
+            let e = parse_json::<crate::api::RotateRequest>(blank).expect_err("not JSON");
+            assert_eq!(message(e), "invalid request body: must be a JSON object");
+        }
     }
 
     #[test]
