@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::decision::{Decision, ErrorCode};
+use crate::domain::decision::{AuthMethod, Decision, ErrorCode};
 use crate::domain::key::{Env, Secret};
 use crate::domain::record::{KeyRecord, KeyStatus};
+use crate::domain::scope::PRESETS;
 
 /// Response header carrying the request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -28,6 +30,34 @@ pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 500;
 /// Longest rotation grace period (30 days).
 pub const MAX_GRACE_SECONDS: u32 = 2_592_000;
+/// Most allowed domains on one key.
+pub const MAX_DOMAINS: usize = 50;
+/// Longest display name (keys, apps), in characters after trimming.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// Every audit action (API.md §5); `GET /v1/audit?action=` takes only these.
+pub const AUDIT_ACTIONS: [&str; 8] = [
+    "key.created",
+    "key.updated",
+    "key.enabled",
+    "key.disabled",
+    "key.rotated",
+    "key.deleted",
+    "key.leaked",
+    "app.created",
+];
+
+/// Every `sort` of `GET /v1/keys` (API.md §5); `-created` is the default.
+pub const KEY_SORTS: [&str; 8] = [
+    "created",
+    "-created",
+    "name",
+    "-name",
+    "last_used",
+    "-last_used",
+    "expires",
+    "-expires",
+];
 
 /// Route paths, shared so the client and the server cannot drift.
 pub mod paths {
@@ -78,8 +108,10 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// `invalid_request`, `unauthorized`, `forbidden`, …
     #[serde(rename = "type")]
+    #[schema(schema_with = doc::error_type)]
     pub kind: String,
     /// Machine-readable code, e.g. `key_disabled`.
+    #[schema(schema_with = doc::error_code)]
     pub code: String,
     /// Human-readable message; never contains a secret or internals.
     pub message: String,
@@ -125,7 +157,8 @@ pub struct App {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAppRequest {
-    /// Display name (1-100 characters).
+    /// Display name (1-100 characters after trimming; no control characters).
+    #[schema(schema_with = doc::name)]
     pub name: String,
 }
 
@@ -140,7 +173,7 @@ pub struct KeyObject {
     /// Owning organization.
     pub org_id: String,
     /// `live` or `test`.
-    #[schema(value_type = String)]
+    #[schema(schema_with = doc::key_env)]
     pub env: Env,
     /// `null` for an org-scoped key.
     pub app_id: Option<String>,
@@ -151,7 +184,7 @@ pub struct KeyObject {
     /// Whether the key works.
     pub enabled: bool,
     /// `active`, `disabled`, `expiring` or `expired` (derived).
-    #[schema(value_type = String)]
+    #[schema(schema_with = doc::key_status)]
     pub status: KeyStatus,
     /// `…` and the secret's last four characters.
     pub secret_hint: String,
@@ -200,23 +233,27 @@ impl KeyObject {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyRequest {
-    /// Display name (1-100 characters).
+    /// Display name (1-100 characters after trimming; no control characters).
+    #[schema(schema_with = doc::name)]
     pub name: String,
     /// Scopes to grant; or give `preset`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
     /// `full` or `read-only`; or give `scopes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = doc::preset)]
     pub preset: Option<String>,
-    /// Allowed Origin hosts (`example.com`, `*.example.com`).
+    /// Allowed Origin hosts (`example.com`, `*.example.com`), at most 50.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 50)]
     pub allowed_domains: Option<Vec<String>>,
     /// Bind the key to an app of the org.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = doc::new_key_app)]
     pub app_id: Option<String>,
     /// `live` or `test`; defaults to the caller's environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = doc::new_key_env)]
     pub env: Option<Env>,
     /// Optional expiry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -247,14 +284,16 @@ fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKeyRequest {
-    /// New name.
+    /// New name (1-100 characters after trimming; no control characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = doc::new_name)]
     pub name: Option<String>,
     /// New scopes (replaces the list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
-    /// New allowed domains (replaces the list).
+    /// New allowed domains (replaces the list), at most 50.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 50)]
     pub allowed_domains: Option<Vec<String>>,
     /// Enable or disable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -275,6 +314,7 @@ pub struct UpdateKeyRequest {
 pub struct RotateRequest {
     /// Seconds the old key keeps working (0-2592000, default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 2_592_000)]
     pub grace_period_seconds: Option<u32>,
 }
 
@@ -316,20 +356,26 @@ pub struct Page<T> {
 #[into_params(parameter_in = Query)]
 pub struct ListKeysQuery {
     /// 1-500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// From the previous page's `next_cursor`.
     pub cursor: Option<String>,
-    /// Substring of the name or id (case-insensitive).
+    /// Substring of the name or id (case-insensitive; at most 200 characters after trimming).
+    #[param(schema_with = doc::search)]
     pub q: Option<String>,
     /// `active`, `disabled`, `expiring` or `expired`.
+    #[param(schema_with = doc::status_filter)]
     pub status: Option<String>,
     /// Only keys bound to this app.
+    #[param(schema_with = doc::app_filter)]
     pub app_id: Option<String>,
     /// `live` or `test`.
+    #[param(schema_with = doc::env_filter)]
     pub env: Option<String>,
     /// Only keys whose scopes grant this scope (wildcards count): access reviews.
     pub scope: Option<String>,
     /// Only keys whose secret ends with these characters (`secret_hint`, 1-4 characters).
+    #[param(schema_with = doc::hint_filter)]
     pub hint: Option<String>,
     /// Only keys never used, or last used before this time (stale-key reviews).
     pub last_used_before: Option<DateTime<Utc>>,
@@ -337,7 +383,30 @@ pub struct ListKeysQuery {
     pub created_before: Option<DateTime<Utc>>,
     /// `created`, `-created` (default), `name`, `-name`, `last_used`, `-last_used`, `expires`
     /// or `-expires`; cursors follow the sort.
+    #[param(schema_with = doc::sort)]
+    #[serde(default, deserialize_with = "key_sort")]
     pub sort: Option<String>,
+}
+
+/// A query value that must be one of `allowed`.
+fn one_of<'de, D: Deserializer<'de>>(d: D, allowed: &[&str]) -> Result<Option<String>, D::Error> {
+    let value = String::deserialize(d)?;
+    if allowed.contains(&value.as_str()) {
+        Ok(Some(value))
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "use one of {}",
+            allowed.join(", ")
+        )))
+    }
+}
+
+fn key_sort<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    one_of(d, &KEY_SORTS)
+}
+
+fn audit_action<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    one_of(d, &AUDIT_ACTIONS)
 }
 
 /// `GET /v1/apps`, `/v1/auth-events`, `/v1/audit` paging.
@@ -346,6 +415,7 @@ pub struct ListKeysQuery {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1-500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// From the previous page's `next_cursor`.
     pub cursor: Option<String>,
@@ -396,7 +466,7 @@ impl BucketSize {
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// `minute` (default), `hour` or `day`.
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub bucket: Option<BucketSize>,
     /// Start (inclusive); defaults to 60 buckets before `to`.
     pub from: Option<DateTime<Utc>>,
@@ -477,6 +547,7 @@ pub struct OrgUsage {
 #[into_params(parameter_in = Query)]
 pub struct AuthEventsQuery {
     /// 1-500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// From the previous page's `next_cursor`.
     pub cursor: Option<String>,
@@ -485,6 +556,7 @@ pub struct AuthEventsQuery {
     /// Only events of this key.
     pub key_id: Option<String>,
     /// Only this code.
+    #[param(schema_with = doc::code_filter)]
     pub code: Option<String>,
 }
 
@@ -530,12 +602,15 @@ fn one() -> u64 {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// 1-500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// From the previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// Only entries about this key.
     pub key_id: Option<String>,
-    /// Only this action, e.g. `key.rotated`.
+    /// Only this action, e.g. `key.rotated` (one of API.md §5's actions).
+    #[param(schema_with = doc::action_filter)]
+    #[serde(default, deserialize_with = "audit_action")]
     pub action: Option<String>,
 }
 
@@ -550,7 +625,8 @@ pub struct AuditEntry {
     /// The key that made the change (`null` for the command line).
     pub actor_key_id: Option<String>,
     /// `key.created`, `key.updated`, `key.enabled`, `key.disabled`, `key.rotated`,
-    /// `key.deleted`, `app.created`.
+    /// `key.deleted`, `key.leaked`, `app.created`.
+    #[schema(schema_with = doc::audit_action)]
     pub action: String,
     /// The key changed (for `app.created`, `null`).
     pub key_id: Option<String>,
@@ -590,6 +666,7 @@ pub struct MeResponse {
     /// The caller's scopes.
     pub scopes: Vec<String>,
     /// `secret`, `pair` or `public_key`.
+    #[schema(schema_with = doc::auth_method)]
     pub auth_method: String,
 }
 
@@ -605,6 +682,7 @@ pub struct VerifyRequest {
     pub origin: Option<String>,
     /// The client request's `x-app-id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = doc::verify_app)]
     pub app_id: Option<String>,
     /// Scopes the client request needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -686,4 +764,216 @@ pub struct OrgCreated {
 pub struct Health {
     /// `ok`.
     pub status: String,
+}
+
+/// Schemas the derives cannot express: the enums and limits the server really enforces, built
+/// from the same values its parsers use, so the document cannot drift from them. A
+/// `schema_with` schema replaces the field's, description included, so each use gets its own.
+mod doc {
+    use super::*;
+    use serde_json::Value;
+    use utoipa::openapi::schema::SchemaType;
+
+    fn string() -> ObjectBuilder {
+        ObjectBuilder::new().schema_type(Type::String)
+    }
+
+    fn one_of(values: impl IntoIterator<Item = &'static str>) -> Object {
+        string().enum_values(Some(values)).build()
+    }
+
+    /// Also allow JSON `null`, as serde does for an optional body field (`null` in the enum
+    /// too, when there is one).
+    fn or_null(mut o: Object) -> Object {
+        o.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
+        if let Some(values) = &mut o.enum_values {
+            values.push(Value::Null);
+        }
+        o
+    }
+
+    fn described(mut o: Object, what: &str) -> Object {
+        o.description = Some(what.to_owned());
+        o
+    }
+
+    const STATUSES: [KeyStatus; 4] = [
+        KeyStatus::Active,
+        KeyStatus::Disabled,
+        KeyStatus::Expiring,
+        KeyStatus::Expired,
+    ];
+    const ENVS: [Env; 2] = [Env::Live, Env::Test];
+    const AUTH_METHODS: [AuthMethod; 3] =
+        [AuthMethod::Secret, AuthMethod::Pair, AuthMethod::PublicKey];
+
+    fn statuses() -> Object {
+        one_of(STATUSES.map(KeyStatus::as_str))
+    }
+
+    fn envs() -> Object {
+        one_of(ENVS.map(Env::as_str))
+    }
+
+    /// `app_` and 16 base62 characters.
+    fn app() -> Object {
+        string().pattern(Some("^app_[0-9A-Za-z]{16}$")).build()
+    }
+
+    /// What `char::is_whitespace` matches (Unicode White_Space), as a regex class body.
+    const WHITESPACE: &str = "\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000";
+    /// Longest `q` after trimming (the handler's limit).
+    const SEARCH_CHARS: usize = 200;
+    /// What `char::is_control` matches (Unicode Cc).
+    const CONTROL: &str = "\\u0000-\\u001F\\u007F-\\u009F";
+
+    /// A display name as the server takes it: surrounding whitespace is trimmed; what is left
+    /// is 1-100 characters with no control character. The pattern says exactly that (a length
+    /// keyword would count the trimmed whitespace too).
+    fn display_name() -> Object {
+        let (ws, cc) = (WHITESPACE, CONTROL);
+        let inner = MAX_NAME_CHARS - 2;
+        string()
+            .pattern(Some(format!(
+                "^[{ws}]*[^{cc}{ws}](?:[^{cc}]{{0,{inner}}}[^{cc}{ws}])?[{ws}]*$"
+            )))
+            .build()
+    }
+
+    /// `q` of `GET /v1/keys`: trimmed, at most 200 characters remain (only whitespace is no
+    /// filter at all).
+    pub fn search() -> Object {
+        let ws = WHITESPACE;
+        let inner = SEARCH_CHARS - 2;
+        described(
+            string()
+                .pattern(Some(format!(
+                    "^[{ws}]*(?:[^{ws}](?:[\\s\\S]{{0,{inner}}}[^{ws}])?)?[{ws}]*$"
+                )))
+                .build(),
+            "Only keys whose name or id contains this (case-insensitive); at most 200 \
+             characters after trimming.",
+        )
+    }
+
+    pub fn error_type() -> Object {
+        let mut kinds: Vec<&'static str> = ErrorCode::ALL.map(ErrorCode::kind).to_vec();
+        kinds.sort_unstable();
+        kinds.dedup();
+        described(
+            one_of(kinds),
+            "The error's type: `invalid_request`, `unauthorized`, …",
+        )
+    }
+
+    pub fn error_code() -> Object {
+        described(
+            one_of(ErrorCode::ALL.map(ErrorCode::as_str)),
+            "Machine-readable code, e.g. `key_disabled`.",
+        )
+    }
+
+    pub fn code_filter() -> Object {
+        described(
+            one_of(ErrorCode::ALL.map(ErrorCode::as_str)),
+            "Only events with this code.",
+        )
+    }
+
+    pub fn name() -> Object {
+        described(
+            display_name(),
+            "Display name: 1-100 characters after trimming, no control characters.",
+        )
+    }
+
+    pub fn new_name() -> Object {
+        described(
+            or_null(display_name()),
+            "New name: 1-100 characters after trimming, no control characters.",
+        )
+    }
+
+    pub fn key_env() -> Object {
+        described(envs(), "`live` or `test`.")
+    }
+
+    pub fn new_key_env() -> Object {
+        described(
+            or_null(envs()),
+            "`live` or `test`; defaults to the caller's environment.",
+        )
+    }
+
+    pub fn env_filter() -> Object {
+        described(envs(), "Only keys of this environment.")
+    }
+
+    pub fn key_status() -> Object {
+        described(
+            statuses(),
+            "Derived: `disabled` when turned off, else `expired` past `expires_at`, \
+             `expiring` before a set `expires_at`, else `active`.",
+        )
+    }
+
+    pub fn status_filter() -> Object {
+        described(statuses(), "Only keys with this status.")
+    }
+
+    pub fn preset() -> Object {
+        described(
+            or_null(one_of(PRESETS)),
+            "`full` or `read-only`; or give `scopes`.",
+        )
+    }
+
+    pub fn new_key_app() -> Object {
+        described(
+            or_null(app()),
+            "Bind the key to this app of the organization.",
+        )
+    }
+
+    pub fn verify_app() -> Object {
+        described(or_null(app()), "The client request's `x-app-id`.")
+    }
+
+    pub fn app_filter() -> Object {
+        described(app(), "Only keys bound to this app.")
+    }
+
+    pub fn hint_filter() -> Object {
+        described(
+            string()
+                .min_length(Some(1))
+                .max_length(Some(4))
+                .pattern(Some("^[0-9A-Za-z]{1,4}$"))
+                .build(),
+            "Only keys whose secret ends with these 1-4 letters or digits (`secret_hint`).",
+        )
+    }
+
+    pub fn sort() -> Object {
+        described(
+            one_of(KEY_SORTS),
+            "Order: by creation (`-created`, the default, is newest first), name, last use \
+             or expiry; `-` descends. Cursors follow the sort.",
+        )
+    }
+
+    pub fn audit_action() -> Object {
+        described(one_of(AUDIT_ACTIONS), "What happened.")
+    }
+
+    pub fn action_filter() -> Object {
+        described(one_of(AUDIT_ACTIONS), "Only entries with this action.")
+    }
+
+    pub fn auth_method() -> Object {
+        described(
+            one_of(AUTH_METHODS.map(AuthMethod::as_str)),
+            "How the caller authenticated: `secret`, `pair` or `public_key`.",
+        )
+    }
 }

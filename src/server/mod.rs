@@ -152,7 +152,7 @@ pub fn os_random(buf: &mut [u8]) {
 /// The whole HTTP app.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = routes::api_router().split_for_parts();
-    let doc = serde_json::to_string(&openapi).unwrap_or_else(|_| "{}".to_owned());
+    let doc = routes::document(&openapi, &state.config.catalog);
     api.merge(routes::misc::doc_router(doc))
         .fallback(routes::misc::no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

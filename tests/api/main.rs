@@ -8,5 +8,6 @@ mod floods;
 mod guards;
 mod handlers;
 mod keys;
+mod openapi;
 mod store;
 mod usage;

@@ -9,9 +9,12 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::responses::{
+    AuthErrors, BodyErrors, KeyConflict, KeyNotFound, Rejections, VersionMismatch,
+};
 use super::{audit, cursor, page_req, valid_name};
 use crate::api::{
-    CreateKeyRequest, CreateKeyResponse, ErrorBody, KeyObject, ListKeysQuery, MAX_GRACE_SECONDS,
+    CreateKeyRequest, CreateKeyResponse, KeyObject, ListKeysQuery, MAX_DOMAINS, MAX_GRACE_SECONDS,
     Page, RotateRequest, RotateResponse, UpdateKeyRequest,
 };
 use crate::domain::decision::{ErrorCode, can_manage};
@@ -22,11 +25,8 @@ use crate::domain::scope::{Scope, ScopeSet};
 use crate::server::AppState;
 use crate::server::auth::{Caller, KeysRead, KeysWrite};
 use crate::server::error::ApiError;
-use crate::server::extract::{StrictJson, StrictQuery};
+use crate::server::extract::{NoQuery, StrictJson, StrictQuery};
 use crate::storage::KeyFilter;
-
-/// Most allowed domains on one key.
-const MAX_DOMAINS: usize = 50;
 
 fn parse_scopes(state: &AppState, scopes: &[String]) -> Result<ScopeSet, ApiError> {
     let set = ScopeSet::parse(scopes)
@@ -97,7 +97,7 @@ fn credential_of(pk: &PublicKeyId, secret: &Secret) -> Secret {
 /// List keys of the caller's org, newest first.
 #[utoipa::path(get, path = "/v1/keys", tag = "keys",
     params(ListKeysQuery),
-    responses((status = 200, body = Page<KeyObject>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, description = "A page of the organization's keys.", body = Page<KeyObject>), Rejections, AuthErrors),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list_keys(
     State(state): State<AppState>,
@@ -183,11 +183,12 @@ pub async fn list_keys(
 /// Create a key. The response is the only time the secret is returned.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys",
     request_body = CreateKeyRequest,
-    responses((status = 201, body = CreateKeyResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)),
+    responses((status = 201, description = "The new key, with its secret: the only time the secret is returned.", body = CreateKeyResponse), Rejections, AuthErrors, BodyErrors),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn create_key(
     State(state): State<AppState>,
     caller: Caller<KeysWrite>,
+    _: StrictQuery<NoQuery>,
     StrictJson(req): StrictJson<CreateKeyRequest>,
 ) -> Result<(StatusCode, Json<CreateKeyResponse>), ApiError> {
     let name = valid_name(&req.name)?;
@@ -292,12 +293,13 @@ fn created_changes(r: &KeyRecord) -> serde_json::Value {
 /// One key.
 #[utoipa::path(get, path = "/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "The public key")),
-    responses((status = 200, body = KeyObject, headers(("etag" = String, description = "The key's version, for If-Match"))), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "The key.", body = KeyObject, headers(("etag" = String, description = "The key's version, for If-Match"))), Rejections, AuthErrors, KeyNotFound),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn get_key(
     State(state): State<AppState>,
     caller: Caller<KeysRead>,
     Path(id): Path<String>,
+    _: StrictQuery<NoQuery>,
 ) -> Result<Response, ApiError> {
     let k = load_own(&state, &caller.key.org_id, &id).await?;
     Ok(with_etag(
@@ -336,13 +338,14 @@ fn change(
 /// Update a key's name, scopes, domains, enabled flag or expiry. Honours `If-Match`.
 #[utoipa::path(patch, path = "/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "The public key"), ("If-Match" = Option<String>, Header, description = "Expected version")),
-    request_body = UpdateKeyRequest,
-    responses((status = 200, body = KeyObject), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 412, body = ErrorBody)),
+    request_body = Option<UpdateKeyRequest>,
+    responses((status = 200, description = "The key as it is now.", body = KeyObject, headers(("etag" = String, description = "The key's version, for If-Match"))), Rejections, AuthErrors, BodyErrors, KeyNotFound, KeyConflict, VersionMismatch),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn update_key(
     State(state): State<AppState>,
     caller: Caller<KeysWrite>,
     Path(id): Path<String>,
+    _: StrictQuery<NoQuery>,
     headers: HeaderMap,
     StrictJson(req): StrictJson<UpdateKeyRequest>,
 ) -> Result<Response, ApiError> {
@@ -482,12 +485,13 @@ pub async fn update_key(
 /// Delete a key. It stops working at once.
 #[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "The public key")),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 204, description = "Deleted: the key stops working at once."), Rejections, AuthErrors, KeyNotFound, KeyConflict),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn delete_key(
     State(state): State<AppState>,
     caller: Caller<KeysWrite>,
     Path(id): Path<String>,
+    _: StrictQuery<NoQuery>,
 ) -> Result<StatusCode, ApiError> {
     let current = load_own(&state, &caller.key.org_id, &id).await?;
     can_manage_existing(&caller.key, &current)?;
@@ -517,13 +521,14 @@ pub async fn delete_key(
 /// old key keeps working for the grace period, then answers `key_expired`.
 #[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys",
     params(("id" = String, Path, description = "The public key")),
-    request_body = RotateRequest,
-    responses((status = 201, body = RotateResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    request_body = Option<RotateRequest>,
+    responses((status = 201, description = "The new key with its secret (shown this once), and the old key with its new expiry.", body = RotateResponse), Rejections, AuthErrors, BodyErrors, KeyNotFound, KeyConflict),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn rotate_key(
     State(state): State<AppState>,
     caller: Caller<KeysWrite>,
     Path(id): Path<String>,
+    _: StrictQuery<NoQuery>,
     StrictJson(req): StrictJson<RotateRequest>,
 ) -> Result<(StatusCode, Json<RotateResponse>), ApiError> {
     let grace = req.grace_period_seconds.unwrap_or(0);

@@ -10,9 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+use super::responses::{AuthErrors, BodyErrors, Rejections, StoreErrors};
 use super::{audit, cursor, page_req, valid_name};
 use crate::api::{
-    App, CreateAppRequest, ErrorBody, Health, KeyObject, MeResponse, Page, PageQuery, ScopeInfo,
+    App, CreateAppRequest, Health, KeyObject, MeResponse, Page, PageQuery, ScopeInfo,
     ScopesResponse, VerifyRequest, VerifyResponse,
 };
 use crate::domain::decision::{AuthMethod, Credential, ErrorCode, Step, extract_token};
@@ -21,19 +22,20 @@ use crate::domain::scope::{PRESETS, Scope};
 use crate::server::AppState;
 use crate::server::auth::{AnyKey, Caller, KeysRead, KeysVerify, KeysWrite};
 use crate::server::error::ApiError;
-use crate::server::extract::{StrictJson, StrictQuery};
+use crate::server::extract::{NoQuery, StrictJson, StrictQuery};
 
 /// The caller's org, key and scopes: a safe first call for any integration.
 ///
 /// A web page may call it cross-origin with a public key alone: the answer then carries
 /// `Access-Control-Allow-Origin` for that page's Origin, and only when the key allows it.
 #[utoipa::path(get, path = "/v1/me", tag = "keys",
-    responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, description = "The caller's organization, key and scopes.", body = MeResponse), Rejections, AuthErrors),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn me(
     State(state): State<AppState>,
     caller: Caller<AnyKey>,
     headers: HeaderMap,
+    _: StrictQuery<NoQuery>,
 ) -> Result<Response, ApiError> {
     let org = state
         .store
@@ -72,8 +74,8 @@ fn allow_origin(h: &mut HeaderMap, origin: &HeaderValue) {
         ("Origin" = Option<String>, Header, description = "The calling page's origin"),
         ("Access-Control-Request-Method" = Option<String>, Header, description = "The method of the request to come (GET)"),
         ("Access-Control-Request-Headers" = Option<String>, Header, description = "Its non-simple headers (authorization, x-api-key, x-app-id)")),
-    responses((status = 204, description = "Preflight accepted: `Access-Control-Allow-Origin` (that Origin), `Access-Control-Allow-Methods: GET`, `Access-Control-Allow-Headers: authorization, x-api-key, x-app-id`, `Access-Control-Max-Age: 600`")))]
-pub async fn me_preflight(headers: HeaderMap) -> Response {
+    responses((status = 204, description = "Preflight accepted: `Access-Control-Allow-Origin` (that Origin), `Access-Control-Allow-Methods: GET`, `Access-Control-Allow-Headers: authorization, x-api-key, x-app-id`, `Access-Control-Max-Age: 600`"), Rejections))]
+pub async fn me_preflight(headers: HeaderMap, _: StrictQuery<NoQuery>) -> Response {
     let mut resp = StatusCode::NO_CONTENT.into_response();
     let h = resp.headers_mut();
     h.insert(
@@ -102,11 +104,12 @@ pub async fn me_preflight(headers: HeaderMap) -> Response {
 
 /// The scope catalog and presets.
 #[utoipa::path(get, path = "/v1/scopes", tag = "keys",
-    responses((status = 200, body = ScopesResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, description = "The scope catalog and the presets.", body = ScopesResponse), Rejections, AuthErrors),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn scopes(
     State(state): State<AppState>,
     _caller: Caller<KeysRead>,
+    _: StrictQuery<NoQuery>,
 ) -> Json<ScopesResponse> {
     let cat = &state.config.catalog;
     let presets: BTreeMap<String, Vec<String>> = PRESETS
@@ -129,7 +132,7 @@ pub async fn scopes(
 /// Apps of the caller's org.
 #[utoipa::path(get, path = "/v1/apps", tag = "apps",
     params(PageQuery),
-    responses((status = 200, body = Page<App>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, description = "A page of the organization's apps.", body = Page<App>), Rejections, AuthErrors),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn list_apps(
     State(state): State<AppState>,
@@ -149,11 +152,12 @@ pub async fn list_apps(
 /// Create an app.
 #[utoipa::path(post, path = "/v1/apps", tag = "apps",
     request_body = CreateAppRequest,
-    responses((status = 201, body = App), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 201, description = "The new app.", body = App), Rejections, AuthErrors, BodyErrors),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn create_app(
     State(state): State<AppState>,
     caller: Caller<KeysWrite>,
+    _: StrictQuery<NoQuery>,
     StrictJson(req): StrictJson<CreateAppRequest>,
 ) -> Result<(StatusCode, Json<App>), ApiError> {
     if let Some(own) = &caller.key.app_id {
@@ -192,11 +196,12 @@ pub async fn create_app(
 /// the caller's org are ever found. Usage counts for the verified key, not the caller.
 #[utoipa::path(post, path = "/v1/verify", tag = "verify",
     request_body = VerifyRequest,
-    responses((status = 200, body = VerifyResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, description = "The decision and its trace (a denied credential is a 200 with `valid: false`).", body = VerifyResponse), Rejections, AuthErrors, BodyErrors),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn verify(
     State(state): State<AppState>,
     caller: Caller<KeysVerify>,
+    _: StrictQuery<NoQuery>,
     StrictJson(req): StrictJson<VerifyRequest>,
 ) -> Result<Json<VerifyResponse>, ApiError> {
     if let Some(a) = &req.app_id
@@ -252,8 +257,8 @@ pub async fn verify(
 
 /// Liveness.
 #[utoipa::path(get, path = "/healthz", tag = "health",
-    responses((status = 200, body = Health)))]
-pub async fn healthz() -> Json<Health> {
+    responses((status = 200, description = "The process is up.", body = Health), Rejections))]
+pub async fn healthz(_: StrictQuery<NoQuery>) -> Json<Health> {
     Json(Health {
         status: "ok".to_owned(),
     })
@@ -263,8 +268,11 @@ pub async fn healthz() -> Json<Health> {
 /// the message (the disk is full, the file was deleted or replaced, …) while writes fail;
 /// 200 again on its own once a write succeeds.
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    responses((status = 200, description = "The database answers.", body = Health), Rejections, StoreErrors))]
+pub async fn readyz(
+    State(state): State<AppState>,
+    _: StrictQuery<NoQuery>,
+) -> Result<Json<Health>, ApiError> {
     state.store.ping().await?;
     Ok(Json(Health {
         status: "ok".to_owned(),
@@ -275,7 +283,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
 pub fn doc_router(doc: String) -> Router<AppState> {
     Router::new().route(
         "/openapi.json",
-        get(move || {
+        get(move |_: StrictQuery<NoQuery>| {
             let doc = doc.clone();
             async move {
                 (

@@ -4,6 +4,7 @@
 pub mod keys;
 pub mod misc;
 pub mod reports;
+pub mod responses;
 
 use chrono::{DateTime, Utc};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -13,8 +14,11 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::api::{API_KEY_HEADER, DEFAULT_LIMIT, ErrorBody, MAX_LIMIT};
+use crate::api::{
+    API_KEY_HEADER, DEFAULT_LIMIT, ErrorBody, MAX_LIMIT, MAX_NAME_CHARS, REQUEST_ID_HEADER,
+};
 use crate::domain::key::{decode_base62, encode_base62, random_base62};
+use crate::domain::scope::{Catalog, Scope};
 use crate::storage::{NewAudit, PageReq};
 
 struct SecuritySchemes;
@@ -72,6 +76,80 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(misc::readyz))
 }
 
+/// Request bodies whose `scopes` must name scopes of the deployment's catalog.
+const GRANTING_BODIES: [&str; 2] = ["CreateKeyRequest", "UpdateKeyRequest"];
+
+/// What a key may be granted: the catalog's scopes, `*` and `resource:*` for each of its
+/// resources (what `Catalog::validate` accepts).
+fn grantable(catalog: &Catalog) -> Vec<String> {
+    let mut out = vec![Scope::All.to_string()];
+    for e in catalog.entries() {
+        if let Some((resource, _)) = e.name.split_once(':') {
+            let all = Scope::Resource(resource.to_owned()).to_string();
+            if !out.contains(&all) {
+                out.push(all);
+            }
+        }
+        out.push(e.name.clone());
+    }
+    out
+}
+
+/// The served document: the generated one, with what the derives cannot say. Every response
+/// carries `x-request-id`, every response header the document names is always sent
+/// (`required`, which utoipa's header model lacks), and scopes to grant are this
+/// deployment's.
+pub fn document(openapi: &utoipa::openapi::OpenApi, catalog: &Catalog) -> String {
+    let mut doc = serde_json::to_value(openapi).unwrap_or_default();
+    let scopes = grantable(catalog);
+    for body in GRANTING_BODIES {
+        if let Some(items) = doc.pointer_mut(&format!(
+            "/components/schemas/{body}/properties/scopes/items"
+        )) {
+            *items = serde_json::json!({"type": "string", "enum": scopes});
+        }
+    }
+    if let Some(info) = doc
+        .get_mut("info")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        // The crate declares no license; utoipa would print an empty one.
+        info.remove("license");
+    }
+    let responses = doc
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("responses"))
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|r| r.values_mut())
+        .filter_map(serde_json::Value::as_object_mut);
+    for response in responses {
+        let headers = response
+            .entry("headers")
+            .or_insert_with(|| serde_json::json!({}));
+        if let Some(headers) = headers.as_object_mut() {
+            headers.insert(
+                REQUEST_ID_HEADER.to_owned(),
+                serde_json::json!({
+                    "description": "The request id (`req_` and 20 letters or digits); quote it to support.",
+                    "schema": {"type": "string", "pattern": "^req_[0-9A-Za-z]{20}$"},
+                }),
+            );
+            for header in headers
+                .values_mut()
+                .filter_map(serde_json::Value::as_object_mut)
+            {
+                header.insert("required".to_owned(), serde_json::Value::Bool(true));
+            }
+        }
+    }
+    doc.to_string()
+}
+
 /// Validate `limit` and decode `cursor` (API.md §5: 1-500, default 50; opaque cursors).
 pub fn page_req(limit: Option<u32>, cursor: Option<&str>) -> Result<PageReq, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
@@ -125,10 +203,10 @@ pub fn audit(
 /// Validate a display name: 1-100 characters after trimming, no control characters.
 pub fn valid_name(name: &str) -> Result<String, ApiError> {
     let n = name.trim();
-    if n.is_empty() || n.chars().count() > 100 {
-        return Err(ApiError::invalid(
-            "invalid value for `name`: must be 1-100 characters",
-        ));
+    if n.is_empty() || n.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::invalid(format!(
+            "invalid value for `name`: must be 1-{MAX_NAME_CHARS} characters"
+        )));
     }
     if n.chars().any(char::is_control) {
         return Err(ApiError::invalid(
@@ -136,4 +214,50 @@ pub fn valid_name(name: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(n.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use utoipa::PartialSchema;
+
+    /// The documented `name` of `POST /v1/apps` (and of keys: the same schema).
+    fn name_validator() -> jsonschema::Validator {
+        let schema = serde_json::to_value(crate::api::CreateAppRequest::schema()).expect("json");
+        jsonschema::draft202012::new(&schema["properties"]["name"]).expect("schema")
+    }
+
+    /// Letters, spaces, whitespace that is a control character, and controls that are not
+    /// whitespace, so trimming and the control check both matter.
+    fn names() -> impl Strategy<Value = String> {
+        let alphabet = prop::sample::select(vec![
+            'a', 'Z', 'é', ' ', '\t', '\n', '\r', '\u{85}', '\u{a0}', '\u{3000}', '\u{2028}',
+            '\u{feff}', '\u{1f}', '\u{7f}', '\u{0}',
+        ]);
+        prop_oneof![
+            prop::collection::vec(alphabet.clone(), 0..8),
+            // Around the 100-character limit, padded or not.
+            (
+                prop::collection::vec(alphabet.clone(), 0..3),
+                98usize..103,
+                prop::collection::vec(alphabet, 0..3)
+            )
+                .prop_map(|(pre, n, post)| {
+                    let mut v = pre;
+                    v.extend(std::iter::repeat_n('a', n));
+                    v.extend(post);
+                    v
+                }),
+        ]
+        .prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn the_documented_name_is_what_valid_name_accepts(name in names()) {
+            let documented = name_validator().is_valid(&serde_json::json!(name));
+            prop_assert_eq!(documented, valid_name(&name).is_ok(), "{:?}", name);
+        }
+    }
 }

@@ -5,10 +5,11 @@ use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 
 use super::keys::own_key;
+use super::responses::{AuthErrors, KeyNotFound, Rejections};
 use super::{cursor, page_req};
 use crate::api::{
-    AuditEntry, AuditQuery, AuthEvent, AuthEventsQuery, BucketSize, ErrorBody, KeyUsage, OrgUsage,
-    Page, TopKey, UsageBucket, UsageQuery,
+    AuditEntry, AuditQuery, AuthEvent, AuthEventsQuery, BucketSize, KeyUsage, OrgUsage, Page,
+    TopKey, UsageBucket, UsageQuery,
 };
 use crate::domain::decision::ErrorCode;
 use crate::server::AppState;
@@ -75,7 +76,7 @@ fn fill(r: &Range, rows: Vec<UsageBucket>) -> Vec<UsageBucket> {
 /// Usage of one key per bucket.
 #[utoipa::path(get, path = "/v1/keys/{id}/usage", tag = "usage",
     params(("id" = String, Path, description = "The public key"), UsageQuery),
-    responses((status = 200, body = KeyUsage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "The key's counters per bucket, oldest first, zeros included.", body = KeyUsage), Rejections, AuthErrors, KeyNotFound),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn key_usage(
     State(state): State<AppState>,
@@ -99,7 +100,7 @@ pub async fn key_usage(
 /// Org totals per bucket and the busiest keys.
 #[utoipa::path(get, path = "/v1/usage", tag = "usage",
     params(UsageQuery),
-    responses((status = 200, body = OrgUsage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, description = "The organization's counters per bucket and its busiest keys.", body = OrgUsage), Rejections, AuthErrors),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn org_usage(
     State(state): State<AppState>,
@@ -134,7 +135,7 @@ pub async fn org_usage(
 /// Denied decisions (401/403/429), newest first.
 #[utoipa::path(get, path = "/v1/auth-events", tag = "usage",
     params(AuthEventsQuery),
-    responses((status = 200, body = Page<AuthEvent>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, description = "A page of denied decisions, newest first.", body = Page<AuthEvent>), Rejections, AuthErrors),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn auth_events(
     State(state): State<AppState>,
@@ -185,7 +186,7 @@ pub async fn auth_events(
 /// The audit log, newest first.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit",
     params(AuditQuery),
-    responses((status = 200, body = Page<AuditEntry>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, description = "A page of audit entries, newest first.", body = Page<AuditEntry>), Rejections, AuthErrors),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn audit(
     State(state): State<AppState>,

@@ -166,16 +166,8 @@ impl UsageTab {
     }
 }
 
-/// Actions the audit filter cycles through.
-pub const AUDIT_ACTIONS: [&str; 7] = [
-    "key.created",
-    "key.updated",
-    "key.enabled",
-    "key.disabled",
-    "key.rotated",
-    "key.deleted",
-    "app.created",
-];
+/// Actions the audit filter cycles through: every audit action of the API.
+pub use crate::api::AUDIT_ACTIONS;
 
 /// Audit tab.
 #[derive(Debug, Default)]
