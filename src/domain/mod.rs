@@ -4,7 +4,9 @@
 
 pub mod decision;
 pub mod host_pattern;
+pub mod jwt;
 pub mod key;
 pub mod lint;
 pub mod record;
 pub mod scope;
+pub mod session;

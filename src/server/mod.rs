@@ -12,8 +12,10 @@ pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod extract;
+pub mod jwks;
 pub mod middleware;
 pub mod routes;
+pub mod session;
 pub mod usage;
 
 use std::future::{Future, IntoFuture};
