@@ -15,6 +15,7 @@ use crate::api::{
 use crate::client::{Client, ClientError};
 use crate::domain::key::{Env, Secret, SecretPrefix};
 use crate::server::clock::{Clock, SystemClock};
+use crate::server::session::{SessionConfigError, SessionFlags, SessionSettings};
 use crate::server::{AppState, ServerConfig, bootstrap, serve};
 use crate::storage::{self, Retention, StoreError};
 
@@ -125,6 +126,58 @@ pub struct ServeArgs {
     /// Newest denied-request events kept per organization.
     #[arg(long, default_value_t = 100_000)]
     pub auth_event_retention: u32,
+    /// Session tokens (JWT).
+    #[command(flatten)]
+    pub sessions: SessionArgs,
+}
+
+/// `serve`'s session flags (API.md §8).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Sessions (JWT)")]
+pub struct SessionArgs {
+    /// The identity provider's JWKS: a file path or an https URL. Turns sessions on.
+    #[arg(long, value_name = "PATH|URL")]
+    pub jwks: Option<String>,
+    /// The exact `iss` session tokens must carry (required with --jwks).
+    #[arg(long, value_name = "ISS")]
+    pub jwt_issuer: Option<String>,
+    /// An audience the tokens' `aud` must contain.
+    #[arg(long, value_name = "AUD")]
+    pub jwt_audience: Option<String>,
+    /// The claim holding the organization id [default: org_id].
+    #[arg(long, value_name = "CLAIM")]
+    pub jwt_org_claim: Option<String>,
+}
+
+impl SessionArgs {
+    /// Check the flags and load the JWKS: `None` when sessions are off.
+    pub async fn load(&self) -> Result<Option<SessionSettings>, CliError> {
+        let flags = SessionFlags {
+            jwks: self.jwks.clone(),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            org_claim: self.jwt_org_claim.clone(),
+        };
+        let settings =
+            SessionSettings::load(&flags, &SystemClock, crate::server::jwks::FETCH_TIMEOUT)
+                .await
+                .map_err(|e| match e {
+                    SessionConfigError::Usage(m) => CliError::Usage(m),
+                    SessionConfigError::Unreachable(m) => CliError::Runtime(m),
+                })?;
+        if let Some(s) = &settings {
+            tracing::info!(
+                jwks = %s.source,
+                kids = ?s.keys.kids(),
+                skipped = ?s.keys.skipped(),
+                issuer = %s.policy.issuer,
+                audience = ?s.policy.audience,
+                org_claim = %s.policy.org_claim,
+                "session settings loaded (sessions are not accepted on requests yet)"
+            );
+        }
+        Ok(settings)
+    }
 }
 
 /// `keyconsole org …`
@@ -234,6 +287,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
         secret_prefix: prefix(&args.secret_prefix)?,
         accept_env: args.accept_env.map(Env::from),
         failed_auth_limit: args.failed_auth_limit,
+        sessions: args.sessions.load().await?,
         ..ServerConfig::default()
     };
     let retention = Retention {

@@ -54,6 +54,9 @@ pub struct ServerConfig {
     pub catalog: Catalog,
     /// How long a shutdown waits for in-flight requests before writing usage and returning.
     pub shutdown_grace: Duration,
+    /// Session tokens (`--jwks`, `--jwt-issuer`, …), checked and loaded at start; `None`
+    /// when sessions are off.
+    pub sessions: Option<session::SessionSettings>,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +69,7 @@ impl Default for ServerConfig {
             cache_ttl: Duration::from_secs(30),
             catalog: Catalog::default_catalog(),
             shutdown_grace: Duration::from_secs(10),
+            sessions: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! against a JWKS file or a JWKS served over HTTP by a tiny in-test server on 127.0.0.1:0
 //! that counts its fetches. Time moves on a manual clock; nothing sleeps.
 
+mod cli;
 mod common;
 mod jwks_http;
 mod keys;
