@@ -280,6 +280,11 @@ pub fn time_claim(claims: &Map<String, Value>, name: &str) -> TimeClaim {
     }
 }
 
+/// A time as shown in traces and lint reports: `2026-11-23 12:15:00 UTC`.
+pub fn utc_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
 /// "in 12 min", "3 h ago": `at` relative to `now`, rounded down to the largest unit.
 pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (at - now).num_seconds();

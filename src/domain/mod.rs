@@ -5,6 +5,7 @@
 pub mod decision;
 pub mod host_pattern;
 pub mod jwt;
+pub mod jwt_lint;
 pub mod key;
 pub mod lint;
 pub mod record;

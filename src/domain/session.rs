@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use super::decision::{Denial, ErrorCode};
 use super::jwt::{
     Field, SigningAlg, TimeClaim, decode_segment, quoted, refused_alg, relative, split_jwt,
-    str_field, time_claim,
+    str_field, time_claim, utc_time,
 };
 use super::key::{ID_RANDOM_LEN, is_app_id, is_prefixed_id};
 use super::scope::{Catalog, Scope, ScopeSet};
@@ -536,14 +536,11 @@ fn scope_words(claims: &Map<String, Value>) -> Result<Vec<&str>, ClaimFault> {
     Ok(words)
 }
 
-/// The `scopes` step's claims: `scope` (space-separated) and `scopes` (an array), together.
+/// The scopes a token claims: `scope` (space-separated) and `scopes` (an array), together.
 /// Words without a `:` other than `*` (OpenID scopes such as `openid`, `profile`, `email`,
-/// `offline_access`) grant nothing here and are skipped; everything else must be a scope of
-/// the deployment's catalog.
-pub fn session_scopes(
-    claims: &Map<String, Value>,
-    catalog: &Catalog,
-) -> Result<ScopeSet, ClaimFault> {
+/// `offline_access`) grant nothing here and are skipped; every other word must be a scope
+/// (`resource:action`, `resource:*`, `*`). The catalog is not consulted.
+pub fn claimed_scopes(claims: &Map<String, Value>) -> Result<ScopeSet, ClaimFault> {
     let words = scope_words(claims)?;
     let mut scopes: Vec<Scope> = Vec::with_capacity(words.len());
     for w in words {
@@ -560,15 +557,20 @@ pub fn session_scopes(
             scopes.push(s);
         }
     }
-    let set = ScopeSet::from_scopes(scopes);
+    Ok(ScopeSet::from_scopes(scopes))
+}
+
+/// The `scopes` step's claims: [`claimed_scopes`], each of which must be in the
+/// deployment's catalog.
+pub fn session_scopes(
+    claims: &Map<String, Value>,
+    catalog: &Catalog,
+) -> Result<ScopeSet, ClaimFault> {
+    let set = claimed_scopes(claims)?;
     catalog
         .validate(&set)
         .map_err(|e| ClaimFault::new(SessionStep::Scopes, format!("the token's scopes: {e}")))?;
     Ok(set)
-}
-
-fn fmt_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// The `expiry` step on its own: `exp` required, `nbf` honoured, both with
@@ -601,7 +603,7 @@ pub fn check_times(
             format!(
                 "the token expired {} (at {}; {LEEWAY_SECONDS} s of clock skew allowed)",
                 relative(exp, now),
-                fmt_time(exp)
+                utc_time(exp)
             ),
         ));
     }
@@ -611,7 +613,7 @@ pub fn check_times(
             format!(
                 "the token is not valid yet: `nbf` is {} ({}; {LEEWAY_SECONDS} s of clock skew allowed)",
                 relative(t, now),
-                fmt_time(t)
+                utc_time(t)
             ),
         )),
         TimeClaim::Invalid => Err((
