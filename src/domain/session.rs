@@ -903,8 +903,8 @@ pub fn authorize_session(
     input: &SessionInput<'_>,
     now: DateTime<Utc>,
 ) -> SessionDecision {
-    let user = token.user.clone();
     let mut t = Tracer::new();
+    // Called once, on whichever path ends the decision.
     let done = |t: Tracer, f: Option<(SessionStep, Cow<'static, str>, Denial)>| {
         let mut trace = t.trace;
         let result = match f {
@@ -921,7 +921,7 @@ pub fn authorize_session(
         SessionDecision {
             result,
             trace,
-            user: user.clone(),
+            user: token.user.clone(),
         }
     };
     t.pass(SessionStep::Parse, PARSE_OK);

@@ -310,25 +310,47 @@ impl SessionVerifier {
         self.jwks.spawn_refresher(REFRESH_TICK)
     }
 
+    /// The cached verification of a token, if it is cached, not past `exp` at `now`, and its
+    /// key is still in the JWKS: the hot path, with no I/O and no signature check.
+    pub fn cached(&self, token: &str, now: DateTime<Utc>) -> Option<Arc<VerifiedToken>> {
+        if token.len() > MAX_TOKEN_LEN {
+            return None;
+        }
+        let hash = SecretHash::of(token);
+        let t = self.cache.get(&hash, now)?;
+        if self.jwks.key(&t.kid).is_some() {
+            return Some(t);
+        }
+        // Its key left the set: the token is checked again from the start.
+        self.cache.remove(&hash);
+        None
+    }
+
     /// Verify a raw token (what follows `Bearer `) at `now`: everything that does not
-    /// depend on the request. A token signed by an unknown `kid` makes the JWKS be fetched
-    /// again (at most once per 30 s).
+    /// depend on the request, from the cache when it can. A token signed by an unknown
+    /// `kid` makes the JWKS be fetched again (at most once per 30 s).
     pub async fn verify(
         &self,
         token: &str,
         now: DateTime<Utc>,
     ) -> Result<Arc<VerifiedToken>, SessionFailure> {
-        // Hash only what could be a token: an oversize one is refused at parse unhashed.
-        let hash = (token.len() <= MAX_TOKEN_LEN).then(|| SecretHash::of(token));
-        if let Some(h) = &hash
-            && let Some(t) = self.cache.get(h, now)
-        {
-            if self.jwks.key(&t.kid).is_some() {
-                return Ok(t);
-            }
-            // Its key left the set: check the token again from the start.
-            self.cache.remove(h);
+        if let Some(t) = self.cached(token, now) {
+            return Ok(t);
         }
+        let verified = Arc::new(self.verify_uncached(token, now).await?);
+        if token.len() <= MAX_TOKEN_LEN {
+            self.cache
+                .insert(SecretHash::of(token), Arc::clone(&verified), now);
+        }
+        Ok(verified)
+    }
+
+    /// [`SessionVerifier::verify`] without the cache: parse, key, signature, claims.
+    pub async fn verify_uncached(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<VerifiedToken, SessionFailure> {
         let parsed = parse_jwt(token)?;
         let (alg, kid) = parsed.signing_request()?;
         let check = match self.jwks.resolve(kid).await {
@@ -355,17 +377,7 @@ impl SessionVerifier {
                 }
             }
         };
-        let verified = Arc::new(check_token(
-            &parsed,
-            check,
-            &self.policy,
-            &self.catalog,
-            now,
-        )?);
-        if let Some(h) = hash {
-            self.cache.insert(h, Arc::clone(&verified), now);
-        }
-        Ok(verified)
+        check_token(&parsed, check, &self.policy, &self.catalog, now)
     }
 }
 
