@@ -442,6 +442,11 @@ async fn a_cached_token_is_checked_once_and_dropped_when_its_key_leaves() {
         Arc::ptr_eq(&a, &b),
         "the second request is served from the cache"
     );
+    let hot = v
+        .cached(&t, start())
+        .expect("the synchronous hot path finds it");
+    assert!(Arc::ptr_eq(&a, &hot));
+    assert!(v.cached(&k.ec.token(&claims(start())), start()).is_none());
     // The identity provider removes the key: after the next refresh the token is refused.
     file.write(&jwks(&[&k.ec]));
     clock.advance(Duration::minutes(10));
@@ -450,6 +455,7 @@ async fn a_cached_token_is_checked_once_and_dropped_when_its_key_leaves() {
         v.jwks().refresh_if_due().await,
         keyconsole::server::jwks::Refresh::Done { changed: true }
     ));
+    assert!(v.cached(&t, now).is_none(), "its key left the set");
     assert_refused(v.verify(&t, now).await, SessionStep::Signature);
     assert!(v.verify(&k.ec.token(&claims(now)), now).await.is_ok());
 }
