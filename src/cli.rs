@@ -16,6 +16,7 @@ use crate::client::{Client, ClientError};
 use crate::domain::key::{Env, Secret, SecretPrefix, is_org_id};
 use crate::server::client_addr::{Cidr, ForwardedHeader, TrustedProxies};
 use crate::server::clock::{Clock, SystemClock};
+use crate::server::session::{SessionConfigError, SessionFlags, SessionSettings};
 use crate::server::{AppState, ServerConfig, bootstrap, serve};
 use crate::storage::{self, IfMissing, Retention, StoreError};
 
@@ -147,6 +148,9 @@ pub struct ServeArgs {
         requires = "trusted_proxy"
     )]
     pub trusted_proxy_header: ProxyHeaderArg,
+    /// Session tokens (JWT).
+    #[command(flatten)]
+    pub sessions: SessionArgs,
 }
 
 /// `--trusted-proxy-header`
@@ -164,6 +168,55 @@ impl From<ProxyHeaderArg> for ForwardedHeader {
             ProxyHeaderArg::XForwardedFor => ForwardedHeader::XForwardedFor,
             ProxyHeaderArg::Forwarded => ForwardedHeader::Forwarded,
         }
+    }
+}
+
+/// `serve`'s session flags (API.md §8).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Sessions (JWT)")]
+pub struct SessionArgs {
+    /// The identity provider's JWKS: a file path or an https URL. Turns sessions on.
+    #[arg(long, value_name = "PATH|URL")]
+    pub jwks: Option<String>,
+    /// The exact `iss` session tokens must carry (required with --jwks).
+    #[arg(long, value_name = "ISS")]
+    pub jwt_issuer: Option<String>,
+    /// An audience the tokens' `aud` must contain.
+    #[arg(long, value_name = "AUD")]
+    pub jwt_audience: Option<String>,
+    /// The claim holding the organization id [default: org_id].
+    #[arg(long, value_name = "CLAIM")]
+    pub jwt_org_claim: Option<String>,
+}
+
+impl SessionArgs {
+    /// Check the flags and load the JWKS: `None` when sessions are off.
+    pub async fn load(&self) -> Result<Option<SessionSettings>, CliError> {
+        let flags = SessionFlags {
+            jwks: self.jwks.clone(),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            org_claim: self.jwt_org_claim.clone(),
+        };
+        let settings =
+            SessionSettings::load(&flags, &SystemClock, crate::server::jwks::FETCH_TIMEOUT)
+                .await
+                .map_err(|e| match e {
+                    SessionConfigError::Usage(m) => CliError::Usage(m),
+                    SessionConfigError::Unreachable(m) => CliError::Runtime(m),
+                })?;
+        if let Some(s) = &settings {
+            tracing::info!(
+                jwks = %s.source,
+                kids = ?s.keys.kids(),
+                skipped = ?s.keys.skipped(),
+                issuer = %s.policy.issuer,
+                audience = ?s.policy.audience,
+                org_claim = %s.policy.org_claim,
+                "session settings loaded (sessions are not accepted on requests yet)"
+            );
+        }
+        Ok(settings)
     }
 }
 
@@ -305,6 +358,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
             args.trusted_proxy.clone(),
             args.trusted_proxy_header.into(),
         ),
+        sessions: args.sessions.load().await?,
         ..ServerConfig::default()
     };
     let retention = Retention {

@@ -30,6 +30,10 @@ pub enum ErrorCode {
     KeyDisabled,
     /// 401: past `expires_at`.
     KeyExpired,
+    /// 401: a session JWT that fails validation (API.md §8).
+    InvalidToken,
+    /// 401: a session JWT past `exp` (API.md §8).
+    TokenExpired,
     /// 403: the key lacks a required scope.
     InsufficientScope,
     /// 403: public-key-only request from an origin that is not allowed.
@@ -56,13 +60,15 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tables and tests.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidRequest,
         ErrorCode::MissingCredentials,
         ErrorCode::MalformedCredentials,
         ErrorCode::InvalidKey,
         ErrorCode::KeyDisabled,
         ErrorCode::KeyExpired,
+        ErrorCode::InvalidToken,
+        ErrorCode::TokenExpired,
         ErrorCode::InsufficientScope,
         ErrorCode::OriginNotAllowed,
         ErrorCode::AppMismatch,
@@ -84,7 +90,9 @@ impl ErrorCode {
             | ErrorCode::MalformedCredentials
             | ErrorCode::InvalidKey
             | ErrorCode::KeyDisabled
-            | ErrorCode::KeyExpired => 401,
+            | ErrorCode::KeyExpired
+            | ErrorCode::InvalidToken
+            | ErrorCode::TokenExpired => 401,
             ErrorCode::InsufficientScope | ErrorCode::OriginNotAllowed | ErrorCode::AppMismatch => {
                 403
             }
@@ -109,7 +117,9 @@ impl ErrorCode {
             | ErrorCode::MalformedCredentials
             | ErrorCode::InvalidKey
             | ErrorCode::KeyDisabled
-            | ErrorCode::KeyExpired => "unauthorized",
+            | ErrorCode::KeyExpired
+            | ErrorCode::InvalidToken
+            | ErrorCode::TokenExpired => "unauthorized",
             ErrorCode::InsufficientScope | ErrorCode::OriginNotAllowed | ErrorCode::AppMismatch => {
                 "forbidden"
             }
@@ -131,6 +141,8 @@ impl ErrorCode {
             ErrorCode::InvalidKey => "invalid_key",
             ErrorCode::KeyDisabled => "key_disabled",
             ErrorCode::KeyExpired => "key_expired",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::TokenExpired => "token_expired",
             ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::OriginNotAllowed => "origin_not_allowed",
             ErrorCode::AppMismatch => "app_mismatch",
@@ -161,6 +173,8 @@ impl ErrorCode {
             ErrorCode::InvalidKey => "The API key is not valid.",
             ErrorCode::KeyDisabled => "This API key is disabled.",
             ErrorCode::KeyExpired => "This API key has expired.",
+            ErrorCode::InvalidToken => "The session token is not valid.",
+            ErrorCode::TokenExpired => "The session token has expired. Sign in again.",
             ErrorCode::InsufficientScope => "This API key lacks a required scope.",
             ErrorCode::OriginNotAllowed => "The request's Origin is not allowed for this key.",
             ErrorCode::AppMismatch => "This API key is bound to another app.",

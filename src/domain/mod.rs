@@ -5,8 +5,11 @@
 
 pub mod decision;
 pub mod host_pattern;
+pub mod jwt;
+pub mod jwt_lint;
 pub mod key;
 pub mod lint;
 pub mod record;
 pub mod scan;
 pub mod scope;
+pub mod session;

@@ -14,8 +14,10 @@ pub mod clock;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod jwks;
 pub mod middleware;
 pub mod routes;
+pub mod session;
 pub mod usage;
 
 use std::future::{Future, IntoFuture};
@@ -57,6 +59,9 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Proxies whose forwarding header names the client (none: the peer is the client).
     pub trusted_proxies: TrustedProxies,
+    /// Session tokens (`--jwks`, `--jwt-issuer`, …), checked and loaded at start; `None`
+    /// when sessions are off.
+    pub sessions: Option<session::SessionSettings>,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +75,7 @@ impl Default for ServerConfig {
             catalog: Catalog::default_catalog(),
             shutdown_grace: Duration::from_secs(10),
             trusted_proxies: TrustedProxies::default(),
+            sessions: None,
         }
     }
 }

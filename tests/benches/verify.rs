@@ -5,60 +5,20 @@
 //! `baseline/sha256` (hashing the secret, the one cost that cannot be avoided) and
 //! `store/sqlite_lookup` (what every request would pay without the cache).
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use criterion::{Criterion, criterion_group};
-use keyconsole::domain::decision::{AuthInput, authorize, extract_token, parse_token};
-use keyconsole::domain::host_pattern::HostPattern;
-use keyconsole::domain::key::{Env, PublicKeyId, Secret, SecretHash, SecretPrefix};
-use keyconsole::domain::record::KeyRecord;
-use keyconsole::domain::scope::{Scope, ScopeSet};
-use keyconsole::server::cache::KeyCache;
+use keyconsole::domain::key::{SecretHash, SecretPrefix};
+use keyconsole::domain::scope::Scope;
 use keyconsole::storage::{IfMissing, KeyStore, NewAudit, Retention, sqlite::SqliteStore};
 
-fn record(secret: &Secret, id: &str, org: &str) -> KeyRecord {
-    KeyRecord {
-        id: id.to_owned(),
-        org_id: org.to_owned(),
-        name: "bench".to_owned(),
-        env: Env::Live,
-        app_id: None,
-        scopes: ScopeSet::parse(&["runs:read", "webhooks:*"]).unwrap_or_default(),
-        allowed_domains: vec![HostPattern::Wildcard("example.com".to_owned())],
-        enabled: true,
-        secret_hash: secret.hash(),
-        secret_hint: secret.hint(),
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-        expires_at: None,
-        last_used_at: None,
-        rotated_from: None,
-        rotated_to: None,
-        version: 1,
-    }
-}
+mod common;
+use common::{cached_keys, key_hot_path, mean_ns, record};
 
 fn bench(c: &mut Criterion) {
     let prefix = SecretPrefix::default();
-    let mut fill = keyconsole::server::os_random;
-    // A cache holding 100k keys, like a large deployment.
-    let cache = KeyCache::new(Duration::from_secs(3600), 1_000_000);
-    let mut target = None;
-    for i in 0..100_000 {
-        let s = Secret::generate(&prefix, Env::Live, &mut fill);
-        let pk = PublicKeyId::generate(Env::Live, &mut fill);
-        cache.insert(
-            cache.generation(),
-            Arc::new(record(&s, pk.as_str(), "org_bench")),
-        );
-        if i == 50_000 {
-            target = Some(s);
-        }
-    }
-    let Some(secret) = target else { return };
+    let (cache, secret) = cached_keys(&prefix);
     let header = format!("Bearer {}", secret.expose());
     let required = [Scope::parse("runs:read").unwrap_or(Scope::All)];
 
@@ -66,25 +26,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| SecretHash::of(std::hint::black_box(secret.expose())))
     });
     c.bench_function("verify/hot_path", |b| {
-        b.iter(|| {
-            let h = [header.as_bytes()];
-            let token = extract_token(std::hint::black_box(&h), &[]).ok()?;
-            let cred = parse_token(token, &prefix).ok()?;
-            let rec = cache.by_hash(&cred.secret()?.hash());
-            let d = authorize(
-                rec.as_deref(),
-                &AuthInput {
-                    credential: &cred,
-                    origin: None,
-                    app_id: None,
-                    app_org: None,
-                    required: &required,
-                    accept_env: None,
-                },
-                Utc::now(),
-            );
-            Some(d.allowed())
-        })
+        b.iter(|| key_hot_path(&cache, std::hint::black_box(&header), &prefix, &required))
     });
 
     // The same lookup from SQLite, to show what the cache saves.
@@ -132,15 +74,6 @@ criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
     targets = bench
-}
-
-fn mean_ns(id: &str) -> Option<f64> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target/criterion")
-        .join(id.replace('/', "_"))
-        .join("new/estimates.json");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    v["mean"]["point_estimate"].as_f64()
 }
 
 fn main() {
