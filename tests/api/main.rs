@@ -4,6 +4,7 @@
 mod auth;
 mod common;
 mod handlers;
+mod http;
 mod keys;
 mod store;
 mod usage;
