@@ -12,7 +12,9 @@
 //!   gets 503 with the API.md §4 body and a request id, and is closed.
 //! - **Accept errors.** EMFILE, ENFILE, ENOBUFS and ENOMEM back off (10 ms doubling to 1 s)
 //!   and shed one idle connection, so the next accept can succeed; no accept error ends the
-//!   loop.
+//!   loop. Running out of descriptors also lowers the cap for now to [`FD_HEADROOM`] below the
+//!   connections then open (so the database can still open its files), climbing back while
+//!   accept succeeds.
 //! - **Head guard.** The bytes of a request head are checked before hyper parses them, so a
 //!   head over [`MAX_HEAD_BYTES`], with more than [`MAX_HEADERS`] fields or with a control
 //!   character (NUL, …) is answered here with the §4 body and a request id; hyper's own answer
@@ -30,7 +32,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -66,13 +68,22 @@ const HYPER_MAX_HEADERS: usize = MAX_HEADERS + 28;
 const HYPER_MAX_HEADER_BYTES: usize = 2 * MAX_HEAD_BYTES;
 /// Shed connections still closing that may be open beyond the cap.
 const SHED_SLACK: usize = 32;
+/// Most connections shed for one newcomer (more than one when the cap was lowered).
+const SHED_PER_ACCEPT: usize = 8;
+/// How long accepting waits for shed connections to close when [`SHED_SLACK`] of them are
+/// still closing, before refusing the newcomer.
+const SLACK_WAIT: Duration = Duration::from_millis(100);
 /// Answers being written to refused or rejected connections at once; past this they are
 /// closed without one.
-const ANSWER_SLOTS: usize = 16;
+const ANSWER_SLOTS: usize = 32;
 /// How long an answer on a closing connection may take, reading and discarding what the client
 /// still sends (so the close does not reset the connection before the client reads it).
-const LINGER: Duration = Duration::from_secs(2);
+const LINGER: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 4 << 20;
+/// After accept ran out of descriptors, connections are capped this far below the number
+/// open at that moment, so the database and answers have descriptors left; the cap then
+/// climbs back by a quarter of this each second without such an error.
+const FD_HEADROOM: usize = 128;
 const BACKOFF_MIN: Duration = Duration::from_millis(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// File descriptors kept back from the connection cap: the database, logs, the listener,
@@ -306,6 +317,10 @@ struct Shared {
     tally: Tally,
     answer_slots: Arc<Semaphore>,
     limits: ConnLimits,
+    /// The cap learned from running out of descriptors (`usize::MAX`: none).
+    fd_ceiling: AtomicUsize,
+    /// A connection asked to close has closed.
+    closed: Notify,
 }
 
 /// Removes its connection from the registry when the connection's task ends.
@@ -321,6 +336,8 @@ impl Drop for Registered {
             && c.lock().stop
         {
             r.stopping = r.stopping.saturating_sub(1);
+            drop(r);
+            self.shared.closed.notify_one();
         }
     }
 }
@@ -332,6 +349,33 @@ impl Shared {
 
     fn open(&self) -> usize {
         self.registry().conns.len()
+    }
+
+    /// The cap in force: the configured one, or lower after running out of descriptors.
+    fn cap(&self) -> usize {
+        self.limits
+            .max_connections
+            .min(self.fd_ceiling.load(Ordering::Relaxed))
+    }
+
+    /// Accept ran out of descriptors with `open` connections open.
+    fn out_of_descriptors(&self, open: usize) {
+        let ceiling = open.saturating_sub(FD_HEADROOM).max(1);
+        self.fd_ceiling.fetch_min(ceiling, Ordering::Relaxed);
+    }
+
+    /// A second without running out: let the cap climb back.
+    fn relax_ceiling(&self) {
+        let now = self.fd_ceiling.load(Ordering::Relaxed);
+        if now != usize::MAX {
+            let next = now.saturating_add(FD_HEADROOM / 4);
+            let next = if next >= self.limits.max_connections {
+                usize::MAX
+            } else {
+                next
+            };
+            self.fd_ceiling.store(next, Ordering::Relaxed);
+        }
     }
 
     fn register(self: &Arc<Self>, conn: Arc<ConnShared>) -> Registered {
@@ -397,7 +441,7 @@ impl Shared {
         let t = &self.tally;
         let (shed, refused, unanswered) = (take(&t.shed), take(&t.refused), take(&t.unanswered));
         let open = self.open();
-        let cap = self.limits.max_connections;
+        let cap = self.cap();
         if shed + refused + unanswered > 0 {
             tracing::warn!(
                 shed_idle = shed,
@@ -405,8 +449,7 @@ impl Shared {
                 closed_unanswered = unanswered,
                 open,
                 max_connections = cap,
-                "connection limit reached in the last second: shed the longest-idle connections, \
-                 refused the rest with 503 while every connection was busy"
+                "connection limit reached in the last second"
             );
         }
         let errors = take(&t.accept_errors);
@@ -421,8 +464,11 @@ impl Shared {
                 count = errors,
                 error = %last,
                 open,
+                max_connections_now = self.cap(),
                 "accept failed in the last second; backing off and shedding idle connections"
             );
+        } else {
+            self.relax_ceiling();
         }
         let header = take(&t.header_timeouts);
         if header > 0 {
@@ -853,6 +899,8 @@ pub async fn run(
         tally: Tally::default(),
         answer_slots: Arc::new(Semaphore::new(ANSWER_SLOTS)),
         limits,
+        fd_ceiling: AtomicUsize::new(usize::MAX),
+        closed: Notify::new(),
     });
     let mut tasks = JoinSet::new();
     let mut report = tokio::time::interval(Duration::from_secs(1));
@@ -868,15 +916,18 @@ pub async fn run(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     backoff = BACKOFF_MIN;
-                    admit(&server, &mut tasks, &app, stream, peer);
+                    admit(&server, &mut tasks, &app, stream, peer).await;
                 }
                 Err(e) if client_gave_up(&e) => {}
                 Err(e) => {
                     bump(&server.tally.accept_errors);
                     *server.tally.last_accept_error.lock().unwrap_or_else(|p| p.into_inner()) =
                         Some(e.to_string());
-                    if exhausted(&e) && server.shed_oldest_idle() {
-                        bump(&server.tally.shed);
+                    if exhausted(&e) {
+                        server.out_of_descriptors(server.open());
+                        if server.shed_oldest_idle() {
+                            bump(&server.tally.shed);
+                        }
                     }
                     tokio::select! {
                         () = &mut shutdown => break,
@@ -894,23 +945,51 @@ pub async fn run(
     Ok(())
 }
 
-fn admit(
+/// Take a new connection in: within the cap, or shedding idle connections to make room, or
+/// refused with 503 when none is idle. While [`SHED_SLACK`] shed connections are still
+/// closing, accepting waits for them (the listen backlog holds newcomers meanwhile).
+async fn admit(
     server: &Arc<Shared>,
     tasks: &mut JoinSet<()>,
     app: &Router,
     stream: TcpStream,
     peer: SocketAddr,
 ) {
-    let cap = server.limits.max_connections;
-    let (open, stopping) = {
-        let r = server.registry();
-        (r.conns.len(), r.stopping)
-    };
-    if open.saturating_sub(stopping) >= cap {
-        let room = open < cap.saturating_add(SHED_SLACK);
-        if room && server.shed_oldest_idle() {
-            bump(&server.tally.shed);
-        } else {
+    let give_up = Instant::now() + SLACK_WAIT;
+    loop {
+        let cap = server.cap();
+        let (open, stopping) = {
+            let r = server.registry();
+            (r.conns.len(), r.stopping)
+        };
+        // Sheds needed to take the newcomer within the cap: one at the cap, more when the
+        // cap was lowered below the connections open.
+        let need = (open.saturating_sub(stopping) + 1).saturating_sub(cap);
+        if need == 0 {
+            break;
+        }
+        if stopping < SHED_SLACK {
+            let mut shed = 0;
+            while shed < need.min(SHED_PER_ACCEPT)
+                && stopping + shed < SHED_SLACK
+                && server.shed_oldest_idle()
+            {
+                bump(&server.tally.shed);
+                shed += 1;
+            }
+            if shed > 0 {
+                break;
+            }
+            // Every connection has a request in progress.
+            if server.answer_and_close(stream, &at_capacity(), &request_id()) {
+                bump(&server.tally.refused);
+            }
+            return;
+        }
+        if tokio::time::timeout_at(give_up, server.closed.notified())
+            .await
+            .is_err()
+        {
             if server.answer_and_close(stream, &at_capacity(), &request_id()) {
                 bump(&server.tally.refused);
             }
@@ -1008,6 +1087,7 @@ mod tests {
     fn raw_answers_carry_the_error_body_and_request_id() {
         let text = String::from_utf8(raw_response(&at_capacity(), "req_x")).expect("utf-8");
         let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+        let head = format!("{head}\r\n");
         assert!(
             head.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
             "{head}"
