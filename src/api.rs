@@ -512,6 +512,16 @@ pub struct AuthEvent {
     pub origin: Option<String>,
     /// `x-app-id` header.
     pub app_id: Option<String>,
+    /// How many denied requests this event stands for. 1, except for the one event per
+    /// (code, client address) and minute that aggregates the requests past the first 20 of
+    /// that minute: it is the first such request, and `count` says how many there were.
+    #[serde(default = "one")]
+    #[schema(minimum = 1)]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// `GET /v1/audit` query.

@@ -10,14 +10,15 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::api::{
-    CreateKeyRequest, KeyObject, ListKeysQuery, RotateRequest, UpdateKeyRequest, VerifyRequest,
-    VerifyResponse,
+    CreateKeyRequest, KeyObject, ListKeysQuery, OrgCreated, RotateRequest, UpdateKeyRequest,
+    VerifyRequest, VerifyResponse,
 };
 use crate::client::{Client, ClientError};
-use crate::domain::key::{Env, Secret, SecretPrefix};
+use crate::domain::key::{Env, Secret, SecretPrefix, is_org_id};
+use crate::server::client_addr::{Cidr, ForwardedHeader, TrustedProxies};
 use crate::server::clock::{Clock, SystemClock};
 use crate::server::{AppState, ServerConfig, bootstrap, serve};
-use crate::storage::{self, Retention, StoreError};
+use crate::storage::{self, IfMissing, Retention, StoreError};
 
 /// keyconsole: API keys for your API, and the console to run them.
 #[derive(Debug, Parser)]
@@ -111,9 +112,13 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the ready line names it).
     #[arg(long, default_value = "127.0.0.1:7878")]
     pub listen: SocketAddr,
-    /// `sqlite://<path>` (created if missing).
+    /// `sqlite://<path>`: an existing database (see `--create`).
     #[arg(long, env = "KEYCONSOLE_DATABASE_URL", value_name = "URL")]
     pub database: String,
+    /// Create the database if it does not exist (without it, a missing SQLite file is an
+    /// error, so a lost data directory never becomes a fresh empty deployment).
+    #[arg(long)]
+    pub create: bool,
     /// Secret prefix: secrets look like `<prefix>_live_…`.
     #[arg(long, default_value = "sk")]
     pub secret_prefix: String,
@@ -136,6 +141,19 @@ pub struct ServeArgs {
     /// Time a keep-alive connection may wait for its next request (`60s`, `2m`).
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = positive_duration)]
     pub idle_timeout: Duration,
+    /// A reverse proxy's address or network (e.g. 10.0.0.0/8; repeatable): requests from it
+    /// are attributed to the client it names in --trusted-proxy-header, for the rate limit,
+    /// auth events and logs. Without it the peer address is the client.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", num_args = 1.., action = clap::ArgAction::Append)]
+    pub trusted_proxy: Vec<Cidr>,
+    /// The header the trusted proxies write (only that one is read).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "x-forwarded-for",
+        requires = "trusted_proxy"
+    )]
+    pub trusted_proxy_header: ProxyHeaderArg,
 }
 
 fn positive_duration(s: &str) -> Result<Duration, String> {
@@ -145,11 +163,59 @@ fn positive_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// `--trusted-proxy-header`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProxyHeaderArg {
+    /// `X-Forwarded-For: client, proxy1, …`
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1, …`
+    Forwarded,
+}
+
+impl From<ProxyHeaderArg> for ForwardedHeader {
+    fn from(h: ProxyHeaderArg) -> ForwardedHeader {
+        match h {
+            ProxyHeaderArg::XForwardedFor => ForwardedHeader::XForwardedFor,
+            ProxyHeaderArg::Forwarded => ForwardedHeader::Forwarded,
+        }
+    }
+}
+
 /// `keyconsole org …`
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
     /// Create an organization and its owner key (scopes `*`); prints the secret once.
     Create(OrgCreateArgs),
+    /// Break-glass for whoever holds the database: a new owner key (scopes `*`) for an
+    /// existing organization, e.g. one whose last owner key is gone; prints the secret once.
+    Recover(OrgRecoverArgs),
+}
+
+/// `keyconsole org recover`
+#[derive(Debug, Args)]
+pub struct OrgRecoverArgs {
+    /// The organization's id (`org_…`).
+    pub org_id: String,
+    /// `sqlite://<path>` of the existing database.
+    #[arg(long, env = "KEYCONSOLE_DATABASE_URL", value_name = "URL")]
+    pub database: String,
+    /// The new owner key.
+    #[command(flatten)]
+    pub owner: OwnerKeyArgs,
+}
+
+/// The owner key `org create` and `org recover` make, and how it is printed.
+#[derive(Debug, Args)]
+pub struct OwnerKeyArgs {
+    /// Print the key-create response plus `org` as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Environment of the owner key.
+    #[arg(long, value_enum, default_value = "live")]
+    pub env: EnvArg,
+    /// Secret prefix (must match the service's `--secret-prefix`).
+    #[arg(long, default_value = "sk")]
+    pub secret_prefix: String,
 }
 
 /// `keyconsole org create`
@@ -160,15 +226,9 @@ pub struct OrgCreateArgs {
     /// `sqlite://<path>` (created if missing).
     #[arg(long, env = "KEYCONSOLE_DATABASE_URL", value_name = "URL")]
     pub database: String,
-    /// Print the key-create response plus `org` as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Environment of the owner key.
-    #[arg(long, value_enum, default_value = "live")]
-    pub env: EnvArg,
-    /// Secret prefix (must match the service's `--secret-prefix`).
-    #[arg(long, default_value = "sk")]
-    pub secret_prefix: String,
+    /// The owner key.
+    #[command(flatten)]
+    pub owner: OwnerKeyArgs,
 }
 
 /// A failure with its exit code.
@@ -235,6 +295,9 @@ pub fn one_line_clap_error(text: &str) -> String {
 
 fn store_error(e: StoreError) -> CliError {
     match e {
+        StoreError::Missing(path) => CliError::Usage(format!(
+            "the database {path} does not exist; `serve` opens only an existing database: check --database, restore the file, or pass --create to start a new, empty one"
+        )),
         StoreError::Open(m) => CliError::Usage(format!(
             "cannot open the database: {m}; check the --database URL (sqlite://<path>) and that its directory exists and is writable"
         )),
@@ -257,6 +320,10 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
             .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         header_read_timeout: args.header_read_timeout,
         idle_timeout: args.idle_timeout,
+        trusted_proxies: TrustedProxies::new(
+            args.trusted_proxy.clone(),
+            args.trusted_proxy_header.into(),
+        ),
         ..ServerConfig::default()
     };
     raise_open_files_limit();
@@ -264,7 +331,12 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
         auth_events_per_org: args.auth_event_retention.max(1),
         ..Retention::default()
     };
-    let store = storage::open(&args.database, retention)
+    let if_missing = if args.create {
+        IfMissing::Create
+    } else {
+        IfMissing::Refuse
+    };
+    let store = storage::open(&args.database, retention, if_missing)
         .await
         .map_err(store_error)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -368,29 +440,32 @@ pub async fn run_org_create(args: OrgCreateArgs) -> Result<(), CliError> {
             "the organization name must be 1-100 characters".to_owned(),
         ));
     }
-    let prefix = prefix(&args.secret_prefix)?;
-    let store = storage::open(&args.database, Retention::default())
+    let prefix = prefix(&args.owner.secret_prefix)?;
+    let store = storage::open(&args.database, Retention::default(), IfMissing::Create)
         .await
         .map_err(store_error)?;
     let created = bootstrap::create_org_with_owner(
         &store,
         name,
         "Owner",
-        args.env.into(),
+        args.owner.env.into(),
         &prefix,
         SystemClock.now(),
     )
     .await
     .map_err(store_error)?;
-    if args.json {
+    print_owner(&created, args.owner.json, "Created organization")
+}
+
+/// Print a new owner key as `org create` and `org recover` do: the JSON body, or a block
+/// that says the secret is shown once.
+fn print_owner(created: &OrgCreated, json: bool, headline: &str) -> Result<(), CliError> {
+    if json {
         let text =
-            serde_json::to_string_pretty(&created).map_err(|e| CliError::Runtime(e.to_string()))?;
+            serde_json::to_string_pretty(created).map_err(|e| CliError::Runtime(e.to_string()))?;
         println!("{text}");
     } else {
-        println!(
-            "Created organization {} ({})",
-            created.org.name, created.org.id
-        );
+        println!("{headline} {} ({})", created.org.name, created.org.id);
         println!("Owner key {} with scopes *", created.key.id);
         println!();
         println!("Secret (shown once; store it now, it cannot be shown again):");
@@ -403,6 +478,52 @@ pub async fn run_org_create(args: OrgCreateArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The file behind a `sqlite:` URL (`None` for an in-memory database).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+/// Run `org recover`: only on an existing database and organization.
+pub async fn run_org_recover(args: OrgRecoverArgs) -> Result<(), CliError> {
+    if !is_org_id(&args.org_id) {
+        return Err(CliError::Usage(
+            "the organization id must be `org_` and 16 letters or digits (see `org create`'s output or GET /v1/me)".to_owned(),
+        ));
+    }
+    let prefix = prefix(&args.owner.secret_prefix)?;
+    if let Some(path) = sqlite_file(&args.database)
+        && !path.exists()
+    {
+        return Err(CliError::Usage(format!(
+            "there is no database at {}; org recover needs the existing database: check --database",
+            path.display()
+        )));
+    }
+    let store = storage::open(&args.database, Retention::default(), IfMissing::Refuse)
+        .await
+        .map_err(store_error)?;
+    let recovered = bootstrap::recover_owner(
+        &store,
+        &args.org_id,
+        args.owner.env.into(),
+        &prefix,
+        SystemClock.now(),
+    )
+    .await
+    .map_err(store_error)?
+    .ok_or_else(|| {
+        CliError::Runtime(format!(
+            "there is no organization {} in this database; check the id and --database",
+            args.org_id
+        ))
+    })?;
+    print_owner(&recovered, args.owner.json, "Recovered organization")
+}
+
 /// Dispatch a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
@@ -410,6 +531,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Org {
             command: OrgCommand::Create(a),
         }) => run_org_create(a).await,
+        Some(Command::Org {
+            command: OrgCommand::Recover(a),
+        }) => run_org_recover(a).await,
         Some(Command::Config {
             command: ConfigCommand::Path,
         }) => {

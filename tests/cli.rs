@@ -132,6 +132,207 @@ fn org_create_json_is_the_key_create_body_plus_org() {
     assert!(text.contains("shown once"));
 }
 
+/// Take every key of the database's organizations away behind the service's back (as a
+/// database from before the lock-out guard, or a hand edit, could leave it).
+async fn lock_out_by_hand(url: &str) {
+    let pool = sqlx::SqlitePool::connect(url).await.expect("open");
+    sqlx::query("UPDATE keys SET enabled = 0")
+        .execute(&pool)
+        .await
+        .expect("disable every key");
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn org_recover_gives_a_locked_out_org_a_new_owner_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db(&dir);
+    let created = org_create(&url);
+    lock_out_by_hand(&url).await;
+    let out = kc(&[
+        "org",
+        "recover",
+        &created.org.id,
+        "--database",
+        &url,
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same shape as `org create --json`.
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let mut keys: Vec<&str> = v
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["credential", "key", "org", "secret"]);
+    let recovered: OrgCreated = serde_json::from_value(v).expect("OrgCreated");
+    assert_eq!(recovered.org, created.org);
+    assert_eq!(recovered.key.scopes, vec!["*"]);
+    assert_ne!(recovered.key.id, created.key.id);
+    assert!(recovered.secret.expose().starts_with("sk_live_"));
+    // The new key works against the service; the locked-out one does not.
+    let mut served = serve(&["--database", &url, "--listen", "127.0.0.1:0"]);
+    let c = Client::new(&served.url, Some(recovered.secret.clone())).expect("client");
+    let me = c.me().await.expect("the recovered owner key works");
+    assert_eq!(me.org.id, created.org.id);
+    let old = Client::new(&served.url, Some(created.secret.clone())).expect("client");
+    assert!(old.me().await.is_err());
+    // It can bring the old owner back.
+    c.update_key(
+        &created.key.id,
+        &keyconsole::api::UpdateKeyRequest {
+            enabled: Some(true),
+            ..Default::default()
+        },
+        None,
+    )
+    .await
+    .expect("re-enable the old owner key");
+    // Audited as created by the system, no actor key.
+    let audit = c
+        .audit(&keyconsole::api::AuditQuery {
+            key_id: Some(recovered.key.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(audit.data.len(), 1, "{:?}", audit.data);
+    let entry = &audit.data[0];
+    assert_eq!(entry.action, "key.created");
+    assert_eq!(entry.actor_key_id, None);
+    assert_eq!(entry.changes["via"], "org recover");
+    assert_eq!(entry.changes["scopes"], serde_json::json!(["*"]));
+    assert_eq!(term(&mut served), 0);
+    // Without --json: the secret once, with the note to store it.
+    let out = kc(&["org", "recover", &created.org.id, "--database", &url]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text.matches("sk_live_").count(), 1, "{text}");
+    assert!(
+        text.contains("shown once") && text.contains(&created.org.id),
+        "{text}"
+    );
+}
+
+#[test]
+fn org_recover_refuses_what_it_cannot_recover() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db(&dir);
+    let created = org_create(&url);
+    let missing = format!("sqlite://{}", dir.path().join("gone.db").display());
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        // An org id of the right shape that is not in the database.
+        (
+            vec!["org", "recover", "org_0000000000000000", "--database", &url],
+            1,
+            "no organization org_0000000000000000",
+        ),
+        (
+            vec!["org", "recover", "acme", "--database", &url],
+            2,
+            "org_",
+        ),
+        // No database there: nothing is created.
+        (
+            vec!["org", "recover", &created.org.id, "--database", &missing],
+            2,
+            "no database",
+        ),
+        (vec!["org", "recover", &created.org.id], 2, "--database"),
+    ];
+    for (args, exit, needle) in cases {
+        let out = kc(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(exit), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    assert!(!dir.path().join("gone.db").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_trusted_proxy_names_the_client_in_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db(&dir);
+    let created = org_create(&url);
+    let pair = format!("Bearer {}:sk_live_{}", created.key.id, "0".repeat(38));
+    for (args, header, value, client) in [
+        (
+            vec!["--trusted-proxy", "10.0.0.0/8", "127.0.0.1"],
+            "x-forwarded-for",
+            "1.1.1.1, 203.0.113.7",
+            "203.0.113.7",
+        ),
+        (
+            vec![
+                "--trusted-proxy",
+                "::1/128",
+                "--trusted-proxy",
+                "127.0.0.0/8",
+                "--trusted-proxy-header",
+                "forwarded",
+            ],
+            "forwarded",
+            "for=\"198.51.100.4:4711\"",
+            "198.51.100.4",
+        ),
+        // Not behind a trusted proxy: the header is ignored.
+        (vec![], "x-forwarded-for", "203.0.113.7", "127.0.0.1"),
+    ] {
+        let mut a = vec!["--database", url.as_str(), "--listen", "127.0.0.1:0"];
+        a.extend(args.iter().copied());
+        let mut served = serve(&a);
+        let resp = reqwest::Client::new()
+            .get(format!("{}/v1/me", served.url))
+            .header("authorization", &pair)
+            .header(header, value)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status().as_u16(), 401);
+        let rid = resp
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("rid")
+            .to_owned();
+        assert_eq!(term(&mut served), 0);
+        let log = served.log.lock().expect("log").clone();
+        let line = log
+            .lines()
+            .find(|l| l.contains(&rid) && l.contains("request"))
+            .unwrap_or_else(|| panic!("no log line for {rid}:\n{log}"));
+        assert!(
+            line.contains(&format!("client={client}")),
+            "{args:?}: {line}"
+        );
+    }
+    // A bad network is a usage error.
+    let out = kc(&[
+        "serve",
+        "--database",
+        &url,
+        "--trusted-proxy",
+        "10.0.0.0/33",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("10.0.0.0/33") && err.contains("prefix"),
+        "{err}"
+    );
+}
+
 #[test]
 fn usage_errors_are_one_line_and_exit_2() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -203,7 +404,14 @@ fn a_port_in_use_exits_2() {
     let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = held.local_addr().expect("addr").to_string();
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = kc(&["serve", "--database", &db(&dir), "--listen", &addr]);
+    let out = kc(&[
+        "serve",
+        "--create",
+        "--database",
+        &db(&dir),
+        "--listen",
+        &addr,
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("cannot listen"), "{err}");
@@ -361,7 +569,10 @@ async fn the_ready_line_is_printed_whatever_the_log_filter() {
     let url = db(&dir);
     for filter in ["warn", "off"] {
         // `serve_logging` fails unless the ready line appears.
-        let mut s = serve_logging(&["--listen", "127.0.0.1:0", "--database", &url], filter);
+        let mut s = serve_logging(
+            &["--listen", "127.0.0.1:0", "--database", &url, "--create"],
+            filter,
+        );
         let log = s.log.lock().expect("lock").clone();
         assert!(
             log.contains("keyconsole serve: listening on http://"),

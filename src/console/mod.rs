@@ -22,7 +22,7 @@ use crate::client::Client;
 use crate::config::{self, Config};
 use crate::domain::key::{Env, Secret, SecretPrefix};
 use crate::server::{AppState, ServerConfig, bootstrap, os_random, serve};
-use crate::storage::{self, KeyStore, Retention};
+use crate::storage::{self, IfMissing, KeyStore, Retention};
 use crate::tui::app::{Session, Settings};
 use crate::tui::clipboard::ClipboardMode;
 use crate::tui::event_loop::{self, Options, Resolver, Target};
@@ -160,7 +160,7 @@ pub async fn start_embedded(data_dir: &Path, fresh: bool) -> Result<Embedded, Cl
         let _ = std::fs::remove_file(&state_path);
     }
     let url = format!("sqlite://{}", db_path.display());
-    let store = storage::open(&url, Retention::default())
+    let store = storage::open(&url, Retention::default(), IfMissing::Create)
         .await
         .map_err(|e| {
             usage(format!(

@@ -827,12 +827,31 @@ fn describe_scopes(set: &ScopeSet) -> String {
     }
 }
 
-/// No escalation (API.md §3): may `caller` create or edit a key with these scopes and app?
+/// No escalation (API.md §3): may `caller` create, edit, enable or disable, delete or rotate
+/// a key of environment `env` with these scopes and app? This one rule guards every key
+/// mutation. In order:
+/// - environments never cross: a key without `*` manages only keys of its own environment,
+///   so a leaked test key can neither mint nor touch live keys;
+/// - a key grants only scopes it holds itself;
+/// - an app-scoped key manages only keys of its own app.
 pub fn can_manage(
     caller: &KeyRecord,
+    env: Env,
     scopes: &ScopeSet,
     app_id: Option<&str>,
 ) -> Result<(), Denial> {
+    if env != caller.env && !caller.scopes.covers(&Scope::All) {
+        let mut d = Denial::new(
+            ErrorCode::InsufficientScope,
+            format!(
+                "A {own} key can create and manage only {own} keys; this is a {env} key, which \
+                 needs a key with scope `*`.",
+                own = caller.env
+            ),
+        );
+        d.required_scopes = vec!["*".to_owned()];
+        return Err(d);
+    }
     let uncovered: Vec<String> = scopes
         .iter()
         .filter(|s| !caller.scopes.covers(s))
@@ -861,6 +880,20 @@ pub fn can_manage(
     }
     Ok(())
 }
+
+/// Whether `key` keeps its organization manageable at `now`: an owner key is enabled, not
+/// expired, org-scoped (an app-scoped key cannot manage org-scoped keys or create apps) and
+/// holds `*`. An organization must keep at least one: the store refuses a disable, delete,
+/// expiry or scope change that would take away the last one (API.md §4, 409 `conflict`).
+pub fn is_owner_key(key: &KeyRecord, now: DateTime<Utc>) -> bool {
+    key.enabled && !key.is_expired(now) && key.app_id.is_none() && key.scopes.covers(&Scope::All)
+}
+
+/// What a refused lock-out says.
+pub const LAST_OWNER_MESSAGE: &str = "This is the organization's last owner key (enabled, not \
+    expired, not bound to an app, scope `*`): disabling, deleting, expiring or narrowing it would \
+    lock the organization out. Create another key with scope `*` first; whoever holds the \
+    database can run `keyconsole org recover` as a last resort.";
 
 #[cfg(test)]
 mod tests {
@@ -1259,43 +1292,69 @@ mod tests {
     #[test]
     fn no_escalation() {
         let caller = record();
-        assert!(can_manage(&caller, &ScopeSet::parse(&["runs:read"]).expect("ok"), None).is_ok());
-        assert!(
-            can_manage(
-                &caller,
-                &ScopeSet::parse(&["webhooks:write"]).expect("ok"),
-                None
-            )
-            .is_ok()
-        );
-        let e = can_manage(
-            &caller,
-            &ScopeSet::parse(&["keys:write", "runs:read"]).expect("ok"),
-            None,
-        )
-        .expect_err("escalation");
+        let set = |s: &[&str]| ScopeSet::parse(s).expect("ok");
+        let live = Env::Live;
+        assert!(can_manage(&caller, live, &set(&["runs:read"]), None).is_ok());
+        assert!(can_manage(&caller, live, &set(&["webhooks:write"]), None).is_ok());
+        let e = can_manage(&caller, live, &set(&["keys:write", "runs:read"]), None)
+            .expect_err("escalation");
         assert_eq!(e.code, ErrorCode::InsufficientScope);
         assert_eq!(e.required_scopes, vec!["keys:write"]);
-        assert!(can_manage(&caller, &ScopeSet::parse(&["*"]).expect("ok"), None).is_err());
+        assert!(can_manage(&caller, live, &set(&["*"]), None).is_err());
         let mut app_caller = record();
         app_caller.app_id = Some("app_0000000000000001".into());
+        let none = ScopeSet::default();
+        assert!(can_manage(&app_caller, live, &none, Some("app_0000000000000001")).is_ok());
+        assert!(can_manage(&app_caller, live, &none, None).is_err());
+        assert!(can_manage(&app_caller, live, &none, Some("app_0000000000000002")).is_err());
+    }
+
+    #[test]
+    fn environments_never_cross_without_star() {
+        let set = |s: &[&str]| ScopeSet::parse(s).expect("ok");
+        let mut test_admin = record();
+        test_admin.env = Env::Test;
+        test_admin.scopes = set(&["keys:*", "runs:*"]);
+        let target = set(&["runs:read"]);
+        assert!(can_manage(&test_admin, Env::Test, &target, None).is_ok());
+        let e = can_manage(&test_admin, Env::Live, &target, None).expect_err("crosses");
+        assert_eq!(e.code, ErrorCode::InsufficientScope);
+        assert_eq!(e.required_scopes, vec!["*"]);
         assert!(
-            can_manage(
-                &app_caller,
-                &ScopeSet::default(),
-                Some("app_0000000000000001")
-            )
-            .is_ok()
+            e.message.contains("test key") && e.message.contains("live key"),
+            "{}",
+            e.message
         );
-        assert!(can_manage(&app_caller, &ScopeSet::default(), None).is_err());
-        assert!(
-            can_manage(
-                &app_caller,
-                &ScopeSet::default(),
-                Some("app_0000000000000002")
-            )
-            .is_err()
-        );
+        // Even an empty scope set on the target does not cross.
+        assert!(can_manage(&test_admin, Env::Live, &ScopeSet::default(), None).is_err());
+        // The other way round too.
+        let mut live_admin = test_admin.clone();
+        live_admin.env = Env::Live;
+        assert!(can_manage(&live_admin, Env::Test, &target, None).is_err());
+        // `*` crosses.
+        let mut owner = test_admin;
+        owner.scopes = set(&["*"]);
+        assert!(can_manage(&owner, Env::Live, &target, None).is_ok());
+    }
+
+    #[test]
+    fn owner_keys_are_enabled_unexpired_org_scoped_and_hold_star() {
+        let mut k = record();
+        k.scopes = ScopeSet::parse(&["*"]).expect("ok");
+        assert!(is_owner_key(&k, now()));
+        k.expires_at = Some(now() + chrono::Duration::seconds(1));
+        assert!(is_owner_key(&k, now()), "a future expiry still counts");
+        k.expires_at = Some(now());
+        assert!(!is_owner_key(&k, now()), "expiring at now is expired");
+        k.expires_at = None;
+        k.enabled = false;
+        assert!(!is_owner_key(&k, now()));
+        k.enabled = true;
+        k.app_id = Some("app_0000000000000001".into());
+        assert!(!is_owner_key(&k, now()), "app-scoped");
+        k.app_id = None;
+        k.scopes = ScopeSet::parse(&["keys:*", "runs:*"]).expect("ok");
+        assert!(!is_owner_key(&k, now()), "resource wildcards are not `*`");
     }
 
     #[test]

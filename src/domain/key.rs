@@ -468,6 +468,11 @@ pub fn is_prefixed_id(s: &str, prefix: &str, len: usize) -> bool {
         .is_some_and(|r| r.len() == len && is_base62(r))
 }
 
+/// Whether `s` is a well-formed org id.
+pub fn is_org_id(s: &str) -> bool {
+    is_prefixed_id(s, "org", ID_RANDOM_LEN)
+}
+
 /// Whether `s` is a well-formed app id.
 pub fn is_app_id(s: &str) -> bool {
     is_prefixed_id(s, "app", ID_RANDOM_LEN)

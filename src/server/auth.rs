@@ -239,11 +239,9 @@ impl AppState {
         Ok(found)
     }
 
-    /// Attribute a request refused with 429 from the cache alone (never the database, so a
-    /// blocked client cannot make the service read): a secret whose key is cached counts in
-    /// that key's usage and events; a public key alone, or a pair whose secret is not the
-    /// cached key's, only names the key in the auth event.
-    fn attribute_blocked(&self, headers: &HeaderMap, ctx: &ReqCtx) {
+    /// The credential of a rate-limited request, if it parses and is of an accepted
+    /// environment (nothing is looked up).
+    fn limited_credential(&self, headers: &HeaderMap) -> Option<Credential> {
         let auth: Vec<&[u8]> = headers
             .get_all(AUTHORIZATION)
             .iter()
@@ -254,15 +252,53 @@ impl AppState {
             .iter()
             .map(|v| v.as_bytes())
             .collect();
-        let Ok(token) = extract_token(&auth, &keys) else {
+        let token = extract_token(&auth, &keys).ok()?;
+        let cred = parse_token(token, &self.config.secret_prefix).ok()?;
+        self.config
+            .accept_env
+            .is_none_or(|e| e == cred.env())
+            .then_some(cred)
+    }
+
+    /// Whether a client over the failed-auth limit presents a valid key, and so still gets
+    /// through (API.md §4). Judged from the cache alone, never the database, so unknown
+    /// credentials from a limited client cost no read: a secret (alone or in its pair) of a
+    /// key this instance has looked up and not seen change since, that is enabled and
+    /// unexpired. A fresh cache entry is then used as is; an entry older than the cache's
+    /// TTL is re-read like any other. A public key alone is never enough: it is public.
+    fn presents_valid_key(&self, headers: &HeaderMap) -> bool {
+        let Some(cred) = self.limited_credential(headers) else {
+            return false;
+        };
+        let Some(secret) = cred.secret() else {
+            return false;
+        };
+        let Some(k) = self.cache.by_hash_any_age(&secret.hash()) else {
+            return false;
+        };
+        authorize(
+            Some(&k),
+            &AuthInput {
+                credential: &cred,
+                origin: None,
+                app_id: None,
+                app_org: None,
+                required: &[],
+                accept_env: self.config.accept_env,
+            },
+            self.clock.now(),
+        )
+        .allowed()
+    }
+
+    /// Attribute a request refused with 429 from the cache alone (never the database, so a
+    /// blocked client cannot make the service read): a secret whose key is cached counts in
+    /// that key's usage and events; a public key alone, or a pair whose secret is not the
+    /// cached key's, only names the key in the auth event.
+    fn attribute_blocked(&self, headers: &HeaderMap, ctx: &ReqCtx) {
+        let Some(cred) = self.limited_credential(headers) else {
             return;
         };
-        let Ok(cred) = parse_token(token, &self.config.secret_prefix) else {
-            return;
-        };
-        if self.config.accept_env.is_some_and(|e| e != cred.env()) {
-            return;
-        }
         if let Some(secret) = cred.secret()
             && let Some(k) = self.cache.by_hash(&secret.hash())
             && cred.public_key().is_none_or(|p| p.as_str() == k.id)
@@ -416,6 +452,7 @@ impl<R: Requirement> FromRequestParts<AppState> for Caller<R> {
         let now = state.clock.now();
         if let Some(ip) = ctx.ip
             && let Some(retry) = state.limiter.blocked(ip, now)
+            && !state.presents_valid_key(&parts.headers)
         {
             state.attribute_blocked(&parts.headers, &ctx);
             let mut e = ApiError::of(ErrorCode::RateLimited);

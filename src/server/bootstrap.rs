@@ -1,5 +1,6 @@
 //! Creating an organization and its owner key directly in the store: `keyconsole org create`
-//! and the console's embedded first start. The owner key has scopes `["*"]`.
+//! and the console's embedded first start; and `keyconsole org recover`, the break-glass that
+//! gives an existing organization a new owner key. Owner keys have scopes `["*"]`.
 
 use std::sync::Arc;
 
@@ -32,12 +33,42 @@ pub async fn create_org_with_owner(
     let (record, secret, audit) = owner_key(&org.id, key_name, env, prefix, now);
     // One transaction: a failure cannot leave an organization without its owner key.
     store.create_org_with_owner(&org, &record, &audit).await?;
-    Ok(OrgCreated {
-        key: KeyObject::from_record(&record, now),
+    Ok(created(org, &record, secret, now))
+}
+
+/// What `org recover` records as the actor, in the audit entry's `changes` (`"via"`) while
+/// the audit log names no actor object: `actor_key_id` is null.
+pub const RECOVER_ACTOR: &str = "org recover";
+
+/// The break-glass (`keyconsole org recover`): a new owner key (`["*"]`, named
+/// `Recovered owner`) for an existing organization, whatever state its keys are in, audited
+/// as `key.created` with no actor key and `"via": "org recover"`. `Ok(None)` when there is
+/// no such organization.
+pub async fn recover_owner(
+    store: &Arc<dyn KeyStore>,
+    org_id: &str,
+    env: Env,
+    prefix: &SecretPrefix,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<OrgCreated>> {
+    let Some(org) = store.get_org(org_id).await? else {
+        return Ok(None);
+    };
+    let (record, secret, mut audit) = owner_key(&org.id, "Recovered owner", env, prefix, now);
+    if let Some(changes) = audit.changes.as_object_mut() {
+        changes.insert("via".to_owned(), json!(RECOVER_ACTOR));
+    }
+    store.insert_key(&record, &audit).await?;
+    Ok(Some(created(org, &record, secret, now)))
+}
+
+fn created(org: Org, record: &KeyRecord, secret: Secret, now: DateTime<Utc>) -> OrgCreated {
+    OrgCreated {
+        key: KeyObject::from_record(record, now),
         credential: Secret::new(format!("{}:{}", record.id, secret.expose())),
         secret,
         org,
-    })
+    }
 }
 
 /// A new key with scopes `["*"]` for `org_id`, its secret, and its `key.created` audit entry

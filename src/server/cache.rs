@@ -78,6 +78,14 @@ impl KeyCache {
             .map(|e| Arc::clone(&e.record))
     }
 
+    /// A cached record by secret hash, however old. Never authorize with it (it may be
+    /// stale); it only tells that a credential belongs to a key this instance has looked up
+    /// and not seen change since, which lets a rate-limited client holding a valid key
+    /// through without the limiter ever reading the database for unknown credentials.
+    pub fn by_hash_any_age(&self, hash: &SecretHash) -> Option<Arc<KeyRecord>> {
+        self.read().by_hash.get(hash).map(|e| Arc::clone(&e.record))
+    }
+
     /// A fresh cached record by public key.
     pub fn by_id(&self, id: &str) -> Option<Arc<KeyRecord>> {
         let maps = self.read();
@@ -240,6 +248,10 @@ mod tests {
         let c = KeyCache::new(Duration::from_millis(0), 100);
         c.insert(c.generation(), Arc::new(rec("pk_a", "s1")));
         assert!(c.by_hash(&SecretHash::of("s1")).is_none());
+        // Aged out, but still known until it changes.
+        assert!(c.by_hash_any_age(&SecretHash::of("s1")).is_some());
+        c.invalidate(&rec("pk_a", "s1"));
+        assert!(c.by_hash_any_age(&SecretHash::of("s1")).is_none());
         let c = KeyCache::new(Duration::from_secs(60), 2);
         for i in 0..5 {
             c.insert(

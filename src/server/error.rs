@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::api::{ErrorBody, ErrorDetail};
-use crate::domain::decision::{Denial, ErrorCode};
-use crate::storage::StoreError;
+use crate::domain::decision::{Denial, ErrorCode, LAST_OWNER_MESSAGE};
+use crate::storage::{Outage, StoreError};
 
 /// An error answer.
 #[derive(Debug, Clone)]
@@ -93,10 +93,15 @@ impl From<Denial> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            StoreError::Unavailable(detail) => {
-                let mut err = ApiError::of(ErrorCode::Unavailable);
-                err.internal = Some(detail);
-                err.retry_after = Some(1);
+            // The message names the cause. No detail is kept for the log: the store logs
+            // once when writes start failing and once when they work again, instead of a
+            // line per refused request.
+            StoreError::Unavailable { cause, .. } => {
+                let mut err = ApiError::new(ErrorCode::Unavailable, cause.message());
+                err.retry_after = Some(match cause {
+                    Outage::Unreachable | Outage::Busy => 1,
+                    Outage::DiskFull | Outage::ReadOnly | Outage::Io | Outage::FileReplaced => 5,
+                });
                 err
             }
             StoreError::Conflict(detail) => {
@@ -104,6 +109,7 @@ impl From<StoreError> for ApiError {
                 err.internal = Some(detail);
                 err
             }
+            StoreError::LastOwner => ApiError::new(ErrorCode::Conflict, LAST_OWNER_MESSAGE),
             other => ApiError::internal(other.to_string()),
         }
     }

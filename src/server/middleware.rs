@@ -1,9 +1,11 @@
 //! The one request middleware: assigns the request id, renders error bodies (every non-2xx
 //! answer gets the API.md §4 body), counts usage, records denied decisions, feeds the
-//! failed-auth limiter and writes one log line. The log line and stored paths never hold a
-//! secret or a credential header: the log line has the method, the route template
-//! (`/v1/keys/{id}`, `<unmatched>` for no route), status and key id; auth events store the
-//! redacted raw path (at most 512 characters), Origin (256) and `x-app-id` (64).
+//! failed-auth limiter and writes one log line. The client address (the peer, or behind a
+//! trusted proxy the one it reports: [`super::client_addr`]) is resolved here once, for the
+//! limiter, auth events and the log line. The log line and stored paths never hold a
+//! secret or a credential header: the log line has the client address, method, route
+//! template (`/v1/keys/{id}`, `<unmatched>` for no route), status and key id; auth events
+//! store the redacted raw path (at most 512 characters), Origin (256) and `x-app-id` (64).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -169,10 +171,11 @@ pub async fn request_layer(
     let started = Instant::now();
     let mut fill = |b: &mut [u8]| state.random(b);
     let request_id = new_request_id(&mut fill);
+    // The client: the peer, or behind a trusted proxy the address it reports.
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .map(|c| state.config.trusted_proxies.client(c.0.ip(), req.headers()));
     let ctx = Arc::new(ReqCtx::new(request_id.clone(), ip));
     req.extensions_mut().insert(Arc::clone(&ctx));
     let method = req.method().to_string();
@@ -226,6 +229,7 @@ pub async fn request_layer(
     }
 
     let now = state.clock.now();
+    let client = ip.map_or_else(|| "unknown".to_owned(), |i| i.to_string());
     let attr = ctx.attribution();
     let counted_status = attr.usage_status.unwrap_or(status.as_u16());
     if let Some((key_id, org_id)) = &attr.usage {
@@ -250,12 +254,15 @@ pub async fn request_layer(
             status: code.status(),
             method: method.clone(),
             path: path.clone(),
-            ip: ip.map_or_else(|| "unknown".to_owned(), |i| i.to_string()),
+            ip: client.clone(),
             origin,
             app_id,
+            count: 1,
         });
     }
-    if status == StatusCode::UNAUTHORIZED
+    // Failed authentications count toward the limit, and so does a public key alone from
+    // an Origin it is not allowed from: anyone can read a public key and send it.
+    if (status == StatusCode::UNAUTHORIZED || code == Some(ErrorCode::OriginNotAllowed))
         && let Some(ip) = ip
     {
         state.limiter.failed(ip, now);
@@ -263,6 +270,7 @@ pub async fn request_layer(
     let key_id = attr.usage.as_ref().map_or("-", |(k, _)| k.as_str());
     tracing::info!(
         request_id = %request_id,
+        client = %client,
         method = %method,
         path = %route,
         status = status.as_u16(),

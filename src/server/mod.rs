@@ -9,9 +9,11 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod cache;
+pub mod client_addr;
 pub mod clock;
 pub mod conn;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod middleware;
 pub mod routes;
@@ -32,6 +34,7 @@ use crate::domain::scope::Catalog;
 use crate::storage::KeyStore;
 use auth::Limiter;
 use cache::{AppOrgs, KeyCache};
+use client_addr::TrustedProxies;
 use clock::{Clock, SystemClock};
 use usage::UsageRecorder;
 
@@ -59,6 +62,8 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     /// Time a keep-alive connection may wait for its next request.
     pub idle_timeout: Duration,
+    /// Proxies whose forwarding header names the client (none: the peer is the client).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl ServerConfig {
@@ -87,6 +92,7 @@ impl Default for ServerConfig {
             max_connections: None,
             header_read_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -154,7 +160,7 @@ impl AppState {
     }
 
     /// Write all batched usage now.
-    pub async fn flush_usage(&self) -> Result<(), String> {
+    pub async fn flush_usage(&self) -> Result<(), usage::FlushError> {
         self.usage.flush().await
     }
 }
@@ -187,9 +193,9 @@ pub enum ServeError {
     /// The HTTP server failed.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
-    /// Usage could not be written at shutdown.
-    #[error("could not write batched usage at shutdown: {0}")]
-    Flush(String),
+    /// Usage could not be written at shutdown; it is lost.
+    #[error("could not write batched usage at shutdown, so it is lost: {0}")]
+    Flush(usage::FlushError),
 }
 
 /// Serve on a bound listener until `shutdown` resolves; then finish in-flight requests (for
@@ -237,14 +243,17 @@ pub async fn serve(
             }
         }
     }
+    // The last chance to write what is batched: a few tries, for a lock held elsewhere or
+    // space being freed right now; then one line says what is lost.
     let mut last = Ok(());
     for attempt in 0..5 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         last = state.flush_usage().await;
         if last.is_ok() {
             break;
         }
-        tracing::warn!(attempt, "final usage flush failed; retrying");
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     last.map_err(ServeError::Flush)
 }

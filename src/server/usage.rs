@@ -1,8 +1,13 @@
 //! Batched usage writes. Requests hand counters, last-used times and auth events to an
 //! unbounded channel (never a lock a writer holds, never a database write inline); one task
 //! folds them and writes a batch every `interval` (at least once a second). A failed write
-//! keeps the batch and retries it with the next one, so nothing is lost while the database
-//! is down. [`UsageRecorder::shutdown`] drains and writes everything before `serve` returns.
+//! (a full disk, a deleted database file, a lock held elsewhere) keeps the batch in memory
+//! and retries it with the next one, so nothing is lost while the database refuses writes.
+//! The batch is bounded: at most [`MAX_PENDING_COUNTERS`] (key, minute) counter rows and
+//! [`MAX_PENDING_EVENTS`] auth events wait; past that, requests that would need a new
+//! counter row are not counted and the oldest events are dropped, and both are logged.
+//! `serve` flushes before it returns; a final flush that fails says what is lost
+//! ([`FlushError`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -12,8 +17,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use super::clock::Clock;
+use super::events::EventBound;
 use crate::api::BucketSize;
-use crate::storage::{AuthEventRecord, KeyStore, UsageBatch, UsageDelta};
+use crate::storage::{AuthEventRecord, KeyStore, Outage, StoreError, UsageBatch, UsageDelta};
 
 /// Which counter a request lands in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +54,60 @@ enum Msg {
         outcome: Outcome,
     },
     Event(AuthEventRecord),
-    Flush(oneshot::Sender<Result<(), String>>),
+    Flush(oneshot::Sender<Result<(), FlushError>>),
+}
+
+/// What is waiting in memory for the database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PendingCounts {
+    /// Requests counted in the waiting counter rows.
+    pub requests: u64,
+    /// (key, minute) counter rows.
+    pub counters: usize,
+    /// Keys whose `last_used_at` waits to move.
+    pub last_used: usize,
+    /// Auth events.
+    pub events: usize,
+}
+
+impl std::fmt::Display for PendingCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |count: u64, one: &str| {
+            if count == 1 {
+                format!("1 {one}")
+            } else {
+                format!("{count} {one}s")
+            }
+        };
+        let len = |count: usize| u64::try_from(count).unwrap_or(u64::MAX);
+        write!(
+            f,
+            "{} counted in {}, {}, {}",
+            n(self.requests, "request"),
+            n(len(self.counters), "usage row"),
+            n(len(self.last_used), "last-used time"),
+            n(len(self.events), "auth event"),
+        )
+    }
+}
+
+/// A flush that did not write, with what stays in memory (and is lost if the process
+/// exits now).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FlushError {
+    /// The database refused the batch.
+    #[error("{reason}; not written: {pending}")]
+    Refused {
+        /// Why, in words (the outage's message when the store named one).
+        reason: String,
+        /// The outage, when the store named one.
+        cause: Option<Outage>,
+        /// What was not written.
+        pending: PendingCounts,
+    },
+    /// The recorder task is gone.
+    #[error("the usage recorder stopped")]
+    Stopped,
 }
 
 /// Handle for recording usage. Cheap to clone.
@@ -67,23 +126,50 @@ impl std::fmt::Debug for UsageRecorder {
 /// dropped (and the number logged), so an outage under attack cannot exhaust memory.
 pub const MAX_PENDING_EVENTS: usize = 100_000;
 
+/// Most (key, minute) counter rows held while the database does not take them (each holds
+/// two ids and four counters, about 200 bytes: some 20 MB at the cap). A key already
+/// counted in the current minute keeps counting; a request that would need a new row past
+/// the cap is not counted, and the number not counted is logged.
+pub const MAX_PENDING_COUNTERS: usize = 100_000;
+
+/// While flushes keep failing, the warning is repeated at most this often.
+const WARN_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 struct Pending {
     counts: HashMap<(String, DateTime<Utc>), UsageDelta>,
     last_used: HashMap<String, DateTime<Utc>>,
     events: VecDeque<AuthEventRecord>,
     max_events: usize,
+    max_counters: usize,
     /// Events dropped since the last warning.
     dropped: u64,
+    /// Requests not counted (no room for their counter row) since the last warning.
+    uncounted: u64,
 }
 
 impl Pending {
-    fn new(max_events: usize) -> Pending {
+    fn new(max_events: usize, max_counters: usize) -> Pending {
         Pending {
             counts: HashMap::new(),
             last_used: HashMap::new(),
             events: VecDeque::new(),
             max_events,
+            max_counters,
             dropped: 0,
+            uncounted: 0,
+        }
+    }
+
+    fn counts(&self) -> PendingCounts {
+        PendingCounts {
+            requests: self
+                .counts
+                .values()
+                .map(|d| d.ok + d.unauthorized + d.forbidden + d.rate_limited)
+                .sum(),
+            counters: self.counts.len(),
+            last_used: self.last_used.len(),
+            events: self.events.len(),
         }
     }
 
@@ -108,6 +194,12 @@ impl Pending {
 
     fn add(&mut self, key_id: String, org_id: String, at: DateTime<Utc>, outcome: Outcome) {
         let minute = BucketSize::Minute.floor(at);
+        let slot = (key_id, minute);
+        if self.counts.len() >= self.max_counters && !self.counts.contains_key(&slot) {
+            self.uncounted += 1;
+            return;
+        }
+        let (key_id, _) = slot;
         let last = self.last_used.entry(key_id.clone()).or_insert(at);
         if *last < at {
             *last = at;
@@ -149,11 +241,16 @@ struct Flusher {
     store: Arc<dyn KeyStore>,
     clock: Arc<dyn Clock>,
     pending: Pending,
+    /// Auth events pass through it: per (org, code, client) and minute the excess is one.
+    bound: EventBound,
     last_prune: Option<DateTime<Utc>>,
+    /// Since when flushes fail, and when that was last logged.
+    failing: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    failed_attempts: u64,
 }
 
 impl Flusher {
-    async fn flush(&mut self) -> Result<(), String> {
+    fn warn_drops(&mut self) {
         if self.pending.dropped > 0 {
             tracing::warn!(
                 dropped = self.pending.dropped,
@@ -162,17 +259,39 @@ impl Flusher {
             );
             self.pending.dropped = 0;
         }
+        if self.pending.uncounted > 0 {
+            tracing::warn!(
+                uncounted = self.pending.uncounted,
+                rows = self.pending.counts.len(),
+                "requests not counted in usage: {MAX_PENDING_COUNTERS} counter rows already wait for the database"
+            );
+            self.pending.uncounted = 0;
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), FlushError> {
+        for e in self.bound.close(self.clock.now()) {
+            self.pending.event(e);
+        }
+        self.warn_drops();
+        let now = self.clock.now();
         if !self.pending.is_empty() {
             let batch = self.pending.batch();
             match self.store.record_usage(&batch).await {
-                Ok(()) => self.pending.clear(),
-                Err(e) => {
-                    tracing::warn!(error = %e, counters = batch.deltas.len(), events = batch.events.len(), "usage flush failed; keeping the batch to retry");
-                    return Err(e.to_string());
+                Ok(()) => {
+                    self.pending.clear();
+                    if let Some((since, _)) = self.failing.take() {
+                        tracing::info!(
+                            failed_attempts = self.failed_attempts,
+                            since = %since,
+                            "batched usage written again"
+                        );
+                        self.failed_attempts = 0;
+                    }
                 }
+                Err(e) => return Err(self.failed(&e, now)),
             }
         }
-        let now = self.clock.now();
         if self
             .last_prune
             .is_none_or(|t| now - t > chrono::Duration::minutes(5))
@@ -183,6 +302,51 @@ impl Flusher {
             }
         }
         Ok(())
+    }
+
+    /// Note a failed write (a warning now and then, not every second) and say what waits.
+    fn failed(&mut self, e: &StoreError, now: DateTime<Utc>) -> FlushError {
+        self.failed_attempts += 1;
+        let pending = self.pending.counts();
+        let warn = match &mut self.failing {
+            None => {
+                self.failing = Some((now, now));
+                true
+            }
+            Some((_, warned)) if now - *warned >= WARN_EVERY => {
+                *warned = now;
+                true
+            }
+            Some(_) => false,
+        };
+        if warn {
+            tracing::warn!(
+                error = %e,
+                requests = pending.requests,
+                counters = pending.counters,
+                events = pending.events,
+                failed_attempts = self.failed_attempts,
+                "usage flush failed; keeping the batch in memory and retrying every second"
+            );
+        }
+        let cause = e.outage();
+        FlushError::Refused {
+            reason: cause.map_or_else(|| e.to_string(), |c| outage_reason(c).to_owned()),
+            cause,
+            pending,
+        }
+    }
+}
+
+/// The cause in a few words, for the one line `serve` prints when its last flush fails.
+fn outage_reason(cause: Outage) -> &'static str {
+    match cause {
+        Outage::Unreachable => "the database cannot be reached",
+        Outage::DiskFull => "the database's disk is full",
+        Outage::ReadOnly => "the database is read-only",
+        Outage::Busy => "the database is locked by another writer",
+        Outage::Io => "the database's storage reports I/O errors",
+        Outage::FileReplaced => "the database file was deleted or replaced",
     }
 }
 
@@ -197,8 +361,11 @@ impl UsageRecorder {
         let mut flusher = Flusher {
             store,
             clock,
-            pending: Pending::new(MAX_PENDING_EVENTS),
+            pending: Pending::new(MAX_PENDING_EVENTS, MAX_PENDING_COUNTERS),
+            bound: EventBound::default(),
             last_prune: None,
+            failing: None,
+            failed_attempts: 0,
         };
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval);
@@ -209,12 +376,22 @@ impl UsageRecorder {
                         Some(Msg::Hit { key_id, org_id, at, outcome }) => {
                             flusher.pending.add(key_id, org_id, at, outcome);
                         }
-                        Some(Msg::Event(e)) => flusher.pending.event(e),
+                        Some(Msg::Event(e)) => {
+                            for e in flusher.bound.admit(e) {
+                                flusher.pending.event(e);
+                            }
+                        }
                         Some(Msg::Flush(done)) => {
+                            for e in flusher.bound.release_all() {
+                                flusher.pending.event(e);
+                            }
                             let r = flusher.flush().await;
                             let _ = done.send(r);
                         }
                         None => {
+                            for e in flusher.bound.release_all() {
+                                flusher.pending.event(e);
+                            }
                             let _ = flusher.flush().await;
                             break;
                         }
@@ -244,13 +421,12 @@ impl UsageRecorder {
     }
 
     /// Write everything received so far. Messages sent before this call are included.
-    pub async fn flush(&self) -> Result<(), String> {
+    pub async fn flush(&self) -> Result<(), FlushError> {
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Msg::Flush(done))
-            .map_err(|_| "usage recorder stopped".to_owned())?;
-        wait.await
-            .map_err(|_| "usage recorder stopped".to_owned())?
+            .map_err(|_| FlushError::Stopped)?;
+        wait.await.map_err(|_| FlushError::Stopped)?
     }
 }
 
@@ -271,12 +447,13 @@ mod tests {
             ip: "127.0.0.1".to_owned(),
             origin: None,
             app_id: None,
+            count: 1,
         }
     }
 
     #[test]
     fn pending_events_are_capped_dropping_the_oldest() {
-        let mut p = Pending::new(3);
+        let mut p = Pending::new(3, 10);
         for i in 0..10 {
             p.event(ev(i));
         }
@@ -286,5 +463,31 @@ mod tests {
         p.clear();
         assert!(p.is_empty());
         assert_eq!(p.max_events, 3);
+    }
+
+    #[test]
+    fn pending_counters_are_capped_and_existing_rows_keep_counting() {
+        let mut p = Pending::new(10, 2);
+        let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        let next_minute = t + chrono::Duration::minutes(1);
+        p.add("pk_a".into(), "org_1".into(), t, Outcome::Ok);
+        p.add("pk_b".into(), "org_1".into(), t, Outcome::Unauthorized);
+        // No room for a third row: not counted, and said so.
+        p.add("pk_c".into(), "org_1".into(), t, Outcome::Ok);
+        p.add("pk_a".into(), "org_1".into(), next_minute, Outcome::Ok);
+        assert_eq!(p.uncounted, 2);
+        // Rows already waiting keep counting.
+        p.add("pk_a".into(), "org_1".into(), t, Outcome::Forbidden);
+        let counts = p.counts();
+        assert_eq!(
+            counts,
+            PendingCounts {
+                requests: 3,
+                counters: 2,
+                last_used: 2,
+                events: 0
+            }
+        );
+        assert!(!p.last_used.contains_key("pk_c"));
     }
 }

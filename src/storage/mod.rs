@@ -17,21 +17,123 @@ use crate::domain::record::{KeyRecord, KeyStatus};
 /// Storage failures, typed so the server can answer 409/503 instead of 500.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database cannot be reached, is read-only or full. Retrying may work.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
+    /// The database cannot take the request now; retrying later may work. `cause` says why
+    /// (every backend maps its own errors to an [`Outage`]), `detail` is the backend's own
+    /// words, for logs only.
+    #[error("database unavailable ({}): {detail}", cause.as_str())]
+    Unavailable {
+        /// Why.
+        cause: Outage,
+        /// The backend's message.
+        detail: String,
+    },
     /// A uniqueness or state conflict.
     #[error("conflict: {0}")]
     Conflict(String),
     /// The database URL or file cannot be used.
     #[error("cannot open database: {0}")]
     Open(String),
+    /// The database does not exist and was not to be created (`serve` without `--create`).
+    #[error("the database does not exist: {0}")]
+    Missing(String),
     /// Stored data that does not parse (corruption or a manual edit).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The write would leave the organization without an owner key (enabled, unexpired,
+    /// org-scoped, holding `*`; `domain::decision::is_owner_key`): refused, nothing written.
+    #[error("the organization's last owner key cannot be disabled, deleted, expired or narrowed")]
+    LastOwner,
     /// Any other database error.
     #[error("database error: {0}")]
     Other(String),
+}
+
+impl StoreError {
+    /// A [`StoreError::Unavailable`].
+    pub fn unavailable(cause: Outage, detail: impl Into<String>) -> StoreError {
+        StoreError::Unavailable {
+            cause,
+            detail: detail.into(),
+        }
+    }
+
+    /// The outage, when this is one.
+    pub fn outage(&self) -> Option<Outage> {
+        match self {
+            StoreError::Unavailable { cause, .. } => Some(*cause),
+            _ => None,
+        }
+    }
+}
+
+/// Why the database cannot take a request. Storage-agnostic: SQLite maps its result codes
+/// here, PostgreSQL its SQLSTATEs and connection errors. Each cause has a caller-facing
+/// [`message`](Outage::message) that says what is wrong without internals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outage {
+    /// No connection to the database: it is down, the network is, the file cannot be opened,
+    /// or the service is shutting down (SQLite `CANTOPEN`, a closed or timed-out pool;
+    /// PostgreSQL connection errors, class 08, 57P0x).
+    Unreachable,
+    /// No space left where the database writes (SQLite `FULL`; PostgreSQL 53100 `disk_full`).
+    DiskFull,
+    /// The database refuses writes: a read-only file or filesystem (SQLite `READONLY`;
+    /// PostgreSQL 25006 on a standby).
+    ReadOnly,
+    /// Another writer holds the lock longer than the busy timeout (SQLite `BUSY`/`LOCKED`;
+    /// PostgreSQL 55P03 `lock_not_available`).
+    Busy,
+    /// The storage reported an I/O error (SQLite `IOERR`; PostgreSQL 58030 `io_error`).
+    Io,
+    /// The database file was deleted or replaced while the service had it open, so a write
+    /// would land in a file nobody will read again (SQLite only).
+    FileReplaced,
+}
+
+impl Outage {
+    /// Short name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outage::Unreachable => "unreachable",
+            Outage::DiskFull => "disk full",
+            Outage::ReadOnly => "read-only",
+            Outage::Busy => "busy",
+            Outage::Io => "I/O error",
+            Outage::FileReplaced => "file deleted or replaced",
+        }
+    }
+
+    /// What a caller is told (a 503 `unavailable` message, and the `/readyz` reason).
+    pub fn message(self) -> &'static str {
+        match self {
+            Outage::Unreachable => "The service cannot reach its database. Retry shortly.",
+            Outage::DiskFull => {
+                "The database's disk is full: changes cannot be saved until space is freed. \
+                 Retry later."
+            }
+            Outage::ReadOnly => "The database is read-only: changes cannot be saved. Retry later.",
+            Outage::Busy => "The database is locked by another writer. Retry shortly.",
+            Outage::Io => {
+                "The database's storage reported an I/O error: changes cannot be saved. \
+                 Retry later."
+            }
+            Outage::FileReplaced => {
+                "The database file was deleted or replaced while the service was running: \
+                 changes are refused until the service is restarted on the right file."
+            }
+        }
+    }
+}
+
+/// Whether [`open`] may create a missing database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMissing {
+    /// Create it (SQLite: the file, mode 0600, in an existing directory): `org create`, the
+    /// embedded console, `serve --create`.
+    Create,
+    /// Refuse with [`StoreError::Missing`]: `serve`, so a lost data directory is an error,
+    /// not a fresh empty deployment.
+    Refuse,
 }
 
 /// Result alias.
@@ -131,6 +233,9 @@ pub struct AuthEventRecord {
     pub origin: Option<String>,
     /// x-app-id header.
     pub app_id: Option<String>,
+    /// How many denied requests this event stands for: 1, or more for the aggregate of one
+    /// (org, code, client address) minute's excess (`server::events`).
+    pub count: u64,
 }
 
 /// Filters of `GET /v1/auth-events`.
@@ -216,7 +321,9 @@ impl Default for Retention {
 /// Everything the service persists.
 #[async_trait]
 pub trait KeyStore: Send + Sync + 'static {
-    /// Check the database answers (for `/readyz`).
+    /// Check the database answers and takes writes (for `/readyz`): the reason when it
+    /// does not. Cheap while writes work; after a failed write it may try a small write to
+    /// find out whether they work again.
     async fn ping(&self) -> StoreResult<()>;
 
     /// Create an org.
@@ -258,16 +365,26 @@ pub trait KeyStore: Send + Sync + 'static {
     ) -> StoreResult<Paged<KeyRecord>>;
     /// Write `key`'s mutable fields if the stored version is still `expected_version`;
     /// the stored version becomes `key.version`. `Ok(false)` when the version moved on.
+    ///
+    /// **Lock-out guard**: when the stored key is an owner key at `key.updated_at` and `key`
+    /// is not, the write is refused with [`StoreError::LastOwner`] if no other owner key of
+    /// the org is left. The check and the write are one atomic step, serialized against
+    /// every other write of the org (SQLite: the one writer in `BEGIN IMMEDIATE`; a
+    /// PostgreSQL store must lock, e.g. the org's row `FOR UPDATE`, before checking), so two
+    /// concurrent requests cannot each take away one of the last two owner keys.
     async fn update_key(
         &self,
         key: &KeyRecord,
         expected_version: i64,
         audits: &[NewAudit],
     ) -> StoreResult<bool>;
-    /// Soft-delete a key. `Ok(false)` when there was no live key.
+    /// Soft-delete a key. `Ok(false)` when there was no live key. The lock-out guard of
+    /// [`KeyStore::update_key`] applies, at `audit.at`.
     async fn delete_key(&self, org_id: &str, id: &str, audit: &NewAudit) -> StoreResult<bool>;
     /// Mark `old` rotated (its `rotated_to`, `expires_at` and version as given) and insert
     /// `new`, atomically. `Ok(false)` when `old` was already rotated, deleted or changed.
+    /// Needs no lock-out guard: `new` is enabled, unexpired and has `old`'s scopes and app,
+    /// so rotating an owner key yields an owner key.
     async fn rotate_key(
         &self,
         old: &KeyRecord,
@@ -340,11 +457,16 @@ pub trait KeyStore: Send + Sync + 'static {
     ) -> StoreResult<Paged<NewAudit>>;
 }
 
-/// Open a store from a URL: `sqlite://<path>` (created if missing).
-pub async fn open(url: &str, retention: Retention) -> StoreResult<std::sync::Arc<dyn KeyStore>> {
+/// Open a store from a URL: `sqlite://<path>`. A missing database is created only with
+/// [`IfMissing::Create`].
+pub async fn open(
+    url: &str,
+    retention: Retention,
+    if_missing: IfMissing,
+) -> StoreResult<std::sync::Arc<dyn KeyStore>> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(
-            sqlite::SqliteStore::open(url, retention).await?,
+            sqlite::SqliteStore::open(url, retention, if_missing).await?,
         ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Err(StoreError::Open(

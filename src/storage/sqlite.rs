@@ -8,34 +8,67 @@
 //! instead of holding connections while they wait on the file lock), and a reader pool for
 //! everything else. Under WAL readers never wait for the writer, so a key lookup on the
 //! verification path never queues behind a usage flush or an admin change.
+//!
+//! **Every write transaction ends.** A [`WriteTx`] commits or rolls back explicitly; when
+//! that fails, or when it is dropped unfinished (an error path, a cancelled request), its
+//! connection is closed instead of going back to the pool, so the next write starts on a
+//! fresh connection outside any transaction. A full disk therefore fails the writes it hits
+//! and nothing after the space returns.
+//!
+//! **File identity.** The database file's device and inode are taken at open and checked
+//! before every write and by `ping` (`/readyz`): a deleted or replaced file refuses writes,
+//! which would otherwise land in a file nobody reads again. Connections are never recycled
+//! by age, so reads keep using the file that was opened.
+//!
+//! **Modes.** A database this store creates is created 0600 before SQLite opens it (SQLite
+//! gives its `-wal` and `-shm` files the database file's mode). Its directory must exist.
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{
-    AuditFilter, AuthEventFilter, AuthEventRecord, KeyFilter, KeyStore, NewAudit, PageReq, Paged,
-    Retention, StoreError, StoreResult, TopKeyRow, UsageBatch,
+    AuditFilter, AuthEventFilter, AuthEventRecord, IfMissing, KeyFilter, KeyStore, NewAudit,
+    Outage, PageReq, Paged, Retention, StoreError, StoreResult, TopKeyRow, UsageBatch,
 };
 use crate::api::{App, BucketSize, Org, UsageBucket};
+use crate::domain::decision::is_owner_key;
 use crate::domain::host_pattern::HostPattern;
 use crate::domain::key::{Env, SecretHash};
 use crate::domain::record::{KeyRecord, KeyStatus};
 use crate::domain::scope::ScopeSet;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../assets/migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../assets/migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "event count, owner keys",
+        include_str!("../../assets/migrations/sqlite/0002_event_count_owner_keys.sql"),
+    ),
+    (
+        4,
+        "write probe",
+        include_str!("../../assets/migrations/sqlite/0004_write_probe.sql"),
+    ),
+];
+
+/// After a failed write, `ping` tries a small write at most this often.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -45,6 +78,174 @@ pub struct SqliteStore {
     /// Reads only (`query_only`): lookups, lists, usage.
     reader: SqlitePool,
     retention: Retention,
+    health: Arc<WriteHealth>,
+}
+
+/// Whether writes work: the database file's identity, and the last write failure.
+#[derive(Debug)]
+struct WriteHealth {
+    /// The database file and its (device, inode) at open; `None` in memory.
+    file: Option<(PathBuf, (u64, u64))>,
+    failing: Mutex<Option<Failure>>,
+}
+
+#[derive(Debug, Clone)]
+struct Failure {
+    cause: Outage,
+    detail: String,
+    /// When a write last failed or was last tried.
+    tried: Instant,
+}
+
+impl WriteHealth {
+    fn state(&self) -> std::sync::MutexGuard<'_, Option<Failure>> {
+        self.failing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The file this store opened is still the one at its path.
+    fn check_file(&self) -> StoreResult<()> {
+        let Some((path, (dev, ino))) = &self.file else {
+            return Ok(());
+        };
+        let detail = match std::fs::metadata(path) {
+            Ok(m) if identity(&m) == Some((*dev, *ino)) => return Ok(()),
+            Ok(m) => {
+                let (now_dev, now_ino) = identity(&m).unwrap_or_default();
+                format!(
+                    "the database file {} was replaced while the service was running \
+                     (device {dev} inode {ino} when opened, now device {now_dev} inode {now_ino})",
+                    path.display()
+                )
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!(
+                "the database file {} was deleted while the service was running",
+                path.display()
+            ),
+            Err(e) => format!("cannot check the database file {}: {e}", path.display()),
+        };
+        Err(self.record(StoreError::unavailable(Outage::FileReplaced, detail)))
+    }
+
+    /// Remember an outage (logging when writes start failing, or fail for another reason)
+    /// and hand the error back.
+    fn record(&self, e: StoreError) -> StoreError {
+        if let StoreError::Unavailable { cause, detail } = &e {
+            let mut state = self.state();
+            if state.as_ref().is_none_or(|f| f.cause != *cause) {
+                let until = match cause {
+                    Outage::FileReplaced => {
+                        "until `keyconsole serve` is restarted on the right file; keys are \
+                         still verified from the open database"
+                    }
+                    Outage::DiskFull => "until space is freed (no restart needed)",
+                    _ => "until a write succeeds (no restart needed)",
+                };
+                tracing::error!(
+                    cause = cause.as_str(),
+                    "database writes refused: {detail}; writes answer 503 and /readyz 503 \
+                     {until}; batched usage waits in memory"
+                );
+            }
+            *state = Some(Failure {
+                cause: *cause,
+                detail: detail.clone(),
+                tried: Instant::now(),
+            });
+        }
+        e
+    }
+
+    /// A write committed.
+    fn worked(&self) {
+        if let Some(f) = self.state().take() {
+            tracing::warn!(
+                was = f.cause.as_str(),
+                "database writes work again; /readyz answers 200"
+            );
+        }
+    }
+
+    /// The last failure, if writes have not worked since; `due` says whether a probe write
+    /// may be tried now (and marks it tried).
+    fn failure(&self) -> Option<(StoreError, bool)> {
+        let mut state = self.state();
+        let f = state.as_mut()?;
+        let due = f.tried.elapsed() >= PROBE_EVERY;
+        if due {
+            f.tried = Instant::now();
+        }
+        Some((StoreError::unavailable(f.cause, f.detail.clone()), due))
+    }
+}
+
+/// One write transaction on the writer connection (see the module docs): `end` or `commit`
+/// finishes it; dropped unfinished, it closes its connection.
+struct WriteTx<'s> {
+    conn: PoolConnection<Sqlite>,
+    open: bool,
+    health: &'s WriteHealth,
+}
+
+impl WriteTx<'_> {
+    fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+
+    /// Commit when `r` is `Ok` and `keep` says so; otherwise roll back. Returns `r`, or the
+    /// commit's error.
+    async fn end<T>(mut self, r: StoreResult<T>, keep: impl FnOnce(&T) -> bool) -> StoreResult<T> {
+        match r {
+            Ok(v) if keep(&v) => self.commit().await.map(|()| v),
+            Ok(v) => {
+                self.rollback().await;
+                Ok(v)
+            }
+            Err(e) => {
+                self.rollback().await;
+                Err(self.health.record(e))
+            }
+        }
+    }
+
+    async fn commit(&mut self) -> StoreResult<()> {
+        // The file may have gone while this transaction waited for the lock.
+        if let Err(e) = self.health.check_file() {
+            self.rollback().await;
+            return Err(e);
+        }
+        match sqlx::raw_sql("COMMIT").execute(self.conn()).await {
+            Ok(_) => {
+                self.open = false;
+                self.health.worked();
+                Ok(())
+            }
+            Err(e) => {
+                // SQLite may or may not have rolled back already (a full disk does).
+                self.rollback().await;
+                Err(self.health.record(map_err(e)))
+            }
+        }
+    }
+
+    async fn rollback(&mut self) {
+        if let Err(e) = sqlx::raw_sql("ROLLBACK").execute(self.conn()).await {
+            tracing::debug!(error = %e, "rollback failed; closing the writer connection");
+            self.conn.close_on_drop();
+        }
+        self.open = false;
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // Cancelled mid-transaction: closing the connection rolls it back, and the pool
+            // opens a fresh one for the next write.
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
@@ -53,19 +254,24 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
             if db.is_unique_violation() {
                 return StoreError::Conflict(db.message().to_owned());
             }
-            let code = db
-                .code()
-                .and_then(|c| c.parse::<i64>().ok())
-                .map_or(0, |c| c & 0xff);
-            match code {
-                // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN
-                5 | 6 | 8 | 10 | 13 | 14 => StoreError::Unavailable(db.message().to_owned()),
-                _ => StoreError::Other(db.message().to_owned()),
-            }
+            // The extended result code; its low byte is the primary code.
+            let code = db.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+            const SQLITE_READONLY_DBMOVED: i64 = 1032;
+            let cause = match code & 0xff {
+                13 => Outage::DiskFull,
+                5 | 6 => Outage::Busy,
+                8 if code == SQLITE_READONLY_DBMOVED => Outage::FileReplaced,
+                8 => Outage::ReadOnly,
+                10 => Outage::Io,
+                14 => Outage::Unreachable,
+                _ => return StoreError::Other(db.message().to_owned()),
+            };
+            StoreError::unavailable(cause, format!("{} (SQLite code {code})", db.message()))
         }
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            StoreError::Unavailable(e.to_string())
-        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Io(_) => StoreError::unavailable(Outage::Unreachable, e.to_string()),
         other => StoreError::Other(other.to_string()),
     }
 }
@@ -136,7 +342,7 @@ fn json_list<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
     serde_json::Value::from(v).to_string()
 }
 
-async fn insert_audit<'c>(tx: &mut sqlx::Transaction<'c, Sqlite>, a: &NewAudit) -> StoreResult<()> {
+async fn insert_audit(conn: &mut SqliteConnection, a: &NewAudit) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO audit (id, org_id, at, actor_key_id, action, key_id, changes) \
          VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -148,16 +354,42 @@ async fn insert_audit<'c>(tx: &mut sqlx::Transaction<'c, Sqlite>, a: &NewAudit) 
     .bind(&a.action)
     .bind(&a.key_id)
     .bind(a.changes.to_string())
-    .execute(&mut **tx)
+    .execute(conn)
     .await
     .map_err(map_err)?;
     Ok(())
 }
 
-async fn insert_key_row<'c>(
-    tx: &mut sqlx::Transaction<'c, Sqlite>,
-    k: &KeyRecord,
-) -> StoreResult<()> {
+/// Run a statement meant to change one row; whether it did (a version that moved on, a key
+/// already deleted or rotated, changes none).
+async fn changed_one(
+    conn: &mut SqliteConnection,
+    q: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
+) -> StoreResult<bool> {
+    Ok(q.execute(conn).await.map_err(map_err)?.rows_affected() == 1)
+}
+
+/// [`changed_one`], then, when it did, the audit entries.
+async fn change_audited(
+    conn: &mut SqliteConnection,
+    q: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
+    audits: &[NewAudit],
+) -> StoreResult<bool> {
+    let done = changed_one(conn, q).await?;
+    if done {
+        insert_audits(conn, audits).await?;
+    }
+    Ok(done)
+}
+
+async fn insert_audits(conn: &mut SqliteConnection, audits: &[NewAudit]) -> StoreResult<()> {
+    for a in audits {
+        insert_audit(conn, a).await?;
+    }
+    Ok(())
+}
+
+async fn insert_key_row(conn: &mut SqliteConnection, k: &KeyRecord) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO keys (id, org_id, name, env, app_id, scopes, allowed_domains, enabled, \
          secret_hash, secret_hint, created_at, updated_at, expires_at, last_used_at, \
@@ -180,10 +412,144 @@ async fn insert_key_row<'c>(
     .bind(&k.rotated_from)
     .bind(&k.rotated_to)
     .bind(k.version)
-    .execute(&mut **tx)
+    .execute(conn)
     .await
     .map_err(map_err)?;
     Ok(())
+}
+
+/// An owner key at a time bound as the one parameter (`domain::decision::is_owner_key` in
+/// SQL; the first terms are those of the partial index `keys_org_owner`). A macro so that
+/// queries stay static strings.
+macro_rules! owner_key {
+    () => {
+        "deleted_at IS NULL AND enabled = 1 AND app_id IS NULL \
+         AND instr(scopes, '\"*\"') > 0 AND (expires_at IS NULL OR expires_at > ?)"
+    };
+}
+
+/// The lock-out guard, inside the write transaction (the single writer connection and
+/// `BEGIN IMMEDIATE` serialize it against every other write, in this process and others):
+/// was key `id` an owner key at `now` before the write that follows?
+async fn was_owner(conn: &mut SqliteConnection, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+    let row = sqlx::query(concat!(
+        "SELECT 1 FROM keys WHERE id = ? AND ",
+        owner_key!()
+    ))
+    .bind(id)
+    .bind(ms(now))
+    .fetch_optional(conn)
+    .await
+    .map_err(map_err)?;
+    Ok(row.is_some())
+}
+
+/// After the write: `Err(StoreError::LastOwner)` (so the transaction rolls back) when
+/// `org_id` has no owner key left at `now`.
+async fn keep_an_owner(
+    conn: &mut SqliteConnection,
+    org_id: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let left = sqlx::query(concat!(
+        "SELECT 1 FROM keys WHERE org_id = ? AND ",
+        owner_key!(),
+        " LIMIT 1"
+    ))
+    .bind(org_id)
+    .bind(ms(now))
+    .fetch_optional(conn)
+    .await
+    .map_err(map_err)?;
+    if left.is_some() {
+        Ok(())
+    } else {
+        Err(StoreError::LastOwner)
+    }
+}
+
+async fn insert_org(conn: &mut SqliteConnection, org: &Org) -> StoreResult<()> {
+    sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)")
+        .bind(&org.id)
+        .bind(&org.name)
+        .bind(ms(org.created_at))
+        .execute(conn)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
+/// Add counters to one usage row (minute, hour or day), creating it if needed.
+async fn add_usage_row(
+    conn: &mut SqliteConnection,
+    key_id: &str,
+    org_id: &str,
+    bucket: BucketSize,
+    counts: &UsageBucket,
+) -> StoreResult<()> {
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    sqlx::query(
+        "INSERT INTO usage (key_id, org_id, bucket, start, ok, unauthorized, forbidden, rate_limited) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (key_id, bucket, start) DO UPDATE SET \
+         ok = ok + excluded.ok, unauthorized = unauthorized + excluded.unauthorized, \
+         forbidden = forbidden + excluded.forbidden, rate_limited = rate_limited + excluded.rate_limited",
+    )
+    .bind(key_id)
+    .bind(org_id)
+    .bind(bucket.as_str())
+    .bind(ms(bucket.floor(counts.start)))
+    .bind(n(counts.ok))
+    .bind(n(counts.unauthorized))
+    .bind(n(counts.forbidden))
+    .bind(n(counts.rate_limited))
+    .execute(conn)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// A file's (device, inode).
+#[cfg(unix)]
+fn identity(m: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn identity(_m: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+/// The database file of `opts`, `None` in memory.
+fn db_file(url: &str, opts: &SqliteConnectOptions) -> Option<PathBuf> {
+    let f = opts.get_filename();
+    let name = f.to_string_lossy();
+    if name.is_empty() || name == ":memory:" || url.contains("mode=memory") {
+        None
+    } else {
+        Some(f.to_path_buf())
+    }
+}
+
+/// Create a missing database file 0600. Its directory must exist: a mistyped path is an
+/// error, not a new directory tree.
+fn create_file(path: &Path) -> StoreResult<()> {
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Someone else created it meanwhile: open theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Open(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
 }
 
 fn paged<T>(mut items: Vec<(i64, T)>, limit: u32, total: Option<u64>) -> Paged<T> {
@@ -281,20 +647,53 @@ fn push_key_filter(qb: &mut QueryBuilder<Sqlite>, org_id: &str, f: &KeyFilter, n
 }
 
 impl SqliteStore {
-    /// Open (creating if missing) and migrate.
-    pub async fn open(url: &str, retention: Retention) -> StoreResult<SqliteStore> {
+    /// Open and migrate. A missing database file is created (0600) only with
+    /// [`IfMissing::Create`]; otherwise it is [`StoreError::Missing`].
+    pub async fn open(
+        url: &str,
+        retention: Retention,
+        if_missing: IfMissing,
+    ) -> StoreResult<SqliteStore> {
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Open(e.to_string()))?
-            .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
             .pragma("temp_store", "memory");
-        // Migrations and every write go through this single connection.
+        let path = db_file(url, &opts);
+        let opts = match &path {
+            // SQLite never creates the file itself: we do, with our mode, or refuse.
+            Some(p) => {
+                if !p.exists() {
+                    match if_missing {
+                        IfMissing::Create => create_file(p)?,
+                        IfMissing::Refuse => {
+                            return Err(StoreError::Missing(p.display().to_string()));
+                        }
+                    }
+                }
+                opts.create_if_missing(false)
+            }
+            None => opts.create_if_missing(true),
+        };
+        let file = match &path {
+            Some(p) => {
+                let m = std::fs::metadata(p)
+                    .map_err(|e| StoreError::Open(format!("cannot read {}: {e}", p.display())))?;
+                warn_if_readable(p, &m);
+                identity(&m).map(|id| (p.clone(), id))
+            }
+            None => None,
+        };
+        // Migrations and every write go through this single connection. Connections are
+        // never recycled by age or idleness: a new one would open whatever file is at the
+        // path now, and the file identity check must stay meaningful.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts.clone())
             .await
@@ -320,15 +719,24 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts.create_if_missing(false).pragma("query_only", "ON"))
+            .connect_with(opts.pragma("query_only", "ON"))
             .await
             .map_err(|e| StoreError::Open(e.to_string()))?;
-        Ok(SqliteStore {
+        let store = SqliteStore {
             writer,
             reader,
             retention,
-        })
+            health: Arc::new(WriteHealth {
+                file,
+                failing: Mutex::new(None),
+            }),
+        };
+        // The file may have been swapped while we opened it.
+        store.health.check_file()?;
+        Ok(store)
     }
 
     /// Close both pools (waits for connections to return).
@@ -352,17 +760,80 @@ impl SqliteStore {
         qb.build().fetch_all(&self.reader).await.map_err(map_err)
     }
 
-    async fn begin(&self) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
+    /// Start a write transaction, waiting for the writer connection.
+    async fn begin(&self) -> StoreResult<WriteTx<'_>> {
+        self.health.check_file()?;
+        let conn = self
+            .writer
+            .acquire()
+            .await
+            .map_err(|e| self.health.record(map_err(e)))?;
+        self.begin_on(conn).await
+    }
+
+    async fn begin_on(&self, conn: PoolConnection<Sqlite>) -> StoreResult<WriteTx<'_>> {
+        // Open from before BEGIN: if this future is dropped while BEGIN waits for the lock,
+        // the connection is closed rather than left to start a transaction nobody ends.
+        let mut tx = WriteTx {
+            conn,
+            open: true,
+            health: &self.health,
+        };
         // The writer pool has one connection, so writes of this process are already serial;
         // IMMEDIATE still takes the file's write lock up front, so another process writing the
         // same file (`org create` next to `serve`) makes us wait on the busy timeout instead of
-        // failing when a read lock cannot be upgraded.
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map_err)
+        // failing when a read lock cannot be upgraded. Plain SQL, not sqlx's transaction
+        // object: this store alone decides how a transaction ends (see `WriteTx`).
+        if let Err(e) = sqlx::raw_sql("BEGIN IMMEDIATE").execute(tx.conn()).await {
+            let e = map_err(e);
+            // A BEGIN refused for the lock started nothing: the connection is fine. After
+            // any other failure it is closed (dropped still open).
+            if e.outage() == Some(Outage::Busy) {
+                tx.open = false;
+            }
+            return Err(self.health.record(e));
+        }
+        Ok(tx)
+    }
+
+    /// A one-row write that tells whether writes work again; it never waits behind a real
+    /// write (that write finds out just as well).
+    async fn probe_write(&self, failure: StoreError) -> StoreResult<()> {
+        let Some(conn) = self.writer.try_acquire() else {
+            return Err(failure);
+        };
+        let mut tx = self.begin_on(conn).await?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let r = sqlx::query(
+            "INSERT INTO write_probe (id, at) VALUES (1, ?) \
+             ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        )
+        .bind(now)
+        .execute(tx.conn())
+        .await
+        .map(|_| ())
+        .map_err(map_err);
+        tx.end(r, |_| true).await
     }
 }
+
+/// Database files hold org data, client addresses and secret hashes: say so when an existing
+/// one is readable by others (files this store creates are 0600).
+#[cfg(unix)]
+fn warn_if_readable(path: &Path, m: &std::fs::Metadata) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = m.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            file = %path.display(),
+            mode = format!("{mode:o}"),
+            "the database file is readable by other users; `chmod 600` it (and its -wal and -shm files)"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable(_path: &Path, _m: &std::fs::Metadata) {}
 
 #[async_trait]
 impl KeyStore for SqliteStore {
@@ -371,18 +842,18 @@ impl KeyStore for SqliteStore {
             .execute(&self.reader)
             .await
             .map_err(map_err)?;
-        Ok(())
+        self.health.check_file()?;
+        match self.health.failure() {
+            None => Ok(()),
+            Some((failure, true)) => self.probe_write(failure).await,
+            Some((failure, false)) => Err(failure),
+        }
     }
 
     async fn create_org(&self, org: &Org) -> StoreResult<()> {
-        sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)")
-            .bind(&org.id)
-            .bind(&org.name)
-            .bind(ms(org.created_at))
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        let mut tx = self.begin().await?;
+        let r = insert_org(tx.conn(), org).await;
+        tx.end(r, |_| true).await
     }
 
     async fn create_org_with_owner(
@@ -392,16 +863,13 @@ impl KeyStore for SqliteStore {
         audit: &NewAudit,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)")
-            .bind(&org.id)
-            .bind(&org.name)
-            .bind(ms(org.created_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        insert_key_row(&mut tx, key).await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(map_err)
+        let r = async {
+            insert_org(tx.conn(), org).await?;
+            insert_key_row(tx.conn(), key).await?;
+            insert_audit(tx.conn(), audit).await
+        }
+        .await;
+        tx.end(r, |_| true).await
     }
 
     async fn get_org(&self, id: &str) -> StoreResult<Option<Org>> {
@@ -422,16 +890,19 @@ impl KeyStore for SqliteStore {
 
     async fn create_app(&self, org_id: &str, app: &App, audit: &NewAudit) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO apps (id, org_id, name, created_at) VALUES (?, ?, ?, ?)")
-            .bind(&app.id)
-            .bind(org_id)
-            .bind(&app.name)
-            .bind(ms(app.created_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(map_err)
+        let r = async {
+            sqlx::query("INSERT INTO apps (id, org_id, name, created_at) VALUES (?, ?, ?, ?)")
+                .bind(&app.id)
+                .bind(org_id)
+                .bind(&app.name)
+                .bind(ms(app.created_at))
+                .execute(tx.conn())
+                .await
+                .map_err(map_err)?;
+            insert_audit(tx.conn(), audit).await
+        }
+        .await;
+        tx.end(r, |_| true).await
     }
 
     async fn app_org(&self, app_id: &str) -> StoreResult<Option<String>> {
@@ -473,9 +944,12 @@ impl KeyStore for SqliteStore {
 
     async fn insert_key(&self, key: &KeyRecord, audit: &NewAudit) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        insert_key_row(&mut tx, key).await?;
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(map_err)
+        let r = async {
+            insert_key_row(tx.conn(), key).await?;
+            insert_audit(tx.conn(), audit).await
+        }
+        .await;
+        tx.end(r, |_| true).await
     }
 
     async fn key_by_hash(&self, hash: &SecretHash) -> StoreResult<Option<KeyRecord>> {
@@ -533,8 +1007,10 @@ impl KeyStore for SqliteStore {
         expected_version: i64,
         audits: &[NewAudit],
     ) -> StoreResult<bool> {
+        let now = key.updated_at;
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        // The version check and the write are this one statement.
+        let q = sqlx::query(
             "UPDATE keys SET name = ?, scopes = ?, allowed_domains = ?, enabled = ?, \
              expires_at = ?, rotated_to = ?, updated_at = ?, version = ? \
              WHERE id = ? AND org_id = ? AND version = ? AND deleted_at IS NULL",
@@ -549,42 +1025,40 @@ impl KeyStore for SqliteStore {
         .bind(key.version)
         .bind(&key.id)
         .bind(&key.org_id)
-        .bind(expected_version)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?
-        .rows_affected()
-            == 1;
-        if !done {
-            return Ok(false);
+        .bind(expected_version);
+        let r = async {
+            // Only a write that turns an owner key into something else can lock the org out.
+            let guard = !is_owner_key(key, now) && was_owner(tx.conn(), &key.id, now).await?;
+            let done = change_audited(tx.conn(), q, audits).await?;
+            if done && guard {
+                keep_an_owner(tx.conn(), &key.org_id, now).await?;
+            }
+            Ok(done)
         }
-        for a in audits {
-            insert_audit(&mut tx, a).await?;
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
+        .await;
+        tx.end(r, |done| *done).await
     }
 
     async fn delete_key(&self, org_id: &str, id: &str, audit: &NewAudit) -> StoreResult<bool> {
+        let now = audit.at;
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        let q = sqlx::query(
             "UPDATE keys SET deleted_at = ?, version = version + 1 \
              WHERE org_id = ? AND id = ? AND deleted_at IS NULL",
         )
-        .bind(ms(audit.at))
+        .bind(ms(now))
         .bind(org_id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?
-        .rows_affected()
-            == 1;
-        if !done {
-            return Ok(false);
+        .bind(id);
+        let r = async {
+            let guard = was_owner(tx.conn(), id, now).await?;
+            let done = change_audited(tx.conn(), q, std::slice::from_ref(audit)).await?;
+            if done && guard {
+                keep_an_owner(tx.conn(), org_id, now).await?;
+            }
+            Ok(done)
         }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
+        .await;
+        tx.end(r, |done| *done).await
     }
 
     async fn rotate_key(
@@ -595,32 +1069,28 @@ impl KeyStore for SqliteStore {
         audits: &[NewAudit],
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
-            "UPDATE keys SET rotated_to = ?, expires_at = ?, updated_at = ?, version = ? \
-             WHERE id = ? AND org_id = ? AND version = ? AND rotated_to IS NULL \
-             AND deleted_at IS NULL",
-        )
-        .bind(&old.rotated_to)
-        .bind(old.expires_at.map(ms))
-        .bind(ms(old.updated_at))
-        .bind(old.version)
-        .bind(&old.id)
-        .bind(&old.org_id)
-        .bind(expected_version)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?
-        .rows_affected()
-            == 1;
-        if !done {
-            return Ok(false);
+        let r = async {
+            let q = sqlx::query(
+                "UPDATE keys SET rotated_to = ?, expires_at = ?, updated_at = ?, version = ? \
+                 WHERE id = ? AND org_id = ? AND version = ? AND rotated_to IS NULL \
+                 AND deleted_at IS NULL",
+            )
+            .bind(&old.rotated_to)
+            .bind(old.expires_at.map(ms))
+            .bind(ms(old.updated_at))
+            .bind(old.version)
+            .bind(&old.id)
+            .bind(&old.org_id)
+            .bind(expected_version);
+            let done = changed_one(tx.conn(), q).await?;
+            if done {
+                insert_key_row(tx.conn(), new).await?;
+                insert_audits(tx.conn(), audits).await?;
+            }
+            Ok(done)
         }
-        insert_key_row(&mut tx, new).await?;
-        for a in audits {
-            insert_audit(&mut tx, a).await?;
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(true)
+        .await;
+        tx.end(r, |done| *done).await
     }
 
     async fn set_secret(
@@ -631,21 +1101,16 @@ impl KeyStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        let q = sqlx::query(
             "UPDATE keys SET secret_hash = ?, secret_hint = ?, updated_at = ?, version = version + 1 \
              WHERE id = ? AND deleted_at IS NULL",
         )
         .bind(hash.0.to_vec())
         .bind(hint)
         .bind(ms(now))
-        .bind(key_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?
-        .rows_affected()
-            == 1;
-        tx.commit().await.map_err(map_err)?;
-        Ok(done)
+        .bind(key_id);
+        let r = changed_one(tx.conn(), q).await;
+        tx.end(r, |done| *done).await
     }
 
     async fn record_usage(&self, batch: &UsageBatch) -> StoreResult<()> {
@@ -653,74 +1118,69 @@ impl KeyStore for SqliteStore {
             return Ok(());
         }
         let mut tx = self.begin().await?;
-        for d in &batch.deltas {
-            for bucket in [BucketSize::Minute, BucketSize::Hour, BucketSize::Day] {
+        let r = async {
+            for d in &batch.deltas {
+                let counts = UsageBucket {
+                    start: d.minute,
+                    ok: d.ok,
+                    unauthorized: d.unauthorized,
+                    forbidden: d.forbidden,
+                    rate_limited: d.rate_limited,
+                };
+                for bucket in [BucketSize::Minute, BucketSize::Hour, BucketSize::Day] {
+                    add_usage_row(tx.conn(), &d.key_id, &d.org_id, bucket, &counts).await?;
+                }
+            }
+            for (key_id, at) in &batch.last_used {
                 sqlx::query(
-                    "INSERT INTO usage (key_id, org_id, bucket, start, ok, unauthorized, forbidden, rate_limited) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-                     ON CONFLICT (key_id, bucket, start) DO UPDATE SET \
-                     ok = ok + excluded.ok, unauthorized = unauthorized + excluded.unauthorized, \
-                     forbidden = forbidden + excluded.forbidden, rate_limited = rate_limited + excluded.rate_limited",
+                    "UPDATE keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?",
                 )
-                .bind(&d.key_id)
-                .bind(&d.org_id)
-                .bind(bucket.as_str())
-                .bind(ms(bucket.floor(d.minute)))
-                .bind(i64::try_from(d.ok).unwrap_or(i64::MAX))
-                .bind(i64::try_from(d.unauthorized).unwrap_or(i64::MAX))
-                .bind(i64::try_from(d.forbidden).unwrap_or(i64::MAX))
-                .bind(i64::try_from(d.rate_limited).unwrap_or(i64::MAX))
-                .execute(&mut *tx)
+                .bind(ms(*at))
+                .bind(key_id)
+                .execute(tx.conn())
                 .await
                 .map_err(map_err)?;
             }
-        }
-        for (key_id, at) in &batch.last_used {
-            sqlx::query(
-                "UPDATE keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?",
-            )
-            .bind(ms(*at))
-            .bind(key_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        }
-        let mut orgs: Vec<&str> = Vec::new();
-        for e in &batch.events {
-            sqlx::query(
-                "INSERT INTO auth_events (request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&e.request_id)
-            .bind(&e.org_id)
-            .bind(ms(e.at))
-            .bind(&e.key_id)
-            .bind(&e.code)
-            .bind(i64::from(e.status))
-            .bind(&e.method)
-            .bind(&e.path)
-            .bind(&e.ip)
-            .bind(&e.origin)
-            .bind(&e.app_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            if !orgs.contains(&e.org_id.as_str()) {
-                orgs.push(&e.org_id);
+            let mut orgs: Vec<&str> = Vec::new();
+            for e in &batch.events {
+                sqlx::query(
+                    "INSERT INTO auth_events (request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id, count) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&e.request_id)
+                .bind(&e.org_id)
+                .bind(ms(e.at))
+                .bind(&e.key_id)
+                .bind(&e.code)
+                .bind(i64::from(e.status))
+                .bind(&e.method)
+                .bind(&e.path)
+                .bind(&e.ip)
+                .bind(&e.origin)
+                .bind(&e.app_id)
+                .bind(i64::try_from(e.count).unwrap_or(i64::MAX))
+                .execute(tx.conn())
+                .await
+                .map_err(map_err)?;
+                if !orgs.contains(&e.org_id.as_str()) {
+                    orgs.push(&e.org_id);
+                }
             }
+            for org in orgs {
+                sqlx::query(
+                    "DELETE FROM auth_events WHERE org_id = ?1 AND seq <= \
+                     (SELECT seq FROM auth_events WHERE org_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+                )
+                .bind(org)
+                .bind(i64::from(self.retention.auth_events_per_org))
+                .execute(tx.conn())
+                .await
+                .map_err(map_err)?;
+            }
+            Ok(())
         }
-        for org in orgs {
-            sqlx::query(
-                "DELETE FROM auth_events WHERE org_id = ?1 AND seq <= \
-                 (SELECT seq FROM auth_events WHERE org_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
-            )
-            .bind(org)
-            .bind(i64::from(self.retention.auth_events_per_org))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)
+        .await;
+        tx.end(r, |_| true).await
     }
 
     async fn add_buckets(
@@ -731,43 +1191,33 @@ impl KeyStore for SqliteStore {
         rows: &[UsageBucket],
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        for r in rows {
-            sqlx::query(
-                "INSERT INTO usage (key_id, org_id, bucket, start, ok, unauthorized, forbidden, rate_limited) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (key_id, bucket, start) DO UPDATE SET \
-                 ok = ok + excluded.ok, unauthorized = unauthorized + excluded.unauthorized, \
-                 forbidden = forbidden + excluded.forbidden, rate_limited = rate_limited + excluded.rate_limited",
-            )
-            .bind(key_id)
-            .bind(org_id)
-            .bind(bucket.as_str())
-            .bind(ms(bucket.floor(r.start)))
-            .bind(i64::try_from(r.ok).unwrap_or(i64::MAX))
-            .bind(i64::try_from(r.unauthorized).unwrap_or(i64::MAX))
-            .bind(i64::try_from(r.forbidden).unwrap_or(i64::MAX))
-            .bind(i64::try_from(r.rate_limited).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let r = async {
+            for row in rows {
+                add_usage_row(tx.conn(), key_id, org_id, bucket, row).await?;
+            }
+            Ok(())
         }
-        tx.commit().await.map_err(map_err)
+        .await;
+        tx.end(r, |_| true).await
     }
 
     async fn prune(&self, now: DateTime<Utc>) -> StoreResult<()> {
         let minute_cut = now - chrono::Duration::hours(i64::from(self.retention.minute_hours));
         let hour_cut = now - chrono::Duration::days(i64::from(self.retention.hour_days));
-        sqlx::query("DELETE FROM usage WHERE bucket = 'minute' AND start < ?")
-            .bind(ms(minute_cut))
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        sqlx::query("DELETE FROM usage WHERE bucket = 'hour' AND start < ?")
-            .bind(ms(hour_cut))
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        let mut tx = self.begin().await?;
+        let r = async {
+            for (bucket, cut) in [("minute", minute_cut), ("hour", hour_cut)] {
+                sqlx::query("DELETE FROM usage WHERE bucket = ? AND start < ?")
+                    .bind(bucket)
+                    .bind(ms(cut))
+                    .execute(tx.conn())
+                    .await
+                    .map_err(map_err)?;
+            }
+            Ok(())
+        }
+        .await;
+        tx.end(r, |_| true).await
     }
 
     async fn key_usage(
@@ -857,8 +1307,8 @@ impl KeyStore for SqliteStore {
         page: PageReq,
     ) -> StoreResult<Paged<AuthEventRecord>> {
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT seq, request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id \
-             FROM auth_events WHERE org_id = ",
+            "SELECT seq, request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id, \
+             count FROM auth_events WHERE org_id = ",
         );
         qb.push_bind(org_id);
         if let Some(r) = &filter.request_id {
@@ -889,6 +1339,7 @@ impl KeyStore for SqliteStore {
                         ip: get(r, "ip")?,
                         origin: get(r, "origin")?,
                         app_id: get(r, "app_id")?,
+                        count: u64::try_from(get::<i64>(r, "count")?).unwrap_or(1),
                     },
                 ))
             })

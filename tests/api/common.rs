@@ -9,7 +9,7 @@ use keyconsole::client::Client;
 use keyconsole::domain::key::{Env, Secret};
 use keyconsole::server::clock::{Clock, ManualClock};
 use keyconsole::server::{AppState, ServeError, ServerConfig, bootstrap, serve};
-use keyconsole::storage::{self, KeyStore, Retention};
+use keyconsole::storage::{self, IfMissing, KeyStore, Retention};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -48,7 +48,9 @@ impl TestServer {
             None => (Arc::new(tempfile::tempdir().expect("tempdir")), None),
         };
         let db_url = format!("sqlite://{}", dir.path().join("keys.db").display());
-        let store = storage::open(&db_url, retention).await.expect("open store");
+        let store = storage::open(&db_url, retention, IfMissing::Create)
+            .await
+            .expect("open store");
         TestServer::start_on(store, dir, owner, config).await
     }
 
@@ -129,6 +131,34 @@ impl TestServer {
             .expect("create key")
     }
 
+    /// A key whose public key alone works from any `https://….example.com` page.
+    pub async fn widget(&self) -> CreateKeyResponse {
+        self.client
+            .create_key(&CreateKeyRequest {
+                name: "Widget".into(),
+                scopes: Some(vec!["runs:read".into()]),
+                allowed_domains: Some(vec!["*.example.com".into()]),
+                ..CreateKeyRequest::default()
+            })
+            .await
+            .expect("create widget key")
+    }
+
+    /// Enable or disable a key as the owner.
+    pub async fn set_enabled(&self, id: &str, enabled: bool) -> keyconsole::api::KeyObject {
+        self.client
+            .update_key(
+                id,
+                &keyconsole::api::UpdateKeyRequest {
+                    enabled: Some(enabled),
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .expect("enable or disable")
+    }
+
     /// Clean shutdown, as SIGTERM would do; returns what a restart needs.
     pub async fn stop(mut self) -> (Arc<tempfile::TempDir>, OrgCreated) {
         if let Some(tx) = self.shutdown.take() {
@@ -165,6 +195,12 @@ pub async fn raw(
     let text = resp.text().await.expect("body");
     let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
     (status, headers, json)
+}
+
+/// A well-formed secret of no key (its checksum holds, so it reaches the lookup).
+pub fn unknown_secret() -> Secret {
+    let mut fill = |b: &mut [u8]| keyconsole::server::os_random(b);
+    Secret::generate(&Default::default(), Env::Live, &mut fill)
 }
 
 /// The error code of a JSON error body.

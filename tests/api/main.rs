@@ -3,6 +3,9 @@
 
 mod auth;
 mod common;
+mod cors;
+mod floods;
+mod guards;
 mod handlers;
 mod http;
 mod keys;

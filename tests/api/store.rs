@@ -14,12 +14,12 @@ use keyconsole::domain::record::KeyRecord;
 use keyconsole::server::bootstrap;
 use keyconsole::storage::sqlite::SqliteStore;
 use keyconsole::storage::{
-    AuditFilter, AuthEventFilter, AuthEventRecord, KeyFilter, KeyStore, NewAudit, PageReq, Paged,
-    Retention, StoreError, StoreResult, TopKeyRow, UsageBatch,
+    AuditFilter, AuthEventFilter, AuthEventRecord, IfMissing, KeyFilter, KeyStore, NewAudit,
+    Outage, PageReq, Paged, Retention, StoreError, StoreResult, TopKeyRow, UsageBatch,
 };
 use reqwest::Method;
 
-use crate::common::{TestServer, code, raw, test_config};
+use crate::common::{TestServer, code, raw, test_config, unknown_secret};
 
 /// SQLite with counted key lookups and a switch that makes `ping` fail.
 struct Probe {
@@ -38,7 +38,10 @@ impl Probe {
 impl KeyStore for Probe {
     async fn ping(&self) -> StoreResult<()> {
         if self.ping_fails.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable("probe: database gone".into()));
+            return Err(StoreError::unavailable(
+                Outage::Unreachable,
+                "probe: database gone",
+            ));
         }
         self.inner.ping().await
     }
@@ -185,8 +188,12 @@ fn db_url(dir: &tempfile::TempDir) -> String {
 }
 
 async fn probe_server() -> (TestServer, Arc<Probe>) {
+    probe_server_with(test_config()).await
+}
+
+async fn probe_server_with(config: keyconsole::server::ServerConfig) -> (TestServer, Arc<Probe>) {
     let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
-    let inner = SqliteStore::open(&db_url(&dir), Retention::default())
+    let inner = SqliteStore::open(&db_url(&dir), Retention::default(), IfMissing::Create)
         .await
         .expect("open");
     let probe = Arc::new(Probe {
@@ -195,8 +202,62 @@ async fn probe_server() -> (TestServer, Arc<Probe>) {
         ping_fails: AtomicBool::new(false),
     });
     let store: Arc<dyn KeyStore> = probe.clone();
-    let s = TestServer::start_on(store, dir, None, test_config()).await;
+    let s = TestServer::start_on(store, dir, None, config).await;
     (s, probe)
+}
+
+#[tokio::test]
+async fn a_rate_limited_client_never_makes_the_service_read_keys() {
+    let (s, probe) = probe_server_with(keyconsole::server::ServerConfig {
+        failed_auth_limit: 3,
+        ..test_config()
+    })
+    .await;
+    let k = s.create("Hot", &["runs:read"]).await;
+    let kc = s.client_with(&k.secret);
+    kc.me().await.expect("warm the cache");
+    let unknown: Vec<String> = (0..50)
+        .map(|_| format!("Bearer {}", unknown_secret().expose()))
+        .collect();
+    let me = |auth: String| {
+        let url = s.url.clone();
+        async move {
+            raw(
+                &url,
+                Method::GET,
+                "/v1/me",
+                &[("authorization", &auth)],
+                None,
+            )
+            .await
+            .0
+        }
+    };
+    for auth in &unknown[..3] {
+        assert_eq!(me(auth.clone()).await, 401);
+    }
+    let before = probe.lookups();
+    // Unknown secrets, a pair naming an unknown key: 429, and not one key read.
+    for auth in &unknown[3..] {
+        assert_eq!(me(auth.clone()).await, 429);
+    }
+    let (st, _, _) = raw(
+        &s.url,
+        Method::GET,
+        "/v1/me",
+        &[(
+            "x-api-key",
+            &format!("pk_live_{}:{}", "0".repeat(24), &unknown[0][7..]),
+        )],
+        None,
+    )
+    .await;
+    assert_eq!(st, 429);
+    // The valid, cached key gets through, from the cache alone too.
+    for _ in 0..5 {
+        kc.me().await.expect("valid key through the block");
+    }
+    assert_eq!(probe.lookups() - before, 0, "a limited client read keys");
 }
 
 #[tokio::test]
@@ -270,19 +331,19 @@ async fn readyz_is_503_when_the_database_is_gone() {
     );
     // A closed SQLite pool is the same answer.
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&db_url(&dir), Retention::default())
+    let store = SqliteStore::open(&db_url(&dir), Retention::default(), IfMissing::Create)
         .await
         .expect("open");
     store.close().await;
     let e = store.ping().await.expect_err("closed pool");
-    assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+    assert_eq!(e.outage(), Some(Outage::Unreachable), "{e:?}");
 }
 
 #[tokio::test]
 async fn an_org_and_its_owner_key_are_one_transaction() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn KeyStore> = Arc::new(
-        SqliteStore::open(&db_url(&dir), Retention::default())
+        SqliteStore::open(&db_url(&dir), Retention::default(), IfMissing::Create)
             .await
             .expect("open"),
     );
@@ -337,7 +398,7 @@ async fn key_lookups_never_wait_behind_writers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = db_url(&dir);
     let store: Arc<dyn KeyStore> = Arc::new(
-        SqliteStore::open(&url, Retention::default())
+        SqliteStore::open(&url, Retention::default(), IfMissing::Create)
             .await
             .expect("open"),
     );

@@ -144,7 +144,9 @@ async fn a_429_is_counted_for_a_cached_key_and_is_an_auth_event() {
     let s = TestServer::start_with(config, None, Retention::default()).await;
     let k = s.create("Blocked", &["runs:read"]).await;
     let auth = format!("Bearer {}", k.secret.expose());
-    // The key is in the cache after one request.
+    // A valid key gets through a block (API.md §4), so take one that does not: disabled,
+    // and in the cache after one request (a failure, the first of two).
+    s.set_enabled(&k.key.id, false).await;
     let (st, _, _) = raw(
         &s.url,
         Method::GET,
@@ -153,8 +155,8 @@ async fn a_429_is_counted_for_a_cached_key_and_is_an_auth_event() {
         None,
     )
     .await;
-    assert_eq!(st, 200);
-    for _ in 0..2 {
+    assert_eq!(st, 401);
+    for _ in 0..1 {
         let (st, _, _) = raw(
             &s.url,
             Method::GET,
@@ -185,7 +187,7 @@ async fn a_429_is_counted_for_a_cached_key_and_is_an_auth_event() {
     // Let the owner (same address) read again.
     s.clock.advance(chrono::Duration::seconds(61));
     s.flush().await;
-    assert_eq!(usage_of(&s, &k.key.id).await, (1, 0, 0, 1));
+    assert_eq!(usage_of(&s, &k.key.id).await, (0, 1, 0, 1));
     let ev = s
         .client
         .auth_events(&AuthEventsQuery {

@@ -17,7 +17,7 @@ use keyconsole::domain::key::{Env, PublicKeyId, Secret, SecretHash, SecretPrefix
 use keyconsole::domain::record::KeyRecord;
 use keyconsole::domain::scope::{Scope, ScopeSet};
 use keyconsole::server::cache::KeyCache;
-use keyconsole::storage::{KeyStore, NewAudit, Retention, sqlite::SqliteStore};
+use keyconsole::storage::{IfMissing, KeyStore, NewAudit, Retention, sqlite::SqliteStore};
 
 fn record(secret: &Secret, id: &str, org: &str) -> KeyRecord {
     KeyRecord {
@@ -96,7 +96,9 @@ fn bench(c: &mut Criterion) {
     let _ = std::fs::create_dir_all(&dir);
     let url = format!("sqlite://{}", dir.join("bench.db").display());
     let store = rt.block_on(async {
-        let store = SqliteStore::open(&url, Retention::default()).await.ok()?;
+        let store = SqliteStore::open(&url, Retention::default(), IfMissing::Create)
+            .await
+            .ok()?;
         let org = keyconsole::api::Org {
             id: "org_bench".into(),
             name: "bench".into(),

@@ -208,6 +208,7 @@ pub fn events() -> Vec<AuthEvent> {
             ip: "203.0.113.7".into(),
             origin: None,
             app_id: None,
+            count: 1,
         })
         .collect()
 }

@@ -67,6 +67,11 @@ async fn load_own(state: &AppState, org_id: &str, id: &str) -> Result<KeyRecord,
     }
 }
 
+/// May `caller` change `target` as it stands (its environment, scopes and app)?
+fn can_manage_existing(caller: &KeyRecord, target: &KeyRecord) -> Result<(), ApiError> {
+    can_manage(caller, target.env, &target.scopes, target.app_id.as_deref()).map_err(ApiError::from)
+}
+
 fn etag(version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
 }
@@ -215,18 +220,8 @@ pub async fn create_key(
         ));
     }
     let env = req.env.unwrap_or(caller.key.env);
-    // A leaked test key must not mint live keys: only `*` crosses environments.
-    if env != caller.key.env && !caller.key.scopes.covers(&Scope::All) {
-        let mut e = ApiError::new(
-            ErrorCode::InsufficientScope,
-            format!(
-                "A {} key can create only {} keys; creating a {env} key needs a key with scope `*`.",
-                caller.key.env, caller.key.env
-            ),
-        );
-        e.required_scopes = vec!["*".to_owned()];
-        return Err(e);
-    }
+    // One rule for every mutation: environments never cross without `*`, no escalation.
+    can_manage(&caller.key, env, &scopes, req.app_id.as_deref())?;
     if let Some(accept) = state.config.accept_env
         && env != accept
     {
@@ -242,8 +237,6 @@ pub async fn create_key(
             "invalid value for `expires_at`: must be in the future",
         ));
     }
-    can_manage(&caller.key, &scopes, req.app_id.as_deref())?;
-
     let (pk, secret) = new_material(&state, env);
     let record = KeyRecord {
         id: pk.as_str().to_owned(),
@@ -344,7 +337,7 @@ fn change(
 #[utoipa::path(patch, path = "/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "The public key"), ("If-Match" = Option<String>, Header, description = "Expected version")),
     request_body = UpdateKeyRequest,
-    responses((status = 200, body = KeyObject), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody)),
+    responses((status = 200, body = KeyObject), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 412, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn update_key(
     State(state): State<AppState>,
@@ -379,9 +372,9 @@ pub async fn update_key(
                 ),
             ));
         }
-        can_manage(&caller.key, &current.scopes, current.app_id.as_deref())?;
+        can_manage_existing(&caller.key, &current)?;
         if let Some(s) = &scopes {
-            can_manage(&caller.key, s, current.app_id.as_deref())?;
+            can_manage(&caller.key, current.env, s, current.app_id.as_deref())?;
         }
         let now = state.clock.now();
         let mut next = current.clone();
@@ -424,7 +417,10 @@ pub async fn update_key(
             json!(next.expires_at),
         );
         let toggled = current.enabled != next.enabled;
-        if changes.is_empty() && !toggled {
+        // A conditional PATCH that changes nothing still takes a new version, through the
+        // same compare-and-write as any edit: of concurrent PATCHes with one If-Match
+        // version exactly one succeeds (API.md §7), never also a no-op answered from a read.
+        if changes.is_empty() && !toggled && expected.is_none() {
             return Ok(with_etag(
                 KeyObject::from_record(&current, now),
                 StatusCode::OK,
@@ -486,7 +482,7 @@ pub async fn update_key(
 /// Delete a key. It stops working at once.
 #[utoipa::path(delete, path = "/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "The public key")),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn delete_key(
     State(state): State<AppState>,
@@ -494,7 +490,7 @@ pub async fn delete_key(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let current = load_own(&state, &caller.key.org_id, &id).await?;
-    can_manage(&caller.key, &current.scopes, current.app_id.as_deref())?;
+    can_manage_existing(&caller.key, &current)?;
     let now = state.clock.now();
     let entry = audit(
         &state,
@@ -537,13 +533,13 @@ pub async fn rotate_key(
         )));
     }
     let old = load_own(&state, &caller.key.org_id, &id).await?;
+    can_manage_existing(&caller.key, &old)?;
     if let Some(to) = &old.rotated_to {
         return Err(ApiError::new(
             ErrorCode::Conflict,
             format!("This key was already rotated to {to}. Rotate the new key instead."),
         ));
     }
-    can_manage(&caller.key, &old.scopes, old.app_id.as_deref())?;
     let now = state.clock.now();
     let grace_end = now + chrono::Duration::seconds(i64::from(grace));
     let (pk, secret) = new_material(&state, old.env);

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
@@ -15,7 +15,7 @@ use crate::api::{
     App, CreateAppRequest, ErrorBody, Health, KeyObject, MeResponse, Page, PageQuery, ScopeInfo,
     ScopesResponse, VerifyRequest, VerifyResponse,
 };
-use crate::domain::decision::{Credential, ErrorCode, Step, extract_token};
+use crate::domain::decision::{AuthMethod, Credential, ErrorCode, Step, extract_token};
 use crate::domain::key::{is_app_id, new_app_id};
 use crate::domain::scope::{PRESETS, Scope};
 use crate::server::AppState;
@@ -24,24 +24,80 @@ use crate::server::error::ApiError;
 use crate::server::extract::{StrictJson, StrictQuery};
 
 /// The caller's org, key and scopes: a safe first call for any integration.
+///
+/// A web page may call it cross-origin with a public key alone: the answer then carries
+/// `Access-Control-Allow-Origin` for that page's Origin, and only when the key allows it.
 #[utoipa::path(get, path = "/v1/me", tag = "keys",
     responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn me(
     State(state): State<AppState>,
     caller: Caller<AnyKey>,
-) -> Result<Json<MeResponse>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let org = state
         .store
         .get_org(&caller.key.org_id)
         .await?
         .ok_or_else(|| ApiError::internal("key without an organization"))?;
-    Ok(Json(MeResponse {
+    let mut resp = Json(MeResponse {
         org,
         key: KeyObject::from_record(&caller.key, state.clock.now()),
         scopes: caller.key.scopes.to_strings(),
         auth_method: caller.method.as_str().to_owned(),
-    }))
+    })
+    .into_response();
+    // A public key alone gets this far only from one of the key's allowed Origins.
+    if caller.method == AuthMethod::PublicKey
+        && let Some(origin) = headers.get(header::ORIGIN)
+    {
+        allow_origin(resp.headers_mut(), origin);
+    }
+    Ok(resp)
+}
+
+/// Let the page at `origin` read this response (and tell caches it depends on Origin).
+fn allow_origin(h: &mut HeaderMap, origin: &HeaderValue) {
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+}
+
+/// CORS preflight of `GET /v1/me`, from any Origin.
+///
+/// The browser may send the credential headers (API.md §2). The preflight reveals nothing:
+/// whether the page may read the real answer is decided on that answer. Without `Origin`
+/// and `Access-Control-Request-Method` this is a plain `OPTIONS`, answered with `Allow`.
+#[utoipa::path(options, path = "/v1/me", tag = "keys",
+    params(
+        ("Origin" = Option<String>, Header, description = "The calling page's origin"),
+        ("Access-Control-Request-Method" = Option<String>, Header, description = "The method of the request to come (GET)"),
+        ("Access-Control-Request-Headers" = Option<String>, Header, description = "Its non-simple headers (authorization, x-api-key, x-app-id)")),
+    responses((status = 204, description = "Preflight accepted: `Access-Control-Allow-Origin` (that Origin), `Access-Control-Allow-Methods: GET`, `Access-Control-Allow-Headers: authorization, x-api-key, x-app-id`, `Access-Control-Max-Age: 600`")))]
+pub async fn me_preflight(headers: HeaderMap) -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::ALLOW,
+        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+    );
+    if let Some(origin) = headers.get(header::ORIGIN)
+        && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        allow_origin(h, origin);
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, x-api-key, x-app-id"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+    }
+    resp
 }
 
 /// The scope catalog and presets.
@@ -203,7 +259,9 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers and takes writes. 503 `unavailable` with the cause in
+/// the message (the disk is full, the file was deleted or replaced, …) while writes fail;
+/// 200 again on its own once a write succeeds.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {

@@ -57,7 +57,7 @@ struct ApiDoc;
 /// Every documented route.
 pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(misc::me))
+        .routes(routes!(misc::me, misc::me_preflight))
         .routes(routes!(keys::list_keys, keys::create_key))
         .routes(routes!(keys::get_key, keys::update_key, keys::delete_key))
         .routes(routes!(keys::rotate_key))

@@ -173,6 +173,7 @@ pub async fn auth_events(
                 ip: e.ip,
                 origin: e.origin,
                 app_id: e.app_id,
+                count: e.count,
             })
             .collect(),
         next_cursor: cursor(found.next),
