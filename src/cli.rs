@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -135,6 +136,16 @@ pub struct ServeArgs {
     /// Newest denied-request events kept per organization.
     #[arg(long, default_value_t = 100_000)]
     pub auth_event_retention: u32,
+    /// Most connections open at once; at the cap the longest-idle connection is shed, or the
+    /// newcomer gets 503 when all are busy (default: the open-files limit less 10%, at least 128).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+    /// Time a client has to send a whole request head (`5s`, `1m`).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = positive_duration)]
+    pub header_read_timeout: Duration,
+    /// Time a keep-alive connection may wait for its next request (`60s`, `2m`).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = positive_duration)]
+    pub idle_timeout: Duration,
     /// A reverse proxy's address or network (e.g. 10.0.0.0/8; repeatable): requests from it
     /// are attributed to the client it names in --trusted-proxy-header, for the rate limit,
     /// auth events and logs. Without it the peer address is the client.
@@ -151,6 +162,13 @@ pub struct ServeArgs {
     /// Session tokens (JWT).
     #[command(flatten)]
     pub sessions: SessionArgs,
+}
+
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s) {
+        Some(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
+        _ => Err("use a positive duration such as 5s, 2m or 1h".to_owned()),
+    }
 }
 
 /// `--trusted-proxy-header`
@@ -354,6 +372,11 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
         secret_prefix: prefix(&args.secret_prefix)?,
         accept_env: args.accept_env.map(Env::from),
         failed_auth_limit: args.failed_auth_limit,
+        max_connections: args
+            .max_connections
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        header_read_timeout: args.header_read_timeout,
+        idle_timeout: args.idle_timeout,
         trusted_proxies: TrustedProxies::new(
             args.trusted_proxy.clone(),
             args.trusted_proxy_header.into(),
@@ -361,6 +384,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
         sessions: args.sessions.load().await?,
         ..ServerConfig::default()
     };
+    raise_open_files_limit();
     let retention = Retention {
         auth_events_per_org: args.auth_event_retention.max(1),
         ..Retention::default()
@@ -401,6 +425,26 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Runtime(e.to_string()))?;
     tracing::info!("keyconsole serve: stopped; usage flushed");
     Ok(())
+}
+
+/// Raise the soft open-files limit to the hard one, so the connection cap (derived from it)
+/// is as high as the system allows. A failure is logged; `serve` goes on with the limit it has.
+fn raise_open_files_limit() {
+    let show = |l: Option<u64>| l.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+    match crate::server::conn::raise_open_files_limit() {
+        Ok((before, after)) if before.soft != after.soft => tracing::info!(
+            from = %show(before.soft),
+            to = %show(after.soft),
+            "raised the open-files limit"
+        ),
+        Ok((_, now)) => {
+            tracing::debug!(limit = %show(now.soft), "open-files limit already at its hard limit")
+        }
+        Err(e) => tracing::warn!(
+            error = %e,
+            "could not raise the open-files limit; the connection cap is derived from the current one"
+        ),
+    }
 }
 
 /// A future that resolves on ctrl-c (SIGINT) or SIGTERM, and never otherwise: a signal that

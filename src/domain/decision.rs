@@ -50,6 +50,10 @@ pub enum ErrorCode {
     VersionMismatch,
     /// 413: body over the limit.
     PayloadTooLarge,
+    /// 414: the request line is longer than the server reads.
+    UriTooLong,
+    /// 431: too many header fields, or a header section too large.
+    HeadersTooLarge,
     /// 429: too many failed attempts.
     RateLimited,
     /// 500: never includes internals.
@@ -60,7 +64,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tables and tests.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::InvalidRequest,
         ErrorCode::MissingCredentials,
         ErrorCode::MalformedCredentials,
@@ -77,6 +81,8 @@ impl ErrorCode {
         ErrorCode::Conflict,
         ErrorCode::VersionMismatch,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::UriTooLong,
+        ErrorCode::HeadersTooLarge,
         ErrorCode::RateLimited,
         ErrorCode::Internal,
         ErrorCode::Unavailable,
@@ -101,6 +107,8 @@ impl ErrorCode {
             ErrorCode::Conflict => 409,
             ErrorCode::VersionMismatch => 412,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UriTooLong => 414,
+            ErrorCode::HeadersTooLarge => 431,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
             ErrorCode::Unavailable => 503,
@@ -112,6 +120,8 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidRequest
             | ErrorCode::PayloadTooLarge
+            | ErrorCode::UriTooLong
+            | ErrorCode::HeadersTooLarge
             | ErrorCode::MethodNotAllowed => "invalid_request",
             ErrorCode::MissingCredentials
             | ErrorCode::MalformedCredentials
@@ -151,6 +161,8 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::VersionMismatch => "version_mismatch",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UriTooLong => "uri_too_long",
+            ErrorCode::HeadersTooLarge => "headers_too_large",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
             ErrorCode::Unavailable => "unavailable",
@@ -185,6 +197,8 @@ impl ErrorCode {
                 "The resource has changed: its version does not match If-Match."
             }
             ErrorCode::PayloadTooLarge => "The request body is larger than 64 KiB.",
+            ErrorCode::UriTooLong => "The request line is too long.",
+            ErrorCode::HeadersTooLarge => "The request's header section is too large.",
             ErrorCode::RateLimited => "Too many failed attempts. Retry later.",
             ErrorCode::Internal => "Internal error. Quote the request id to support.",
             ErrorCode::Unavailable => "The service cannot reach its database. Retry shortly.",
@@ -1373,6 +1387,8 @@ mod tests {
             ("conflict", 409, "conflict"),
             ("version_mismatch", 412, "precondition_failed"),
             ("payload_too_large", 413, "invalid_request"),
+            ("uri_too_long", 414, "invalid_request"),
+            ("headers_too_large", 431, "invalid_request"),
             ("rate_limited", 429, "rate_limited"),
             ("internal", 500, "internal"),
         ];

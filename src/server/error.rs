@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::api::{ErrorBody, ErrorDetail};
 use crate::domain::decision::{Denial, ErrorCode, LAST_OWNER_MESSAGE};
 use crate::storage::{Outage, StoreError};
 
@@ -53,6 +54,20 @@ impl ApiError {
             ErrorCode::NotFound,
             format!("No such {what} in this organization."),
         )
+    }
+
+    /// The API.md §4 body of this error.
+    pub fn body(&self, request_id: &str) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                kind: self.code.kind().to_owned(),
+                code: self.code.as_str().to_owned(),
+                message: self.message.clone(),
+                request_id: request_id.to_owned(),
+                required_scopes: (self.code == ErrorCode::InsufficientScope)
+                    .then(|| self.required_scopes.clone()),
+            },
+        }
     }
 
     /// 500 with internals kept for the log.

@@ -21,7 +21,7 @@ use super::AppState;
 use super::auth::{ReqCtx, origin_header};
 use super::error::{ApiError, ErrorMarker, www_authenticate};
 use super::usage::Outcome;
-use crate::api::{APP_ID_HEADER, ErrorBody, ErrorDetail, REQUEST_ID_HEADER};
+use crate::api::{APP_ID_HEADER, REQUEST_ID_HEADER};
 use crate::domain::decision::ErrorCode;
 use crate::domain::key::new_request_id;
 use crate::storage::AuthEventRecord;
@@ -67,17 +67,7 @@ fn error_for_status(status: StatusCode) -> ApiError {
 }
 
 fn render_error(err: &ApiError, request_id: &str) -> Response {
-    let body = ErrorBody {
-        error: ErrorDetail {
-            kind: err.code.kind().to_owned(),
-            code: err.code.as_str().to_owned(),
-            message: err.message.clone(),
-            request_id: request_id.to_owned(),
-            required_scopes: (err.code == ErrorCode::InsufficientScope)
-                .then(|| err.required_scopes.clone()),
-        },
-    };
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let bytes = serde_json::to_vec(&err.body(request_id)).unwrap_or_default();
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() =
         StatusCode::from_u16(err.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -106,6 +96,70 @@ fn keep_headers(original: &Response, mut rendered: Response) -> Response {
         }
     }
     rendered
+}
+
+/// Checks of the request head that hyper leaves to us, run inside [`request_layer`] so the
+/// answer has the error body and a request id: RFC 9112 §3.2 (an HTTP/1.1 request has exactly
+/// one `Host`, any request at most one, and its value is `host[:port]`), and the header-field
+/// cap for a head the connection layer did not guard (a pipelined one; see `conn`).
+pub async fn head_checks(req: Request, next: Next) -> Response {
+    match check_head(&req) {
+        Ok(()) => next.run(req).await,
+        Err(e) => axum::response::IntoResponse::into_response(e),
+    }
+}
+
+/// See [`head_checks`].
+pub fn check_head(req: &Request) -> Result<(), ApiError> {
+    if req.headers().len() > super::conn::MAX_HEADERS {
+        return Err(super::conn::HeadProblem::TooManyHeaders.error());
+    }
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (None, _) if req.version() == axum::http::Version::HTTP_11 => Err(ApiError::invalid(
+            "The request has no Host header; HTTP/1.1 requires one (RFC 9112 §3.2).",
+        )),
+        (None, _) => Ok(()),
+        (Some(_), Some(_)) => Err(ApiError::invalid(
+            "The request has more than one Host header (RFC 9112 §3.2).",
+        )),
+        (Some(v), None) if valid_host(v.as_bytes()) => Ok(()),
+        (Some(_), None) => Err(ApiError::invalid(
+            "The Host header is not a valid host[:port] (RFC 9112 §3.2).",
+        )),
+    }
+}
+
+/// `uri-host [":" port]` (RFC 3986 §3.2.2-3): an IP literal in brackets, or a non-empty
+/// reg-name / IPv4 address; no user info; a port of at most 5 digits.
+fn valid_host(v: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(v) else {
+        return false;
+    };
+    let (host_ok, port) = match text.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, after)) => (
+                ip.parse::<std::net::Ipv6Addr>().is_ok(),
+                match after {
+                    "" => None,
+                    a => match a.strip_prefix(':') {
+                        Some(p) => Some(p),
+                        None => return false,
+                    },
+                },
+            ),
+            None => return false,
+        },
+        None => {
+            let (host, port) = match text.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (text, None),
+            };
+            let reg_name = |b: u8| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b);
+            (!host.is_empty() && host.bytes().all(reg_name), port)
+        }
+    };
+    host_ok && port.is_none_or(|p| p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The middleware function (see the module docs).
@@ -229,7 +283,36 @@ pub async fn request_layer(
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_PATH_CHARS, cap, redact_path};
+    use super::{MAX_PATH_CHARS, cap, redact_path, valid_host};
+
+    #[test]
+    fn host_values() {
+        for ok in [
+            "example.com",
+            "example.com:8080",
+            "127.0.0.1:7878",
+            "[::1]",
+            "[::1]:7878",
+            "localhost",
+        ] {
+            assert!(valid_host(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "",
+            "user@example.com",
+            "example.com:port",
+            "example.com:123456",
+            "a b",
+            "example.com/path",
+            "::1",
+            "[::1]x",
+            "[nope]",
+            "a, b",
+            ":80",
+        ] {
+            assert!(!valid_host(bad.as_bytes()), "{bad:?}");
+        }
+    }
 
     #[test]
     fn stored_values_are_capped_by_characters() {

@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod cache;
 pub mod client_addr;
 pub mod clock;
+pub mod conn;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -20,8 +21,7 @@ pub mod routes;
 pub mod session;
 pub mod usage;
 
-use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::future::Future;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,11 +57,31 @@ pub struct ServerConfig {
     pub catalog: Catalog,
     /// How long a shutdown waits for in-flight requests before writing usage and returning.
     pub shutdown_grace: Duration,
+    /// Most connections open at once (see [`conn`]); `None` derives it from the open-files
+    /// limit when `serve` starts ([`conn::default_max_connections`]).
+    pub max_connections: Option<usize>,
+    /// Time a client has to send a whole request head.
+    pub header_read_timeout: Duration,
+    /// Time a keep-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
     /// Proxies whose forwarding header names the client (none: the peer is the client).
     pub trusted_proxies: TrustedProxies,
     /// Session tokens (`--jwks`, `--jwt-issuer`, …), checked and loaded at start; `None`
     /// when sessions are off.
     pub sessions: Option<session::SessionSettings>,
+}
+
+impl ServerConfig {
+    /// The connection layer's limits, deriving the cap from the open-files limit if unset.
+    pub fn conn_limits(&self) -> conn::ConnLimits {
+        conn::ConnLimits {
+            max_connections: self
+                .max_connections
+                .unwrap_or_else(|| conn::default_max_connections(conn::open_files().soft)),
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -74,6 +94,9 @@ impl Default for ServerConfig {
             cache_ttl: Duration::from_secs(30),
             catalog: Catalog::default_catalog(),
             shutdown_grace: Duration::from_secs(10),
+            max_connections: None,
+            header_read_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
             trusted_proxies: TrustedProxies::default(),
             sessions: None,
         }
@@ -162,6 +185,7 @@ pub fn router(state: AppState) -> Router {
     api.merge(routes::misc::doc_router(doc))
         .fallback(routes::misc::no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(middleware::head_checks))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::request_layer,
@@ -194,12 +218,23 @@ pub async fn serve(
         shutdown.await;
         let _ = signalled.send(());
     };
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .into_future();
+    let limits = state.config.conn_limits();
+    let open_files = conn::open_files().soft;
+    if !conn::cap_fits(limits.max_connections, open_files) {
+        tracing::warn!(
+            max_connections = limits.max_connections,
+            open_files_limit = open_files,
+            "the connection cap leaves too few file descriptors for the database and answers; \
+             accept may fail with \"too many open files\" (it then backs off and sheds idle connections)"
+        );
+    }
+    tracing::info!(
+        max_connections = limits.max_connections,
+        header_read_timeout_seconds = limits.header_read_timeout.as_secs_f64(),
+        idle_timeout_seconds = limits.idle_timeout.as_secs_f64(),
+        "connection limits"
+    );
+    let server = conn::run(listener, app, limits, shutdown);
     tokio::pin!(server);
     tokio::select! {
         done = &mut server => done?,

@@ -1,4 +1,5 @@
-//! Handler-level tests through `router().oneshot()`: no port needed.
+//! Handler-level tests through `router().oneshot()`: no port needed. Requests carry `Host`,
+//! as every HTTP/1.1 request must (RFC 9112 §3.2).
 
 use std::collections::BTreeSet;
 
@@ -11,7 +12,12 @@ use crate::common::TestServer;
 
 async fn get(app: axum::Router, path: &str) -> (StatusCode, serde_json::Value) {
     let resp = app
-        .oneshot(Request::get(path).body(Body::empty()).expect("request"))
+        .oneshot(
+            Request::get(path)
+                .header("host", "localhost")
+                .body(Body::empty())
+                .expect("request"),
+        )
         .await
         .expect("response");
     let status = resp.status();
@@ -77,6 +83,7 @@ async fn openapi_is_3_1_and_covers_every_route() {
                 Request::builder()
                     .method(method.as_str())
                     .uri(&path)
+                    .header("host", "localhost")
                     .body(Body::empty())
                     .expect("request"),
             )
@@ -156,7 +163,12 @@ async fn unknown_routes_and_methods_get_the_error_body() {
             .is_some_and(|r| r.starts_with("req_"))
     );
     let resp = router(s.state.clone())
-        .oneshot(Request::put("/v1/me").body(Body::empty()).expect("request"))
+        .oneshot(
+            Request::put("/v1/me")
+                .header("host", "localhost")
+                .body(Body::empty())
+                .expect("request"),
+        )
         .await
         .expect("response");
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
@@ -170,6 +182,7 @@ async fn success_bodies_say_utf8_json() {
     let resp = router(s.state.clone())
         .oneshot(
             Request::get("/healthz")
+                .header("host", "localhost")
                 .body(Body::empty())
                 .expect("request"),
         )

@@ -7,6 +7,7 @@ mod cors;
 mod floods;
 mod guards;
 mod handlers;
+mod http;
 mod keys;
 mod openapi;
 mod store;
