@@ -809,6 +809,12 @@ pub struct KeysCreateArgs {
     /// Expiry: an RFC 3339 time, or a duration from now (`30d`, `12h`).
     #[arg(long, value_name = "WHEN")]
     pub expires: Option<String>,
+    /// Who owns the key: a team, a person, an address (at most 200 characters).
+    #[arg(long, value_name = "TEXT")]
+    pub owner: Option<String>,
+    /// What the key is for (at most 500 characters).
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
 }
 
 /// `keyconsole keys update`
@@ -834,6 +840,12 @@ pub struct KeysUpdateArgs {
     /// Remove the expiry.
     #[arg(long)]
     pub no_expiry: bool,
+    /// New owner (at most 200 characters); `--owner ''` clears it.
+    #[arg(long, value_name = "TEXT")]
+    pub owner: Option<String>,
+    /// New description (at most 500 characters); `--description ''` clears it.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
     /// Only update if the key is still at this version (`If-Match`).
     #[arg(long, value_name = "VERSION")]
     pub if_version: Option<i64>,
@@ -1070,6 +1082,8 @@ fn key_detail(k: &KeyObject) -> String {
     let rows: Vec<Vec<String>> = [
         ("id", k.id.clone()),
         ("name", k.name.clone()),
+        ("owner", or_dash(&k.owner)),
+        ("description", or_dash(&k.description)),
         ("org", k.org_id.clone()),
         ("env", k.env.to_string()),
         ("app", or_dash(&k.app_id)),
@@ -1084,6 +1098,7 @@ fn key_detail(k: &KeyObject) -> String {
         ("last used", fmt_time(k.last_used_at)),
         ("rotated from", or_dash(&k.rotated_from)),
         ("rotated to", or_dash(&k.rotated_to)),
+        ("leaked", fmt_time(k.leaked_at)),
         ("version", k.version.to_string()),
     ]
     .into_iter()
@@ -1232,6 +1247,8 @@ async fn keys_create(client: &Client, a: KeysCreateArgs, json: bool) -> Result<(
         app_id: a.app,
         env: a.env.map(Env::from),
         expires_at,
+        owner: a.owner,
+        description: a.description,
     };
     let created = client.create_key(&req).await.map_err(client_error)?;
     if json {
@@ -1269,10 +1286,14 @@ async fn keys_update(client: &Client, a: KeysUpdateArgs, json: bool) -> Result<(
         },
         enabled: None,
         expires_at,
+        // An empty value clears it, as the API does.
+        owner: a.owner.map(|o| (!o.trim().is_empty()).then_some(o)),
+        description: a.description.map(|d| (!d.trim().is_empty()).then_some(d)),
     };
     if req == UpdateKeyRequest::default() {
         return Err(CliError::Usage(
-            "nothing to update: pass --name, --scope, --domain, --clear-domains, --expires or --no-expiry"
+            "nothing to update: pass --name, --scope, --domain, --clear-domains, --expires, \
+             --no-expiry, --owner or --description"
                 .to_owned(),
         ));
     }
