@@ -953,7 +953,7 @@ impl LeakAction {
 pub struct LeakReport {
     /// Lowercase or uppercase hex SHA-256 of each leaked secret (1-1000). The secret itself
     /// is never sent.
-    #[schema(min_items = 1, max_items = 1000, schema_with = doc::hashes)]
+    #[schema(schema_with = doc::hashes)]
     pub hashes: Vec<String>,
     /// Where the secrets were seen (a file, a URL), at most 512 characters after trimming.
     #[schema(schema_with = doc::leak_source)]
@@ -1389,8 +1389,15 @@ mod doc {
         )
     }
 
-    pub fn hashes() -> Object {
-        string().pattern(Some("^[0-9a-fA-F]{64}$")).build()
+    pub fn hashes() -> utoipa::openapi::schema::Array {
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(string().pattern(Some("^[0-9a-fA-F]{64}$")).build())
+            .min_items(Some(1))
+            .max_items(Some(MAX_LEAK_ITEMS))
+            .description(Some(
+                "Hex SHA-256 of each leaked secret (1-1000); the secret itself is never sent.",
+            ))
+            .build()
     }
 
     pub fn leak_source() -> Object {

@@ -4,19 +4,21 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::api::{
-    CreateKeyRequest, KeyObject, ListKeysQuery, OrgCreated, RotateRequest, UpdateKeyRequest,
-    VerifyRequest, VerifyResponse,
+    CreateKeyRequest, KeyObject, LeakAction, ListKeysQuery, OrgCreated, RotateRequest,
+    UpdateKeyRequest, VerifyRequest, VerifyResponse,
 };
 use crate::client::{Client, ClientError};
 use crate::domain::key::{Env, Secret, SecretPrefix, is_org_id};
 use crate::server::client_addr::{Cidr, ForwardedHeader, TrustedProxies};
 use crate::server::clock::{Clock, SystemClock};
+use crate::server::github::{self, GithubKeys};
 use crate::server::session::{SessionConfigError, SessionFlags, SessionSettings};
 use crate::server::{AppState, ServerConfig, bootstrap, serve};
 use crate::storage::{self, IfMissing, Retention, StoreError};
@@ -162,6 +164,23 @@ pub struct ServeArgs {
     /// Session tokens (JWT).
     #[command(flatten)]
     pub sessions: SessionArgs,
+    /// GitHub's secret scanning public keys: a file path or an https URL (GitHub publishes
+    /// them at https://api.github.com/meta/public_keys/secret_scanning). Turns on
+    /// POST /v1/secret-scanning/github.
+    #[arg(long, value_name = "PATH|URL", help_heading = "Leaks")]
+    pub github_scanning_keys: Option<String>,
+    /// What a leak GitHub reports does to the key: disable it, or only report it.
+    #[arg(long, value_enum, default_value = "disable", help_heading = "Leaks")]
+    pub leak_policy: LeakPolicyArg,
+}
+
+/// `--leak-policy`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LeakPolicyArg {
+    /// Disable the key (and record the leak).
+    Disable,
+    /// Record the leak; the key keeps working.
+    Report,
 }
 
 fn positive_duration(s: &str) -> Result<Duration, String> {
@@ -366,6 +385,30 @@ fn prefix(s: &str) -> Result<SecretPrefix, CliError> {
     SecretPrefix::new(s).map_err(|e| CliError::Usage(format!("--secret-prefix: {e}")))
 }
 
+/// Load `--github-scanning-keys` once; a wrong path, URL or document is a usage error, an
+/// unreachable URL a runtime one.
+async fn load_github_keys(arg: &str) -> Result<Arc<GithubKeys>, CliError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now();
+    match github::load(arg, clock, now).await {
+        Ok(keys) => {
+            tracing::info!(
+                source = %keys.source(),
+                keys = ?crate::server::jwks::KeyDocument::ids(keys.current().as_ref()),
+                "GitHub secret scanning keys loaded"
+            );
+            Ok(keys)
+        }
+        Err(e) if e.is_configuration() => Err(CliError::Usage(format!(
+            "--github-scanning-keys: {e}; pass the path of a file with GitHub's published \
+             keys ({{\"public_keys\": [...]}}) or their https URL"
+        ))),
+        Err(e) => Err(CliError::Runtime(format!(
+            "--github-scanning-keys: {e}; check the network and the URL, then start again"
+        ))),
+    }
+}
+
 /// Run `serve` until SIGTERM or ctrl-c; exits 0 after flushing usage.
 pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
     let config = ServerConfig {
@@ -382,6 +425,14 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
             args.trusted_proxy_header.into(),
         ),
         sessions: args.sessions.load().await?,
+        github_scanning: match &args.github_scanning_keys {
+            Some(arg) => Some(load_github_keys(arg).await?),
+            None => None,
+        },
+        leak_policy: match args.leak_policy {
+            LeakPolicyArg::Disable => LeakAction::Disable,
+            LeakPolicyArg::Report => LeakAction::Report,
+        },
         ..ServerConfig::default()
     };
     raise_open_files_limit();

@@ -173,6 +173,11 @@ requirement!(KeysWrite, ["keys:write"], "`keys:write`.");
 requirement!(KeysVerify, ["keys:verify"], "`keys:verify`.");
 requirement!(UsageRead, ["usage:read"], "`usage:read`.");
 requirement!(AuditRead, ["audit:read"], "`audit:read`.");
+requirement!(
+    ReviewRead,
+    ["keys:read", "usage:read"],
+    "`keys:read` and `usage:read` (the access review)."
+);
 
 /// An authenticated caller holding the scopes of `R`.
 #[derive(Debug)]

@@ -2,9 +2,11 @@
 //! document come from the same annotations and cannot drift.
 
 pub mod keys;
+pub mod leaks;
 pub mod misc;
 pub mod reports;
 pub mod responses;
+pub mod review;
 
 use chrono::{DateTime, Utc};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -72,6 +74,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(misc::scopes))
         .routes(routes!(misc::list_apps, misc::create_app))
         .routes(routes!(misc::verify))
+        .routes(routes!(leaks::report_leaks))
+        .routes(routes!(leaks::github_scanning))
+        .routes(routes!(leaks::key_leaks))
+        .routes(routes!(review::scope_usage))
+        .routes(routes!(review::review))
         .routes(routes!(misc::healthz))
         .routes(routes!(misc::readyz))
 }
