@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::keys::own_key;
-use super::responses::{AuthErrors, BodyErrors, KeyNotFound, Rejections, StoreErrors};
+use super::responses::{AuthErrors, KeyNotFound, Rejections, StoreErrors};
 use super::{audit, cursor, page_req};
 use crate::api::{
     ActionTaken, Actor, GithubLabel, GithubToken, GithubTokenResult, KeyObject, LeakAction,
@@ -27,6 +27,9 @@ use crate::server::error::ApiError;
 use crate::server::extract::{NoQuery, StrictJson, StrictQuery};
 use crate::server::github;
 use crate::storage::LeakRecord;
+
+/// The largest `POST /v1/leaks` body: 1,000 hashes need some 67 KB.
+pub const MAX_LEAKS_BODY_BYTES: usize = 128 * 1024;
 
 /// The largest GitHub delivery read (1,000 tokens with their URLs fit well within it).
 pub const MAX_GITHUB_BODY_BYTES: usize = 1024 * 1024;
@@ -81,7 +84,9 @@ async fn record(
 /// organization's keys match: any other hash answers `key: null`.
 #[utoipa::path(post, path = "/v1/leaks", tag = "leaks",
     request_body = LeakReport,
-    responses((status = 200, description = "One result per hash, in order: the caller's organization's key with that secret (as it is now) or `null`, and what was done.", body = LeakResults), Rejections, AuthErrors, BodyErrors),
+    responses((status = 200, description = "One result per hash, in order: the caller's organization's key with that secret (as it is now) or `null`, and what was done.", body = LeakResults),
+        (status = 413, description = "`payload_too_large`: the body is over 128 KiB.", body = crate::api::ErrorBody),
+        Rejections, AuthErrors),
     security(("bearer" = []), ("api_key" = [])))]
 pub async fn report_leaks(
     State(state): State<AppState>,

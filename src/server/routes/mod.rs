@@ -74,7 +74,14 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(misc::scopes))
         .routes(routes!(misc::list_apps, misc::create_app))
         .routes(routes!(misc::verify))
-        .routes(routes!(leaks::report_leaks))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(leaks::report_leaks))
+                // 1,000 hashes do not fit in 64 KiB.
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    leaks::MAX_LEAKS_BODY_BYTES,
+                )),
+        )
         .routes(routes!(leaks::github_scanning))
         .routes(routes!(leaks::key_leaks))
         .routes(routes!(review::scope_usage))
