@@ -658,7 +658,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Some(Command::Verify(a)) => run_verify(cli.url.as_deref(), cli.profile.as_deref(), a).await,
         Some(Command::Doctor(a)) => run_doctor(a),
-        Some(Command::Scan(a)) => scan::run(a),
+        Some(Command::Scan(a)) => scan::run(cli.url.as_deref(), cli.profile.as_deref(), a).await,
         None => {
             crate::console::run(crate::console::ConsoleArgs {
                 url: cli.url,
