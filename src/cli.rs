@@ -23,6 +23,7 @@ use crate::server::session::{SessionConfigError, SessionFlags, SessionSettings};
 use crate::server::{AppState, ServerConfig, bootstrap, serve};
 use crate::storage::{self, IfMissing, Retention, StoreError};
 
+pub mod review;
 pub mod scan;
 
 /// keyconsole: API keys for your API, and the console to run them.
@@ -86,6 +87,10 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Find secrets of our format in files, folders or stdin, offline (exit 0 none, 1 found).
     Scan(scan::ScanArgs),
+    /// The organization's access review: leaked, ownerless, stale, rotation-due,
+    /// over-privileged, wildcard and never-expiring test keys (exit 0 nothing to act on, 1
+    /// findings).
+    Review(review::ReviewArgs),
 }
 
 /// `keyconsole config …`
@@ -659,6 +664,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Verify(a)) => run_verify(cli.url.as_deref(), cli.profile.as_deref(), a).await,
         Some(Command::Doctor(a)) => run_doctor(a),
         Some(Command::Scan(a)) => scan::run(cli.url.as_deref(), cli.profile.as_deref(), a).await,
+        Some(Command::Review(a)) => {
+            review::run(cli.url.as_deref(), cli.profile.as_deref(), a).await
+        }
         None => {
             crate::console::run(crate::console::ConsoleArgs {
                 url: cli.url,

@@ -662,3 +662,58 @@ fn scan_check_and_disable_ask_a_real_server() {
     let log = s.log.lock().expect("log").clone();
     assert!(!log.contains(created.secret.expose()) && !log.contains(stranger.expose()));
 }
+
+/// `keyconsole review`: markdown for the quarterly review, exit 1 with findings and 0 once
+/// there is nothing to act on.
+#[test]
+fn review_prints_markdown_and_exits_by_findings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db(&dir);
+    let owner = org_create(&url);
+    let mut s = serve(&["--listen", "127.0.0.1:0", "--database", &url]);
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["--url", &s.url])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("KEYCONSOLE_TOKEN", owner.secret.expose())
+            .output()
+            .expect("run keyconsole")
+    };
+    let out = run(&["review", "-o", "markdown"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.starts_with("# Access review\n"), "{md}");
+    assert!(md.contains("| `no_owner` | 1 | name an owner |"), "{md}");
+    assert!(
+        md.contains(&format!("| `{}` | Owner | — |", owner.key.id)),
+        "{md}"
+    );
+    let out = run(&[
+        "keys",
+        "update",
+        &owner.key.id,
+        "--owner",
+        "platform@acme.example",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["review"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = run(&["review", "-o", "json", "--stale-days", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(term(&mut s), 0);
+}

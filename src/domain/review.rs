@@ -6,12 +6,16 @@
 //! key or an expired one (a rotated key past its grace period) can do nothing, so it needs
 //! no owner, rotation or narrowing.
 //!
+//! Owner keys (enabled, org-scoped, holding `*`: `decision::is_owner_key`) are never
+//! `wildcard` or `over_privileged`: an organization needs one to administer itself.
+//!
 //! `stale` and `rotation_due` take their day counts as arguments; with 30 and 90 they are
 //! the console's key hygiene rules (stale: no use for the period, or never used and older
 //! than it; rotation due: a secret older than the period on a key not already rotated).
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::decision::is_owner_key;
 use super::key::Env;
 use super::least_privilege::LeastPrivilege;
 use super::record::KeyRecord;
@@ -190,6 +194,11 @@ pub fn check(
     if !in_review(k, now) {
         return None;
     }
+    // Owner keys (org-scoped, `*`) are how an organization is administered (and the last one
+    // cannot be narrowed): they are reviewed for owner, use and age, not for breadth.
+    if matches!(kind, FindingKind::Wildcard | FindingKind::OverPrivileged) && is_owner_key(k, now) {
+        return None;
+    }
     let detail = match kind {
         FindingKind::Leaked => {
             let at = k.leaked_at?;
@@ -308,7 +317,7 @@ mod tests {
 
     #[test]
     fn every_kind_is_found() {
-        let mut k = key(&["*"]);
+        let mut k = key(&["runs:*"]);
         k.env = Env::Test;
         k.owner = None;
         k.created_at = days_ago(100);
@@ -426,9 +435,16 @@ mod tests {
             !kinds(&k, Some(&idle)).contains(&FindingKind::OverPrivileged),
             "an unused key is stale, not over-privileged"
         );
-        let star = key(&["*"]);
+        let mut star = key(&["*"]);
         let lp = least_privilege(&star.scopes, &[ex("runs:read", 3)], &catalog);
+        assert!(
+            !kinds(&star, Some(&lp)).contains(&FindingKind::OverPrivileged),
+            "an owner key is not narrowed"
+        );
+        assert!(!kinds(&star, Some(&lp)).contains(&FindingKind::Wildcard));
+        star.app_id = Some("app_0000000000000001".to_owned());
         assert!(kinds(&star, Some(&lp)).contains(&FindingKind::OverPrivileged));
+        assert!(kinds(&star, Some(&lp)).contains(&FindingKind::Wildcard));
     }
 
     #[test]

@@ -119,7 +119,7 @@ async fn the_review_finds_each_kind_and_nothing_on_a_tidy_key() {
         })
         .await
         .expect("tidy");
-    let wide = s.create("Wide", &["*"]).await;
+    let wide = s.create("Wide", &["keys:*", "runs:*"]).await;
     let test = s
         .client
         .create_key(&CreateKeyRequest {
