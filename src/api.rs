@@ -34,6 +34,16 @@ pub const MAX_GRACE_SECONDS: u32 = 2_592_000;
 pub const MAX_DOMAINS: usize = 50;
 /// Longest display name (keys, apps), in characters after trimming.
 pub const MAX_NAME_CHARS: usize = 100;
+/// Longest key `owner`, in characters after trimming (API.md §5).
+pub const MAX_OWNER_CHARS: usize = 200;
+/// Longest key `description`, in characters after trimming (API.md §5).
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+/// Most hashes in one `POST /v1/leaks`, and most tokens in one GitHub delivery (API.md §9).
+pub const MAX_LEAK_ITEMS: usize = 1000;
+/// Longest `source` of a leak report (API.md §9).
+pub const MAX_LEAK_SOURCE_CHARS: usize = 512;
+/// Most findings of one kind in `GET /v1/review` (API.md §10).
+pub const MAX_REVIEW_FINDINGS: usize = 1000;
 
 /// Every audit action (API.md §5); `GET /v1/audit?action=` takes only these.
 pub const AUDIT_ACTIONS: [&str; 8] = [
@@ -83,6 +93,16 @@ pub mod paths {
     pub const APPS: &str = "/v1/apps";
     /// `POST /v1/verify`
     pub const VERIFY: &str = "/v1/verify";
+    /// `POST`: report leaked secrets by hash.
+    pub const LEAKS: &str = "/v1/leaks";
+    /// `POST`: GitHub secret scanning deliveries.
+    pub const GITHUB_SCANNING: &str = "/v1/secret-scanning/github";
+    /// `GET`: where and when a key was seen leaking.
+    pub const KEY_LEAKS: &str = "/v1/keys/{id}/leaks";
+    /// `GET`: which held scopes a key's requests needed.
+    pub const KEY_SCOPE_USAGE: &str = "/v1/keys/{id}/scope-usage";
+    /// `GET`: the organization's access review.
+    pub const REVIEW: &str = "/v1/review";
     /// `GET /openapi.json`
     pub const OPENAPI: &str = "/openapi.json";
     /// `GET /healthz`
@@ -202,6 +222,13 @@ pub struct KeyObject {
     pub rotated_to: Option<String>,
     /// Version for `If-Match`.
     pub version: i64,
+    /// Who owns the key (free text, at most 200 characters), `null` when nobody is named.
+    pub owner: Option<String>,
+    /// What the key is for (free text, at most 500 characters).
+    pub description: Option<String>,
+    /// When a leak of the key's secret was first reported (`POST /v1/leaks`, GitHub secret
+    /// scanning); where and when it was seen: `GET /v1/keys/{id}/leaks`.
+    pub leaked_at: Option<DateTime<Utc>>,
 }
 
 impl KeyObject {
@@ -225,6 +252,9 @@ impl KeyObject {
             rotated_from: r.rotated_from.clone(),
             rotated_to: r.rotated_to.clone(),
             version: r.version,
+            owner: r.owner.clone(),
+            description: r.description.clone(),
+            leaked_at: r.leaked_at,
         }
     }
 }
@@ -258,6 +288,15 @@ pub struct CreateKeyRequest {
     /// Optional expiry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// Who owns the key: a team, a person, an address (at most 200 characters after
+    /// trimming; empty means nobody).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = doc::owner)]
+    pub owner: Option<String>,
+    /// What the key is for (at most 500 characters after trimming).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = doc::description)]
+    pub description: Option<String>,
 }
 
 /// `201` of `POST /v1/keys`: the only time the secret is returned.
@@ -306,6 +345,22 @@ pub struct UpdateKeyRequest {
     )]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// New owner (at most 200 characters after trimming); `null` or empty clears it.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(schema_with = doc::new_owner)]
+    pub owner: Option<Option<String>>,
+    /// New description (at most 500 characters after trimming); `null` or empty clears it.
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(schema_with = doc::new_description)]
+    pub description: Option<Option<String>>,
 }
 
 /// `POST /v1/keys/{id}/rotate`
@@ -612,6 +667,11 @@ pub struct AuditQuery {
     #[param(schema_with = doc::action_filter)]
     #[serde(default, deserialize_with = "audit_action")]
     pub action: Option<String>,
+    /// Only entries by this actor: `key:<public key>`, `user:<sub>` or `system:<what>`
+    /// (`system:org create`, `system:org recover`, `system:github-secret-scanning`,
+    /// `system:retention`).
+    #[param(schema_with = doc::actor_filter)]
+    pub actor: Option<String>,
 }
 
 /// One audit entry. Append-only.
@@ -622,8 +682,10 @@ pub struct AuditEntry {
     pub id: String,
     /// When.
     pub at: DateTime<Utc>,
-    /// The key that made the change (`null` for the command line).
+    /// The key that made the change; `null` when the actor is not a key.
     pub actor_key_id: Option<String>,
+    /// Who or what made the change.
+    pub actor: Actor,
     /// `key.created`, `key.updated`, `key.enabled`, `key.disabled`, `key.rotated`,
     /// `key.deleted`, `key.leaked`, `app.created`.
     #[schema(schema_with = doc::audit_action)]
@@ -633,6 +695,105 @@ pub struct AuditEntry {
     /// What changed: `{"field": {"from": …, "to": …}}` or the created object.
     #[schema(value_type = Object)]
     pub changes: serde_json::Value,
+}
+
+/// What an audit actor is (API.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ActorKind {
+    /// An API key; `id` is its public key.
+    Key,
+    /// A signed-in user's session; `id` is the token's `sub`.
+    User,
+    /// The service itself or its command line; `id` says what (`org create`, `org recover`,
+    /// `github-secret-scanning`, `retention`).
+    System,
+}
+
+impl ActorKind {
+    /// The wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::Key => "key",
+            ActorKind::User => "user",
+            ActorKind::System => "system",
+        }
+    }
+
+    /// Parse the wire form.
+    pub fn parse(s: &str) -> Option<ActorKind> {
+        match s {
+            "key" => Some(ActorKind::Key),
+            "user" => Some(ActorKind::User),
+            "system" => Some(ActorKind::System),
+            _ => None,
+        }
+    }
+}
+
+/// Who or what wrote an audit entry (API.md §5).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Actor {
+    /// `key`, `user` or `system`.
+    #[serde(rename = "type")]
+    pub kind: ActorKind,
+    /// A key's public key, a session's `sub`, or what acted.
+    pub id: String,
+    /// A display name, when one is known (a user's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `system` actor ids (API.md §5).
+pub mod system_actor {
+    /// `keyconsole org create` (and the console's embedded first start).
+    pub const ORG_CREATE: &str = "org create";
+    /// `keyconsole org recover`.
+    pub const ORG_RECOVER: &str = "org recover";
+    /// GitHub secret scanning deliveries (`POST /v1/secret-scanning/github`).
+    pub const GITHUB_SCANNING: &str = "github-secret-scanning";
+    /// Retention jobs.
+    pub const RETENTION: &str = "retention";
+}
+
+impl Actor {
+    /// A key.
+    pub fn key(id: &str) -> Actor {
+        Actor {
+            kind: ActorKind::Key,
+            id: id.to_owned(),
+            name: None,
+        }
+    }
+
+    /// The service or its command line.
+    pub fn system(id: &str) -> Actor {
+        Actor {
+            kind: ActorKind::System,
+            id: id.to_owned(),
+            name: None,
+        }
+    }
+
+    /// The key id when the actor is a key (`actor_key_id`).
+    pub fn key_id(&self) -> Option<&str> {
+        (self.kind == ActorKind::Key).then_some(self.id.as_str())
+    }
+
+    /// Parse the `actor` filter of `GET /v1/audit`: `key:<id>`, `user:<sub>`, `system:<id>`.
+    pub fn parse_filter(s: &str) -> Option<Actor> {
+        let (kind, id) = s.split_once(':')?;
+        let kind = ActorKind::parse(kind)?;
+        if id.is_empty() || id.chars().count() > 300 || id.chars().any(char::is_control) {
+            return None;
+        }
+        Some(Actor {
+            kind,
+            id: id.to_owned(),
+            name: None,
+        })
+    }
 }
 
 /// A catalog entry.
@@ -764,6 +925,218 @@ pub struct OrgCreated {
 pub struct Health {
     /// `ok`.
     pub status: String,
+}
+
+/// What `POST /v1/leaks` does to each matched key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LeakAction {
+    /// Record the leak (`leaked_at`, a sighting, `key.leaked`); the key keeps working.
+    Report,
+    /// Record it and disable the key.
+    Disable,
+}
+
+impl LeakAction {
+    /// The wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeakAction::Report => "report",
+            LeakAction::Disable => "disable",
+        }
+    }
+}
+
+/// `POST /v1/leaks`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeakReport {
+    /// Lowercase or uppercase hex SHA-256 of each leaked secret (1-1000). The secret itself
+    /// is never sent.
+    #[schema(schema_with = doc::hashes)]
+    pub hashes: Vec<String>,
+    /// Where the secrets were seen (a file, a URL), at most 512 characters after trimming.
+    #[schema(schema_with = doc::leak_source)]
+    pub source: String,
+    /// `report` or `disable`.
+    pub action: LeakAction,
+}
+
+/// What was done to a matched key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionTaken {
+    /// Nothing (an unknown hash, or `report`).
+    None,
+    /// The key was enabled and is now disabled.
+    Disabled,
+    /// The key was already disabled.
+    AlreadyDisabled,
+}
+
+/// One hash of a leak report and what it matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeakResult {
+    /// The hash as sent, lowercased.
+    pub hash: String,
+    /// The caller's organization's key with this secret, as it is now; `null` for a hash of
+    /// no key of the caller's organization.
+    pub key: Option<KeyObject>,
+    /// What was done.
+    pub action_taken: ActionTaken,
+}
+
+/// `200` of `POST /v1/leaks`: one result per hash, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeakResults {
+    /// The results.
+    pub data: Vec<LeakResult>,
+}
+
+/// One token of a GitHub secret scanning delivery.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GithubToken {
+    /// The secret GitHub found.
+    #[schema(value_type = String)]
+    pub token: Secret,
+    /// The token type GitHub matched (our registered type).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where it was found.
+    pub url: String,
+    /// GitHub's name for the kind of place (`content`, `commit`, `issue_comment`, …).
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+impl std::fmt::Debug for GithubToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GithubToken")
+            .field("token", &self.token)
+            .field("type", &self.kind)
+            .field("url", &self.url)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+/// GitHub's label for a reported token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GithubLabel {
+    /// The token is one of this deployment's keys.
+    TruePositive,
+    /// It is not.
+    FalsePositive,
+}
+
+/// One answer to a GitHub delivery: a hash and a label, never the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GithubTokenResult {
+    /// Hex SHA-256 of the token.
+    pub token_hash: String,
+    /// The `type` GitHub sent.
+    pub token_type: String,
+    /// `true_positive` for one of our keys, else `false_positive`.
+    pub label: GithubLabel,
+}
+
+/// One place a leaked key was seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeakSighting {
+    /// When it was first reported there.
+    pub at: DateTime<Utc>,
+    /// Where (a file, a URL).
+    pub source: String,
+    /// Who reported it: the reporting key, or `github-secret-scanning`.
+    pub reported_by: Actor,
+}
+
+/// `GET /v1/keys/{id}/scope-usage` query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ScopeUsageQuery {
+    /// The window in days, ending now (1-90, default 30).
+    #[param(minimum = 1, maximum = 90)]
+    pub days: Option<u32>,
+}
+
+/// One held scope and the requests that needed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeUse {
+    /// A scope the key holds (`*` and `resource:*` count every request they cover).
+    pub scope: String,
+    /// Allowed requests in the window that needed it.
+    pub requests: u64,
+    /// The latest of them.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /v1/keys/{id}/scope-usage`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeUsage {
+    /// The window in days, ending now.
+    pub days: u32,
+    /// Each held scope.
+    pub scopes: Vec<ScopeUse>,
+    /// Held scopes no request needed in the window.
+    pub unused: Vec<String>,
+    /// The smallest set of catalog scopes (no wildcards) that covers every request seen.
+    pub suggested: Vec<String>,
+}
+
+/// `GET /v1/review` query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReviewQuery {
+    /// A key unused this many days is stale (1-3650, default 30).
+    #[param(minimum = 1, maximum = 3650)]
+    pub stale_days: Option<u32>,
+    /// A secret older than this many days is due for rotation (1-3650, default 90).
+    #[param(minimum = 1, maximum = 3650)]
+    pub rotation_days: Option<u32>,
+}
+
+/// One finding of an access review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewFinding {
+    /// `leaked`, `no_owner`, `stale`, `rotation_due`, `over_privileged`, `wildcard` or
+    /// `no_expiry_test`.
+    #[schema(schema_with = doc::finding_kind)]
+    pub kind: String,
+    /// The key.
+    pub key: KeyObject,
+    /// What is wrong, in words.
+    pub detail: String,
+    /// For `over_privileged`: the held scopes no request needed in 30 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unused: Option<Vec<String>>,
+    /// For `over_privileged`: the smallest set of catalog scopes that covers its requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggested: Option<Vec<String>>,
+}
+
+/// `GET /v1/review`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Review {
+    /// Days without use that make a key stale.
+    pub stale_days: u32,
+    /// Secret age that makes a rotation due.
+    pub rotation_days: u32,
+    /// The findings, grouped by kind in the order of `kind`'s list, at most 1,000 per kind.
+    pub findings: Vec<ReviewFinding>,
+    /// Kinds that had more than 1,000 findings (only the first 1,000 are listed).
+    pub truncated: Vec<String>,
 }
 
 /// Schemas the derives cannot express: the enums and limits the server really enforces, built
@@ -959,6 +1332,92 @@ mod doc {
             one_of(KEY_SORTS),
             "Order: by creation (`-created`, the default, is newest first), name, last use \
              or expiry; `-` descends. Cursors follow the sort.",
+        )
+    }
+
+    /// Free text as the server takes it: trimmed, at most `max` characters left, no control
+    /// character inside; only whitespace (or nothing) means none.
+    fn free_text(max: usize) -> Object {
+        let (ws, cc) = (WHITESPACE, CONTROL);
+        let inner = max - 2;
+        string()
+            .pattern(Some(format!(
+                "^[{ws}]*(?:[^{cc}{ws}](?:[^{cc}]{{0,{inner}}}[^{cc}{ws}])?)?[{ws}]*$"
+            )))
+            .build()
+    }
+
+    pub fn owner() -> Object {
+        described(
+            or_null(free_text(MAX_OWNER_CHARS)),
+            "Who owns the key (a team, a person, an address): at most 200 characters after \
+             trimming, no control characters; empty means nobody.",
+        )
+    }
+
+    pub fn new_owner() -> Object {
+        described(
+            or_null(free_text(MAX_OWNER_CHARS)),
+            "New owner: at most 200 characters after trimming, no control characters; `null` \
+             or empty clears it.",
+        )
+    }
+
+    pub fn description() -> Object {
+        described(
+            or_null(free_text(MAX_DESCRIPTION_CHARS)),
+            "What the key is for: at most 500 characters after trimming, no control \
+             characters.",
+        )
+    }
+
+    pub fn new_description() -> Object {
+        described(
+            or_null(free_text(MAX_DESCRIPTION_CHARS)),
+            "New description: at most 500 characters after trimming, no control characters; \
+             `null` or empty clears it.",
+        )
+    }
+
+    pub fn actor_filter() -> Object {
+        described(
+            string()
+                .pattern(Some(format!("^(key|user|system):[^{CONTROL}]{{1,300}}$")))
+                .build(),
+            "Only entries by this actor: `key:<public key>`, `user:<sub>` or \
+             `system:<what>` (e.g. `system:github-secret-scanning`).",
+        )
+    }
+
+    pub fn hashes() -> utoipa::openapi::schema::Array {
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(string().pattern(Some("^[0-9a-fA-F]{64}$")).build())
+            .min_items(Some(1))
+            .max_items(Some(MAX_LEAK_ITEMS))
+            .description(Some(
+                "Hex SHA-256 of each leaked secret (1-1000); the secret itself is never sent.",
+            ))
+            .build()
+    }
+
+    pub fn leak_source() -> Object {
+        let (ws, cc) = (WHITESPACE, CONTROL);
+        let inner = MAX_LEAK_SOURCE_CHARS - 2;
+        described(
+            string()
+                .pattern(Some(format!(
+                    "^[{ws}]*[^{cc}{ws}](?:[^{cc}]{{0,{inner}}}[^{cc}{ws}])?[{ws}]*$"
+                )))
+                .build(),
+            "Where the secrets were seen: 1-512 characters after trimming, no control \
+             characters.",
+        )
+    }
+
+    pub fn finding_kind() -> Object {
+        described(
+            one_of(crate::domain::review::FindingKind::ALL.map(|k| k.as_str())),
+            "The kind of finding.",
         )
     }
 

@@ -4,23 +4,26 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::api::{
-    CreateKeyRequest, KeyObject, ListKeysQuery, OrgCreated, RotateRequest, UpdateKeyRequest,
-    VerifyRequest, VerifyResponse,
+    CreateKeyRequest, KeyObject, LeakAction, ListKeysQuery, OrgCreated, RotateRequest,
+    UpdateKeyRequest, VerifyRequest, VerifyResponse,
 };
 use crate::client::{Client, ClientError};
 use crate::domain::key::{Env, Secret, SecretPrefix, is_org_id};
 use crate::server::client_addr::{Cidr, ForwardedHeader, TrustedProxies};
 use crate::server::clock::{Clock, SystemClock};
+use crate::server::github::{self, GithubKeys};
 use crate::server::session::{SessionConfigError, SessionFlags, SessionSettings};
 use crate::server::{AppState, ServerConfig, bootstrap, serve};
 use crate::storage::{self, IfMissing, Retention, StoreError};
 
+pub mod review;
 pub mod scan;
 
 /// keyconsole: API keys for your API, and the console to run them.
@@ -84,6 +87,10 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Find secrets of our format in files, folders or stdin, offline (exit 0 none, 1 found).
     Scan(scan::ScanArgs),
+    /// The organization's access review: leaked, ownerless, stale, rotation-due,
+    /// over-privileged, wildcard and never-expiring test keys (exit 0 nothing to act on, 1
+    /// findings).
+    Review(review::ReviewArgs),
 }
 
 /// `keyconsole config …`
@@ -162,6 +169,23 @@ pub struct ServeArgs {
     /// Session tokens (JWT).
     #[command(flatten)]
     pub sessions: SessionArgs,
+    /// GitHub's secret scanning public keys: a file path or an https URL (GitHub publishes
+    /// them at https://api.github.com/meta/public_keys/secret_scanning). Turns on
+    /// POST /v1/secret-scanning/github.
+    #[arg(long, value_name = "PATH|URL", help_heading = "Leaks")]
+    pub github_scanning_keys: Option<String>,
+    /// What a leak GitHub reports does to the key: disable it, or only report it.
+    #[arg(long, value_enum, default_value = "disable", help_heading = "Leaks")]
+    pub leak_policy: LeakPolicyArg,
+}
+
+/// `--leak-policy`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LeakPolicyArg {
+    /// Disable the key (and record the leak).
+    Disable,
+    /// Record the leak; the key keeps working.
+    Report,
 }
 
 fn positive_duration(s: &str) -> Result<Duration, String> {
@@ -366,6 +390,30 @@ fn prefix(s: &str) -> Result<SecretPrefix, CliError> {
     SecretPrefix::new(s).map_err(|e| CliError::Usage(format!("--secret-prefix: {e}")))
 }
 
+/// Load `--github-scanning-keys` once; a wrong path, URL or document is a usage error, an
+/// unreachable URL a runtime one.
+async fn load_github_keys(arg: &str) -> Result<Arc<GithubKeys>, CliError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now();
+    match github::load(arg, clock, now).await {
+        Ok(keys) => {
+            tracing::info!(
+                source = %keys.source(),
+                keys = ?crate::server::jwks::KeyDocument::ids(keys.current().as_ref()),
+                "GitHub secret scanning keys loaded"
+            );
+            Ok(keys)
+        }
+        Err(e) if e.is_configuration() => Err(CliError::Usage(format!(
+            "--github-scanning-keys: {e}; pass the path of a file with GitHub's published \
+             keys ({{\"public_keys\": [...]}}) or their https URL"
+        ))),
+        Err(e) => Err(CliError::Runtime(format!(
+            "--github-scanning-keys: {e}; check the network and the URL, then start again"
+        ))),
+    }
+}
+
 /// Run `serve` until SIGTERM or ctrl-c; exits 0 after flushing usage.
 pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
     let config = ServerConfig {
@@ -382,6 +430,14 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
             args.trusted_proxy_header.into(),
         ),
         sessions: args.sessions.load().await?,
+        github_scanning: match &args.github_scanning_keys {
+            Some(arg) => Some(load_github_keys(arg).await?),
+            None => None,
+        },
+        leak_policy: match args.leak_policy {
+            LeakPolicyArg::Disable => LeakAction::Disable,
+            LeakPolicyArg::Report => LeakAction::Report,
+        },
         ..ServerConfig::default()
     };
     raise_open_files_limit();
@@ -607,7 +663,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Some(Command::Verify(a)) => run_verify(cli.url.as_deref(), cli.profile.as_deref(), a).await,
         Some(Command::Doctor(a)) => run_doctor(a),
-        Some(Command::Scan(a)) => scan::run(a),
+        Some(Command::Scan(a)) => scan::run(cli.url.as_deref(), cli.profile.as_deref(), a).await,
+        Some(Command::Review(a)) => {
+            review::run(cli.url.as_deref(), cli.profile.as_deref(), a).await
+        }
         None => {
             crate::console::run(crate::console::ConsoleArgs {
                 url: cli.url,
@@ -809,6 +868,12 @@ pub struct KeysCreateArgs {
     /// Expiry: an RFC 3339 time, or a duration from now (`30d`, `12h`).
     #[arg(long, value_name = "WHEN")]
     pub expires: Option<String>,
+    /// Who owns the key: a team, a person, an address (at most 200 characters).
+    #[arg(long, value_name = "TEXT")]
+    pub owner: Option<String>,
+    /// What the key is for (at most 500 characters).
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
 }
 
 /// `keyconsole keys update`
@@ -834,6 +899,12 @@ pub struct KeysUpdateArgs {
     /// Remove the expiry.
     #[arg(long)]
     pub no_expiry: bool,
+    /// New owner (at most 200 characters); `--owner ''` clears it.
+    #[arg(long, value_name = "TEXT")]
+    pub owner: Option<String>,
+    /// New description (at most 500 characters); `--description ''` clears it.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
     /// Only update if the key is still at this version (`If-Match`).
     #[arg(long, value_name = "VERSION")]
     pub if_version: Option<i64>,
@@ -1070,6 +1141,8 @@ fn key_detail(k: &KeyObject) -> String {
     let rows: Vec<Vec<String>> = [
         ("id", k.id.clone()),
         ("name", k.name.clone()),
+        ("owner", or_dash(&k.owner)),
+        ("description", or_dash(&k.description)),
         ("org", k.org_id.clone()),
         ("env", k.env.to_string()),
         ("app", or_dash(&k.app_id)),
@@ -1084,6 +1157,7 @@ fn key_detail(k: &KeyObject) -> String {
         ("last used", fmt_time(k.last_used_at)),
         ("rotated from", or_dash(&k.rotated_from)),
         ("rotated to", or_dash(&k.rotated_to)),
+        ("leaked", fmt_time(k.leaked_at)),
         ("version", k.version.to_string()),
     ]
     .into_iter()
@@ -1232,6 +1306,8 @@ async fn keys_create(client: &Client, a: KeysCreateArgs, json: bool) -> Result<(
         app_id: a.app,
         env: a.env.map(Env::from),
         expires_at,
+        owner: a.owner,
+        description: a.description,
     };
     let created = client.create_key(&req).await.map_err(client_error)?;
     if json {
@@ -1269,10 +1345,14 @@ async fn keys_update(client: &Client, a: KeysUpdateArgs, json: bool) -> Result<(
         },
         enabled: None,
         expires_at,
+        // An empty value clears it, as the API does.
+        owner: a.owner.map(|o| (!o.trim().is_empty()).then_some(o)),
+        description: a.description.map(|d| (!d.trim().is_empty()).then_some(d)),
     };
     if req == UpdateKeyRequest::default() {
         return Err(CliError::Usage(
-            "nothing to update: pass --name, --scope, --domain, --clear-domains, --expires or --no-expiry"
+            "nothing to update: pass --name, --scope, --domain, --clear-domains, --expires, \
+             --no-expiry, --owner or --description"
                 .to_owned(),
         ));
     }

@@ -581,3 +581,139 @@ async fn the_ready_line_is_printed_whatever_the_log_filter() {
         assert_eq!(term(&mut s), 0);
     }
 }
+
+/// `scan --check` and `--disable` against a real `serve`: only hashes are sent, findings are
+/// told apart as live keys or not, and `--disable` turns the found key off.
+#[test]
+fn scan_check_and_disable_ask_a_real_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db(&dir);
+    let owner = org_create(&url);
+    let mut s = serve(&["--listen", "127.0.0.1:0", "--database", &url]);
+    let with_token = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("KEYCONSOLE_TOKEN", owner.secret.expose())
+            .output()
+            .expect("run keyconsole")
+    };
+    let created = with_token(&[
+        "--url",
+        &s.url,
+        "keys",
+        "-o",
+        "json",
+        "create",
+        "--name",
+        "Leaky",
+        "--scope",
+        "runs:read",
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let created: keyconsole::api::CreateKeyResponse =
+        serde_json::from_slice(&created.stdout).expect("create json");
+    let stranger = {
+        let mut fill = |b: &mut [u8]| keyconsole::server::os_random(b);
+        keyconsole::domain::key::Secret::generate(
+            &Default::default(),
+            keyconsole::domain::key::Env::Live,
+            &mut fill,
+        )
+    };
+    let file = dir.path().join("config.env");
+    std::fs::write(
+        &file,
+        format!("A={}\nB={}\n", created.secret.expose(), stranger.expose()),
+    )
+    .expect("write");
+    let path = file.to_str().expect("path");
+
+    let out = with_token(&["--url", &s.url, "scan", "--check", path]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains(created.secret.expose()) && !text.contains(stranger.expose()));
+    }
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].ends_with(&format!("{} \"Leaky\" active", created.key.id)),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].ends_with("not a key of this organization"),
+        "{stdout}"
+    );
+
+    let out = with_token(&["--url", &s.url, "scan", "--disable", "-o", "json", path]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["findings"][0]["key"]["id"], created.key.id.as_str());
+    assert_eq!(v["findings"][0]["key"]["status"], "disabled");
+    assert!(v["findings"][0]["key"]["leaked_at"].is_string());
+    assert!(v["findings"][1]["key"].is_null());
+    // The server logged no secret either.
+    assert_eq!(term(&mut s), 0);
+    let log = s.log.lock().expect("log").clone();
+    assert!(!log.contains(created.secret.expose()) && !log.contains(stranger.expose()));
+}
+
+/// `keyconsole review`: markdown for the quarterly review, exit 1 with findings and 0 once
+/// there is nothing to act on.
+#[test]
+fn review_prints_markdown_and_exits_by_findings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = db(&dir);
+    let owner = org_create(&url);
+    let mut s = serve(&["--listen", "127.0.0.1:0", "--database", &url]);
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["--url", &s.url])
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env("KEYCONSOLE_TOKEN", owner.secret.expose())
+            .output()
+            .expect("run keyconsole")
+    };
+    let out = run(&["review", "-o", "markdown"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.starts_with("# Access review\n"), "{md}");
+    assert!(md.contains("| `no_owner` | 1 | name an owner |"), "{md}");
+    assert!(
+        md.contains(&format!("| `{}` | Owner | — |", owner.key.id)),
+        "{md}"
+    );
+    let out = run(&[
+        "keys",
+        "update",
+        &owner.key.id,
+        "--owner",
+        "platform@acme.example",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["review"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = run(&["review", "-o", "json", "--stale-days", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(term(&mut s), 0);
+}

@@ -460,7 +460,7 @@ fn stdin_exit_codes_and_usage_errors() {
         (&["--secret-prefix", "Bad!", "."], "--secret-prefix"),
         (&["-o", "xml"], "xml"),
         (&["--print-patterns", "."], "cannot be used"),
-        (&["--check"], "--check"),
+        (&["--check", "--disable"], "--disable"),
     ] {
         let r = scan_in(tmp.path(), args, None);
         assert_eq!(r.code, Some(2), "{args:?}: {}", r.stderr);

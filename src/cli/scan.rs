@@ -23,10 +23,11 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use super::CliError;
-use crate::api::KeyObject;
+use crate::api::{KeyObject, LeakAction, LeakReport, MAX_LEAK_ITEMS, MAX_LEAK_SOURCE_CHARS};
 use crate::domain::key::{Env, SecretPrefix};
 use crate::domain::scan::{
-    AFTER_SECRET_REGEX, BEFORE_SECRET_REGEX, Finding, Matcher, Scanner, hash_hex, secret_regex,
+    AFTER_SECRET_REGEX, BEFORE_SECRET_REGEX, Finding, Matcher, Scanner, hash_hex,
+    leak_hash_batches, secret_regex,
 };
 
 /// Bytes asked for per read.
@@ -57,6 +58,14 @@ pub struct ScanArgs {
     /// prefixes, and scan nothing.
     #[arg(long, conflicts_with_all = ["paths", "output"])]
     pub print_patterns: bool,
+    /// Ask the key service which findings are live keys of your organization (name, status):
+    /// only the secrets' SHA-256s are sent (`POST /v1/leaks`, `report`; token from
+    /// KEYCONSOLE_TOKEN or --profile). Each match is recorded as leaked, seen in its file.
+    #[arg(long, conflicts_with_all = ["disable", "print_patterns"])]
+    pub check: bool,
+    /// Like --check, and disable every live key found (`POST /v1/leaks`, `disable`).
+    #[arg(long, conflicts_with = "print_patterns")]
+    pub disable: bool,
 }
 
 /// How `scan` prints what it found.
@@ -291,9 +300,65 @@ pub fn attach_keys(
     }
 }
 
+/// Where a report says the secrets were seen: the file, as shown.
+fn leak_source(path: &str) -> String {
+    let s = format!("keyconsole scan: {}", printable(path));
+    if s.chars().count() <= MAX_LEAK_SOURCE_CHARS {
+        return s;
+    }
+    let mut cut: String = s.chars().take(MAX_LEAK_SOURCE_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// `--check` / `--disable`: send the findings' SHA-256s, grouped by the file each was first
+/// seen in, and attach the answers. No secret leaves this process.
+async fn check_findings(
+    client: &crate::client::Client,
+    outcome: &mut ScanOutcome,
+    action: LeakAction,
+) -> Result<(), CliError> {
+    let mut by_file: Vec<(String, Vec<Finding>)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for l in &outcome.found {
+        if !seen.insert(l.finding.hash) {
+            continue;
+        }
+        match by_file.iter_mut().find(|(p, _)| *p == l.path) {
+            Some((_, v)) => v.push(l.finding.clone()),
+            None => by_file.push((l.path.clone(), vec![l.finding.clone()])),
+        }
+    }
+    let mut answers = Vec::new();
+    for (path, findings) in by_file {
+        for hashes in leak_hash_batches(&findings, MAX_LEAK_ITEMS) {
+            let out = client
+                .report_leaks(&LeakReport {
+                    hashes,
+                    source: leak_source(&path),
+                    action,
+                })
+                .await
+                .map_err(super::client_error)?;
+            answers.extend(out.data.into_iter().map(|r| (r.hash, r.key)));
+        }
+    }
+    attach_keys(&mut outcome.found, answers);
+    Ok(())
+}
+
 /// Run `keyconsole scan`: exit 0 nothing found, 1 found (or a file could not be read), 2
-/// usage error.
-pub fn run(a: ScanArgs) -> Result<(), CliError> {
+/// usage error. `--check` and `--disable` connect like the `keys` commands.
+pub async fn run(url: Option<&str>, profile: Option<&str>, a: ScanArgs) -> Result<(), CliError> {
+    let action = if a.disable {
+        Some(LeakAction::Disable)
+    } else if a.check {
+        Some(LeakAction::Report)
+    } else {
+        None
+    };
+    // Connect first: a missing token is a usage error before any file is read.
+    let client = action.map(|_| super::connect(url, profile)).transpose()?;
     let prefixes = a
         .secret_prefix
         .iter()
@@ -319,12 +384,17 @@ pub fn run(a: ScanArgs) -> Result<(), CliError> {
         inputs.push(Input::Path(PathBuf::from(".")));
     }
     let matcher = Matcher::new(&prefixes);
-    let outcome = scan_inputs(&inputs, &matcher);
+    let mut outcome = scan_inputs(&inputs, &matcher);
+    if let (Some(client), Some(action)) = (&client, action)
+        && !outcome.found.is_empty()
+    {
+        check_findings(client, &mut outcome, action).await?;
+    }
     for (path, e) in &outcome.unreadable {
         eprintln!("keyconsole scan: cannot read {}: {e}", printable(path));
     }
     let text = match a.output {
-        ScanOutput::Table => table(&outcome),
+        ScanOutput::Table => table(&outcome, action.is_some()),
         ScanOutput::Json => json(&outcome)?,
         ScanOutput::Sarif => sarif(&outcome, &matcher)?,
     };
@@ -393,12 +463,22 @@ fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
-fn table(o: &ScanOutcome) -> String {
+fn table(o: &ScanOutcome, checked: bool) -> String {
     let mut s = String::new();
     for l in &o.found {
         let f = &l.finding;
+        let key = match (&l.key, checked) {
+            (Some(k), _) => format!(
+                "  {} \"{}\" {}",
+                k.id,
+                printable(&k.name),
+                k.status.as_str()
+            ),
+            (None, true) => "  not a key of this organization".to_owned(),
+            (None, false) => String::new(),
+        };
         s.push_str(&format!(
-            "{}:{}:{}  {}  …{}\n",
+            "{}:{}:{}  {}  …{}{key}\n",
             printable(&l.path),
             f.line,
             f.column,

@@ -12,8 +12,9 @@ use serde::de::DeserializeOwned;
 
 use crate::api::{
     App, AuditEntry, AuditQuery, AuthEvent, AuthEventsQuery, CreateAppRequest, CreateKeyRequest,
-    CreateKeyResponse, ErrorBody, KeyObject, KeyUsage, ListKeysQuery, MeResponse, OrgUsage, Page,
-    PageQuery, RotateRequest, RotateResponse, ScopesResponse, UpdateKeyRequest, UsageQuery,
+    CreateKeyResponse, ErrorBody, KeyObject, KeyUsage, LeakReport, LeakResults, LeakSighting,
+    ListKeysQuery, MeResponse, OrgUsage, Page, PageQuery, Review, ReviewQuery, RotateRequest,
+    RotateResponse, ScopeUsage, ScopeUsageQuery, ScopesResponse, UpdateKeyRequest, UsageQuery,
     VerifyRequest, VerifyResponse, paths,
 };
 use crate::domain::decision::ErrorCode;
@@ -369,6 +370,34 @@ impl Client {
     /// `POST /v1/verify`
     pub async fn verify(&self, req: &VerifyRequest) -> ClientResult<VerifyResponse> {
         self.send(Method::POST, paths::VERIFY, req).await
+    }
+
+    /// `POST /v1/leaks`
+    pub async fn report_leaks(&self, req: &LeakReport) -> ClientResult<LeakResults> {
+        self.send(Method::POST, paths::LEAKS, req).await
+    }
+
+    /// `GET /v1/keys/{id}/leaks`
+    pub async fn key_leaks(&self, id: &str, q: &PageQuery) -> ClientResult<Page<LeakSighting>> {
+        self.get(
+            &paths::with_id(paths::KEY_LEAKS, &encode_segment(id)),
+            Some(q),
+        )
+        .await
+    }
+
+    /// `GET /v1/keys/{id}/scope-usage`
+    pub async fn scope_usage(&self, id: &str, q: &ScopeUsageQuery) -> ClientResult<ScopeUsage> {
+        self.get(
+            &paths::with_id(paths::KEY_SCOPE_USAGE, &encode_segment(id)),
+            Some(q),
+        )
+        .await
+    }
+
+    /// `GET /v1/review`
+    pub async fn review(&self, q: &ReviewQuery) -> ClientResult<Review> {
+        self.get(paths::REVIEW, Some(q)).await
     }
 
     /// `GET /healthz` (no token needed).

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use crate::api::{BucketSize, CreateAppRequest, RotateRequest, UsageBucket};
+use crate::api::{Actor, BucketSize, CreateAppRequest, RotateRequest, UsageBucket};
 use crate::client::Client;
 use crate::domain::host_pattern::HostPattern;
 use crate::domain::key::{Env, PublicKeyId, Secret, SecretPrefix, random_base62};
@@ -513,12 +513,15 @@ pub async fn seed(store: &Arc<dyn KeyStore>, client: &Client) -> Result<(), Stri
             rotated_from: None,
             rotated_to: None,
             version: 1,
+            owner: None,
+            description: None,
+            leaked_at: None,
         };
         let audit = NewAudit {
             id: format!("aud_{}", random_base62(20, &mut fill)),
             org_id: org.clone(),
             at: created,
-            actor_key_id: Some(actor.clone()),
+            actor: Actor::key(&actor),
             action: "key.created".to_owned(),
             key_id: Some(rec.id.clone()),
             changes: json!({"name": rec.name, "scopes": rec.scopes.to_strings(), "env": spec.env.as_str(), "demo": true}),
@@ -532,7 +535,7 @@ pub async fn seed(store: &Arc<dyn KeyStore>, client: &Client) -> Result<(), Stri
                 id: format!("aud_{}", random_base62(20, &mut fill)),
                 org_id: org.clone(),
                 at: created + Duration::days(spec.age_days / 2),
-                actor_key_id: Some(actor.clone()),
+                actor: Actor::key(&actor),
                 action: "key.disabled".to_owned(),
                 key_id: Some(rec.id.clone()),
                 changes: json!({"enabled": {"from": true, "to": false}}),
@@ -608,6 +611,7 @@ pub async fn seed(store: &Arc<dyn KeyStore>, client: &Client) -> Result<(), Stri
             deltas: Vec::new(),
             last_used,
             events: Vec::new(),
+            scopes: Vec::new(),
         })
         .await
         .map_err(|e| e.to_string())?;

@@ -949,6 +949,9 @@ mod tests {
             rotated_from: None,
             rotated_to: None,
             version: 1,
+            owner: None,
+            description: None,
+            leaked_at: None,
         }
     }
 

@@ -43,6 +43,12 @@ pub struct KeyRecord {
     pub rotated_to: Option<String>,
     /// Optimistic-concurrency version, bumped on every change.
     pub version: i64,
+    /// Who owns the key (free text).
+    pub owner: Option<String>,
+    /// What the key is for (free text).
+    pub description: Option<String>,
+    /// When a leak of its secret was first reported.
+    pub leaked_at: Option<DateTime<Utc>>,
 }
 
 /// Derived key status.

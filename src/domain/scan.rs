@@ -425,6 +425,24 @@ pub fn hash_hex(hash: &SecretHash) -> String {
     s
 }
 
+/// The hash a [`hash_hex`] string names: 64 hex digits, either case; `None` otherwise.
+pub fn hash_from_hex(h: &str) -> Option<SecretHash> {
+    let b = h.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let digit = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    let mut out = [0u8; 32];
+    for (i, pair) in b.chunks(2).enumerate() {
+        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(SecretHash(out))
+}
+
 /// The distinct SHA-256s of `findings`, in first-seen order, in batches of at most `batch`
 /// (`POST /v1/leaks` takes 1-1000 per request). No secret is needed to build them.
 pub fn leak_hash_batches(findings: &[Finding], batch: usize) -> Vec<Vec<String>> {

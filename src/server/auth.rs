@@ -45,6 +45,20 @@ pub struct Attribution {
     pub event: Option<(String, Option<String>)>,
     /// Code to record instead of the response's (for `/v1/verify`).
     pub event_code: Option<ErrorCode>,
+    /// The endpoint's required scopes, set once the caller is allowed (scope usage).
+    pub required: &'static [&'static str],
+    /// For `/v1/verify`: the verify call's `required_scopes` when the verified key was
+    /// allowed, and the caller, who exercised `required` (scope usage).
+    pub verified: Option<VerifiedScopes>,
+}
+
+/// For `/v1/verify`: the scopes the verified key exercised, and the caller (key, org).
+#[derive(Debug, Default, Clone)]
+pub struct VerifiedScopes {
+    /// The call's `required_scopes` when the verified key was allowed, else empty.
+    pub required: Vec<String>,
+    /// The caller, whose request exercised the endpoint's own scopes.
+    pub caller: Option<(String, String)>,
 }
 
 impl ReqCtx {
@@ -90,6 +104,24 @@ impl ReqCtx {
             a.usage_status = Some(d.status());
             a.event = event.map(|(o, k)| (o.to_owned(), k.map(str::to_owned)));
             a.event_code = d.code();
+        });
+    }
+
+    /// The caller passed the endpoint's scope check: its required scopes count in its scope
+    /// usage (a field write; nothing is copied).
+    pub fn attribute_required(&self, scopes: &'static [&'static str]) {
+        self.with(|a| a.required = scopes);
+    }
+
+    /// For `/v1/verify`, before [`ReqCtx::attribute_verification`]: the verified key
+    /// exercised `required` when it was allowed (`None` otherwise), and the caller exercised
+    /// the endpoint's own scopes.
+    pub fn attribute_verified_scopes(&self, required: Option<Vec<String>>) {
+        self.with(|a| {
+            a.verified = Some(VerifiedScopes {
+                required: required.unwrap_or_default(),
+                caller: a.usage.clone(),
+            });
         });
     }
 
@@ -141,6 +173,11 @@ requirement!(KeysWrite, ["keys:write"], "`keys:write`.");
 requirement!(KeysVerify, ["keys:verify"], "`keys:verify`.");
 requirement!(UsageRead, ["usage:read"], "`usage:read`.");
 requirement!(AuditRead, ["audit:read"], "`audit:read`.");
+requirement!(
+    ReviewRead,
+    ["keys:read", "usage:read"],
+    "`keys:read` and `usage:read` (the access review)."
+);
 
 /// An authenticated caller holding the scopes of `R`.
 #[derive(Debug)]
@@ -502,12 +539,15 @@ impl<R: Requirement> FromRequestParts<AppState> for Caller<R> {
             return Err(e);
         }
         match (decision.result, found) {
-            (Ok(()), Some(key)) => Ok(Caller {
-                key,
-                method: decision.method.unwrap_or(AuthMethod::Secret),
-                ctx,
-                _r: PhantomData,
-            }),
+            (Ok(()), Some(key)) => {
+                ctx.attribute_required(R::SCOPES);
+                Ok(Caller {
+                    key,
+                    method: decision.method.unwrap_or(AuthMethod::Secret),
+                    ctx,
+                    _r: PhantomData,
+                })
+            }
             (Err(denial), _) => Err(ApiError::from(denial)),
             (Ok(()), None) => Err(ApiError::of(ErrorCode::InvalidKey)),
         }

@@ -8,13 +8,13 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::os_random;
-use crate::api::{KeyObject, Org, OrgCreated};
+use crate::api::{Actor, KeyObject, Org, OrgCreated, system_actor};
 use crate::domain::key::{Env, PublicKeyId, Secret, SecretPrefix, new_org_id, random_base62};
 use crate::domain::record::KeyRecord;
 use crate::domain::scope::ScopeSet;
 use crate::storage::{KeyStore, NewAudit, StoreResult};
 
-/// Create `name` with an owner key, recording `key.created` with no actor. The org, the key
+/// Create `name` with an owner key, recording `key.created` by the system actor `org create`. The org, the key
 /// and the audit entry are written in one transaction.
 pub async fn create_org_with_owner(
     store: &Arc<dyn KeyStore>,
@@ -36,13 +36,14 @@ pub async fn create_org_with_owner(
     Ok(created(org, &record, secret, now))
 }
 
-/// What `org recover` records as the actor, in the audit entry's `changes` (`"via"`) while
-/// the audit log names no actor object: `actor_key_id` is null.
-pub const RECOVER_ACTOR: &str = "org recover";
+/// What `org recover` records in the audit entry's `changes` (`"via"`), beside its actor
+/// `{"type": "system", "id": "org recover"}` (entries written before the actor existed are
+/// told by this field).
+pub const RECOVER_ACTOR: &str = system_actor::ORG_RECOVER;
 
 /// The break-glass (`keyconsole org recover`): a new owner key (`["*"]`, named
 /// `Recovered owner`) for an existing organization, whatever state its keys are in, audited
-/// as `key.created` with no actor key and `"via": "org recover"`. `Ok(None)` when there is
+/// as `key.created` by the system actor `org recover` (and `"via": "org recover"`). `Ok(None)` when there is
 /// no such organization.
 pub async fn recover_owner(
     store: &Arc<dyn KeyStore>,
@@ -58,6 +59,7 @@ pub async fn recover_owner(
     if let Some(changes) = audit.changes.as_object_mut() {
         changes.insert("via".to_owned(), json!(RECOVER_ACTOR));
     }
+    audit.actor = Actor::system(system_actor::ORG_RECOVER);
     store.insert_key(&record, &audit).await?;
     Ok(Some(created(org, &record, secret, now)))
 }
@@ -72,7 +74,7 @@ fn created(org: Org, record: &KeyRecord, secret: Secret, now: DateTime<Utc>) -> 
 }
 
 /// A new key with scopes `["*"]` for `org_id`, its secret, and its `key.created` audit entry
-/// (no actor). Nothing is written.
+/// (by `org create`). Nothing is written.
 pub fn owner_key(
     org_id: &str,
     key_name: &str,
@@ -101,12 +103,15 @@ pub fn owner_key(
         rotated_from: None,
         rotated_to: None,
         version: 1,
+        owner: None,
+        description: None,
+        leaked_at: None,
     };
     let audit = NewAudit {
         id: format!("aud_{}", random_base62(20, &mut fill)),
         org_id: org_id.to_owned(),
         at: now,
-        actor_key_id: None,
+        actor: Actor::system(system_actor::ORG_CREATE),
         action: "key.created".to_owned(),
         key_id: Some(record.id.clone()),
         changes: json!({"name": record.name, "env": env.as_str(), "scopes": ["*"], "owner": true}),

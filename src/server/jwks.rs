@@ -1,6 +1,8 @@
 //! The key set that session tokens are checked against (API.md §8): where it comes from
 //! (`serve --jwks <path | https URL>`), which of its keys are usable, and the cache that keeps
-//! it fresh.
+//! it fresh. The cache ([`KeyCache`]) and the loading are generic over a [`KeyDocument`]:
+//! GitHub's secret scanning keys (`serve --github-scanning-keys`, `server::github`) are kept
+//! fresh by the same rules.
 //!
 //! - **Loaded at start**: a source that cannot be read, or holds no usable signing key, stops
 //!   `serve` (see `server::session::SessionSettings::load`).
@@ -57,32 +59,43 @@ pub enum JwksError {
     #[error("{0}")]
     Source(String),
     /// The file could not be read.
-    #[error("cannot read the JWKS file {path}: {reason}")]
+    #[error("cannot read the {what} file {path}: {reason}")]
     Read {
+        /// What the document is (`JWKS`).
+        what: &'static str,
         /// The file.
         path: String,
         /// Why.
         reason: String,
     },
     /// The URL could not be fetched (network, TLS, timeout).
-    #[error("cannot fetch the JWKS from {url}: {reason}")]
+    #[error("cannot fetch the {what} from {url}: {reason}")]
     Fetch {
+        /// What the document is (`JWKS`).
+        what: &'static str,
         /// The URL.
         url: String,
         /// Why.
         reason: String,
     },
     /// The URL answered something other than 200.
-    #[error("the JWKS URL {url} answered HTTP {status}")]
+    #[error("the {what} URL {url} answered HTTP {status}")]
     Status {
+        /// What the document is (`JWKS`).
+        what: &'static str,
         /// The URL.
         url: String,
         /// The status code.
         status: u16,
     },
     /// Over [`MAX_JWKS_BYTES`].
-    #[error("the JWKS at {0} is larger than 1 MiB")]
-    TooLarge(String),
+    #[error("the {what} at {origin} is larger than 1 MiB")]
+    TooLarge {
+        /// What the document is (`JWKS`).
+        what: &'static str,
+        /// The file or URL.
+        origin: String,
+    },
     /// Not a JWKS, or no usable signing key in it.
     #[error("{origin} {reason}")]
     Invalid {
@@ -92,7 +105,7 @@ pub enum JwksError {
         reason: String,
     },
     /// The HTTP client could not be built.
-    #[error("cannot set up HTTPS for the JWKS: {0}")]
+    #[error("cannot set up HTTPS for fetching keys: {0}")]
     Client(String),
 }
 
@@ -134,31 +147,37 @@ impl JwksSource {
     /// Parse `--jwks`: a URL when it starts with `https://` (or `http://` to 127.0.0.1,
     /// `[::1]` or `localhost`), otherwise a file path.
     pub fn parse(arg: &str) -> Result<JwksSource, JwksError> {
+        JwksSource::parse_flag("--jwks", "a JWKS file", arg)
+    }
+
+    /// Parse the value of `flag` (`--jwks`, `--github-scanning-keys`), naming `what` a file
+    /// would be in its messages.
+    pub fn parse_flag(flag: &str, what: &str, arg: &str) -> Result<JwksSource, JwksError> {
         let arg = arg.trim();
         if arg.is_empty() {
-            return Err(JwksError::Source(
-                "--jwks is empty: pass the path of a JWKS file or its https URL".to_owned(),
-            ));
+            return Err(JwksError::Source(format!(
+                "{flag} is empty: pass the path of {what} or its https URL"
+            )));
         }
         let lower = arg.to_ascii_lowercase();
         if !lower.starts_with("https://") && !lower.starts_with("http://") {
             if arg.contains("://") {
                 return Err(JwksError::Source(format!(
-                    "--jwks {arg}: only https URLs and file paths are accepted"
+                    "{flag} {arg}: only https URLs and file paths are accepted"
                 )));
             }
             return Ok(JwksSource::File(PathBuf::from(arg)));
         }
         let url = reqwest::Url::parse(arg)
-            .map_err(|e| JwksError::Source(format!("--jwks {arg} is not a valid URL: {e}")))?;
+            .map_err(|e| JwksError::Source(format!("{flag} {arg} is not a valid URL: {e}")))?;
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(JwksError::Source(
-                "--jwks: the URL must not carry a user name or password".to_owned(),
-            ));
+            return Err(JwksError::Source(format!(
+                "{flag}: the URL must not carry a user name or password"
+            )));
         }
         if !acceptable_url(&url) {
             return Err(JwksError::Source(format!(
-                "--jwks {url}: use https (plain http is accepted only to this machine)"
+                "{flag} {url}: use https (plain http is accepted only to this machine)"
             )));
         }
         Ok(JwksSource::Url(url))
@@ -453,8 +472,9 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, JwksError> {
         .map_err(|e| JwksError::Client(e.to_string()))
 }
 
-async fn read_file(path: &std::path::Path) -> Result<Vec<u8>, JwksError> {
+async fn read_file(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, JwksError> {
     let read_err = |e: std::io::Error| JwksError::Read {
+        what,
         path: path.display().to_string(),
         reason: e.to_string(),
     };
@@ -465,13 +485,25 @@ async fn read_file(path: &std::path::Path) -> Result<Vec<u8>, JwksError> {
         .await
         .map_err(read_err)?;
     if bytes.len() > MAX_JWKS_BYTES {
-        return Err(JwksError::TooLarge(path.display().to_string()));
+        return Err(JwksError::TooLarge {
+            what,
+            origin: path.display().to_string(),
+        });
     }
     Ok(bytes)
 }
 
-async fn fetch_url(http: &reqwest::Client, url: &reqwest::Url) -> Result<Vec<u8>, JwksError> {
+async fn fetch_url(
+    http: &reqwest::Client,
+    url: &reqwest::Url,
+    what: &'static str,
+) -> Result<Vec<u8>, JwksError> {
+    let too_large = || JwksError::TooLarge {
+        what,
+        origin: url.to_string(),
+    };
     let fetch_err = |e: reqwest::Error| JwksError::Fetch {
+        what,
         url: url.to_string(),
         reason: describe(&e),
     };
@@ -483,6 +515,7 @@ async fn fetch_url(http: &reqwest::Client, url: &reqwest::Url) -> Result<Vec<u8>
         .map_err(fetch_err)?;
     if resp.status() != reqwest::StatusCode::OK {
         return Err(JwksError::Status {
+            what,
             url: url.to_string(),
             status: resp.status().as_u16(),
         });
@@ -491,12 +524,12 @@ async fn fetch_url(http: &reqwest::Client, url: &reqwest::Url) -> Result<Vec<u8>
         .content_length()
         .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
     {
-        return Err(JwksError::TooLarge(url.to_string()));
+        return Err(too_large());
     }
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(fetch_err)? {
         if body.len() + chunk.len() > MAX_JWKS_BYTES {
-            return Err(JwksError::TooLarge(url.to_string()));
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
@@ -523,21 +556,63 @@ fn describe(e: &reqwest::Error) -> String {
 
 /// Read or fetch the set once.
 pub async fn load(source: &JwksSource, http: &reqwest::Client) -> Result<KeySet, JwksError> {
+    load_document(source, http).await
+}
+
+/// Read or fetch a key document once.
+pub async fn load_document<D: KeyDocument>(
+    source: &JwksSource,
+    http: &reqwest::Client,
+) -> Result<D, JwksError> {
     let bytes = match source {
-        JwksSource::File(p) => read_file(p).await?,
-        JwksSource::Url(u) => fetch_url(http, u).await?,
+        JwksSource::File(p) => read_file(p, D::WHAT).await?,
+        JwksSource::Url(u) => fetch_url(http, u, D::WHAT).await?,
     };
-    KeySet::parse(&bytes).map_err(|reason| JwksError::Invalid {
+    D::parse(&bytes).map_err(|reason| JwksError::Invalid {
         origin: source.to_string(),
         reason,
     })
 }
 
-/// What [`Jwks::resolve`] found.
+/// A document of public keys by id that a [`KeyCache`] keeps fresh: a JWKS ([`KeySet`]),
+/// GitHub's secret scanning keys (`server::github`).
+pub trait KeyDocument: Send + Sync + Sized + 'static {
+    /// What the document is called in messages and logs.
+    const WHAT: &'static str;
+    /// One usable key.
+    type Key: Clone + Send + Sync;
+    /// Parse a document; `Err` says what is wrong (after "<file or URL> ").
+    fn parse(bytes: &[u8]) -> Result<Self, String>;
+    /// The key with this id.
+    fn key(&self, id: &str) -> Option<Self::Key>;
+    /// The key ids, sorted.
+    fn ids(&self) -> Vec<&str>;
+    /// Entries that were not taken, with why.
+    fn skipped(&self) -> &[String];
+}
+
+impl KeyDocument for KeySet {
+    const WHAT: &'static str = "JWKS";
+    type Key = Arc<JwkKey>;
+    fn parse(bytes: &[u8]) -> Result<Self, String> {
+        KeySet::parse(bytes)
+    }
+    fn key(&self, id: &str) -> Option<Arc<JwkKey>> {
+        self.get(id).cloned()
+    }
+    fn ids(&self) -> Vec<&str> {
+        self.kids()
+    }
+    fn skipped(&self) -> &[String] {
+        KeySet::skipped(self)
+    }
+}
+
+/// What [`KeyCache::resolve`] found.
 #[derive(Debug, Clone)]
-pub enum Resolved {
+pub enum Resolved<K = Arc<JwkKey>> {
     /// The key.
-    Found(Arc<JwkKey>),
+    Found(K),
     /// No key has this `kid`.
     Unknown {
         /// Whether the set was fetched again for it (false: within the cooldown).
@@ -565,10 +640,14 @@ struct Schedule {
     last_success: DateTime<Utc>,
 }
 
-/// The live key set with its refresh schedule.
-pub struct Jwks {
+/// The JWKS cache of sessions.
+pub type Jwks = KeyCache<KeySet>;
+
+/// A live key document with its refresh schedule (see the module docs: the same schedule,
+/// cooldown and failure rules for every [`KeyDocument`]).
+pub struct KeyCache<D: KeyDocument> {
     source: JwksSource,
-    set: RwLock<Arc<KeySet>>,
+    set: RwLock<Arc<D>>,
     schedule: Mutex<Schedule>,
     refresh: tokio::sync::Mutex<()>,
     attempts: tokio::sync::watch::Sender<u64>,
@@ -576,11 +655,12 @@ pub struct Jwks {
     http: reqwest::Client,
 }
 
-impl fmt::Debug for Jwks {
+impl<D: KeyDocument> fmt::Debug for KeyCache<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Jwks")
+        f.debug_struct("KeyCache")
+            .field("what", &D::WHAT)
             .field("source", &self.source)
-            .field("kids", &self.current().kids())
+            .field("ids", &self.current().ids())
             .finish_non_exhaustive()
     }
 }
@@ -592,16 +672,16 @@ enum Trigger {
     UnknownKid,
 }
 
-impl Jwks {
+impl<D: KeyDocument> KeyCache<D> {
     /// A cache starting from `initial`, loaded at `loaded_at`.
     pub fn new(
         source: JwksSource,
-        initial: Arc<KeySet>,
+        initial: Arc<D>,
         loaded_at: DateTime<Utc>,
         clock: Arc<dyn Clock>,
         http: reqwest::Client,
-    ) -> Jwks {
-        Jwks {
+    ) -> KeyCache<D> {
+        KeyCache {
             source,
             set: RwLock::new(initial),
             schedule: Mutex::new(Schedule {
@@ -626,7 +706,7 @@ impl Jwks {
     }
 
     /// The set in use now.
-    pub fn current(&self) -> Arc<KeySet> {
+    pub fn current(&self) -> Arc<D> {
         Arc::clone(
             &self
                 .set
@@ -636,12 +716,11 @@ impl Jwks {
     }
 
     /// The key with this id in the current set (no I/O).
-    pub fn key(&self, kid: &str) -> Option<Arc<JwkKey>> {
+    pub fn key(&self, kid: &str) -> Option<D::Key> {
         self.set
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(kid)
-            .cloned()
+            .key(kid)
     }
 
     /// When the last good set was loaded.
@@ -662,7 +741,7 @@ impl Jwks {
 
     /// The key for `kid`, fetching the set again when it is unknown and the last fetch is at
     /// least 30 s old. A request that arrives while a refresh runs waits for it.
-    pub async fn resolve(&self, kid: &str) -> Resolved {
+    pub async fn resolve(&self, kid: &str) -> Resolved<D::Key> {
         if let Some(k) = self.key(kid) {
             return Resolved::Found(k);
         }
@@ -706,7 +785,7 @@ impl Jwks {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .last_attempt = started;
-        let result = load(&self.source, &self.http).await;
+        let result = load_document::<D>(&self.source, &self.http).await;
         let outcome = self.apply(result, trigger, started);
         self.attempts.send_modify(|n| *n += 1);
         outcome
@@ -714,24 +793,25 @@ impl Jwks {
 
     fn apply(
         &self,
-        result: Result<KeySet, JwksError>,
+        result: Result<D, JwksError>,
         trigger: Trigger,
         started: DateTime<Utc>,
     ) -> Refresh {
         match result {
             Ok(set) => {
                 let old = self.current();
-                let changed = old.kids() != set.kids();
+                let changed = old.ids() != set.ids();
                 if changed {
                     tracing::info!(
-                        jwks = %self.source,
+                        what = D::WHAT,
+                        source = %self.source,
                         ?trigger,
-                        kids = ?set.kids(),
+                        ids = ?set.ids(),
                         skipped = ?set.skipped(),
-                        "JWKS refreshed: the key set changed"
+                        "key document refreshed: the key set changed"
                     );
                 } else {
-                    tracing::debug!(jwks = %self.source, ?trigger, "JWKS refreshed: unchanged");
+                    tracing::debug!(what = D::WHAT, source = %self.source, ?trigger, "key document refreshed: unchanged");
                 }
                 *self
                     .set
@@ -745,10 +825,11 @@ impl Jwks {
             }
             Err(e) => {
                 tracing::warn!(
-                    jwks = %self.source,
+                    what = D::WHAT,
+                    source = %self.source,
                     ?trigger,
                     error = %e,
-                    "JWKS refresh failed; the last good key set stays in use"
+                    "key document refresh failed; the last good key set stays in use"
                 );
                 Refresh::Failed(e)
             }
@@ -860,6 +941,7 @@ mod tests {
     #[test]
     fn configuration_errors_are_told_from_passing_ones() {
         let status = |s| JwksError::Status {
+            what: "JWKS",
             url: "https://x".into(),
             status: s,
         };
@@ -868,6 +950,7 @@ mod tests {
         assert!(!status(429).is_configuration());
         assert!(
             !JwksError::Fetch {
+                what: "JWKS",
                 url: "https://x".into(),
                 reason: "timed out".into()
             }
@@ -875,6 +958,7 @@ mod tests {
         );
         assert!(
             JwksError::Read {
+                what: "JWKS",
                 path: "/x".into(),
                 reason: "not found".into()
             }

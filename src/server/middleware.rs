@@ -20,7 +20,7 @@ use axum::response::Response;
 use super::AppState;
 use super::auth::{ReqCtx, origin_header};
 use super::error::{ApiError, ErrorMarker, www_authenticate};
-use super::usage::Outcome;
+use super::usage::{Outcome, ScopeHit};
 use crate::api::{APP_ID_HEADER, REQUEST_ID_HEADER};
 use crate::domain::decision::ErrorCode;
 use crate::domain::key::new_request_id;
@@ -232,10 +232,27 @@ pub async fn request_layer(
     let client = ip.map_or_else(|| "unknown".to_owned(), |i| i.to_string());
     let attr = ctx.attribution();
     let counted_status = attr.usage_status.unwrap_or(status.as_u16());
+    // Scope usage: the endpoint's required scopes, or for `/v1/verify` the call's
+    // `required_scopes` for the verified key and the endpoint's for the caller.
+    let (scopes, verify_caller) = match attr.verified {
+        Some(v) => (ScopeHit::Listed(v.required), v.caller),
+        None => (ScopeHit::Endpoint(attr.required), None),
+    };
     if let Some((key_id, org_id)) = &attr.usage {
+        state.usage.hit(
+            key_id,
+            org_id,
+            now,
+            Outcome::of_status(counted_status),
+            scopes,
+        );
+    }
+    if let Some((key_id, org_id)) = &verify_caller
+        && Outcome::of_status(status.as_u16()) == Outcome::Ok
+    {
         state
             .usage
-            .hit(key_id, org_id, now, Outcome::of_status(counted_status));
+            .scopes(key_id, org_id, now, ScopeHit::Endpoint(attr.required));
     }
     let event_code = if attr.usage_status.is_some() {
         attr.event_code

@@ -15,6 +15,7 @@ pub mod conn;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod github;
 pub mod jwks;
 pub mod middleware;
 pub mod routes;
@@ -69,6 +70,11 @@ pub struct ServerConfig {
     /// Session tokens (`--jwks`, `--jwt-issuer`, …), checked and loaded at start; `None`
     /// when sessions are off.
     pub sessions: Option<session::SessionSettings>,
+    /// GitHub's secret scanning keys (`--github-scanning-keys`); `None`: the endpoint is
+    /// off (404).
+    pub github_scanning: Option<Arc<github::GithubKeys>>,
+    /// What a leak GitHub reports does to the key (`--leak-policy`, default disable).
+    pub leak_policy: crate::api::LeakAction,
 }
 
 impl ServerConfig {
@@ -99,6 +105,8 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(60),
             trusted_proxies: TrustedProxies::default(),
             sessions: None,
+            github_scanning: None,
+            leak_policy: crate::api::LeakAction::Disable,
         }
     }
 }

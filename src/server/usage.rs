@@ -8,6 +8,11 @@
 //! counter row are not counted and the oldest events are dropped, and both are logged.
 //! `serve` flushes before it returns; a final flush that fails says what is lost
 //! ([`FlushError`]).
+//!
+//! **Scope usage** (API.md §10) rides the same messages: an allowed request's [`ScopeHit`]
+//! (the endpoint's required scopes, a `&'static` slice, or a verify call's
+//! `required_scopes`) is folded into per (key, UTC day, scope) counters and written in the
+//! same batch, capped like the counter rows.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -19,7 +24,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::clock::Clock;
 use super::events::EventBound;
 use crate::api::BucketSize;
-use crate::storage::{AuthEventRecord, KeyStore, Outage, StoreError, UsageBatch, UsageDelta};
+use crate::storage::{
+    AuthEventRecord, KeyStore, Outage, ScopeDelta, StoreError, UsageBatch, UsageDelta,
+};
 
 /// Which counter a request lands in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,12 +53,49 @@ impl Outcome {
     }
 }
 
+/// The required scopes an allowed request exercised.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ScopeHit {
+    /// None (an endpoint any key may call, or a denied request).
+    #[default]
+    None,
+    /// An endpoint's required scopes.
+    Endpoint(&'static [&'static str]),
+    /// A `POST /v1/verify` call's `required_scopes`, for the verified key.
+    Listed(Vec<String>),
+}
+
+impl ScopeHit {
+    fn each(&self, mut f: impl FnMut(&str)) {
+        match self {
+            ScopeHit::None => {}
+            ScopeHit::Endpoint(s) => s.iter().for_each(|x| f(x)),
+            ScopeHit::Listed(s) => s.iter().for_each(|x| f(x)),
+        }
+    }
+
+    fn is_none(&self) -> bool {
+        match self {
+            ScopeHit::None => true,
+            ScopeHit::Endpoint(s) => s.is_empty(),
+            ScopeHit::Listed(s) => s.is_empty(),
+        }
+    }
+}
+
 enum Msg {
     Hit {
         key_id: String,
         org_id: String,
         at: DateTime<Utc>,
         outcome: Outcome,
+        scopes: ScopeHit,
+    },
+    Scopes {
+        key_id: String,
+        org_id: String,
+        at: DateTime<Utc>,
+        scopes: ScopeHit,
     },
     Event(AuthEventRecord),
     Flush(oneshot::Sender<Result<(), FlushError>>),
@@ -137,6 +181,8 @@ const WARN_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 struct Pending {
     counts: HashMap<(String, DateTime<Utc>), UsageDelta>,
+    /// Per (key, UTC day, scope).
+    scopes: HashMap<(String, DateTime<Utc>, String), ScopeDelta>,
     last_used: HashMap<String, DateTime<Utc>>,
     events: VecDeque<AuthEventRecord>,
     max_events: usize,
@@ -151,6 +197,7 @@ impl Pending {
     fn new(max_events: usize, max_counters: usize) -> Pending {
         Pending {
             counts: HashMap::new(),
+            scopes: HashMap::new(),
             last_used: HashMap::new(),
             events: VecDeque::new(),
             max_events,
@@ -174,7 +221,10 @@ impl Pending {
     }
 
     fn is_empty(&self) -> bool {
-        self.counts.is_empty() && self.last_used.is_empty() && self.events.is_empty()
+        self.counts.is_empty()
+            && self.last_used.is_empty()
+            && self.events.is_empty()
+            && self.scopes.is_empty()
     }
 
     fn event(&mut self, e: AuthEventRecord) {
@@ -188,6 +238,7 @@ impl Pending {
     /// Forget what was written, keeping the cap and the dropped count.
     fn clear(&mut self) {
         self.counts.clear();
+        self.scopes.clear();
         self.last_used.clear();
         self.events.clear();
     }
@@ -224,8 +275,36 @@ impl Pending {
         }
     }
 
+    /// Count the required scopes an allowed request exercised. Rows are capped like the
+    /// counter rows: past [`MAX_PENDING_COUNTERS`] a new (key, day, scope) is not counted.
+    fn add_scopes(&mut self, key_id: &str, org_id: &str, at: DateTime<Utc>, scopes: &ScopeHit) {
+        let day = BucketSize::Day.floor(at);
+        scopes.each(|scope| {
+            let slot = (key_id.to_owned(), day, scope.to_owned());
+            if let Some(d) = self.scopes.get_mut(&slot) {
+                d.requests += 1;
+                d.last_used_at = d.last_used_at.max(at);
+            } else if self.scopes.len() >= self.max_counters {
+                self.uncounted += 1;
+            } else {
+                self.scopes.insert(
+                    slot,
+                    ScopeDelta {
+                        key_id: key_id.to_owned(),
+                        org_id: org_id.to_owned(),
+                        day,
+                        scope: scope.to_owned(),
+                        requests: 1,
+                        last_used_at: at,
+                    },
+                );
+            }
+        });
+    }
+
     fn batch(&self) -> UsageBatch {
         UsageBatch {
+            scopes: self.scopes.values().cloned().collect(),
             deltas: self.counts.values().cloned().collect(),
             last_used: self
                 .last_used
@@ -373,8 +452,14 @@ impl UsageRecorder {
             loop {
                 tokio::select! {
                     msg = rx.recv() => match msg {
-                        Some(Msg::Hit { key_id, org_id, at, outcome }) => {
+                        Some(Msg::Hit { key_id, org_id, at, outcome, scopes }) => {
+                            if outcome == Outcome::Ok && !scopes.is_none() {
+                                flusher.pending.add_scopes(&key_id, &org_id, at, &scopes);
+                            }
                             flusher.pending.add(key_id, org_id, at, outcome);
+                        }
+                        Some(Msg::Scopes { key_id, org_id, at, scopes }) => {
+                            flusher.pending.add_scopes(&key_id, &org_id, at, &scopes);
                         }
                         Some(Msg::Event(e)) => {
                             for e in flusher.bound.admit(e) {
@@ -405,13 +490,36 @@ impl UsageRecorder {
         UsageRecorder { tx }
     }
 
-    /// Count one request for a key.
-    pub fn hit(&self, key_id: &str, org_id: &str, at: DateTime<Utc>, outcome: Outcome) {
+    /// Count one request for a key, and, when it was allowed ([`Outcome::Ok`]), the
+    /// required scopes it exercised.
+    pub fn hit(
+        &self,
+        key_id: &str,
+        org_id: &str,
+        at: DateTime<Utc>,
+        outcome: Outcome,
+        scopes: ScopeHit,
+    ) {
         let _ = self.tx.send(Msg::Hit {
             key_id: key_id.to_owned(),
             org_id: org_id.to_owned(),
             at,
             outcome,
+            scopes,
+        });
+    }
+
+    /// Count only the required scopes an allowed request exercised (the caller of
+    /// `POST /v1/verify`, whose request counts in the verified key's usage).
+    pub fn scopes(&self, key_id: &str, org_id: &str, at: DateTime<Utc>, scopes: ScopeHit) {
+        if scopes.is_none() {
+            return;
+        }
+        let _ = self.tx.send(Msg::Scopes {
+            key_id: key_id.to_owned(),
+            org_id: org_id.to_owned(),
+            at,
+            scopes,
         });
     }
 
@@ -489,5 +597,46 @@ mod tests {
             }
         );
         assert!(!p.last_used.contains_key("pk_c"));
+    }
+
+    #[test]
+    fn scope_hits_fold_per_key_day_and_scope_and_are_capped() {
+        let mut p = Pending::new(10, 3);
+        let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        let later = t + chrono::Duration::hours(1);
+        let both: &'static [&'static str] = &["keys:read", "usage:read"];
+        p.add_scopes("pk_a", "org_1", t, &ScopeHit::Endpoint(both));
+        p.add_scopes("pk_a", "org_1", later, &ScopeHit::Endpoint(&["keys:read"]));
+        p.add_scopes(
+            "pk_b",
+            "org_1",
+            t,
+            &ScopeHit::Listed(vec!["runs:read".into()]),
+        );
+        // A fourth (key, day, scope) has no room; existing ones keep counting.
+        p.add_scopes(
+            "pk_c",
+            "org_1",
+            t,
+            &ScopeHit::Listed(vec!["runs:read".into()]),
+        );
+        assert_eq!(p.uncounted, 1);
+        let mut rows: Vec<(String, String, u64, DateTime<Utc>)> = p
+            .batch()
+            .scopes
+            .into_iter()
+            .map(|d| (d.key_id, d.scope, d.requests, d.last_used_at))
+            .collect();
+        rows.sort();
+        assert_eq!(
+            rows,
+            [
+                ("pk_a".into(), "keys:read".into(), 2, later),
+                ("pk_a".into(), "usage:read".into(), 1, t),
+                ("pk_b".into(), "runs:read".into(), 1, t),
+            ]
+        );
+        p.clear();
+        assert!(p.is_empty());
     }
 }

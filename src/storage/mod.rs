@@ -10,9 +10,10 @@ pub mod sqlite;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::api::{App, BucketSize, Org, UsageBucket};
+use crate::api::{Actor, App, BucketSize, Org, UsageBucket};
 use crate::domain::key::{Env, SecretHash};
 use crate::domain::record::{KeyRecord, KeyStatus};
+use crate::domain::review::{FindingKind, ReviewPolicy};
 
 /// Storage failures, typed so the server can answer 409/503 instead of 500.
 #[derive(Debug, thiserror::Error)]
@@ -189,8 +190,8 @@ pub struct NewAudit {
     pub org_id: String,
     /// When.
     pub at: DateTime<Utc>,
-    /// Who (a key id), `None` for the command line.
-    pub actor_key_id: Option<String>,
+    /// Who or what: a key, a user, or the system (`org create`, `github-secret-scanning`, …).
+    pub actor: Actor,
     /// e.g. `key.created`.
     pub action: String,
     /// The key concerned.
@@ -206,6 +207,8 @@ pub struct AuditFilter {
     pub key_id: Option<String>,
     /// Only this action.
     pub action: Option<String>,
+    /// Only this actor (type and id; the name is not compared).
+    pub actor: Option<Actor>,
 }
 
 /// A denied decision to store.
@@ -268,6 +271,23 @@ pub struct UsageDelta {
     pub rate_limited: u64,
 }
 
+/// Requests of one key that needed one scope on one UTC day, to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeDelta {
+    /// The key.
+    pub key_id: String,
+    /// Its org.
+    pub org_id: String,
+    /// Start of the UTC day.
+    pub day: DateTime<Utc>,
+    /// The required scope.
+    pub scope: String,
+    /// Allowed requests that needed it.
+    pub requests: u64,
+    /// The latest of them.
+    pub last_used_at: DateTime<Utc>,
+}
+
 /// One flush of batched writes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UsageBatch {
@@ -277,14 +297,80 @@ pub struct UsageBatch {
     pub last_used: Vec<(String, DateTime<Utc>)>,
     /// Denied decisions.
     pub events: Vec<AuthEventRecord>,
+    /// Required scopes exercised by allowed requests.
+    pub scopes: Vec<ScopeDelta>,
 }
 
 impl UsageBatch {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.deltas.is_empty() && self.last_used.is_empty() && self.events.is_empty()
+        self.deltas.is_empty()
+            && self.last_used.is_empty()
+            && self.events.is_empty()
+            && self.scopes.is_empty()
     }
 }
+
+/// A scope's requests summed over a window (`GET /v1/keys/{id}/scope-usage`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeCount {
+    /// The key.
+    pub key_id: String,
+    /// The required scope.
+    pub scope: String,
+    /// Allowed requests that needed it.
+    pub requests: u64,
+    /// The latest of them.
+    pub last_used_at: DateTime<Utc>,
+}
+
+/// A leak to record for one key (`POST /v1/leaks`, GitHub secret scanning): a sighting, the
+/// first `leaked_at`, and, with `disable`, the key turned off. Audit entries are written only
+/// for what changed: `leaked` for a new sighting, `disabled` when the key was enabled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeakRecord {
+    /// The key.
+    pub key_id: String,
+    /// Its org.
+    pub org_id: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Where it was seen.
+    pub source: String,
+    /// Who reported it.
+    pub actor: Actor,
+    /// Whether to disable the key.
+    pub disable: bool,
+    /// `key.leaked`, written when this (key, source) sighting is new.
+    pub leaked: NewAudit,
+    /// `key.disabled`, written when the key is disabled now.
+    pub disabled: NewAudit,
+}
+
+/// What [`KeyStore::record_leak`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeakOutcome {
+    /// The key as it is now; `None` when it was deleted meanwhile.
+    pub key: Option<KeyRecord>,
+    /// Whether this (key, source) sighting is new.
+    pub new_sighting: bool,
+    /// Whether the key was disabled now.
+    pub disabled_now: bool,
+}
+
+/// Where and when a key was seen leaking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SightingRecord {
+    /// When first reported there.
+    pub at: DateTime<Utc>,
+    /// Where.
+    pub source: String,
+    /// Who reported it.
+    pub actor: Actor,
+}
+
+/// Most keys one kind of review finding examines (`KeyStore::review_candidates`).
+pub const REVIEW_SCAN_LIMIT: u32 = 10_000;
 
 /// A busy key in a range.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -448,6 +534,36 @@ pub trait KeyStore: Send + Sync + 'static {
         filter: &AuthEventFilter,
         page: PageReq,
     ) -> StoreResult<Paged<AuthEventRecord>>;
+    /// Record a leak (see [`LeakRecord`]) atomically. Disabling a leaked key is not subject
+    /// to the lock-out guard: a leaked owner key is turned off too (`org recover` is the
+    /// way back in).
+    async fn record_leak(&self, leak: &LeakRecord) -> StoreResult<LeakOutcome>;
+    /// Where and when a key was seen leaking, newest first.
+    async fn list_sightings(
+        &self,
+        key_id: &str,
+        page: PageReq,
+    ) -> StoreResult<Paged<SightingRecord>>;
+    /// Required scopes exercised by `keys` (at most a few hundred ids per call) since `from`
+    /// (a UTC day start), summed per key and scope.
+    async fn scope_counts(
+        &self,
+        keys: &[String],
+        from: DateTime<Utc>,
+    ) -> StoreResult<Vec<ScopeCount>>;
+    /// Keys of an org that may have a finding of `kind` at `now` under `policy` (a superset
+    /// the review rules then decide on), each kind read from its own index, examining at most
+    /// `limit` keys. For [`FindingKind::OverPrivileged`]: the most recently used keys, used
+    /// in the 30-day window.
+    async fn review_candidates(
+        &self,
+        org_id: &str,
+        kind: FindingKind,
+        policy: &ReviewPolicy,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<KeyRecord>>;
+
     /// Audit entries of an org, newest first.
     async fn list_audit(
         &self,

@@ -39,14 +39,16 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{
-    AuditFilter, AuthEventFilter, AuthEventRecord, IfMissing, KeyFilter, KeyStore, NewAudit,
-    Outage, PageReq, Paged, Retention, StoreError, StoreResult, TopKeyRow, UsageBatch,
+    AuditFilter, AuthEventFilter, AuthEventRecord, IfMissing, KeyFilter, KeyStore, LeakOutcome,
+    LeakRecord, NewAudit, Outage, PageReq, Paged, Retention, ScopeCount, SightingRecord,
+    StoreError, StoreResult, TopKeyRow, UsageBatch,
 };
-use crate::api::{App, BucketSize, Org, UsageBucket};
+use crate::api::{Actor, ActorKind, App, BucketSize, Org, UsageBucket};
 use crate::domain::decision::is_owner_key;
 use crate::domain::host_pattern::HostPattern;
 use crate::domain::key::{Env, SecretHash};
 use crate::domain::record::{KeyRecord, KeyStatus};
+use crate::domain::review::{FindingKind, OVER_PRIVILEGED_DAYS, ReviewPolicy};
 use crate::domain::scope::ScopeSet;
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -64,6 +66,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "write probe",
         include_str!("../../assets/migrations/sqlite/0004_write_probe.sql"),
+    ),
+    (
+        5,
+        "leaks, access review, audit actor",
+        include_str!("../../assets/migrations/sqlite/0005_leaks_review.sql"),
     ),
 ];
 
@@ -330,12 +337,36 @@ fn key_from_row(row: &SqliteRow) -> StoreResult<KeyRecord> {
         rotated_from: get(row, "rotated_from")?,
         rotated_to: get(row, "rotated_to")?,
         version: get(row, "version")?,
+        owner: get(row, "owner")?,
+        description: get(row, "description")?,
+        leaked_at: opt_ms(get(row, "leaked_at")?)?,
     })
 }
 
 const KEY_COLUMNS: &str = "seq, id, org_id, name, env, app_id, scopes, allowed_domains, enabled, \
     secret_hash, secret_hint, created_at, updated_at, expires_at, last_used_at, rotated_from, \
-    rotated_to, version";
+    rotated_to, version, owner, description, leaked_at";
+
+/// An actor from its stored columns; entries from before the actor columns were migrated
+/// (0005) have them.
+fn actor_from_row(row: &SqliteRow, with_name: bool) -> StoreResult<Actor> {
+    let kind: Option<String> = get(row, "actor_type")?;
+    let id: Option<String> = get(row, "actor_id")?;
+    let name: Option<String> = if with_name {
+        get(row, "actor_name")?
+    } else {
+        None
+    };
+    let kind = kind
+        .as_deref()
+        .and_then(ActorKind::parse)
+        .ok_or_else(|| StoreError::Corrupt(format!("actor type {kind:?}")))?;
+    Ok(Actor {
+        kind,
+        id: id.ok_or_else(|| StoreError::Corrupt("actor id missing".to_owned()))?,
+        name,
+    })
+}
 
 fn json_list<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
     let v: Vec<String> = items.into_iter().map(|x| x.to_string()).collect();
@@ -344,13 +375,16 @@ fn json_list<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
 
 async fn insert_audit(conn: &mut SqliteConnection, a: &NewAudit) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO audit (id, org_id, at, actor_key_id, action, key_id, changes) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit (id, org_id, at, actor_key_id, actor_type, actor_id, actor_name, \
+         action, key_id, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&a.id)
     .bind(&a.org_id)
     .bind(ms(a.at))
-    .bind(&a.actor_key_id)
+    .bind(a.actor.key_id())
+    .bind(a.actor.kind.as_str())
+    .bind(&a.actor.id)
+    .bind(&a.actor.name)
     .bind(&a.action)
     .bind(&a.key_id)
     .bind(a.changes.to_string())
@@ -393,7 +427,8 @@ async fn insert_key_row(conn: &mut SqliteConnection, k: &KeyRecord) -> StoreResu
     sqlx::query(
         "INSERT INTO keys (id, org_id, name, env, app_id, scopes, allowed_domains, enabled, \
          secret_hash, secret_hint, created_at, updated_at, expires_at, last_used_at, \
-         rotated_from, rotated_to, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         rotated_from, rotated_to, version, owner, description, leaked_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&k.id)
     .bind(&k.org_id)
@@ -412,6 +447,9 @@ async fn insert_key_row(conn: &mut SqliteConnection, k: &KeyRecord) -> StoreResu
     .bind(&k.rotated_from)
     .bind(&k.rotated_to)
     .bind(k.version)
+    .bind(&k.owner)
+    .bind(&k.description)
+    .bind(k.leaked_at.map(ms))
     .execute(conn)
     .await
     .map_err(map_err)?;
@@ -1012,7 +1050,8 @@ impl KeyStore for SqliteStore {
         // The version check and the write are this one statement.
         let q = sqlx::query(
             "UPDATE keys SET name = ?, scopes = ?, allowed_domains = ?, enabled = ?, \
-             expires_at = ?, rotated_to = ?, updated_at = ?, version = ? \
+             expires_at = ?, rotated_to = ?, updated_at = ?, version = ?, owner = ?, \
+             description = ? \
              WHERE id = ? AND org_id = ? AND version = ? AND deleted_at IS NULL",
         )
         .bind(&key.name)
@@ -1023,6 +1062,8 @@ impl KeyStore for SqliteStore {
         .bind(&key.rotated_to)
         .bind(ms(key.updated_at))
         .bind(key.version)
+        .bind(&key.owner)
+        .bind(&key.description)
         .bind(&key.id)
         .bind(&key.org_id)
         .bind(expected_version);
@@ -1137,6 +1178,23 @@ impl KeyStore for SqliteStore {
                 )
                 .bind(ms(*at))
                 .bind(key_id)
+                .execute(tx.conn())
+                .await
+                .map_err(map_err)?;
+            }
+            for d in &batch.scopes {
+                sqlx::query(
+                    "INSERT INTO scope_usage (key_id, org_id, day, scope, requests, last_used_at) \
+                     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_id, day, scope) DO UPDATE SET \
+                     requests = requests + excluded.requests, \
+                     last_used_at = MAX(last_used_at, excluded.last_used_at)",
+                )
+                .bind(&d.key_id)
+                .bind(&d.org_id)
+                .bind(ms(d.day))
+                .bind(&d.scope)
+                .bind(i64::try_from(d.requests).unwrap_or(i64::MAX))
+                .bind(ms(d.last_used_at))
                 .execute(tx.conn())
                 .await
                 .map_err(map_err)?;
@@ -1354,7 +1412,8 @@ impl KeyStore for SqliteStore {
         page: PageReq,
     ) -> StoreResult<Paged<NewAudit>> {
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT seq, id, org_id, at, actor_key_id, action, key_id, changes FROM audit WHERE org_id = ",
+            "SELECT seq, id, org_id, at, actor_type, actor_id, actor_name, action, key_id, changes \
+             FROM audit WHERE org_id = ",
         );
         qb.push_bind(org_id);
         if let Some(k) = &filter.key_id {
@@ -1362,6 +1421,12 @@ impl KeyStore for SqliteStore {
         }
         if let Some(a) = &filter.action {
             qb.push(" AND action = ").push_bind(a.as_str());
+        }
+        if let Some(a) = &filter.actor {
+            qb.push(" AND actor_type = ")
+                .push_bind(a.kind.as_str())
+                .push(" AND actor_id = ")
+                .push_bind(a.id.as_str());
         }
         let rows = self.fetch_page(qb, page).await?;
         let items = rows
@@ -1374,7 +1439,7 @@ impl KeyStore for SqliteStore {
                         id: get(r, "id")?,
                         org_id: get(r, "org_id")?,
                         at: from_ms(get(r, "at")?)?,
-                        actor_key_id: get(r, "actor_key_id")?,
+                        actor: actor_from_row(r, true)?,
                         action: get(r, "action")?,
                         key_id: get(r, "key_id")?,
                         changes: serde_json::from_str(&changes)
@@ -1384,5 +1449,178 @@ impl KeyStore for SqliteStore {
             })
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(paged(items, page.limit, None))
+    }
+
+    async fn record_leak(&self, leak: &LeakRecord) -> StoreResult<LeakOutcome> {
+        let at = ms(leak.at);
+        let mut tx = self.begin().await?;
+        let r = async {
+            let new_sighting = sqlx::query(
+                "INSERT INTO leak_sightings (key_id, org_id, at, source, actor_type, actor_id) \
+                 SELECT id, org_id, ?, ?, ?, ? FROM keys \
+                 WHERE id = ? AND org_id = ? AND deleted_at IS NULL \
+                 ON CONFLICT (key_id, source) DO NOTHING",
+            )
+            .bind(at)
+            .bind(&leak.source)
+            .bind(leak.actor.kind.as_str())
+            .bind(&leak.actor.id)
+            .bind(&leak.key_id)
+            .bind(&leak.org_id)
+            .execute(tx.conn())
+            .await
+            .map_err(map_err)?
+            .rows_affected()
+                == 1;
+            // The first report sets `leaked_at`; a change of the key, so a new version.
+            sqlx::query(
+                "UPDATE keys SET leaked_at = ?1, updated_at = ?1, version = version + 1 \
+                 WHERE id = ?2 AND org_id = ?3 AND deleted_at IS NULL AND leaked_at IS NULL",
+            )
+            .bind(at)
+            .bind(&leak.key_id)
+            .bind(&leak.org_id)
+            .execute(tx.conn())
+            .await
+            .map_err(map_err)?;
+            if new_sighting {
+                insert_audit(tx.conn(), &leak.leaked).await?;
+            }
+            let disabled_now = leak.disable
+                && change_audited(
+                    tx.conn(),
+                    sqlx::query(
+                        "UPDATE keys SET enabled = 0, updated_at = ?1, version = version + 1 \
+                         WHERE id = ?2 AND org_id = ?3 AND deleted_at IS NULL AND enabled = 1",
+                    )
+                    .bind(at)
+                    .bind(&leak.key_id)
+                    .bind(&leak.org_id),
+                    std::slice::from_ref(&leak.disabled),
+                )
+                .await?;
+            let row = sqlx::query("SELECT * FROM keys WHERE id = ? AND deleted_at IS NULL")
+                .bind(&leak.key_id)
+                .fetch_optional(tx.conn())
+                .await
+                .map_err(map_err)?;
+            Ok(LeakOutcome {
+                key: row.as_ref().map(key_from_row).transpose()?,
+                new_sighting,
+                disabled_now,
+            })
+        }
+        .await;
+        tx.end(r, |_| true).await
+    }
+
+    async fn list_sightings(
+        &self,
+        key_id: &str,
+        page: PageReq,
+    ) -> StoreResult<Paged<SightingRecord>> {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT seq, at, source, actor_type, actor_id FROM leak_sightings WHERE key_id = ",
+        );
+        qb.push_bind(key_id);
+        let rows = self.fetch_page(qb, page).await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    get(r, "seq")?,
+                    SightingRecord {
+                        at: from_ms(get(r, "at")?)?,
+                        source: get(r, "source")?,
+                        actor: actor_from_row(r, false)?,
+                    },
+                ))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(paged(items, page.limit, None))
+    }
+
+    async fn scope_counts(
+        &self,
+        keys: &[String],
+        from: DateTime<Utc>,
+    ) -> StoreResult<Vec<ScopeCount>> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(500) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "SELECT key_id, scope, SUM(requests) AS requests, MAX(last_used_at) AS last_used_at \
+                 FROM scope_usage WHERE day >= ",
+            );
+            qb.push_bind(ms(from)).push(" AND key_id IN (");
+            let mut ids = qb.separated(", ");
+            for k in chunk {
+                ids.push_bind(k.as_str());
+            }
+            qb.push(") GROUP BY key_id, scope ORDER BY key_id, scope");
+            let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
+            for r in &rows {
+                out.push(ScopeCount {
+                    key_id: get(r, "key_id")?,
+                    scope: get(r, "scope")?,
+                    requests: u64::try_from(get::<i64>(r, "requests")?).unwrap_or(0),
+                    last_used_at: from_ms(get(r, "last_used_at")?)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn review_candidates(
+        &self,
+        org_id: &str,
+        kind: FindingKind,
+        policy: &ReviewPolicy,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<KeyRecord>> {
+        // Each kind walks its own partial index (0005) for at most `limit` rows; the usable
+        // condition (enabled, unexpired) and the review rules are applied to what it found.
+        let mut qb =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {KEY_COLUMNS} FROM keys WHERE org_id = "));
+        qb.push_bind(org_id).push(" AND deleted_at IS NULL");
+        match kind {
+            FindingKind::Leaked => {
+                qb.push(" AND leaked_at IS NOT NULL AND enabled = 1 ORDER BY seq DESC");
+            }
+            FindingKind::NoOwner => {
+                qb.push(" AND owner IS NULL ORDER BY seq DESC");
+            }
+            FindingKind::Stale => {
+                let cut = ms(policy.stale_cutoff(now));
+                qb.push(" AND (last_used_at IS NULL OR last_used_at < ")
+                    .push_bind(cut)
+                    .push(") AND created_at < ")
+                    .push_bind(cut)
+                    .push(" ORDER BY last_used_at");
+            }
+            FindingKind::RotationDue => {
+                qb.push(" AND rotated_to IS NULL AND created_at < ")
+                    .push_bind(ms(policy.rotation_cutoff(now)))
+                    .push(" ORDER BY created_at");
+            }
+            FindingKind::OverPrivileged => {
+                let from = now - chrono::Duration::days(i64::from(OVER_PRIVILEGED_DAYS));
+                qb.push(" AND last_used_at >= ")
+                    .push_bind(ms(from))
+                    .push(" ORDER BY last_used_at DESC");
+            }
+            FindingKind::Wildcard => {
+                qb.push(
+                    " AND (instr(scopes, '\"*\"') > 0 OR instr(scopes, ':*\"') > 0) \
+                     ORDER BY seq DESC",
+                );
+            }
+            FindingKind::NoExpiryTest => {
+                qb.push(" AND env = 'test' AND expires_at IS NULL ORDER BY seq DESC");
+            }
+        }
+        qb.push(" LIMIT ").push_bind(i64::from(limit));
+        let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
+        rows.iter().map(key_from_row).collect()
     }
 }

@@ -216,6 +216,7 @@ impl Executor {
                             cursor,
                             key_id,
                             action,
+                            actor: None,
                         })
                         .await
                     },

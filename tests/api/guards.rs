@@ -439,7 +439,7 @@ async fn the_store_guard_is_atomic_under_concurrent_writes() {
             id: format!("aud_race{round}x{n}"),
             org_id: org.org.id.clone(),
             at: now,
-            actor_key_id: None,
+            actor: keyconsole::api::Actor::system("org create"),
             action: "key.deleted".into(),
             key_id: Some(id.to_owned()),
             changes: serde_json::json!({}),

@@ -9,6 +9,8 @@ mod guards;
 mod handlers;
 mod http;
 mod keys;
+mod leaks;
 mod openapi;
+mod review;
 mod store;
 mod usage;

@@ -176,6 +176,10 @@ fn valid_body(method: &str, path: &str) -> Option<&'static str> {
         ("POST", "/v1/verify") => Some(r#"{"credential": "pk_live_000000000000000000000000"}"#),
         ("PATCH", "/v1/keys/{id}") => Some(r#"{"name": "Probed"}"#),
         ("POST", "/v1/keys/{id}/rotate") => Some(r#"{"grace_period_seconds": 60}"#),
+        ("POST", "/v1/leaks") => Some(
+            r#"{"hashes": ["0000000000000000000000000000000000000000000000000000000000000000"], "source": "probe", "action": "report"}"#,
+        ),
+        ("POST", "/v1/secret-scanning/github") => Some("[]"),
         _ => None,
     }
 }
@@ -475,7 +479,11 @@ async fn every_route_rejects_unknown_query_parameters() {
             message.contains("`foo`"),
             "{method} {path}: the message should name the parameter: {message}"
         );
-        // The parameter alone made the difference.
+        // The parameter alone made the difference. (GitHub's receiver is off on this server;
+        // tests/api/leaks.rs checks its strict query on a signed delivery.)
+        if path == "/v1/secret-scanning/github" {
+            continue;
+        }
         let id = s.create("Strict", &["runs:read"]).await.key.id;
         let st = op.call(&s.url, &id, "", &auth, body).await.status;
         assert!(st < 400, "{method} {path} without the parameter: {st}");

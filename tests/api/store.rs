@@ -125,6 +125,38 @@ impl KeyStore for Probe {
     async fn record_usage(&self, batch: &UsageBatch) -> StoreResult<()> {
         self.inner.record_usage(batch).await
     }
+    async fn record_leak(
+        &self,
+        leak: &keyconsole::storage::LeakRecord,
+    ) -> StoreResult<keyconsole::storage::LeakOutcome> {
+        self.inner.record_leak(leak).await
+    }
+    async fn list_sightings(
+        &self,
+        key_id: &str,
+        page: PageReq,
+    ) -> StoreResult<Paged<keyconsole::storage::SightingRecord>> {
+        self.inner.list_sightings(key_id, page).await
+    }
+    async fn scope_counts(
+        &self,
+        keys: &[String],
+        from: DateTime<Utc>,
+    ) -> StoreResult<Vec<keyconsole::storage::ScopeCount>> {
+        self.inner.scope_counts(keys, from).await
+    }
+    async fn review_candidates(
+        &self,
+        org_id: &str,
+        kind: keyconsole::domain::review::FindingKind,
+        policy: &keyconsole::domain::review::ReviewPolicy,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<KeyRecord>> {
+        self.inner
+            .review_candidates(org_id, kind, policy, now, limit)
+            .await
+    }
     async fn add_buckets(
         &self,
         key_id: &str,
@@ -375,7 +407,7 @@ async fn an_org_and_its_owner_key_are_one_transaction() {
         id: "aud_00000000000000000042".into(),
         org_id: org.id.clone(),
         at: now,
-        actor_key_id: None,
+        actor: keyconsole::api::Actor::system("org create"),
         action: "key.created".into(),
         key_id: Some(key.id.clone()),
         changes: serde_json::json!({}),
@@ -436,7 +468,7 @@ async fn key_lookups_never_wait_behind_writers() {
                 id: format!("aud_{i:020}"),
                 org_id: org.clone(),
                 at: Utc::now(),
-                actor_key_id: None,
+                actor: keyconsole::api::Actor::system("org create"),
                 action: "app.created".into(),
                 key_id: None,
                 changes: serde_json::json!({}),

@@ -32,6 +32,9 @@ pub fn record(secret: &Secret, id: &str, org: &str) -> KeyRecord {
         rotated_from: None,
         rotated_to: None,
         version: 1,
+        owner: None,
+        description: None,
+        leaked_at: None,
     }
 }
 

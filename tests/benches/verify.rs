@@ -52,7 +52,7 @@ fn bench(c: &mut Criterion) {
             id: "aud_bench".into(),
             org_id: "org_bench".into(),
             at: Utc::now(),
-            actor_key_id: None,
+            actor: keyconsole::api::Actor::system("org create"),
             action: "key.created".into(),
             key_id: Some(rec.id.clone()),
             changes: serde_json::json!({}),

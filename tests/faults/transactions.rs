@@ -47,7 +47,7 @@ fn app(i: usize, org: &str) -> (App, NewAudit) {
             id: format!("aud_{i:020}"),
             org_id: org.to_owned(),
             at: now,
-            actor_key_id: None,
+            actor: keyconsole::api::Actor::system("org create"),
             action: "app.created".into(),
             key_id: None,
             changes: serde_json::json!({}),

@@ -56,6 +56,9 @@ pub fn key(i: usize, name: &str, status: KeyStatus) -> KeyObject {
         rotated_from: None,
         rotated_to: None,
         version: 1,
+        owner: None,
+        description: None,
+        leaked_at: None,
     }
 }
 
@@ -234,6 +237,7 @@ pub fn audit() -> Vec<AuditEntry> {
             } else {
                 serde_json::json!({"name": "Service"})
             },
+            actor: keyconsole::api::Actor::key(&format!("pk_live_{:024}", 1)),
         })
         .collect()
 }

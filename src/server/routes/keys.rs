@@ -12,10 +12,11 @@ use serde_json::json;
 use super::responses::{
     AuthErrors, BodyErrors, KeyConflict, KeyNotFound, Rejections, VersionMismatch,
 };
-use super::{audit, cursor, page_req, valid_name};
+use super::{audit, cursor, free_text, page_req, valid_name};
 use crate::api::{
-    CreateKeyRequest, CreateKeyResponse, KeyObject, ListKeysQuery, MAX_DOMAINS, MAX_GRACE_SECONDS,
-    Page, RotateRequest, RotateResponse, UpdateKeyRequest,
+    Actor, CreateKeyRequest, CreateKeyResponse, KeyObject, ListKeysQuery, MAX_DESCRIPTION_CHARS,
+    MAX_DOMAINS, MAX_GRACE_SECONDS, MAX_OWNER_CHARS, Page, RotateRequest, RotateResponse,
+    UpdateKeyRequest,
 };
 use crate::domain::decision::{ErrorCode, can_manage};
 use crate::domain::host_pattern::HostPattern;
@@ -212,6 +213,10 @@ pub async fn create_key(
     };
     let scopes = parse_scopes(&state, &scope_list)?;
     let domains = parse_domains(req.allowed_domains.as_deref().unwrap_or(&[]))?;
+    let (owner, description) = (
+        owner_of(req.owner.as_deref())?,
+        description_of(req.description.as_deref())?,
+    );
     let org_id = caller.key.org_id.clone();
     if let Some(app) = &req.app_id
         && (!is_app_id(app) || state.store.get_app(&org_id, app).await?.is_none())
@@ -257,11 +262,14 @@ pub async fn create_key(
         rotated_from: None,
         rotated_to: None,
         version: 1,
+        owner,
+        description,
+        leaked_at: None,
     };
     let entry = audit(
         &state,
         &org_id,
-        Some(&caller.key.id),
+        &Actor::key(&caller.key.id),
         "key.created",
         Some(&record.id),
         created_changes(&record),
@@ -278,9 +286,25 @@ pub async fn create_key(
     ))
 }
 
+fn owner_of(v: Option<&str>) -> Result<Option<String>, ApiError> {
+    Ok(v.map(|o| free_text("owner", o, MAX_OWNER_CHARS))
+        .transpose()?
+        .flatten())
+}
+
+fn description_of(v: Option<&str>) -> Result<Option<String>, ApiError> {
+    Ok(
+        v.map(|d| free_text("description", d, MAX_DESCRIPTION_CHARS))
+            .transpose()?
+            .flatten(),
+    )
+}
+
 fn created_changes(r: &KeyRecord) -> serde_json::Value {
     json!({
         "name": r.name,
+        "owner": r.owner,
+        "description": r.description,
         "env": r.env.as_str(),
         "app_id": r.app_id,
         "scopes": r.scopes.to_strings(),
@@ -335,7 +359,8 @@ fn change(
     }
 }
 
-/// Update a key's name, scopes, domains, enabled flag or expiry. Honours `If-Match`.
+/// Update a key's name, scopes, domains, enabled flag, expiry, owner or description.
+/// Honours `If-Match`.
 #[utoipa::path(patch, path = "/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "The public key"), ("If-Match" = Option<String>, Header, description = "Expected version")),
     request_body = Option<UpdateKeyRequest>,
@@ -360,6 +385,16 @@ pub async fn update_key(
         .allowed_domains
         .as_deref()
         .map(parse_domains)
+        .transpose()?;
+    let owner = req
+        .owner
+        .as_ref()
+        .map(|o| owner_of(o.as_deref()))
+        .transpose()?;
+    let description = req
+        .description
+        .as_ref()
+        .map(|d| description_of(d.as_deref()))
         .transpose()?;
 
     for _attempt in 0..5 {
@@ -396,6 +431,12 @@ pub async fn update_key(
         if let Some(exp) = req.expires_at {
             next.expires_at = exp;
         }
+        if let Some(o) = &owner {
+            next.owner.clone_from(o);
+        }
+        if let Some(d) = &description {
+            next.description.clone_from(d);
+        }
         let mut changes = serde_json::Map::new();
         change(&mut changes, "name", json!(current.name), json!(next.name));
         change(
@@ -419,6 +460,18 @@ pub async fn update_key(
             json!(current.expires_at),
             json!(next.expires_at),
         );
+        change(
+            &mut changes,
+            "owner",
+            json!(current.owner),
+            json!(next.owner),
+        );
+        change(
+            &mut changes,
+            "description",
+            json!(current.description),
+            json!(next.description),
+        );
         let toggled = current.enabled != next.enabled;
         // A conditional PATCH that changes nothing still takes a new version, through the
         // same compare-and-write as any edit: of concurrent PATCHes with one If-Match
@@ -436,7 +489,7 @@ pub async fn update_key(
             audits.push(audit(
                 &state,
                 &current.org_id,
-                Some(&caller.key.id),
+                &Actor::key(&caller.key.id),
                 if next.enabled {
                     "key.enabled"
                 } else {
@@ -451,7 +504,7 @@ pub async fn update_key(
             audits.push(audit(
                 &state,
                 &current.org_id,
-                Some(&caller.key.id),
+                &Actor::key(&caller.key.id),
                 "key.updated",
                 Some(&current.id),
                 serde_json::Value::Object(changes),
@@ -499,7 +552,7 @@ pub async fn delete_key(
     let entry = audit(
         &state,
         &current.org_id,
-        Some(&caller.key.id),
+        &Actor::key(&caller.key.id),
         "key.deleted",
         Some(&current.id),
         json!({"name": current.name}),
@@ -517,7 +570,8 @@ pub async fn delete_key(
     }
 }
 
-/// Rotate a key: a new key with the same name, scopes, domains, app and environment; the
+/// Rotate a key: a new key with the same name, owner, description, scopes, domains, app and
+/// environment; the
 /// old key keeps working for the grace period, then answers `key_expired`.
 #[utoipa::path(post, path = "/v1/keys/{id}/rotate", tag = "keys",
     params(("id" = String, Path, description = "The public key")),
@@ -560,6 +614,9 @@ pub async fn rotate_key(
         enabled: true,
         secret_hash: secret.hash(),
         secret_hint: secret.hint(),
+        // A new secret has not leaked; name, owner, description, scopes, domains, app and
+        // environment carry over.
+        leaked_at: None,
         ..old.clone()
     };
     let mut previous = old.clone();
@@ -571,7 +628,7 @@ pub async fn rotate_key(
         audit(
             &state,
             &old.org_id,
-            Some(&caller.key.id),
+            &Actor::key(&caller.key.id),
             "key.rotated",
             Some(&old.id),
             json!({"rotated_to": new.id, "grace_period_seconds": grace, "expires_at": previous.expires_at}),
@@ -580,7 +637,7 @@ pub async fn rotate_key(
         audit(
             &state,
             &old.org_id,
-            Some(&caller.key.id),
+            &Actor::key(&caller.key.id),
             "key.created",
             Some(&new.id),
             created_changes(&new),

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::responses::{AuthErrors, BodyErrors, Rejections, StoreErrors};
 use super::{audit, cursor, page_req, valid_name};
 use crate::api::{
-    App, CreateAppRequest, Health, KeyObject, MeResponse, Page, PageQuery, ScopeInfo,
+    Actor, App, CreateAppRequest, Health, KeyObject, MeResponse, Page, PageQuery, ScopeInfo,
     ScopesResponse, VerifyRequest, VerifyResponse,
 };
 use crate::domain::decision::{AuthMethod, Credential, ErrorCode, Step, extract_token};
@@ -179,7 +179,7 @@ pub async fn create_app(
     let entry = audit(
         &state,
         &caller.key.org_id,
-        Some(&caller.key.id),
+        &Actor::key(&caller.key.id),
         "app.created",
         None,
         json!({"app_id": app.id, "name": app.name}),
@@ -243,6 +243,10 @@ pub async fn verify(
         .and_then(Credential::public_key)
         .map(|p| p.as_str().to_owned());
     let event_key = found.as_ref().map(|k| k.id.clone()).or(named);
+    caller.ctx.attribute_verified_scopes(
+        (found.is_some() && decision.allowed())
+            .then(|| required.iter().map(ToString::to_string).collect()),
+    );
     caller.ctx.attribute_verification(
         found.as_deref().filter(|_| decision.counts_usage()),
         Some((&org, event_key.as_deref())),

@@ -2,9 +2,11 @@
 //! document come from the same annotations and cannot drift.
 
 pub mod keys;
+pub mod leaks;
 pub mod misc;
 pub mod reports;
 pub mod responses;
+pub mod review;
 
 use chrono::{DateTime, Utc};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -15,7 +17,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::ApiError;
 use crate::api::{
-    API_KEY_HEADER, DEFAULT_LIMIT, ErrorBody, MAX_LIMIT, MAX_NAME_CHARS, REQUEST_ID_HEADER,
+    API_KEY_HEADER, Actor, DEFAULT_LIMIT, ErrorBody, MAX_LIMIT, MAX_NAME_CHARS, REQUEST_ID_HEADER,
 };
 use crate::domain::key::{decode_base62, encode_base62, random_base62};
 use crate::domain::scope::{Catalog, Scope};
@@ -72,6 +74,18 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(misc::scopes))
         .routes(routes!(misc::list_apps, misc::create_app))
         .routes(routes!(misc::verify))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(leaks::report_leaks))
+                // 1,000 hashes do not fit in 64 KiB.
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    leaks::MAX_LEAKS_BODY_BYTES,
+                )),
+        )
+        .routes(routes!(leaks::github_scanning))
+        .routes(routes!(leaks::key_leaks))
+        .routes(routes!(review::scope_usage))
+        .routes(routes!(review::review))
         .routes(routes!(misc::healthz))
         .routes(routes!(misc::readyz))
 }
@@ -182,7 +196,7 @@ pub fn cursor(next: Option<i64>) -> Option<String> {
 pub fn audit(
     state: &AppState,
     org_id: &str,
-    actor: Option<&str>,
+    actor: &Actor,
     action: &str,
     key_id: Option<&str>,
     changes: serde_json::Value,
@@ -193,11 +207,28 @@ pub fn audit(
         id: format!("aud_{}", random_base62(20, &mut fill)),
         org_id: org_id.to_owned(),
         at,
-        actor_key_id: actor.map(str::to_owned),
+        actor: actor.clone(),
         action: action.to_owned(),
         key_id: key_id.map(str::to_owned),
         changes,
     }
+}
+
+/// Validate optional free text (a key's `owner`, `description`): at most `max` characters
+/// after trimming, no control characters; only whitespace (or nothing) is `None`.
+pub fn free_text(field: &str, value: &str, max: usize) -> Result<Option<String>, ApiError> {
+    let v = value.trim();
+    if v.chars().count() > max {
+        return Err(ApiError::invalid(format!(
+            "invalid value for `{field}`: at most {max} characters"
+        )));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(ApiError::invalid(format!(
+            "invalid value for `{field}`: control characters are not allowed"
+        )));
+    }
+    Ok((!v.is_empty()).then(|| v.to_owned()))
 }
 
 /// Validate a display name: 1-100 characters after trimming, no control characters.

@@ -8,8 +8,8 @@ use super::keys::own_key;
 use super::responses::{AuthErrors, KeyNotFound, Rejections};
 use super::{cursor, page_req};
 use crate::api::{
-    AuditEntry, AuditQuery, AuthEvent, AuthEventsQuery, BucketSize, KeyUsage, OrgUsage, Page,
-    TopKey, UsageBucket, UsageQuery,
+    Actor, AuditEntry, AuditQuery, AuthEvent, AuthEventsQuery, BucketSize, KeyUsage, OrgUsage,
+    Page, TopKey, UsageBucket, UsageQuery,
 };
 use crate::domain::decision::ErrorCode;
 use crate::server::AppState;
@@ -194,9 +194,21 @@ pub async fn audit(
     StrictQuery(q): StrictQuery<AuditQuery>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     let page = page_req(q.limit, q.cursor.as_deref())?;
+    let actor = q
+        .actor
+        .as_deref()
+        .map(|a| {
+            Actor::parse_filter(a).ok_or_else(|| {
+                ApiError::invalid(
+                    "invalid value for `actor`: use key:<public key>, user:<sub> or system:<what>",
+                )
+            })
+        })
+        .transpose()?;
     let filter = AuditFilter {
         key_id: q.key_id.clone(),
         action: q.action.clone(),
+        actor,
     };
     let found = state
         .store
@@ -209,7 +221,8 @@ pub async fn audit(
             .map(|a| AuditEntry {
                 id: a.id,
                 at: a.at,
-                actor_key_id: a.actor_key_id,
+                actor_key_id: a.actor.key_id().map(str::to_owned),
+                actor: a.actor,
                 action: a.action,
                 key_id: a.key_id,
                 changes: a.changes,

@@ -353,6 +353,8 @@ impl KeyForm {
             app_id: self.app.and_then(|i| apps.get(i)).map(|a| a.id.clone()),
             env: Some(self.env),
             expires_at: parse_expiry(self.expiry.value(), now).ok().flatten(),
+            owner: None,
+            description: None,
         }
     }
 
@@ -380,6 +382,8 @@ impl KeyForm {
             allowed_domains: (domains != original.allowed_domains).then_some(domains),
             enabled: None,
             expires_at: (expiry != original.expires_at).then_some(expiry),
+            owner: None,
+            description: None,
         }
     }
 }
@@ -467,6 +471,9 @@ mod tests {
             rotated_from: None,
             rotated_to: None,
             version: 3,
+            owner: None,
+            description: None,
+            leaked_at: None,
         };
         let mut f = KeyForm::edit(&k);
         let mut seen = vec![f.focus];

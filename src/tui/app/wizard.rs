@@ -297,6 +297,9 @@ pub(crate) mod tests_support {
             rotated_from: None,
             rotated_to: None,
             version: 1,
+            owner: None,
+            description: None,
+            leaked_at: None,
         }
     }
 }
@@ -331,6 +334,9 @@ mod tests {
             rotated_from: None,
             rotated_to: None,
             version: 1,
+            owner: None,
+            description: None,
+            leaked_at: None,
         }
     }
 
