@@ -753,10 +753,12 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Open(format!("migration failed: {e}")))?;
         // Opened after the migrations, so readers see the schema; `query_only` makes a write
-        // slipping onto this pool an error instead of a second writer.
+        // slipping onto this pool an error instead of a second writer. Every reader is opened
+        // up front and kept: one opened lazily after the file was deleted would fail, and
+        // cached-key requests that read the org would get 503 for no reason of their own.
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
-            .min_connections(1)
+            .min_connections(8)
             .max_lifetime(None)
             .idle_timeout(None)
             .acquire_timeout(Duration::from_secs(10))
