@@ -481,7 +481,7 @@ fn a_copied_secret_is_cleared_when_its_timer_fires() {
     let mut a = app(1, (80, 24));
     let cmds = a.update(Action::Copied {
         secret: true,
-        result: Ok("via OSC 52".into()),
+        result: Ok(crate::fixtures::osc52_done("Secret")),
     });
     let Some(Command::Timer(TimerKind::ClipboardClear(id), after)) = cmds.first().cloned() else {
         panic!("{cmds:?}")
@@ -497,7 +497,7 @@ fn a_copied_secret_is_cleared_when_its_timer_fires() {
     assert!(
         a.update(Action::Copied {
             secret: false,
-            result: Ok("via OSC 52".into())
+            result: Ok(crate::fixtures::osc52_done("Secret"))
         })
         .is_empty()
     );

@@ -273,23 +273,39 @@ impl App {
             }
             Action::Copied { secret, result } => {
                 match result {
-                    Ok(how) => {
+                    Ok(done) => {
                         if secret {
                             let id = self.next_id();
                             let after = self.settings.clipboard_clear;
                             self.clipboard_until = Some((id, self.mono + after));
+                            self.clipboard_clears = done.clears.clone();
                             for m in &mut self.modals {
                                 if let Modal::Reveal(r) = m {
-                                    r.copied = Some(how.clone());
+                                    r.copied = Some(match &done.warning {
+                                        Some(w) => format!("{}. {w}", done.how),
+                                        None => done.how.clone(),
+                                    });
                                 }
                             }
                             self.toast(
-                                format!("Secret copied {how}; cleared in {}s", after.as_secs()),
+                                format!(
+                                    "{} {}; {} in {}s",
+                                    done.what,
+                                    done.how,
+                                    done.clears,
+                                    after.as_secs()
+                                ),
                                 false,
                             );
                             return Ok(vec![Command::Timer(TimerKind::ClipboardClear(id), after)]);
                         }
-                        self.toast(format!("Copied {how}"), false);
+                        self.toast(
+                            match &done.warning {
+                                Some(w) => format!("{} {}: {w}", done.what, done.how),
+                                None => format!("{} {}", done.what, done.how),
+                            },
+                            false,
+                        );
                     }
                     Err(e) => self.toast(format!("Copy failed: {e}"), true),
                 }

@@ -374,7 +374,7 @@ fn reveal(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, r: &Reveal, on
     }
     lines.push(Line::default());
     if let Some(how) = &r.copied {
-        lines.push(Line::from(Span::styled(format!("Copied {how}."), t.ok())));
+        lines.push(Line::from(Span::styled(format!("Secret {how}."), t.ok())));
     }
     lines.push(Line::from(vec![
         Span::styled("v", t.key()),
