@@ -304,6 +304,7 @@ impl App {
             pending,
             type_to_confirm: type_name,
             typed: Input::default(),
+            mismatch: None,
         }));
     }
 
