@@ -31,6 +31,13 @@ pub fn explain(e: &UiError) -> String {
 impl App {
     /// Apply one action.
     pub fn update(&mut self, action: Action) -> Vec<Command> {
+        let changed = super::review::changes_keys(&action);
+        let mut cmds = self.dispatch(action);
+        cmds.extend(self.review_follow(changed));
+        cmds
+    }
+
+    fn dispatch(&mut self, action: Action) -> Vec<Command> {
         let action = match self.update_always(action) {
             Ok(cmds) => return cmds,
             Err(other) => other,
@@ -81,6 +88,7 @@ impl App {
                 Tab::Domains => self.update_domains(other),
                 Tab::Usage => self.update_usage(other),
                 Tab::Audit => self.update_audit(other),
+                Tab::Review => self.update_review(other),
             },
         }
     }
@@ -328,6 +336,9 @@ impl App {
                 }
                 Vec::new()
             }
+            a @ (Action::ReviewLoaded(_)
+            | Action::ScopeUsageLoaded { .. }
+            | Action::SightingsLoaded { .. }) => self.review_result(a),
             other => return Err(other),
         };
         Ok(cmds)
@@ -396,6 +407,7 @@ impl App {
         match tab {
             Tab::Usage => self.load_usage(false),
             Tab::Audit if !self.audit.loaded && !self.audit.loading => self.load_audit(false),
+            Tab::Review => self.enter_review(),
             Tab::Domains => {
                 self.domains.cursor = 0;
                 self.domains.refused = None;
@@ -422,6 +434,7 @@ impl App {
             }
             Tab::Usage => self.load_usage(true),
             Tab::Audit => self.load_audit(false),
+            Tab::Review => self.load_review(),
         }
     }
 
@@ -519,6 +532,13 @@ impl App {
                 self.wizard_finished(Ok(k));
             }
             Err(e) if origin == EditOrigin::Wizard => self.wizard_finished(Err(e)),
+            r if origin == EditOrigin::Review => {
+                if let Ok(k) = &r {
+                    self.keys.replace(k.clone());
+                    self.keys.rebuild_view();
+                }
+                self.review_key_updated(r);
+            }
             Ok(k) => {
                 let name = k.name.clone();
                 let enabled = k.enabled;
@@ -546,7 +566,7 @@ impl App {
                         self.domains.refused = None;
                         self.toast(format!("Allowed domains of {name} saved"), false);
                     }
-                    EditOrigin::Wizard => {}
+                    EditOrigin::Wizard | EditOrigin::Review => {}
                 }
             }
             Err(e) => {
@@ -571,7 +591,7 @@ impl App {
                         self.domains.saving = false;
                         self.domains.refused = Some(text);
                     }
-                    EditOrigin::Wizard => {}
+                    EditOrigin::Wizard | EditOrigin::Review => {}
                 }
             }
         }
@@ -733,6 +753,7 @@ impl App {
                 _ => {}
             },
             Modal::Bulk(_) => return self.update_bulk(action),
+            Modal::Leak(_) => return self.update_leak_choice(action),
         }
         Vec::new()
     }
@@ -821,7 +842,8 @@ impl App {
                 vec![Command::CreateKey(f.create_request(&self.apps, now))]
             }
             FormMode::Edit { id, version } => {
-                let Some(original) = self.keys.get(&id).cloned() else {
+                let loaded = self.keys.get(&id).or_else(|| self.review.key(&id));
+                let Some(original) = loaded.cloned() else {
                     f.server_error =
                         Some("This key is no longer loaded; press Esc and reload.".to_owned());
                     return Vec::new();
@@ -870,11 +892,12 @@ impl App {
                 self.quit = true;
                 Vec::new()
             }
+            p @ Pending::Narrow { .. } => self.review_confirmed(p),
             other => self.rotation_confirmed(&other),
         }
     }
 
-    fn confirm_destructive(
+    pub(super) fn confirm_destructive(
         &mut self,
         pending: Pending,
         title: String,
@@ -969,6 +992,7 @@ impl App {
             "domains" | "3" => tab(Tab::Domains),
             "usage" | "4" => tab(Tab::Usage),
             "audit" | "5" => tab(Tab::Audit),
+            "review" | "6" => tab(Tab::Review),
             _ => None,
         };
         if let Some(t) = target {
@@ -1040,7 +1064,7 @@ impl App {
             }
             (other, _) => {
                 self.toast(
-                    format!("Unknown command `{other}`: try :keys :usage :rotate ID :request REQ_ID :hint LAST4 :profile NAME :q"),
+                    format!("Unknown command `{other}`: try :keys :usage :review :rotate ID :request REQ_ID :hint LAST4 :profile NAME :q"),
                     true,
                 );
                 Vec::new()
@@ -1169,6 +1193,7 @@ impl App {
                 }
             }
             Action::BulkRotate => return self.open_bulk(),
+            Action::RespondLeak => self.respond_leak_selected(),
             _ => {}
         }
         if self.keys.wants_more(h) {
@@ -1396,12 +1421,9 @@ impl App {
         let a = &mut self.audit;
         let n = a.rows.len();
         match action {
-            Action::Up => a.selected = a.selected.saturating_sub(1),
-            Action::Down => a.selected = (a.selected + 1).min(n.saturating_sub(1)),
-            Action::PageUp => a.selected = a.selected.saturating_sub(h),
-            Action::PageDown => a.selected = (a.selected + h).min(n.saturating_sub(1)),
-            Action::Top => a.selected = 0,
-            Action::Bottom => a.selected = n.saturating_sub(1),
+            nav if super::list_move(&nav, a.selected, n, h).is_some() => {
+                a.selected = super::list_move(&nav, a.selected, n, h).unwrap_or(a.selected);
+            }
             Action::FilterAuditKey => {
                 a.key_filter = match (&a.key_filter, self.keys.selected_key()) {
                     (Some(_), _) | (None, None) => None,
