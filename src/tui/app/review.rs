@@ -43,6 +43,8 @@ pub struct ReviewState {
     pub offset: usize,
     /// A key changed since the review was loaded: reload when it is next shown.
     pub stale: bool,
+    /// A (re)load is in flight.
+    pub loading: bool,
     /// The key detail's extra answers.
     pub insights: Insights,
 }
@@ -182,6 +184,7 @@ impl App {
     /// Ask for the review.
     pub fn load_review(&mut self) -> Vec<Command> {
         self.review.stale = false;
+        self.review.loading = true;
         if !matches!(self.review.data, Loadable::Ready(_)) {
             self.review.data = Loadable::Loading;
         }
@@ -201,6 +204,7 @@ impl App {
     pub(super) fn review_result(&mut self, action: Action) -> Vec<Command> {
         match action {
             Action::ReviewLoaded(r) => {
+                self.review.loading = false;
                 match r {
                     Ok(review) => {
                         let keep = self.review.selected_finding().map(|f| f.key.id.clone());

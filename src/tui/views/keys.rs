@@ -175,6 +175,7 @@ pub fn detail_lines(app: &App, cx: &Ctx<'_>, key: &KeyObject) -> Vec<Line<'stati
     if let Some(d) = &key.description {
         lines.push(field("Description", d.clone()));
     }
+    lines.push(field("Scopes", super::review::scopes_value(app, key)));
     lines.extend([
         field("Environment", key.env.as_str().to_owned()),
         field(
@@ -190,7 +191,6 @@ pub fn detail_lines(app: &App, cx: &Ctx<'_>, key: &KeyObject) -> Vec<Line<'stati
                 key.secret_hint
             ),
         ),
-        field("Scopes", super::review::scopes_value(app, key)),
         field(
             "Domains",
             if key.allowed_domains.is_empty() {

@@ -8,11 +8,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::{Ctx, ago, centered, thousands, trunc};
-use crate::api::{KeyObject, ReviewFinding};
+use crate::api::{ActorKind, KeyObject, ReviewFinding};
 use crate::domain::review::FindingKind;
 use crate::tui::app::App;
 use crate::tui::app::review::{LeakChoice, ReviewRow, scope_diff, usable};
 use crate::tui::app::tabs::Loadable;
+
+/// Sightings listed in the key detail.
+const SHOWN_SIGHTINGS: usize = 2;
 
 /// A kind in words.
 pub fn kind_label(k: FindingKind) -> &'static str {
@@ -57,7 +60,9 @@ pub(super) fn crumb(app: &App, cx: &Ctx<'_>) -> Line<'static> {
         Loadable::Loading => s.push(Span::styled("   loading…", t.dim())),
         _ => {}
     }
-    if app.review.stale {
+    if app.review.loading && matches!(app.review.data, Loadable::Ready(_)) {
+        s.push(Span::styled("   reloading…", t.dim()));
+    } else if app.review.stale {
         s.push(Span::styled("   (keys changed; Ctrl-r reloads)", t.dim()));
     }
     Line::from(s)
@@ -309,20 +314,28 @@ pub fn leak_lines(app: &App, cx: &Ctx<'_>, key: &KeyObject) -> Vec<Line<'static>
     }
     match &ins.sightings {
         Loadable::Ready(seen) => {
-            for s in seen.iter().take(3) {
-                let by = s
-                    .reported_by
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| s.reported_by.id.clone());
+            // Newest first. A system reporter (GitHub secret scanning) is named; a
+            // reporting key is in the audit log.
+            for s in seen.iter().take(SHOWN_SIGHTINGS) {
+                let by = match s.reported_by.kind {
+                    ActorKind::Key => String::new(),
+                    _ => format!(
+                        " (by {})",
+                        s.reported_by.name.as_ref().unwrap_or(&s.reported_by.id)
+                    ),
+                };
                 lines.push(Line::from(vec![
                     Span::styled(format!("{:<13}", "  seen"), t.dim()),
-                    Span::raw(format!("{} at {} (by {by})", ago(s.at, app.now), s.source)),
+                    Span::raw(format!(
+                        "{}  {}{by}",
+                        ago(s.at, app.now),
+                        trunc(&s.source, 90)
+                    )),
                 ]));
             }
-            if seen.len() > 3 {
+            if seen.len() > SHOWN_SIGHTINGS {
                 lines.push(Line::from(Span::styled(
-                    format!("{:<13}and {} more places", "", seen.len() - 3),
+                    format!("{:<13}and {} more places", "", seen.len() - SHOWN_SIGHTINGS),
                     t.dim(),
                 )));
             }
