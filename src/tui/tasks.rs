@@ -399,6 +399,40 @@ impl Executor {
                     let _ = tx.send(Action::LookedUp(Box::new(lookup)));
                 });
             }
+            Command::LoadReview => spawn(
+                tx,
+                async move { c.review(&crate::api::ReviewQuery::default()).await },
+                Action::ReviewLoaded,
+            ),
+            Command::LoadScopeUsage(id) => {
+                let key_id = id.clone();
+                spawn(
+                    tx,
+                    async move {
+                        c.scope_usage(&id, &crate::api::ScopeUsageQuery { days: Some(30) })
+                            .await
+                    },
+                    move |result| Action::ScopeUsageLoaded { key_id, result },
+                );
+            }
+            Command::LoadSightings(id) => {
+                let key_id = id.clone();
+                spawn(
+                    tx,
+                    async move {
+                        c.key_leaks(
+                            &id,
+                            &PageQuery {
+                                limit: Some(super::app::review::SIGHTINGS),
+                                cursor: None,
+                            },
+                        )
+                        .await
+                        .map(|p| p.data)
+                    },
+                    move |result| Action::SightingsLoaded { key_id, result },
+                );
+            }
             Command::WriteSecrets { path, entries } => {
                 let _ = self
                     .tx

@@ -263,8 +263,10 @@ fn modals() {
         let mut a = app(5, size);
         let _ = a.update(Action::NewKey);
         let _ = a.update(Action::Save);
-        let _ = a.update(Action::NextField);
-        let _ = a.update(Action::NextField);
+        // Name → Owner → Description → Scopes → Allowed domains.
+        for _ in 0..4 {
+            let _ = a.update(Action::NextField);
+        }
         typed(&mut a, "https://bad");
         a
     });

@@ -43,6 +43,17 @@ pub enum Pending {
     BulkRotate,
     /// Close the bulk reveal.
     CloseBulk,
+    /// Narrow a key's scopes to the review's suggested set.
+    Narrow {
+        /// Key id.
+        id: String,
+        /// Key name (what a danger profile must type).
+        name: String,
+        /// Version at keypress.
+        version: i64,
+        /// The new scopes.
+        scopes: Vec<String>,
+    },
 }
 
 /// A yes/no question, optionally requiring the key name to be typed.
@@ -126,6 +137,8 @@ pub enum Modal {
     Lookup(Box<super::support::Lookup>),
     /// The request tester.
     Tester(Box<super::tester::Tester>),
+    /// Respond to a leak: rotate or disable.
+    Leak(Box<super::review::LeakChoice>),
 }
 
 /// Rows of the scope checklist: `*`, each `resource:*`, then each catalog scope.

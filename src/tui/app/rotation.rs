@@ -47,6 +47,11 @@ impl App {
             );
             return Vec::new();
         };
+        self.open_rotation_of(key)
+    }
+
+    /// The wizard (or the monitor of a rotation in progress) on this key.
+    pub(super) fn open_rotation_of(&mut self, key: KeyObject) -> Vec<Command> {
         if let Some(to) = key.rotated_to.clone() {
             if key.expires_at.is_some_and(|t| t > self.now) {
                 let new = self.keys.get(&to).cloned().unwrap_or_else(|| KeyObject {

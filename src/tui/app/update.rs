@@ -17,7 +17,7 @@ use crate::domain::host_pattern::HostPattern;
 use crate::domain::scope::{Catalog, CatalogEntry};
 
 /// The warning on disabling or deleting the key the console is signed in with.
-fn own_key_warning() -> [String; 2] {
+pub(super) fn own_key_warning() -> [String; 2] {
     [
         "This is the key this console uses: you will lose access at once,".to_owned(),
         "and nothing here can undo it. Type its name to go on.".to_owned(),
@@ -39,6 +39,13 @@ pub fn explain(e: &UiError) -> String {
 impl App {
     /// Apply one action.
     pub fn update(&mut self, action: Action) -> Vec<Command> {
+        let changed = super::review::changes_keys(&action);
+        let mut cmds = self.dispatch(action);
+        cmds.extend(self.review_follow(changed));
+        cmds
+    }
+
+    fn dispatch(&mut self, action: Action) -> Vec<Command> {
         let action = match self.update_always(action) {
             Ok(cmds) => return cmds,
             Err(other) => other,
@@ -89,6 +96,7 @@ impl App {
                 Tab::Domains => self.update_domains(other),
                 Tab::Usage => self.update_usage(other),
                 Tab::Audit => self.update_audit(other),
+                Tab::Review => self.update_review(other),
             },
         }
     }
@@ -352,6 +360,9 @@ impl App {
                 }
                 Vec::new()
             }
+            a @ (Action::ReviewLoaded(_)
+            | Action::ScopeUsageLoaded { .. }
+            | Action::SightingsLoaded { .. }) => self.review_result(a),
             other => return Err(other),
         };
         Ok(cmds)
@@ -420,6 +431,7 @@ impl App {
         match tab {
             Tab::Usage => self.load_usage(false),
             Tab::Audit if !self.audit.loaded && !self.audit.loading => self.load_audit(false),
+            Tab::Review => self.enter_review(),
             Tab::Domains => {
                 self.domains.cursor = 0;
                 self.domains.refused = None;
@@ -446,6 +458,7 @@ impl App {
             }
             Tab::Usage => self.load_usage(true),
             Tab::Audit => self.load_audit(false),
+            Tab::Review => self.load_review(),
         }
     }
 
@@ -543,6 +556,13 @@ impl App {
                 self.wizard_finished(Ok(k));
             }
             Err(e) if origin == EditOrigin::Wizard => self.wizard_finished(Err(e)),
+            r if origin == EditOrigin::Review => {
+                if let Ok(k) = &r {
+                    self.keys.replace(k.clone());
+                    self.keys.rebuild_view();
+                }
+                self.review_key_updated(r);
+            }
             Ok(k) => {
                 let name = k.name.clone();
                 let enabled = k.enabled;
@@ -570,7 +590,7 @@ impl App {
                         self.domains.refused = None;
                         self.toast(format!("Allowed domains of {name} saved"), false);
                     }
-                    EditOrigin::Wizard => {}
+                    EditOrigin::Wizard | EditOrigin::Review => {}
                 }
             }
             Err(e) => {
@@ -595,7 +615,7 @@ impl App {
                         self.domains.saving = false;
                         self.domains.refused = Some(text);
                     }
-                    EditOrigin::Wizard => {}
+                    EditOrigin::Wizard | EditOrigin::Review => {}
                 }
             }
         }
@@ -772,6 +792,7 @@ impl App {
                 _ => {}
             },
             Modal::Bulk(_) => return self.update_bulk(action),
+            Modal::Leak(_) => return self.update_leak_choice(action),
         }
         Vec::new()
     }
@@ -860,7 +881,8 @@ impl App {
                 vec![Command::CreateKey(f.create_request(&self.apps, now))]
             }
             FormMode::Edit { id, version } => {
-                let Some(original) = self.keys.get(&id).cloned() else {
+                let loaded = self.keys.get(&id).or_else(|| self.review.key(&id));
+                let Some(original) = loaded.cloned() else {
                     f.server_error =
                         Some("This key is no longer loaded; press Esc and reload.".to_owned());
                     return Vec::new();
@@ -909,6 +931,7 @@ impl App {
                 self.quit = true;
                 Vec::new()
             }
+            p @ Pending::Narrow { .. } => self.review_confirmed(p),
             other => self.rotation_confirmed(&other),
         }
     }
@@ -920,7 +943,7 @@ impl App {
 
     /// A confirmation; the name must be typed on a danger profile and whenever `always_type`
     /// (the console's own key).
-    fn confirm_destructive(
+    pub(super) fn confirm_destructive(
         &mut self,
         pending: Pending,
         title: String,
@@ -1017,6 +1040,7 @@ impl App {
             "domains" | "3" => tab(Tab::Domains),
             "usage" | "4" => tab(Tab::Usage),
             "audit" | "5" => tab(Tab::Audit),
+            "review" | "6" => tab(Tab::Review),
             _ => None,
         };
         if let Some(t) = target {
@@ -1088,7 +1112,7 @@ impl App {
             }
             (other, _) => {
                 self.toast(
-                    format!("Unknown command `{other}`: try :keys :usage :rotate ID :request REQ_ID :hint LAST4 :profile NAME :q"),
+                    format!("Unknown command `{other}`: try :keys :usage :review :rotate ID :request REQ_ID :hint LAST4 :profile NAME :q"),
                     true,
                 );
                 Vec::new()
@@ -1228,6 +1252,7 @@ impl App {
                 }
             }
             Action::BulkRotate => return self.open_bulk(),
+            Action::RespondLeak => self.respond_leak_selected(),
             _ => {}
         }
         if self.keys.wants_more(h) {
@@ -1455,12 +1480,9 @@ impl App {
         let a = &mut self.audit;
         let n = a.rows.len();
         match action {
-            Action::Up => a.selected = a.selected.saturating_sub(1),
-            Action::Down => a.selected = (a.selected + 1).min(n.saturating_sub(1)),
-            Action::PageUp => a.selected = a.selected.saturating_sub(h),
-            Action::PageDown => a.selected = (a.selected + h).min(n.saturating_sub(1)),
-            Action::Top => a.selected = 0,
-            Action::Bottom => a.selected = n.saturating_sub(1),
+            nav if super::list_move(&nav, a.selected, n, h).is_some() => {
+                a.selected = super::list_move(&nav, a.selected, n, h).unwrap_or(a.selected);
+            }
             Action::FilterAuditKey => {
                 a.key_filter = match (&a.key_filter, self.keys.selected_key()) {
                     (Some(_), _) | (None, None) => None,

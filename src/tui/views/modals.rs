@@ -27,6 +27,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
             Modal::Bulk(b) => super::wizard::render_bulk(cx, frame, area, b, depth == top),
             Modal::Lookup(l) => super::support::render(app, cx, frame, area, l),
             Modal::Tester(t) => super::tester::render(app, cx, frame, area, t),
+            Modal::Leak(c) => super::review::render_leak_choice(app, cx, frame, area, c),
             Modal::Detail(id) => {
                 let rect = centered(area, 76, 20);
                 frame.render_widget(Clear, rect);
@@ -177,7 +178,7 @@ fn form(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, f: &KeyForm) {
         FormMode::Create => " New key ".to_owned(),
         FormMode::Edit { id, .. } => format!(" Edit {} ", trunc(id, 30)),
     };
-    let (rect, block) = popup(frame, area, 76, 17, &title);
+    let (rect, block) = popup(frame, area, 76, 19, &title);
     let inner = block.inner(rect);
     let mut lines: Vec<Line<'_>> = Vec::new();
     let mut cursor: Option<(u16, u16)> = None;
@@ -185,6 +186,8 @@ fn form(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, f: &KeyForm) {
     let value_w = usize::from(inner.width).saturating_sub(label_w + 1).max(1);
     let fields = [
         Field::Name,
+        Field::Owner,
+        Field::Description,
         Field::Scopes,
         Field::Domains,
         Field::App,
@@ -199,6 +202,8 @@ fn form(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, f: &KeyForm) {
         let marker = if focused { "›" } else { " " };
         let text_input = match field {
             Field::Name => Some(&f.name),
+            Field::Owner => Some(&f.owner),
+            Field::Description => Some(&f.description),
             Field::Domains => Some(&f.domains),
             Field::Expiry => Some(&f.expiry),
             _ => None,
@@ -224,6 +229,8 @@ fn form(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, f: &KeyForm) {
                         "e.g. *.example.com, app.example.org (empty: secret required)"
                     }
                     Field::Expiry => "empty = never; 30d, 12h, 2027-01-31",
+                    Field::Owner => "a team, a person or an address (empty: nobody)",
+                    Field::Description => "what the key is for",
                     _ => "",
                 };
                 if input.is_empty() && !focused {
