@@ -307,15 +307,21 @@ impl App {
                             );
                             return Ok(vec![Command::Timer(TimerKind::ClipboardClear(id), after)]);
                         }
-                        self.toast(
-                            match &done.warning {
-                                Some(w) => format!("{} {}: {w}", done.what, done.how),
-                                None => format!("{} {}", done.what, done.how),
-                            },
-                            false,
-                        );
+                        let text = match &done.warning {
+                            Some(w) => format!("{} {}: {w}", done.what, done.how),
+                            None => format!("{} {}", done.what, done.how),
+                        };
+                        if let Some(t) = self.tester_mut() {
+                            t.note = Some(text.clone());
+                        }
+                        self.toast(text, false);
                     }
-                    Err(e) => self.toast(format!("Copy failed: {e}"), true),
+                    Err(e) => {
+                        if let Some(t) = self.tester_mut() {
+                            t.note = Some(format!("Copy failed: {e}"));
+                        }
+                        self.toast(format!("Copy failed: {e}"), true);
+                    }
                 }
                 Vec::new()
             }
