@@ -609,3 +609,45 @@ fn the_consoles_own_key_cannot_be_disabled_or_deleted_without_the_name() {
     };
     assert!(c.type_to_confirm.is_none());
 }
+
+/// Issue 12, defect 7: on a danger profile a scope edit shows the diff and asks for the name,
+/// like disable and delete; Esc sends nothing and lets the editor go on.
+#[test]
+fn danger_profiles_show_a_diff_and_ask_before_any_change() {
+    let mut a = app_with(5, (120, 40), true);
+    let _ = a.update(Action::GoTab(Tab::Scopes));
+    let _ = a.update(Action::EditScopes);
+    let _ = a.update(Action::Toggle);
+    assert!(a.update(Action::Save).is_empty(), "nothing is sent yet");
+    let Some(Modal::Confirm(c)) = a.modals.last() else {
+        panic!("no confirmation")
+    };
+    let body = c.body.join("\n");
+    assert!(body.contains("scopes: + *"), "{body}");
+    assert_eq!(c.type_to_confirm.as_deref(), Some("Service 000"));
+    let _ = a.update(Action::Back);
+    assert!(a.modals.is_empty());
+    assert!(
+        a.scopes.edit.as_ref().is_some_and(|e| !e.saving),
+        "the editor takes input again"
+    );
+    let _ = a.update(Action::Save);
+    typed(&mut a, "service 000");
+    let cmds = a.update(Action::Enter);
+    assert!(
+        matches!(
+            cmds.as_slice(),
+            [Command::UpdateKey {
+                origin: EditOrigin::Scopes,
+                ..
+            }]
+        ),
+        "{cmds:?}"
+    );
+    // Enabling a disabled key asks too (key 2 is disabled).
+    let _ = a.update(Action::GoTab(Tab::Keys));
+    let _ = a.update(Action::Down);
+    let _ = a.update(Action::Down);
+    assert!(a.update(Action::ToggleEnabled).is_empty());
+    assert!(matches!(a.modals.last(), Some(Modal::Confirm(_))));
+}
