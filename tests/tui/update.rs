@@ -651,3 +651,19 @@ fn danger_profiles_show_a_diff_and_ask_before_any_change() {
     assert!(a.update(Action::ToggleEnabled).is_empty());
     assert!(matches!(a.modals.last(), Some(Modal::Confirm(_))));
 }
+
+/// Issue 12, defect 11: `:hint` alone explains itself; a second `/` starts a new filter.
+#[test]
+fn hint_without_an_argument_and_a_second_filter() {
+    let mut a = app(5, (80, 24));
+    let _ = a.run_command("hint");
+    let t = a.toast.as_ref().expect("toast");
+    assert!(t.text.starts_with("Usage: :hint"), "{}", t.text);
+    let _ = a.update(Action::StartFilter);
+    typed(&mut a, "001");
+    let _ = a.update(Action::Enter);
+    assert_eq!(a.keys.filter, "001");
+    let _ = a.update(Action::StartFilter);
+    typed(&mut a, "002");
+    assert_eq!(a.keys.filter, "002", "replaced, not 001002");
+}

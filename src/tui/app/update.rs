@@ -1175,6 +1175,13 @@ impl App {
                     )))));
                 vec![Command::LookupRequest(id.to_owned())]
             }
+            ("hint", None) => {
+                self.toast(
+                    "Usage: :hint <last 1-4 characters of the secret> [start of the public key]",
+                    true,
+                );
+                Vec::new()
+            }
             ("hint", Some(hint)) => {
                 let prefix = text.split_whitespace().nth(2).map(str::to_owned);
                 let hint = hint.trim_start_matches('…').to_owned();
@@ -1258,8 +1265,9 @@ impl App {
                     return self.load_keys(false);
                 }
             }
+            // A new `/` starts a new filter (k9s): the old one is replaced, not appended to.
             Action::StartFilter => {
-                self.line = Some((LineKind::Filter, Input::new(self.keys.filter.clone())));
+                self.line = Some((LineKind::Filter, Input::default()));
             }
             Action::CycleSort => {
                 self.keys.sort = self.keys.sort.next();
