@@ -667,3 +667,17 @@ fn hint_without_an_argument_and_a_second_filter() {
     typed(&mut a, "002");
     assert_eq!(a.keys.filter, "002", "replaced, not 001002");
 }
+
+/// Issue 11 item 8 (409 lock-out): the last owner key's refusal is explained in words.
+#[test]
+fn the_last_owner_refusal_is_explained() {
+    let e = UiError {
+        message: keyconsole::domain::decision::LAST_OWNER_MESSAGE.into(),
+        code: Some("conflict".into()),
+        status: Some(409),
+        request_id: None,
+        unreachable: false,
+    };
+    let text = keyconsole::tui::app::explain(&e);
+    assert!(text.contains("last enabled owner key"), "{text}");
+}

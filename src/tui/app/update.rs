@@ -87,6 +87,11 @@ fn own_key_warning() -> [String; 2] {
 pub fn explain(e: &UiError) -> String {
     match e.code.as_deref() {
         Some("insufficient_scope") => format!("Refused (insufficient_scope): {}", e.message),
+        Some("conflict") if e.message == crate::domain::decision::LAST_OWNER_MESSAGE => {
+            "Refused: this is the organization's last enabled owner key (scopes *); without it \
+             nobody could manage keys. Create another owner key first."
+                .to_owned()
+        }
         Some("version_mismatch") => {
             "Someone changed this key meanwhile. Press Ctrl-r to reload, then retry.".to_owned()
         }
@@ -833,6 +838,18 @@ impl App {
                         self.keys.rebuild_view();
                         return self.load_keys(false);
                     }
+                }
+                (Lookup::Request { key: Some(k), .. }, Action::Enter) => {
+                    // Open the key: select it in the Keys tab (details show for it).
+                    let id = k.id.clone();
+                    self.modals.pop();
+                    self.tab = Tab::Keys;
+                    self.keys.filter = id.clone();
+                    self.keys.rebuild_view();
+                    if !self.wide() {
+                        self.modals.push(Modal::Detail(id));
+                    }
+                    return self.load_keys(false);
                 }
                 (_, Action::ForceQuit) => self.quit = true,
                 (_, Action::Back | Action::Enter | Action::Quit) => {
