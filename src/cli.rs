@@ -957,17 +957,27 @@ pub struct DoctorArgs {
 pub fn redact_secret_shapes(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
+    // Public key ids (`pk_…`) are safe to show; only the secret part of a word is masked,
+    // so `pk_live_…:sk_live_…` keeps its public half.
+    let part = |p: &str, out: &mut String| {
         let cut = ["_live_", "_test_"]
             .iter()
-            .filter_map(|m| word.find(m).map(|i| i + m.len()))
+            .filter_map(|m| p.find(m).map(|i| i + m.len()))
             .min();
         match cut {
-            Some(i) if i < word.len() => {
-                out.push_str(&word[..i]);
+            Some(i) if i < p.len() && !p.starts_with("pk_") => {
+                out.push_str(&p[..i]);
                 out.push_str("[redacted]");
             }
-            _ => out.push_str(word),
+            _ => out.push_str(p),
+        }
+    };
+    let flush = |word: &mut String, out: &mut String| {
+        for (i, p) in word.split(':').enumerate() {
+            if i > 0 {
+                out.push(':');
+            }
+            part(p, out);
         }
         word.clear();
     };
@@ -1592,12 +1602,16 @@ pub fn run_doctor(a: DoctorArgs) -> Result<(), CliError> {
             println!("{mark} {}: {} — {}", f.rule, f.message, f.fix);
         }
     }
-    if findings.is_empty() {
+    // Exit 0 with warnings only, 1 with an error (documented in README).
+    let n = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    if n == 0 {
         Ok(())
     } else {
-        let n = findings.len();
         Err(CliError::Runtime(format!(
-            "doctor found {n} problem{}",
+            "doctor found {n} error{}",
             if n == 1 { "" } else { "s" }
         )))
     }
@@ -1632,7 +1646,13 @@ mod tests {
         let r = redact_secret_shapes(s);
         assert_eq!(r, "unexpected argument 'sk_live_[redacted]' found");
         let pair = "x pk_test_abc:org_test_def y";
-        assert_eq!(redact_secret_shapes(pair), "x pk_test_[redacted] y");
+        assert_eq!(
+            redact_secret_shapes(pair),
+            "x pk_test_abc:org_test_[redacted] y"
+        );
+        // Issue 12, defect 11: public key ids are safe to show.
+        let id = "no key pk_live_000000000000000000000001 here";
+        assert_eq!(redact_secret_shapes(id), id);
         assert_eq!(redact_secret_shapes("no secrets here"), "no secrets here");
     }
 

@@ -683,6 +683,16 @@ fn doctor_lints_lines_offline() {
             &["wrong_prefix"],
         ),
         (vec![format!("Bearer {pk}")], 1, &["public_key_only"]),
+        // Issue 12, defect 11: warnings only exit 0 (errors exit 1).
+        (
+            vec![
+                format!("Bearer {pk}"),
+                "--origin".into(),
+                "https://app.example.com".into(),
+            ],
+            0,
+            &["public_key_only"],
+        ),
         (vec![format!("Bearer {pk}:{t}")], 1, &["pair_env_mismatch"]),
         (
             vec![format!("Bearer {t}"), "--server-env".into(), "live".into()],
@@ -703,20 +713,28 @@ fn doctor_lints_lines_offline() {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         let r = doctor(&a, None);
         assert_eq!(r.code, Some(code), "{args:?}\n{}\n{}", r.stdout, r.stderr);
-        if code == 0 {
+        if rules.is_empty() {
             assert_eq!(r.stdout.trim(), "no problems found", "{args:?}");
             assert!(r.stderr.is_empty(), "{}", r.stderr);
         } else {
+            // ✗ for an error (exit 1), ⚠ for a warning (exit 0).
+            let mark = if code == 0 { "⚠" } else { "✗" };
             for rule in rules {
                 assert!(
                     r.stdout
                         .lines()
-                        .any(|l| l.starts_with(&format!("✗ {rule}: ")) && l.contains(" — ")),
-                    "{args:?}: no `✗ {rule}: … — …` line in\n{}",
+                        .any(|l| l.starts_with(&format!("{mark} {rule}: ")) && l.contains(" — ")),
+                    "{args:?}: no `{mark} {rule}: … — …` line in\n{}",
                     r.stdout
                 );
             }
-            assert_eq!(r.stderr.trim_end().lines().count(), 1, "{}", r.stderr);
+            let error_lines = usize::from(code != 0);
+            assert_eq!(
+                r.stderr.trim_end().lines().count(),
+                error_lines,
+                "{}",
+                r.stderr
+            );
         }
         for out in [&r.stdout, &r.stderr] {
             assert!(!out.contains(random), "{args:?} leaked the secret: {out}");

@@ -502,16 +502,16 @@ fn lint_value(mode: Mode, value: &str, ctx: &LintContext, out: &mut Findings) {
 
 fn bearer_spacing(sep: &str, out: &mut Findings) {
     let what = if sep.contains(['\n', '\r']) {
-        "a line break".to_owned()
+        "is a line break".to_owned()
     } else if sep.contains('\t') {
-        "a tab".to_owned()
+        "is a tab".to_owned()
     } else {
-        format!("{} spaces", sep.chars().count())
+        format!("are {} spaces", sep.chars().count())
     };
     out.push(
         rule::BEARER_SPACING,
         Severity::Error,
-        format!("there is {what} after `Bearer`; exactly one space is allowed"),
+        format!("there {what} after `Bearer`; exactly one space is allowed"),
         "write exactly one space between `Bearer` and the key",
     );
 }

@@ -960,7 +960,7 @@ pub fn defaults() -> Vec<Binding> {
         // Audit
         b(
             C::Audit,
-            ch('k'),
+            ch('K'),
             Action::FilterAuditKey,
             "audit_key",
             "only selected key",
@@ -1458,6 +1458,18 @@ pub enum KeymapError {
     /// No binding has this name.
     #[error("[keys] {0}: no such action; see the names in the help overlay (?)")]
     UnknownAction(String),
+    /// The key is already another action's there.
+    #[error(
+        "[keys] {name} = \"{spec}\": that key already does `{other}` there; remap `{other}` too, or pick another key"
+    )]
+    Taken {
+        /// Action name.
+        name: String,
+        /// The spec.
+        spec: String,
+        /// The action that has the key.
+        other: String,
+    },
     /// The key spec did not parse.
     #[error(
         "[keys] {name} = \"{spec}\": not a key; use e.g. \"q\", \"ctrl-r\", \"shift-tab\", \"f2\""
@@ -1468,6 +1480,20 @@ pub enum KeymapError {
         /// The spec.
         spec: String,
     },
+}
+
+/// Whether bindings in these two contexts can hide one another: the same context, or a
+/// tab's context and the list/global ones looked up after it.
+fn shadows(a: Context, b: Context) -> bool {
+    use Context as C;
+    let layered = |x: Context| {
+        matches!(
+            x,
+            C::Keys | C::Scopes | C::ScopesEditing | C::Domains | C::Usage | C::Audit
+        )
+    };
+    let under = |x: Context| matches!(x, C::Nav | C::Global);
+    a == b || ((layered(a) || under(a)) && (layered(b) || under(b)) && (under(a) || under(b)))
 }
 
 /// The keymap in force.
@@ -1501,13 +1527,25 @@ impl Keymap {
             if !found {
                 return Err(KeymapError::UnknownAction(name.clone()));
             }
-            // The remapped key wins over any other binding of that key in the same context.
-            let ctxs: Vec<Context> = bindings
+        }
+        // A remapped key that another action still uses in the same place would leave one of
+        // them with no key: refuse it (a swap, remapping both, is fine).
+        for (i, a) in bindings.iter().enumerate() {
+            if !overrides.contains_key(a.name) {
+                continue;
+            }
+            if let Some(other) = bindings
                 .iter()
-                .filter(|bd| bd.name == name)
-                .map(|bd| bd.ctx)
-                .collect();
-            bindings.retain(|bd| bd.name == name || !(ctxs.contains(&bd.ctx) && bd.key == key));
+                .enumerate()
+                .find(|(j, b)| *j != i && b.key == a.key && shadows(a.ctx, b.ctx))
+                .map(|(_, b)| b)
+            {
+                return Err(KeymapError::Taken {
+                    name: a.name.to_owned(),
+                    spec: overrides.get(a.name).cloned().unwrap_or_default(),
+                    other: other.name.to_owned(),
+                });
+            }
         }
         Ok(Keymap { bindings })
     }
@@ -1745,22 +1783,34 @@ mod tests {
     #[test]
     fn overrides_remap_by_name_and_reject_nonsense() {
         let mut o = BTreeMap::new();
-        o.insert("quit".to_owned(), "x".to_owned());
+        o.insert("quit".to_owned(), "ctrl-q".to_owned());
         let km = Keymap::with_overrides(&o).expect("valid");
-        let x = key(KeyCode::Char('x'), KeyModifiers::NONE);
+        let x = key(KeyCode::Char('q'), KeyModifiers::CONTROL);
         let q = key(KeyCode::Char('q'), KeyModifiers::NONE);
         assert_eq!(km.action(&[Context::Global], &x), Some(Action::Quit));
         assert_eq!(km.action(&[Context::Global], &q), None);
         assert!(
             km.hints(&[Context::Global])
                 .iter()
-                .any(|(k, d)| k == "x" && *d == "quit")
+                .any(|(k, d)| k == "C-q" && *d == "quit")
         );
         o.insert("nope".to_owned(), "z".to_owned());
         assert!(matches!(
             Keymap::with_overrides(&o),
             Err(KeymapError::UnknownAction(_))
         ));
+        // Issue 12, defect 11: taking another action's key is refused, naming it; a swap works.
+        let mut taken = BTreeMap::new();
+        taken.insert("new_key".to_owned(), "j".to_owned());
+        let e = Keymap::with_overrides(&taken).expect_err("j is down in every list");
+        assert!(e.to_string().contains("`down`"), "{e}");
+        taken.insert("down".to_owned(), "n".to_owned());
+        let km = Keymap::with_overrides(&taken).expect("a swap is fine");
+        let j = key(KeyCode::Char('j'), KeyModifiers::NONE);
+        assert_eq!(
+            km.action(&[Context::Keys, Context::Nav], &j),
+            Some(Action::NewKey)
+        );
         let mut bad = BTreeMap::new();
         bad.insert("quit".to_owned(), "ctrl-".to_owned());
         assert!(matches!(

@@ -230,7 +230,9 @@ impl Executor {
             Command::Copy(what) => {
                 let (secret, label, result) = match &what {
                     CopyWhat::KeyId(id) => (false, format!("Key id {id}"), self.clipboard.copy(id)),
-                    CopyWhat::Text(text) => (false, "Text".to_owned(), self.clipboard.copy(text)),
+                    CopyWhat::Text(text) => {
+                        (false, "cURL command".to_owned(), self.clipboard.copy(text))
+                    }
                     CopyWhat::Secret(s) => (
                         true,
                         "Secret".to_owned(),

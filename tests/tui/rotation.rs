@@ -362,6 +362,14 @@ fn request_id_lookup_shows_the_event_the_key_and_the_fix() {
         "{text}"
     );
     insta::assert_snapshot!("lookup_request_120x40", text);
+    // Issue 12, defect 5: Enter opens the key rather than only closing the popup.
+    let cmds = a.update(Action::Enter);
+    assert!(
+        matches!(cmds.as_slice(), [Command::LoadKeys { query, .. }] if query.q.as_deref() == Some("pk_live_000000000000000000000003")),
+        "{cmds:?}"
+    );
+    assert_eq!(a.tab, keyconsole::tui::app::Tab::Keys);
+    assert_eq!(a.keys.filter, "pk_live_000000000000000000000003");
 }
 
 #[test]

@@ -197,3 +197,119 @@ fn forms_cycle_and_a_request_id_can_be_looked_up_from_the_tester() {
         "Esc closes the tester and drops the secret"
     );
 }
+
+fn ok_response(status: u16) -> TesterResponse {
+    TesterResponse::from_raw(status, 5, vec![], r#"{"ok":true}"#)
+}
+
+fn answered(a: &mut App, r: TesterResponse) {
+    let _ = a.update(Action::TesterAnswered(Box::new(Ok(r))));
+}
+
+fn tester_mut(a: &mut App) -> &mut keyconsole::tui::app::tester::Tester {
+    match a.modals.last_mut() {
+        Some(Modal::Tester(t)) => t,
+        _ => panic!("tester expected"),
+    }
+}
+
+/// Issue 12, defect 4: every diagnosis agrees with the server's answer. One row per case:
+/// (what happened, what the panel must show, what it must not).
+#[test]
+fn the_diagnosis_agrees_with_the_servers_answer() {
+    type Setup = fn(&mut App);
+    let cases: Vec<(&str, Setup, Vec<&str>, Vec<&str>)> = vec![
+        (
+            "a refusal the trace explains: the failing step and the fix",
+            |a| {
+                paste_secret(a, SECRET);
+                answered(a, denied());
+                let _ = a.update(Action::Diagnosed(Ok(trace())));
+            },
+            vec!["401 key_expired", "✓ parse", "✗ expiry", "Fix:"],
+            vec![],
+        ),
+        (
+            "a 401 the credential alone would pass (both headers set): no all-✓ trace",
+            |a| {
+                paste_secret(a, SECRET);
+                tester_mut(a).headers = tui_input::Input::new(format!("x-api-key: {SECRET}"));
+                answered(a, denied());
+                let mut v = trace();
+                v.valid = true;
+                v.code = None;
+                v.status = 200;
+                for s in &mut v.trace {
+                    s.ok = true;
+                }
+                let _ = a.update(Action::Diagnosed(Ok(v)));
+            },
+            vec![
+                "401 key_expired",
+                "credential alone verifies",
+                "both Authorization",
+            ],
+            vec!["✓ parse"],
+        ),
+        (
+            "the secret was edited after the answer: the old verdict is gone",
+            |a| {
+                paste_secret(a, SECRET);
+                answered(a, denied());
+                let _ = a.update(Action::Diagnosed(Ok(trace())));
+                let _ = a.update(Action::Edit(InputRequest::DeletePrevChar));
+            },
+            vec!["Edited since the last answer"],
+            vec!["401 key_expired", "✗ expiry"],
+        ),
+        (
+            "a public key alone that the server allowed: ⚠, never ✗",
+            |a| {
+                tester_mut(a).form = CredForm::PublicKey;
+                answered(a, ok_response(200));
+            },
+            vec!["✓ The server allowed this request (HTTP 200)"],
+            vec!["✗"],
+        ),
+        (
+            "Ctrl-y says what happened inside the tester",
+            |a| {
+                let cmds = a.update(Action::CopyCurl);
+                assert!(matches!(
+                    cmds.as_slice(),
+                    [Command::Copy(CopyWhat::Text(_))]
+                ));
+                let _ = a.update(Action::Copied {
+                    secret: false,
+                    result: Ok(crate::fixtures::osc52_done("cURL command")),
+                });
+            },
+            vec!["cURL command sent by OSC 52"],
+            vec![],
+        ),
+    ];
+    for (case, setup, shows, hides) in cases {
+        let mut a = open((120, 40));
+        setup(&mut a);
+        let screen = render(&a, (120, 40));
+        for want in shows {
+            assert!(screen.contains(want), "{case}: missing {want:?}\n{screen}");
+        }
+        for not in hides {
+            assert!(!screen.contains(not), "{case}: shows {not:?}\n{screen}");
+        }
+    }
+}
+
+/// Issue 12, defect 4: secrets typed into "Extra headers" are masked on screen.
+#[test]
+fn credential_headers_are_masked_while_typed() {
+    let mut a = open((120, 40));
+    tester_mut(&mut a).focus = TField::Headers;
+    for c in format!("X-Trace: 1; Authorization: Bearer {SECRET}").chars() {
+        let _ = a.update(Action::Edit(InputRequest::InsertChar(c)));
+    }
+    let screen = render(&a, (120, 40));
+    assert!(screen.contains("X-Trace: 1; Authorization:"), "{screen}");
+    assert!(!screen.contains(&SECRET[8..20]), "{screen}");
+}

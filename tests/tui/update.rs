@@ -609,3 +609,75 @@ fn the_consoles_own_key_cannot_be_disabled_or_deleted_without_the_name() {
     };
     assert!(c.type_to_confirm.is_none());
 }
+
+/// Issue 12, defect 7: on a danger profile a scope edit shows the diff and asks for the name,
+/// like disable and delete; Esc sends nothing and lets the editor go on.
+#[test]
+fn danger_profiles_show_a_diff_and_ask_before_any_change() {
+    let mut a = app_with(5, (120, 40), true);
+    let _ = a.update(Action::GoTab(Tab::Scopes));
+    let _ = a.update(Action::EditScopes);
+    let _ = a.update(Action::Toggle);
+    assert!(a.update(Action::Save).is_empty(), "nothing is sent yet");
+    let Some(Modal::Confirm(c)) = a.modals.last() else {
+        panic!("no confirmation")
+    };
+    let body = c.body.join("\n");
+    assert!(body.contains("scopes: + *"), "{body}");
+    assert_eq!(c.type_to_confirm.as_deref(), Some("Service 000"));
+    let _ = a.update(Action::Back);
+    assert!(a.modals.is_empty());
+    assert!(
+        a.scopes.edit.as_ref().is_some_and(|e| !e.saving),
+        "the editor takes input again"
+    );
+    let _ = a.update(Action::Save);
+    typed(&mut a, "service 000");
+    let cmds = a.update(Action::Enter);
+    assert!(
+        matches!(
+            cmds.as_slice(),
+            [Command::UpdateKey {
+                origin: EditOrigin::Scopes,
+                ..
+            }]
+        ),
+        "{cmds:?}"
+    );
+    // Enabling a disabled key asks too (key 2 is disabled).
+    let _ = a.update(Action::GoTab(Tab::Keys));
+    let _ = a.update(Action::Down);
+    let _ = a.update(Action::Down);
+    assert!(a.update(Action::ToggleEnabled).is_empty());
+    assert!(matches!(a.modals.last(), Some(Modal::Confirm(_))));
+}
+
+/// Issue 12, defect 11: `:hint` alone explains itself; a second `/` starts a new filter.
+#[test]
+fn hint_without_an_argument_and_a_second_filter() {
+    let mut a = app(5, (80, 24));
+    let _ = a.run_command("hint");
+    let t = a.toast.as_ref().expect("toast");
+    assert!(t.text.starts_with("Usage: :hint"), "{}", t.text);
+    let _ = a.update(Action::StartFilter);
+    typed(&mut a, "001");
+    let _ = a.update(Action::Enter);
+    assert_eq!(a.keys.filter, "001");
+    let _ = a.update(Action::StartFilter);
+    typed(&mut a, "002");
+    assert_eq!(a.keys.filter, "002", "replaced, not 001002");
+}
+
+/// Issue 11 item 8 (409 lock-out): the last owner key's refusal is explained in words.
+#[test]
+fn the_last_owner_refusal_is_explained() {
+    let e = UiError {
+        message: keyconsole::domain::decision::LAST_OWNER_MESSAGE.into(),
+        code: Some("conflict".into()),
+        status: Some(409),
+        request_id: None,
+        unreachable: false,
+    };
+    let text = keyconsole::tui::app::explain(&e);
+    assert!(text.contains("last enabled owner key"), "{text}");
+}

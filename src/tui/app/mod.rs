@@ -12,6 +12,8 @@ pub mod support;
 pub mod tabs;
 pub mod tester;
 mod update;
+
+pub use update::explain;
 pub mod wizard;
 
 use std::time::Duration;

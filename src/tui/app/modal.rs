@@ -28,6 +28,17 @@ pub enum Pending {
         /// Version at keypress.
         version: i64,
     },
+    /// Apply this change (danger profiles ask first, showing the diff).
+    Apply {
+        /// Key id.
+        id: String,
+        /// Version at keypress (If-Match).
+        version: i64,
+        /// The change.
+        req: Box<crate::api::UpdateKeyRequest>,
+        /// Which editor asked.
+        origin: super::EditOrigin,
+    },
     /// Close the reveal without having confirmed the secret was stored.
     DiscardSecret,
     /// Quit while a copied secret may still be on the clipboard is fine (it is cleared);

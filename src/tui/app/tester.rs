@@ -238,6 +238,24 @@ pub struct Tester {
     pub history: Vec<HistoryEntry>,
     /// Position while recalling history.
     pub recall: Option<usize>,
+    /// The request was edited after the last answer: that answer (and its diagnosis) no
+    /// longer describe what would be sent.
+    pub edited: bool,
+    /// A one-line note inside the tester (e.g. what `Ctrl-y` did), since the tester covers
+    /// the toast row.
+    pub note: Option<String>,
+}
+
+/// Headers whose values are credentials, masked on screen.
+pub fn is_credential_header(name: &str) -> bool {
+    [
+        "authorization",
+        "x-api-key",
+        "proxy-authorization",
+        "cookie",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
 }
 
 /// Capacity reserved for the secret so typing never reallocates (and leaves copies).
@@ -270,6 +288,8 @@ impl Tester {
             scroll: 0,
             history: Vec::new(),
             recall: None,
+            edited: false,
+            note: None,
         }
     }
 
@@ -294,11 +314,26 @@ impl Tester {
 
     /// Cycle the credential form.
     pub fn cycle_form(&mut self, forward: bool) {
+        if self.response.is_some() {
+            self.edited = true;
+        }
         self.form = super::cycle(&CredForm::ALL, self.form, forward);
     }
 
     /// Apply an edit to the focused field.
     pub fn edit(&mut self, req: InputRequest) {
+        let moves = matches!(
+            req,
+            InputRequest::GoToPrevChar
+                | InputRequest::GoToNextChar
+                | InputRequest::GoToStart
+                | InputRequest::GoToEnd
+                | InputRequest::GoToPrevWord
+                | InputRequest::GoToNextWord
+        );
+        if !moves && self.response.is_some() && self.focus != TField::RequestId {
+            self.edited = true;
+        }
         let input = match self.focus {
             TField::Method => &mut self.method,
             TField::Url => &mut self.url,
@@ -355,6 +390,21 @@ impl Tester {
             CredForm::PublicKey => Some(Secret::new(pk.to_owned())),
             CredForm::None => None,
         }
+    }
+
+    /// The extra headers as typed, with the values of credential headers masked.
+    pub fn headers_masked(&self) -> String {
+        self.headers
+            .value()
+            .split(';')
+            .map(|h| match h.split_once(':') {
+                Some((k, v)) if is_credential_header(k.trim()) && !v.trim().is_empty() => {
+                    format!("{k}: {}", crate::tui::views::masked(v.trim()))
+                }
+                _ => h.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(";")
     }
 
     /// Extra headers parsed from `Name: value; Name: value`.
@@ -528,6 +578,8 @@ impl super::App {
             return Vec::new();
         }
         t.sending = true;
+        t.edited = false;
+        t.note = None;
         t.diagnosis = Loadable::Idle;
         t.scroll = 0;
         vec![super::Command::SendRequest {
@@ -548,6 +600,7 @@ impl super::App {
             return Vec::new();
         };
         t.sending = false;
+        t.edited = false;
         let status = r.as_ref().map_or(0, |x| x.status);
         t.remember(status, now);
         let mut cmds = Vec::new();

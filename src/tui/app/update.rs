@@ -16,6 +16,65 @@ use crate::api::{BucketSize, ListKeysQuery, UpdateKeyRequest};
 use crate::domain::host_pattern::HostPattern;
 use crate::domain::scope::{Catalog, CatalogEntry};
 
+/// What a change does to a key, one line per field: `scopes: + a  − b`, `name: A → B`.
+pub fn change_lines(key: &crate::api::KeyObject, req: &UpdateKeyRequest) -> Vec<String> {
+    let set_diff = |label: &str, from: &[String], to: &[String]| {
+        let added: Vec<String> = to
+            .iter()
+            .filter(|x| !from.contains(x))
+            .map(|x| format!("+ {x}"))
+            .collect();
+        let removed: Vec<String> = from
+            .iter()
+            .filter(|x| !to.contains(x))
+            .map(|x| format!("− {x}"))
+            .collect();
+        let all: Vec<String> = added.into_iter().chain(removed).collect();
+        format!(
+            "{label}: {}",
+            if all.is_empty() {
+                "unchanged".to_owned()
+            } else {
+                all.join("  ")
+            }
+        )
+    };
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".to_owned());
+    let time = |t: &Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or_else(
+            || "never".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        )
+    };
+    let mut out = Vec::new();
+    if let Some(n) = &req.name {
+        out.push(format!("name: {} → {n}", key.name));
+    }
+    if let Some(s) = &req.scopes {
+        out.push(set_diff("scopes", &key.scopes, s));
+    }
+    if let Some(d) = &req.allowed_domains {
+        out.push(set_diff("allowed domains", &key.allowed_domains, d));
+    }
+    if let Some(e) = req.enabled {
+        out.push(format!("enabled: {} → {e}", key.enabled));
+    }
+    if let Some(e) = &req.expires_at {
+        out.push(format!("expires: {} → {}", time(&key.expires_at), time(e)));
+    }
+    if let Some(o) = &req.owner {
+        out.push(format!("owner: {} → {}", opt(&key.owner), opt(o)));
+    }
+    if let Some(d) = &req.description {
+        out.push(format!(
+            "description: {} → {}",
+            opt(&key.description),
+            opt(d)
+        ));
+    }
+    out
+}
+
 /// The warning on disabling or deleting the key the console is signed in with.
 pub(super) fn own_key_warning() -> [String; 2] {
     [
@@ -28,6 +87,11 @@ pub(super) fn own_key_warning() -> [String; 2] {
 pub fn explain(e: &UiError) -> String {
     match e.code.as_deref() {
         Some("insufficient_scope") => format!("Refused (insufficient_scope): {}", e.message),
+        Some("conflict") if e.message == crate::domain::decision::LAST_OWNER_MESSAGE => {
+            "Refused: this is the organization's last enabled owner key (scopes *); without it \
+             nobody could manage keys. Create another owner key first."
+                .to_owned()
+        }
         Some("version_mismatch") => {
             "Someone changed this key meanwhile. Press Ctrl-r to reload, then retry.".to_owned()
         }
@@ -315,15 +379,21 @@ impl App {
                             );
                             return Ok(vec![Command::Timer(TimerKind::ClipboardClear(id), after)]);
                         }
-                        self.toast(
-                            match &done.warning {
-                                Some(w) => format!("{} {}: {w}", done.what, done.how),
-                                None => format!("{} {}", done.what, done.how),
-                            },
-                            false,
-                        );
+                        let text = match &done.warning {
+                            Some(w) => format!("{} {}: {w}", done.what, done.how),
+                            None => format!("{} {}", done.what, done.how),
+                        };
+                        if let Some(t) = self.tester_mut() {
+                            t.note = Some(text.clone());
+                        }
+                        self.toast(text, false);
                     }
-                    Err(e) => self.toast(format!("Copy failed: {e}"), true),
+                    Err(e) => {
+                        if let Some(t) = self.tester_mut() {
+                            t.note = Some(format!("Copy failed: {e}"));
+                        }
+                        self.toast(format!("Copy failed: {e}"), true);
+                    }
                 }
                 Vec::new()
             }
@@ -658,7 +728,11 @@ impl App {
             },
             Modal::Confirm(c) => match action {
                 Action::Back | Action::No => {
+                    let pending = c.pending.clone();
                     self.modals.pop();
+                    if let Pending::Apply { origin, .. } = pending {
+                        self.change_cancelled(origin);
+                    }
                 }
                 Action::Edit(req) if c.type_to_confirm.is_some() => {
                     c.typed.handle(req);
@@ -785,6 +859,18 @@ impl App {
                         return self.load_keys(false);
                     }
                 }
+                (Lookup::Request { key: Some(k), .. }, Action::Enter) => {
+                    // Open the key: select it in the Keys tab (details show for it).
+                    let id = k.id.clone();
+                    self.modals.pop();
+                    self.tab = Tab::Keys;
+                    self.keys.filter = id.clone();
+                    self.keys.rebuild_view();
+                    if !self.wide() {
+                        self.modals.push(Modal::Detail(id));
+                    }
+                    return self.load_keys(false);
+                }
                 (_, Action::ForceQuit) => self.quit = true,
                 (_, Action::Back | Action::Enter | Action::Quit) => {
                     self.modals.pop();
@@ -894,18 +980,24 @@ impl App {
                     return Vec::new();
                 }
                 f.submitting = true;
-                vec![Command::UpdateKey {
-                    id,
-                    req,
-                    version: Some(version),
-                    origin: EditOrigin::Form,
-                }]
+                self.change_key(&original, version, req, EditOrigin::Form)
             }
         }
     }
 
     fn confirmed(&mut self, pending: Pending) -> Vec<Command> {
         match pending {
+            Pending::Apply {
+                id,
+                version,
+                req,
+                origin,
+            } => vec![Command::UpdateKey {
+                id,
+                req: *req,
+                version: Some(version),
+                origin,
+            }],
             Pending::Delete { id, .. } => vec![Command::DeleteKey(id)],
             Pending::Disable { id, version, .. } => vec![Command::UpdateKey {
                 id,
@@ -934,6 +1026,67 @@ impl App {
             p @ Pending::Narrow { .. } => self.review_confirmed(p),
             other => self.rotation_confirmed(&other),
         }
+    }
+
+    /// Send a change to a key; on a danger profile first show what changes and ask for the
+    /// key's name (every change, not only disable and delete).
+    fn change_key(
+        &mut self,
+        key: &crate::api::KeyObject,
+        version: i64,
+        req: UpdateKeyRequest,
+        origin: EditOrigin,
+    ) -> Vec<Command> {
+        if !self.session.danger {
+            return vec![Command::UpdateKey {
+                id: key.id.clone(),
+                req,
+                version: Some(version),
+                origin,
+            }];
+        }
+        let mut body = vec![format!(
+            "{} ({}) on profile {}:",
+            key.name, key.id, self.session.profile
+        )];
+        body.extend(
+            change_lines(key, &req)
+                .into_iter()
+                .map(|l| format!("  {l}")),
+        );
+        self.modals.push(Modal::Confirm(Confirm {
+            title: format!("Change {}?", key.name),
+            body,
+            pending: Pending::Apply {
+                id: key.id.clone(),
+                version,
+                req: Box::new(req),
+                origin,
+            },
+            type_to_confirm: Some(key.name.clone()),
+            typed: Input::default(),
+            mismatch: None,
+        }));
+        Vec::new()
+    }
+
+    /// A cancelled change: let its editor take input again.
+    fn change_cancelled(&mut self, origin: EditOrigin) {
+        match origin {
+            EditOrigin::Form => {
+                if let Some(Modal::Form(f)) = self.modals.last_mut() {
+                    f.submitting = false;
+                }
+            }
+            EditOrigin::Scopes => {
+                if let Some(ed) = &mut self.scopes.edit {
+                    ed.saving = false;
+                }
+            }
+            EditOrigin::Domains => self.domains.saving = false,
+            EditOrigin::Toggle | EditOrigin::Wizard | EditOrigin::Review => {}
+        }
+        self.toast("Cancelled: nothing was changed", false);
     }
 
     /// Whether this is the key the console itself is signed in with.
@@ -1063,6 +1216,13 @@ impl App {
                     )))));
                 vec![Command::LookupRequest(id.to_owned())]
             }
+            ("hint", None) => {
+                self.toast(
+                    "Usage: :hint <last 1-4 characters of the secret> [start of the public key]",
+                    true,
+                );
+                Vec::new()
+            }
             ("hint", Some(hint)) => {
                 let prefix = text.split_whitespace().nth(2).map(str::to_owned);
                 let hint = hint.trim_start_matches('…').to_owned();
@@ -1146,8 +1306,9 @@ impl App {
                     return self.load_keys(false);
                 }
             }
+            // A new `/` starts a new filter (k9s): the old one is replaced, not appended to.
             Action::StartFilter => {
-                self.line = Some((LineKind::Filter, Input::new(self.keys.filter.clone())));
+                self.line = Some((LineKind::Filter, Input::default()));
             }
             Action::CycleSort => {
                 self.keys.sort = self.keys.sort.next();
@@ -1190,15 +1351,11 @@ impl App {
                             own,
                         );
                     } else {
-                        return vec![Command::UpdateKey {
-                            id: k.id,
-                            req: UpdateKeyRequest {
-                                enabled: Some(true),
-                                ..UpdateKeyRequest::default()
-                            },
-                            version: Some(k.version),
-                            origin: EditOrigin::Toggle,
-                        }];
+                        let req = UpdateKeyRequest {
+                            enabled: Some(true),
+                            ..UpdateKeyRequest::default()
+                        };
+                        return self.change_key(&k, k.version, req, EditOrigin::Toggle);
                     }
                 }
             }
@@ -1309,15 +1466,21 @@ impl App {
                         return Vec::new();
                     }
                     ed.saving = true;
-                    return vec![Command::UpdateKey {
-                        id: ed.key_id.clone(),
-                        req: UpdateKeyRequest {
-                            scopes: Some(ed.checked.iter().cloned().collect()),
-                            ..UpdateKeyRequest::default()
-                        },
-                        version: Some(ed.version),
-                        origin: EditOrigin::Scopes,
-                    }];
+                    let (id, version) = (ed.key_id.clone(), ed.version);
+                    let req = UpdateKeyRequest {
+                        scopes: Some(ed.checked.iter().cloned().collect()),
+                        ..UpdateKeyRequest::default()
+                    };
+                    let key = self.keys.get(&id).cloned();
+                    return match key {
+                        Some(k) => self.change_key(&k, version, req, EditOrigin::Scopes),
+                        None => vec![Command::UpdateKey {
+                            id,
+                            req,
+                            version: Some(version),
+                            origin: EditOrigin::Scopes,
+                        }],
+                    };
                 }
             }
             Action::Back => {
@@ -1365,15 +1528,11 @@ impl App {
                             .collect();
                         d.saving = true;
                         d.cursor = d.cursor.saturating_sub(1);
-                        return vec![Command::UpdateKey {
-                            id: key.id,
-                            req: UpdateKeyRequest {
-                                allowed_domains: Some(rest),
-                                ..UpdateKeyRequest::default()
-                            },
-                            version: Some(key.version),
-                            origin: EditOrigin::Domains,
-                        }];
+                        let req = UpdateKeyRequest {
+                            allowed_domains: Some(rest),
+                            ..UpdateKeyRequest::default()
+                        };
+                        return self.change_key(&key, key.version, req, EditOrigin::Domains);
                     }
                 }
                 _ => {}
@@ -1403,15 +1562,11 @@ impl App {
                         let mut all = key.allowed_domains.clone();
                         all.push(p);
                         d.saving = true;
-                        return vec![Command::UpdateKey {
-                            id: key.id,
-                            req: UpdateKeyRequest {
-                                allowed_domains: Some(all),
-                                ..UpdateKeyRequest::default()
-                            },
-                            version: Some(key.version),
-                            origin: EditOrigin::Domains,
-                        }];
+                        let req = UpdateKeyRequest {
+                            allowed_domains: Some(all),
+                            ..UpdateKeyRequest::default()
+                        };
+                        return self.change_key(&key, key.version, req, EditOrigin::Domains);
                     }
                     Err(e) => d.add_error = Some(e.to_string()),
                 },

@@ -65,7 +65,12 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
             }
             TField::Origin => (t.origin.value().to_owned(), Some(&t.origin)),
             TField::AppId => (t.app_id.value().to_owned(), Some(&t.app_id)),
-            TField::Headers => (t.headers.value().to_owned(), Some(&t.headers)),
+            // Credential headers' values stay masked, even while typing.
+            TField::Headers => {
+                let shown = t.headers_masked();
+                let plain = shown == t.headers.value();
+                (shown, plain.then_some(&t.headers))
+            }
             TField::Body => (t.body.value().to_owned(), Some(&t.body)),
             TField::Send => (
                 if t.sending {
@@ -116,18 +121,40 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
         frame.set_cursor_position(c);
     }
 
-    // Diagnosis.
+    // Diagnosis: it always agrees with the server's answer to the request as shown.
     let mut d: Vec<Line<'_>> = Vec::new();
     let server_env = app.me.as_ref().map(|m| m.key.env);
+    let lint = |d: &mut Vec<Line<'_>>, allowed: bool| {
+        for f in t.lint(server_env) {
+            // A finding the server did not refuse for is a warning (⚠), as in `doctor`.
+            let (mark, style) = if f.severity == Severity::Error && !allowed {
+                ("✗ ", th.error())
+            } else {
+                ("⚠ ", th.warn())
+            };
+            d.push(Line::from(vec![
+                Span::styled(mark, style),
+                Span::raw(f.message),
+            ]));
+            d.push(Line::from(Span::styled(format!("  → {}", f.fix), th.dim())));
+        }
+    };
+    if t.edited {
+        d.push(Line::from(Span::styled(
+            "Edited since the last answer: Ctrl-s sends it again.",
+            th.warn(),
+        )));
+    }
     match (&t.response, &t.diagnosis) {
-        (Some(Ok(r)), diag) if matches!(r.status, 401 | 403) && r.code.is_some() => {
+        (Some(Ok(r)), diag) if !t.edited && matches!(r.status, 401 | 403) && r.code.is_some() => {
             let code = r.code.clone().unwrap_or_default();
             d.push(Line::from(Span::styled(
                 format!("{} {code}", r.status),
                 th.error(),
             )));
             match diag {
-                Loadable::Ready(v) => {
+                // The trace explains the answer only when it reaches the same verdict.
+                Loadable::Ready(v) if v.code.as_deref() == Some(code.as_str()) => {
                     for step in &v.trace {
                         let (mark, style) = if step.ok {
                             ("✓", th.ok())
@@ -144,44 +171,54 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
                             line.style(th.selected())
                         });
                     }
-                    let failing = v.code.clone().unwrap_or(code);
                     d.push(Line::default());
                     d.push(Line::from(vec![
                         Span::styled("Fix: ", th.title()),
-                        Span::raw(fix_for(
-                            &failing,
-                            v.key.as_ref(),
-                            &r.required_scopes,
-                            app.now,
-                        )),
+                        Span::raw(fix_for(&code, v.key.as_ref(), &r.required_scopes, app.now)),
                     ]));
                 }
                 Loadable::Loading => d.push(Line::from(Span::styled(
                     "Asking the server why (POST /v1/verify)…",
                     th.dim(),
                 ))),
-                Loadable::Failed(e) => {
-                    d.push(Line::from(Span::styled(
-                        format!(
-                            "No trace: {} (the console's key needs keys:verify)",
-                            e.message
-                        ),
-                        th.dim(),
-                    )));
+                other => {
+                    match other {
+                        Loadable::Ready(v) => d.push(Line::from(Span::styled(
+                            format!(
+                                "The credential alone {} (POST /v1/verify): the refusal comes from the request around it.",
+                                v.code.as_deref().map_or_else(
+                                    || "verifies".to_owned(),
+                                    |c| format!("gets {c}")
+                                )
+                            ),
+                            th.warn(),
+                        ))),
+                        Loadable::Failed(e) => d.push(Line::from(Span::styled(
+                            format!(
+                                "No trace: {} (the console's key needs keys:verify)",
+                                e.message
+                            ),
+                            th.dim(),
+                        ))),
+                        _ => {}
+                    }
+                    lint(&mut d, false);
                     d.push(Line::from(vec![
                         Span::styled("Fix: ", th.title()),
                         Span::raw(fix_for(&code, None, &r.required_scopes, app.now)),
                     ]));
                 }
-                Loadable::Idle => d.push(Line::from(vec![
-                    Span::styled("Fix: ", th.title()),
-                    Span::raw(fix_for(&code, None, &r.required_scopes, app.now)),
-                ])),
             }
         }
+        (Some(Ok(r)), _) if !t.edited && r.status < 400 => {
+            d.push(Line::from(Span::styled(
+                format!("✓ The server allowed this request (HTTP {}).", r.status),
+                th.ok(),
+            )));
+            lint(&mut d, true);
+        }
         _ => {
-            let findings = t.lint(server_env);
-            if findings.is_empty() {
+            if t.lint(server_env).is_empty() {
                 d.push(Line::from(Span::styled(
                     "Offline check: the credential looks well formed.",
                     th.ok(),
@@ -191,20 +228,13 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
                     "Offline check before sending:",
                     th.title(),
                 )));
-                for f in findings {
-                    let style = if f.severity == Severity::Error {
-                        th.error()
-                    } else {
-                        th.warn()
-                    };
-                    d.push(Line::from(vec![
-                        Span::styled("✗ ", style),
-                        Span::raw(f.message),
-                    ]));
-                    d.push(Line::from(Span::styled(format!("  → {}", f.fix), th.dim())));
-                }
+                lint(&mut d, false);
             }
         }
+    }
+    if let Some(note) = &t.note {
+        d.push(Line::default());
+        d.push(Line::from(Span::styled(note.clone(), th.ok())));
     }
     frame.render_widget(
         Paragraph::new(d)
