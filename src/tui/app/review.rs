@@ -408,6 +408,7 @@ impl App {
             format!("Narrow the scopes of {}?", k.name),
             body,
             &k.name,
+            false,
         );
     }
 
@@ -425,12 +426,16 @@ impl App {
             || "It has never been used.".to_owned(),
             |t| format!("Last used {}.", crate::tui::views::ago(t, self.now)),
         ));
+        let own = self.is_own_key(&k.id);
+        if own {
+            body.extend(super::update::own_key_warning());
+        }
         let pending = Pending::Disable {
             id: k.id.clone(),
             name: k.name.clone(),
             version: k.version,
         };
-        self.confirm_destructive(pending, format!("Disable {}?", k.name), body, &k.name);
+        self.confirm_destructive(pending, format!("Disable {}?", k.name), body, &k.name, own);
     }
 
     /// `L` on a key: rotate it (the wizard, grace chosen there) or disable it.
