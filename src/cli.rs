@@ -255,7 +255,7 @@ impl SessionArgs {
                 issuer = %s.policy.issuer,
                 audience = ?s.policy.audience,
                 org_claim = %s.policy.org_claim,
-                "session settings loaded (sessions are not accepted on requests yet)"
+                "sessions on: Bearer JWTs are accepted"
             );
         }
         Ok(settings)

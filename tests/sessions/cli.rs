@@ -113,7 +113,7 @@ fn a_good_jwks_file_lets_serve_start() {
     let _ = child.wait();
     let log = log.expect("serve printed its ready line");
     assert!(
-        log.contains("session settings loaded") && log.contains("k1"),
+        log.contains("sessions on: Bearer JWTs are accepted") && log.contains("k1"),
         "{log}"
     );
 }

@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::Duration;
-use keyconsole::domain::session::SessionStep;
+use keyconsole::domain::decision::Step;
 use keyconsole::server::jwks::Refresh;
 use keyconsole::server::session::{SessionConfigError, SessionSettings, SessionVerifier};
 use serde_json::{Value, json};
@@ -132,7 +132,7 @@ async fn a_flood_of_random_kids_fetches_at_most_once_per_thirty_seconds() {
     let tokens: Vec<String> = (0..200).map(forged).collect();
     for t in &tokens[..20] {
         let f = v.verify(t, start()).await.expect_err("unknown kid");
-        assert_eq!(f.step, SessionStep::Signature);
+        assert_eq!(f.step, Step::Signature);
     }
     assert_eq!(idp.fetches(), 1);
     // After the cooldown, 200 concurrent requests with random kids: one fetch between them.
@@ -190,7 +190,7 @@ async fn the_set_is_refreshed_every_ten_minutes() {
     // longer does (and, within 30 s of the refresh, costs no fetch either).
     v.verify(&k3.token(&claims(now)), now).await.expect("k3");
     let f = v.verify(&old, now).await.expect_err("k1 retired");
-    assert_eq!(f.step, SessionStep::Signature);
+    assert_eq!(f.step, Step::Signature);
     assert_eq!(idp.fetches(), 2);
     // Unchanged sets are fetched on schedule too.
     clock.advance(Duration::minutes(10));

@@ -73,6 +73,7 @@ fn trace() -> VerifyResponse {
                 detail: (*d).into(),
             })
             .collect(),
+        session: None,
     }
 }
 

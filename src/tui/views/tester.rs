@@ -118,7 +118,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
 
     // Diagnosis.
     let mut d: Vec<Line<'_>> = Vec::new();
-    let server_env = app.me.as_ref().map(|m| m.key.env);
+    let server_env = app.me.as_ref().and_then(|m| m.key.as_ref()).map(|k| k.env);
     match (&t.response, &t.diagnosis) {
         (Some(Ok(r)), diag) if matches!(r.status, 401 | 403) && r.code.is_some() => {
             let code = r.code.clone().unwrap_or_default();
