@@ -34,8 +34,8 @@ struct Shared {
 }
 
 /// The in-test identity provider's JWKS endpoint.
-struct Idp {
-    url: String,
+pub struct Idp {
+    pub url: String,
     shared: Arc<Shared>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -54,7 +54,7 @@ async fn jwks_route(State(s): State<Arc<Shared>>) -> Response {
 }
 
 impl Idp {
-    async fn start(doc: Value) -> Idp {
+    pub async fn start(doc: Value) -> Idp {
         let shared = Arc::new(Shared {
             mode: Mutex::new(Mode::Serve(doc)),
             fetches: AtomicUsize::new(0),
@@ -80,7 +80,12 @@ impl Idp {
         *self.shared.mode.lock().expect("lock") = mode;
     }
 
-    fn fetches(&self) -> usize {
+    /// Serve this set from now on.
+    pub fn set_keys(&self, doc: Value) {
+        self.set(Mode::Serve(doc));
+    }
+
+    pub fn fetches(&self) -> usize {
         self.shared.fetches.load(Ordering::SeqCst)
     }
 }
