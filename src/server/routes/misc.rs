@@ -10,10 +10,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+use super::cursor::{List, page_req};
 use super::responses::{AuthErrors, BodyErrors, Rejections, StoreErrors};
-use super::{audit, cursor, page_req, valid_name};
+use super::{audit, valid_name};
 use crate::api::{
-    App, CreateAppRequest, Health, KeyObject, MeResponse, Page, PageQuery, ScopeInfo,
+    App, CreateAppRequest, Health, KeyObject, MeResponse, Org, Page, PageQuery, ScopeInfo,
     ScopesResponse, SessionUserObject, VerifyRequest, VerifyResponse,
 };
 use crate::domain::decision::{
@@ -43,8 +44,7 @@ pub async fn me(
     _: StrictQuery<NoQuery>,
 ) -> Result<Response, ApiError> {
     let org = state
-        .store
-        .get_org(caller.org_id())
+        .org(caller.org_id())
         .await?
         .ok_or_else(|| ApiError::internal("caller without an organization"))?;
     let (key, user) = match &caller.principal {
@@ -52,7 +52,7 @@ pub async fn me(
         Principal::Session(s) => (None, Some(SessionUserObject::of(&s.user))),
     };
     let mut resp = Json(MeResponse {
-        org,
+        org: Org::clone(&org),
         key,
         scopes: caller.principal.scopes().to_strings(),
         auth_method: caller.method.as_str().to_owned(),
@@ -149,11 +149,18 @@ pub async fn list_apps(
     caller: Caller<KeysRead>,
     StrictQuery(q): StrictQuery<PageQuery>,
 ) -> Result<Json<Page<App>>, ApiError> {
-    let page = page_req(q.limit, q.cursor.as_deref())?;
+    let (page, cursors) = page_req(
+        &state,
+        caller.org_id(),
+        List::Apps,
+        q.limit,
+        q.cursor.as_deref(),
+    )
+    .await?;
     let found = state.store.list_apps(caller.org_id(), page).await?;
     Ok(Json(Page {
         data: found.items,
-        next_cursor: cursor(found.next),
+        next_cursor: cursors.next(found.next),
         total: None,
         total_is_lower_bound: false,
     }))
