@@ -179,6 +179,15 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
                 ])),
             }
         }
+        _ if let Some(lines) =
+            crate::tui::session::jwt_lint_lines(t.secret.expose().trim(), app.now) =>
+        {
+            d.push(Line::from(Span::styled(
+                "Offline JWT check (decoded here, sent nowhere):",
+                th.title(),
+            )));
+            d.extend(lines.into_iter().map(Line::from));
+        }
         _ => {
             let findings = t.lint(server_env);
             if findings.is_empty() {
