@@ -236,3 +236,39 @@ async fn sessions_through_real_serve_processes_act_as_the_user() {
     assert_eq!(status, 401);
     assert_eq!(body["error"]["code"], "malformed_credentials");
 }
+
+#[test]
+fn doctor_lints_a_jwt_offline_and_never_prints_it() {
+    let mut c = crate::keys::claims(chrono::Utc::now() - chrono::Duration::hours(3));
+    c["iss"] = json!("https://other.example/");
+    let jwt = crate::keys::hmac_token(&json!({"alg": "HS256", "kid": "k1"}), &c, b"s");
+    let line = format!("Authorization: Bearer {jwt}");
+    let out = Command::new(BIN)
+        .args([
+            "doctor",
+            &line,
+            "--jwt-issuer",
+            crate::keys::ISSUER,
+            "-o",
+            "json",
+        ])
+        .output()
+        .expect("doctor");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains(&jwt), "the token is never printed");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let rules: Vec<&str> = v["findings"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|x| x["rule"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(rules.contains(&"alg_hmac"), "{rules:?}");
+    assert!(rules.contains(&"expired"), "{rules:?}");
+    assert!(
+        v["signature"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not verified")
+    );
+    assert!(v.to_string().contains("other.example"), "iss is shown: {v}");
+}
