@@ -642,6 +642,9 @@ pub struct AuthEvent {
     pub origin: Option<String>,
     /// `x-app-id` header.
     pub app_id: Option<String>,
+    /// A denied session's user (`sub`), when its signature was valid (API.md §8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// How many denied requests this event stands for. 1, except for the one event per
     /// (code, client address) and minute that aggregates the requests past the first 20 of
     /// that minute: it is the first such request, and `count` says how many there were.
@@ -773,6 +776,17 @@ impl Actor {
         }
     }
 
+    /// A signed-in user: `id` is the session's `sub`, `name` what the token calls them
+    /// (email, else name), when it says.
+    pub fn user(user: &crate::domain::session::SessionUser) -> Actor {
+        let shown = user.display();
+        Actor {
+            kind: ActorKind::User,
+            id: user.sub.clone(),
+            name: (shown != user.sub).then(|| shown.to_owned()),
+        }
+    }
+
     /// The service or its command line.
     pub fn system(id: &str) -> Actor {
         Actor {
@@ -828,13 +842,47 @@ pub struct ScopesResponse {
 pub struct MeResponse {
     /// The caller's org.
     pub org: Org,
-    /// The caller's key.
-    pub key: KeyObject,
+    /// The caller's key; `null` for a session.
+    pub key: Option<KeyObject>,
     /// The caller's scopes.
     pub scopes: Vec<String>,
-    /// `secret`, `pair` or `public_key`.
+    /// `secret`, `pair`, `public_key` or `session`.
     #[schema(schema_with = doc::auth_method)]
     pub auth_method: String,
+    /// The signed-in user, for a session (API.md §8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<SessionUserObject>,
+}
+
+/// A session's user, from the token's claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionUserObject {
+    /// `sub`.
+    pub sub: String,
+    /// `name`, when the token has one.
+    pub name: Option<String>,
+    /// `email`, when the token has one.
+    pub email: Option<String>,
+}
+
+impl SessionUserObject {
+    /// The wire form of a session's user.
+    pub fn of(u: &crate::domain::session::SessionUser) -> SessionUserObject {
+        SessionUserObject {
+            sub: u.sub.clone(),
+            name: u.name.clone(),
+            email: u.email.clone(),
+        }
+    }
+
+    /// What to show: the email, else the name, else `sub`.
+    pub fn display(&self) -> &str {
+        self.email
+            .as_deref()
+            .or(self.name.as_deref())
+            .unwrap_or(&self.sub)
+    }
 }
 
 /// `POST /v1/verify`
@@ -887,6 +935,26 @@ pub struct VerifyResponse {
     pub scopes: Vec<String>,
     /// The steps, in order, up to the first failure.
     pub trace: Vec<TraceItem>,
+    /// For a session token (API.md §8): what this service expects of tokens and, once the
+    /// `org` step passed, who the user is. Absent for keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<VerifySession>,
+}
+
+/// The session part of a `/v1/verify` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySession {
+    /// The `iss` tokens must carry (`serve --jwt-issuer`).
+    pub issuer: String,
+    /// The audience `aud` must contain (`serve --jwt-audience`), if any.
+    pub audience: Option<String>,
+    /// The claim that names the organization (`serve --jwt-org-claim`).
+    pub org_claim: String,
+    /// The user, once the token is known to be of the caller's organization.
+    pub user: Option<SessionUserObject>,
+    /// The token's `exp`, once its signature verified.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl VerifyResponse {
@@ -908,6 +976,7 @@ impl VerifyResponse {
                     detail: t.detail.to_string(),
                 })
                 .collect(),
+            session: None,
         }
     }
 }
@@ -1183,8 +1252,12 @@ mod doc {
         KeyStatus::Expired,
     ];
     const ENVS: [Env; 2] = [Env::Live, Env::Test];
-    const AUTH_METHODS: [AuthMethod; 3] =
-        [AuthMethod::Secret, AuthMethod::Pair, AuthMethod::PublicKey];
+    const AUTH_METHODS: [AuthMethod; 4] = [
+        AuthMethod::Secret,
+        AuthMethod::Pair,
+        AuthMethod::PublicKey,
+        AuthMethod::Session,
+    ];
 
     fn statuses() -> Object {
         one_of(STATUSES.map(KeyStatus::as_str))
@@ -1453,7 +1526,7 @@ mod doc {
     pub fn auth_method() -> Object {
         described(
             one_of(AUTH_METHODS.map(AuthMethod::as_str)),
-            "How the caller authenticated: `secret`, `pair` or `public_key`.",
+            "How the caller authenticated: `secret`, `pair`, `public_key` or `session`.",
         )
     }
 }

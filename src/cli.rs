@@ -255,7 +255,7 @@ impl SessionArgs {
                 issuer = %s.policy.issuer,
                 audience = ?s.policy.audience,
                 org_claim = %s.policy.org_claim,
-                "session settings loaded (sessions are not accepted on requests yet)"
+                "sessions on: Bearer JWTs are accepted"
             );
         }
         Ok(settings)
@@ -947,6 +947,12 @@ pub struct DoctorArgs {
     /// The request's `Origin`, when the key is used from a browser page.
     #[arg(long)]
     pub origin: Option<String>,
+    /// For a session JWT: the issuer the service expects (`serve --jwt-issuer`).
+    #[arg(long, value_name = "ISS")]
+    pub jwt_issuer: Option<String>,
+    /// For a session JWT: the audience the service expects (`serve --jwt-audience`).
+    #[arg(long, value_name = "AUD")]
+    pub jwt_audience: Option<String>,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     pub output: OutputFormat,
@@ -1563,6 +1569,53 @@ fn print_verify(r: &VerifyResponse) {
     }
 }
 
+/// `doctor` on a session JWT: the offline JWT lint (nothing is verified or sent).
+fn doctor_jwt(token: &str, a: &DoctorArgs) -> Result<(), CliError> {
+    use crate::domain::jwt_lint::{JwtLintContext, SIGNATURE_NOTE, lint_jwt};
+    let ctx = JwtLintContext {
+        issuer: a.jwt_issuer.clone(),
+        audience: a.jwt_audience.clone(),
+        ..JwtLintContext::at(chrono::Utc::now())
+    };
+    let report = lint_jwt(token, &ctx);
+    if a.output == OutputFormat::Json {
+        let claims = |lines: &[crate::domain::jwt_lint::ClaimLine]| -> Vec<serde_json::Value> {
+            lines
+                .iter()
+                .map(|c| serde_json::json!({"name": c.name, "value": c.value, "note": c.note}))
+                .collect()
+        };
+        let findings: Vec<serde_json::Value> = report
+            .findings
+            .iter()
+            .map(|f| {
+                serde_json::json!({"rule": f.rule, "severity": f.severity.as_str(),
+                                   "message": f.message, "fix": f.fix})
+            })
+            .collect();
+        print_json(&serde_json::json!({
+            "ok": report.findings.is_empty(),
+            "signature": SIGNATURE_NOTE,
+            "header": claims(&report.header),
+            "claims": claims(&report.claims),
+            "findings": findings,
+        }))?;
+    } else {
+        for l in report.lines() {
+            println!("{l}");
+        }
+    }
+    if report.findings.is_empty() {
+        Ok(())
+    } else {
+        let n = report.findings.len();
+        Err(CliError::Runtime(format!(
+            "doctor found {n} problem{} in the JWT",
+            if n == 1 { "" } else { "s" }
+        )))
+    }
+}
+
 /// Run `keyconsole doctor`: offline, no server and no token.
 pub fn run_doctor(a: DoctorArgs) -> Result<(), CliError> {
     use crate::domain::lint::{LintContext, Severity, lint_line};
@@ -1571,6 +1624,11 @@ pub fn run_doctor(a: DoctorArgs) -> Result<(), CliError> {
     } else {
         a.line.join(" ")
     };
+    if let Some(token) = line.split_whitespace().last()
+        && crate::domain::jwt::looks_like_jwt(token)
+    {
+        return doctor_jwt(token, &a);
+    }
     let ctx = LintContext {
         secret_prefix: prefix(&a.secret_prefix)?,
         server_env: a.server_env.map(Env::from),

@@ -246,8 +246,9 @@ async fn keys_lifecycle_in_table_and_json() {
     assert!(!r.stderr.contains(&secret));
     let c = Client::new(&e.url, Some(Secret::new(secret.clone()))).expect("client");
     let me = c.me().await.expect("the printed secret authenticates");
-    assert_eq!(me.key.name, "Backend");
-    let backend = me.key.id.clone();
+    let me_key = me.key.expect("a key");
+    assert_eq!(me_key.name, "Backend");
+    let backend = me_key.id.clone();
 
     // create (json): exactly the API's create response.
     let r = e

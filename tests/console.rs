@@ -54,7 +54,7 @@ async fn first_start_has_demo_data_and_never_writes_the_token() {
     assert!(
         keys.data
             .iter()
-            .filter(|k| k.id != me.key.id)
+            .filter(|k| k.id != me.key.as_ref().expect("a key").id)
             .all(|k| k.name.ends_with("[demo]")),
         "marked as demo"
     );
@@ -85,7 +85,7 @@ async fn first_start_has_demo_data_and_never_writes_the_token() {
         "the console's secret was written to disk"
     );
     assert!(
-        files_contain(dir.path(), &me.key.id),
+        files_contain(dir.path(), &me.key.as_ref().expect("a key").id),
         "the scan does read the files"
     );
 }
@@ -126,7 +126,10 @@ async fn the_token_lives_only_in_memory_and_is_replaced_at_each_start() {
         .expect("second start");
     assert!(!second.demo);
     let c2 = Client::new(&second.url, Some(second.token.clone())).expect("client");
-    assert_eq!(c2.me().await.expect("new token").key.id, me.key.id);
+    assert_eq!(
+        c2.me().await.expect("new token").key.expect("a key").id,
+        me.key.as_ref().expect("a key").id
+    );
     let old = Client::new(&second.url, Some(token1)).expect("client");
     assert_eq!(
         old.me().await.expect_err("old token").code(),
@@ -163,7 +166,7 @@ async fn a_disabled_console_key_is_enabled_again_at_the_next_start() {
     .await
     .expect("spare owner");
     c.update_key(
-        &me.key.id,
+        &me.key.as_ref().expect("a key").id,
         &UpdateKeyRequest {
             enabled: Some(false),
             ..UpdateKeyRequest::default()
@@ -183,8 +186,12 @@ async fn a_disabled_console_key_is_enabled_again_at_the_next_start() {
         .expect("second start");
     let c2 = Client::new(&second.url, Some(second.token.clone())).expect("client");
     let me2 = c2.me().await.expect("the console works again");
-    assert_eq!(me2.key.id, me.key.id, "the same key, enabled again");
-    assert!(me2.key.enabled);
+    assert_eq!(
+        me2.key.as_ref().expect("a key").id,
+        me.key.as_ref().expect("a key").id,
+        "the same key, enabled again"
+    );
+    assert!(me2.key.as_ref().expect("a key").enabled);
     let keys = c2
         .list_keys(&ListKeysQuery::default())
         .await

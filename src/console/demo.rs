@@ -590,7 +590,10 @@ fn hourly(rng: &mut Lcg, peak: u64, t: DateTime<Utc>) -> UsageBucket {
 pub async fn seed(store: &Arc<dyn KeyStore>, client: &Client) -> Result<(), String> {
     let me = client.me().await.map_err(|e| e.to_string())?;
     let org = me.org.id.clone();
-    let actor = me.key.id.clone();
+    let actor = me
+        .key
+        .map(|k| k.id)
+        .ok_or("the demo needs an owner key, not a session")?;
     let apps = [
         client
             .create_app(&CreateAppRequest {

@@ -244,6 +244,9 @@ pub enum AuthMethod {
     Pair,
     /// `pk_…` alone with an allowed Origin.
     PublicKey,
+    /// A signed-in user's session JWT (API.md §8). Never a key: it may use the management
+    /// endpoints a public key alone may not, when its scopes allow.
+    Session,
 }
 
 impl AuthMethod {
@@ -253,6 +256,7 @@ impl AuthMethod {
             AuthMethod::Secret => "secret",
             AuthMethod::Pair => "pair",
             AuthMethod::PublicKey => "public_key",
+            AuthMethod::Session => "session",
         }
     }
 }
@@ -303,7 +307,8 @@ impl Credential {
     }
 }
 
-/// The trace steps, in order.
+/// The trace steps of both pipelines: a key's ([`Step::KEY`]) and a session's
+/// ([`Step::SESSION`], `domain::session`). `parse`, `expiry`, `app` and `scopes` are shared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Step {
@@ -315,10 +320,18 @@ pub enum Step {
     Lookup,
     /// Enabled flag.
     Enabled,
-    /// `expires_at`.
+    /// Session: algorithm, key (`kid`) and signature.
+    Signature,
+    /// Session: `iss`.
+    Issuer,
+    /// Session: `aud`.
+    Audience,
+    /// A key's `expires_at`; a session's `exp` and `nbf`.
     Expiry,
     /// Origin check (public key alone).
     Origin,
+    /// Session: `sub` and the org claim, and that the org exists.
+    Org,
     /// App binding.
     App,
     /// Required scopes.
@@ -326,8 +339,20 @@ pub enum Step {
 }
 
 impl Step {
-    /// Every step, in order.
-    pub const ALL: [Step; 8] = [
+    /// A session's steps, in order.
+    pub const SESSION: [Step; 8] = [
+        Step::Parse,
+        Step::Signature,
+        Step::Issuer,
+        Step::Audience,
+        Step::Expiry,
+        Step::Org,
+        Step::App,
+        Step::Scopes,
+    ];
+
+    /// A key's steps, in order.
+    pub const KEY: [Step; 8] = [
         Step::Parse,
         Step::Checksum,
         Step::Lookup,
@@ -345,8 +370,12 @@ impl Step {
             Step::Checksum => "checksum",
             Step::Lookup => "lookup",
             Step::Enabled => "enabled",
+            Step::Signature => "signature",
+            Step::Issuer => "issuer",
+            Step::Audience => "audience",
             Step::Expiry => "expiry",
             Step::Origin => "origin",
+            Step::Org => "org",
             Step::App => "app",
             Step::Scopes => "scopes",
         }
@@ -374,6 +403,8 @@ pub struct Decision {
     pub trace: Vec<TraceStep>,
     /// How the credential authenticates, once it parsed.
     pub method: Option<AuthMethod>,
+    /// A session's user (`sub`), once its signature was valid; `None` for keys.
+    pub user: Option<String>,
 }
 
 impl Decision {
@@ -442,6 +473,7 @@ impl ParseFailure {
             result: Err(self.denial),
             trace,
             method: None,
+            user: None,
         }
     }
 }
@@ -613,6 +645,7 @@ impl Tracer {
             result: Err(denial),
             trace: self.trace,
             method: Some(m),
+            user: None,
         }
     }
 }
@@ -637,6 +670,8 @@ pub fn authorize(
             AuthMethod::Secret => "secret is well formed",
             AuthMethod::Pair => "public key and secret pair is well formed",
             AuthMethod::PublicKey => "public key is well formed",
+            // A key credential never parses as a session (see `domain::session`).
+            AuthMethod::Session => "session token is well formed",
         },
     );
     t.pass(
@@ -830,6 +865,7 @@ pub fn authorize(
         result: Ok(()),
         trace: t.trace,
         method: Some(method),
+        user: None,
     }
 }
 
@@ -841,26 +877,65 @@ fn describe_scopes(set: &ScopeSet) -> String {
     }
 }
 
+/// Who manages keys, as the no-escalation rule sees it: a key or a session.
+#[derive(Debug, Clone, Copy)]
+pub struct Manager<'a> {
+    /// A key's environment; `None` for a session, which belongs to a person, not to an
+    /// environment.
+    pub env: Option<Env>,
+    /// The scopes it holds.
+    pub scopes: &'a ScopeSet,
+    /// The app it is bound to.
+    pub app_id: Option<&'a str>,
+    /// `key` or `session`, for the messages.
+    pub noun: &'static str,
+}
+
+impl<'a> Manager<'a> {
+    /// A key.
+    pub fn key(k: &'a KeyRecord) -> Manager<'a> {
+        Manager {
+            env: Some(k.env),
+            scopes: &k.scopes,
+            app_id: k.app_id.as_deref(),
+            noun: "key",
+        }
+    }
+
+    /// A session with these scopes, bound to `app_id` when the token names one.
+    pub fn session(scopes: &'a ScopeSet, app_id: Option<&'a str>) -> Manager<'a> {
+        Manager {
+            env: None,
+            scopes,
+            app_id,
+            noun: "session",
+        }
+    }
+}
+
 /// No escalation (API.md §3): may `caller` create, edit, enable or disable, delete or rotate
 /// a key of environment `env` with these scopes and app? This one rule guards every key
-/// mutation. In order:
+/// mutation, by a key or a session alike. In order:
 /// - environments never cross: a key without `*` manages only keys of its own environment,
-///   so a leaked test key can neither mint nor touch live keys;
-/// - a key grants only scopes it holds itself;
-/// - an app-scoped key manages only keys of its own app.
+///   so a leaked test key can neither mint nor touch live keys (a session has no
+///   environment; this rule is for keys only);
+/// - a caller grants only scopes it holds itself;
+/// - an app-scoped caller manages only keys of its own app.
 pub fn can_manage(
-    caller: &KeyRecord,
+    caller: Manager<'_>,
     env: Env,
     scopes: &ScopeSet,
     app_id: Option<&str>,
 ) -> Result<(), Denial> {
-    if env != caller.env && !caller.scopes.covers(&Scope::All) {
+    if let Some(own) = caller.env
+        && env != own
+        && !caller.scopes.covers(&Scope::All)
+    {
         let mut d = Denial::new(
             ErrorCode::InsufficientScope,
             format!(
                 "A {own} key can create and manage only {own} keys; this is a {env} key, which \
-                 needs a key with scope `*`.",
-                own = caller.env
+                 needs a key with scope `*`."
             ),
         );
         d.required_scopes = vec!["*".to_owned()];
@@ -875,19 +950,23 @@ pub fn can_manage(
         let mut d = Denial::new(
             ErrorCode::InsufficientScope,
             format!(
-                "A key can grant only scopes it holds itself; yours does not hold {}.",
-                uncovered.join(", ")
+                "A {noun} can grant only scopes it holds itself; yours does not hold {}.",
+                uncovered.join(", "),
+                noun = caller.noun
             ),
         );
         d.required_scopes = uncovered;
         return Err(d);
     }
-    if let Some(own) = &caller.app_id
-        && app_id != Some(own.as_str())
+    if let Some(own) = caller.app_id
+        && app_id != Some(own)
     {
         let mut d = Denial::new(
             ErrorCode::InsufficientScope,
-            format!("An app-scoped key can manage only keys of its own app ({own})."),
+            format!(
+                "An app-scoped {} can manage only keys of its own app ({own}).",
+                caller.noun
+            ),
         );
         d.required_scopes = vec!["*".to_owned()];
         return Err(d);
@@ -1087,7 +1166,7 @@ mod tests {
         assert!(d.allowed(), "{d:?}");
         assert_eq!(
             d.trace.iter().map(|t| t.step).collect::<Vec<_>>(),
-            Step::ALL.to_vec()
+            Step::KEY.to_vec()
         );
         assert!(d.trace.iter().all(|t| t.ok));
         assert_eq!(d.status(), 200);
@@ -1311,19 +1390,40 @@ mod tests {
         let caller = record();
         let set = |s: &[&str]| ScopeSet::parse(s).expect("ok");
         let live = Env::Live;
-        assert!(can_manage(&caller, live, &set(&["runs:read"]), None).is_ok());
-        assert!(can_manage(&caller, live, &set(&["webhooks:write"]), None).is_ok());
-        let e = can_manage(&caller, live, &set(&["keys:write", "runs:read"]), None)
-            .expect_err("escalation");
+        assert!(can_manage(Manager::key(&caller), live, &set(&["runs:read"]), None).is_ok());
+        assert!(can_manage(Manager::key(&caller), live, &set(&["webhooks:write"]), None).is_ok());
+        let e = can_manage(
+            Manager::key(&caller),
+            live,
+            &set(&["keys:write", "runs:read"]),
+            None,
+        )
+        .expect_err("escalation");
         assert_eq!(e.code, ErrorCode::InsufficientScope);
         assert_eq!(e.required_scopes, vec!["keys:write"]);
-        assert!(can_manage(&caller, live, &set(&["*"]), None).is_err());
+        assert!(can_manage(Manager::key(&caller), live, &set(&["*"]), None).is_err());
         let mut app_caller = record();
         app_caller.app_id = Some("app_0000000000000001".into());
         let none = ScopeSet::default();
-        assert!(can_manage(&app_caller, live, &none, Some("app_0000000000000001")).is_ok());
-        assert!(can_manage(&app_caller, live, &none, None).is_err());
-        assert!(can_manage(&app_caller, live, &none, Some("app_0000000000000002")).is_err());
+        assert!(
+            can_manage(
+                Manager::key(&app_caller),
+                live,
+                &none,
+                Some("app_0000000000000001")
+            )
+            .is_ok()
+        );
+        assert!(can_manage(Manager::key(&app_caller), live, &none, None).is_err());
+        assert!(
+            can_manage(
+                Manager::key(&app_caller),
+                live,
+                &none,
+                Some("app_0000000000000002")
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -1333,8 +1433,9 @@ mod tests {
         test_admin.env = Env::Test;
         test_admin.scopes = set(&["keys:*", "runs:*"]);
         let target = set(&["runs:read"]);
-        assert!(can_manage(&test_admin, Env::Test, &target, None).is_ok());
-        let e = can_manage(&test_admin, Env::Live, &target, None).expect_err("crosses");
+        assert!(can_manage(Manager::key(&test_admin), Env::Test, &target, None).is_ok());
+        let e =
+            can_manage(Manager::key(&test_admin), Env::Live, &target, None).expect_err("crosses");
         assert_eq!(e.code, ErrorCode::InsufficientScope);
         assert_eq!(e.required_scopes, vec!["*"]);
         assert!(
@@ -1343,15 +1444,23 @@ mod tests {
             e.message
         );
         // Even an empty scope set on the target does not cross.
-        assert!(can_manage(&test_admin, Env::Live, &ScopeSet::default(), None).is_err());
+        assert!(
+            can_manage(
+                Manager::key(&test_admin),
+                Env::Live,
+                &ScopeSet::default(),
+                None
+            )
+            .is_err()
+        );
         // The other way round too.
         let mut live_admin = test_admin.clone();
         live_admin.env = Env::Live;
-        assert!(can_manage(&live_admin, Env::Test, &target, None).is_err());
+        assert!(can_manage(Manager::key(&live_admin), Env::Test, &target, None).is_err());
         // `*` crosses.
         let mut owner = test_admin;
         owner.scopes = set(&["*"]);
-        assert!(can_manage(&owner, Env::Live, &target, None).is_ok());
+        assert!(can_manage(Manager::key(&owner), Env::Live, &target, None).is_ok());
     }
 
     #[test]

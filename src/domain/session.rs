@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use super::decision::{Denial, ErrorCode};
+use super::decision::{AuthMethod, Decision, Denial, ErrorCode, Step, TraceStep};
 use super::jwt::{
     Field, SigningAlg, TimeClaim, decode_segment, quoted, refused_alg, relative, split_jwt,
     str_field, time_claim, utc_time,
@@ -56,105 +56,45 @@ pub const REGISTERED_CLAIMS: [&str; 10] = [
 // ---------------------------------------------------------------------------------------
 // Steps, trace, failures
 
-/// The session trace steps, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SessionStep {
-    /// Token shape: three segments, base64url, JSON header and claims, size.
-    Parse,
-    /// Algorithm, key (`kid`) and signature.
-    Signature,
-    /// `iss`.
-    Issuer,
-    /// `aud`.
-    Audience,
-    /// `exp` and `nbf`.
-    Expiry,
-    /// `sub` and the org claim, and that the org exists.
-    Org,
-    /// `app_id` and `x-app-id`.
-    App,
-    /// The scope claims and the required scopes.
-    Scopes,
-}
-
-impl SessionStep {
-    /// Every step, in order.
-    pub const ALL: [SessionStep; 8] = [
-        SessionStep::Parse,
-        SessionStep::Signature,
-        SessionStep::Issuer,
-        SessionStep::Audience,
-        SessionStep::Expiry,
-        SessionStep::Org,
-        SessionStep::App,
-        SessionStep::Scopes,
-    ];
-
-    /// The wire form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionStep::Parse => "parse",
-            SessionStep::Signature => "signature",
-            SessionStep::Issuer => "issuer",
-            SessionStep::Audience => "audience",
-            SessionStep::Expiry => "expiry",
-            SessionStep::Org => "org",
-            SessionStep::App => "app",
-            SessionStep::Scopes => "scopes",
-        }
-    }
-}
-
-/// One line of a session trace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionTraceStep {
-    /// Which step.
-    pub step: SessionStep,
-    /// Whether it passed.
-    pub ok: bool,
-    /// Plain words. Never contains the token. Static on the allowed path.
-    pub detail: Cow<'static, str>,
-}
-
 /// A token that failed before it could be cached: at `parse`, `signature`, `issuer`,
 /// `audience` or `expiry`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionFailure {
     /// The step that failed.
-    pub step: SessionStep,
+    pub step: Step,
     /// What the caller is told: `invalid_token`, or `token_expired` at `expiry`.
     pub denial: Denial,
     /// The steps taken, ending with the failed one.
-    pub trace: Vec<SessionTraceStep>,
+    pub trace: Vec<TraceStep>,
     /// The token's `sub`, when the signature was valid (auth events name the user then).
     pub user: Option<String>,
 }
 
 impl SessionFailure {
     /// The decision for a token that failed verification.
-    pub fn into_decision(self) -> SessionDecision {
-        SessionDecision {
+    pub fn into_decision(self) -> Decision {
+        Decision {
             result: Err(self.denial),
             trace: self.trace,
+            method: Some(AuthMethod::Session),
             user: self.user,
         }
     }
 }
 
 struct Tracer {
-    trace: Vec<SessionTraceStep>,
+    trace: Vec<TraceStep>,
 }
 
 impl Tracer {
     fn new() -> Tracer {
         Tracer {
-            trace: Vec::with_capacity(SessionStep::ALL.len()),
+            trace: Vec::with_capacity(Step::SESSION.len()),
         }
     }
 
-    fn pass(&mut self, step: SessionStep, detail: impl Into<Cow<'static, str>>) {
-        self.trace.push(SessionTraceStep {
+    fn pass(&mut self, step: Step, detail: impl Into<Cow<'static, str>>) {
+        self.trace.push(TraceStep {
             step,
             ok: true,
             detail: detail.into(),
@@ -163,12 +103,12 @@ impl Tracer {
 
     fn fail(
         mut self,
-        step: SessionStep,
+        step: Step,
         detail: impl Into<Cow<'static, str>>,
         code: ErrorCode,
         user: Option<String>,
     ) -> SessionFailure {
-        self.trace.push(SessionTraceStep {
+        self.trace.push(TraceStep {
             step,
             ok: false,
             detail: detail.into(),
@@ -215,9 +155,8 @@ const PARSE_OK: &str = "the token is a well-formed JWT";
 /// The `parse` step: size, shape, base64url, JSON header with `alg`, JSON claims object, and
 /// no `crit` header (no extension is understood here, so RFC 7515 says refuse).
 pub fn parse_jwt(token: &str) -> Result<ParsedJwt<'_>, SessionFailure> {
-    let fail = |detail: String| {
-        Tracer::new().fail(SessionStep::Parse, detail, ErrorCode::InvalidToken, None)
-    };
+    let fail =
+        |detail: String| Tracer::new().fail(Step::Parse, detail, ErrorCode::InvalidToken, None);
     if token.len() > MAX_TOKEN_LEN {
         return Err(fail(format!(
             "the token is {} bytes; at most {MAX_TOKEN_LEN} are accepted",
@@ -266,13 +205,8 @@ impl ParsedJwt<'_> {
     pub fn signing_request(&self) -> Result<(SigningAlg, &str), SessionFailure> {
         let fail = |detail: String| {
             let mut t = Tracer::new();
-            t.pass(SessionStep::Parse, PARSE_OK);
-            t.fail(
-                SessionStep::Signature,
-                detail,
-                ErrorCode::InvalidToken,
-                None,
-            )
+            t.pass(Step::Parse, PARSE_OK);
+            t.fail(Step::Signature, detail, ErrorCode::InvalidToken, None)
         };
         if let Some(why) = refused_alg(&self.header.alg) {
             return Err(fail(why));
@@ -395,13 +329,13 @@ pub struct SessionPrincipal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimFault {
     /// `org`, `app` or `scopes`.
-    pub step: SessionStep,
+    pub step: Step,
     /// Plain words.
     pub detail: String,
 }
 
 impl ClaimFault {
-    fn new(step: SessionStep, detail: impl Into<String>) -> ClaimFault {
+    fn new(step: Step, detail: impl Into<String>) -> ClaimFault {
         ClaimFault {
             step,
             detail: detail.into(),
@@ -449,7 +383,7 @@ pub fn identity_from_claims(
     claims: &Map<String, Value>,
     policy: &SessionPolicy,
 ) -> Result<SessionIdentity, ClaimFault> {
-    let fault = |d: String| ClaimFault::new(SessionStep::Org, d);
+    let fault = |d: String| ClaimFault::new(Step::Org, d);
     let sub = sub_claim(claims).map_err(fault)?.to_owned();
     let name = bounded_string(claims, "name", MAX_NAME_LEN).map_err(fault)?;
     let email = bounded_string(claims, "email", MAX_EMAIL_LEN).map_err(fault)?;
@@ -483,21 +417,21 @@ pub fn app_from_claims(claims: &Map<String, Value>) -> Result<Option<String>, Cl
         Field::Missing => Ok(None),
         Field::Str(s) if is_app_id(s) => Ok(Some(s.to_owned())),
         Field::Str(s) => Err(ClaimFault::new(
-            SessionStep::App,
+            Step::App,
             format!(
                 "the token's `app_id` is {}, which is not an app id (`app_` and 16 letters or digits)",
                 quoted(s, 40)
             ),
         )),
         Field::NotString => Err(ClaimFault::new(
-            SessionStep::App,
+            Step::App,
             "the token's `app_id` is not a string",
         )),
     }
 }
 
 fn scope_words(claims: &Map<String, Value>) -> Result<Vec<&str>, ClaimFault> {
-    let fault = |d: &str| ClaimFault::new(SessionStep::Scopes, d);
+    let fault = |d: &str| ClaimFault::new(Step::Scopes, d);
     let mut words = Vec::new();
     match claims.get("scope") {
         None | Some(Value::Null) => {}
@@ -526,7 +460,7 @@ fn scope_words(claims: &Map<String, Value>) -> Result<Vec<&str>, ClaimFault> {
     }
     if words.len() > MAX_SCOPES {
         return Err(ClaimFault::new(
-            SessionStep::Scopes,
+            Step::Scopes,
             format!(
                 "the token has {} scopes; at most {MAX_SCOPES} are accepted",
                 words.len()
@@ -549,7 +483,7 @@ pub fn claimed_scopes(claims: &Map<String, Value>) -> Result<ScopeSet, ClaimFaul
         }
         let s = Scope::parse(w).map_err(|_| {
             ClaimFault::new(
-                SessionStep::Scopes,
+                Step::Scopes,
                 format!("{} is not a scope (`resource:action`)", quoted(w, 64)),
             )
         })?;
@@ -569,7 +503,7 @@ pub fn session_scopes(
     let set = claimed_scopes(claims)?;
     catalog
         .validate(&set)
-        .map_err(|e| ClaimFault::new(SessionStep::Scopes, format!("the token's scopes: {e}")))?;
+        .map_err(|e| ClaimFault::new(Step::Scopes, format!("the token's scopes: {e}")))?;
     Ok(set)
 }
 
@@ -713,7 +647,7 @@ impl VerifiedToken {
         self.app_id.as_ref().ok().and_then(Option::as_deref)
     }
 
-    /// The caller, when every claim maps (an allowed [`SessionDecision`] implies it).
+    /// The caller, when every claim maps (an allowed [`Decision`] implies it).
     pub fn principal(&self) -> Option<SessionPrincipal> {
         let (Ok(id), Ok(app), Ok(scopes)) = (&self.identity, &self.app_id, &self.scopes) else {
             return None;
@@ -738,25 +672,25 @@ pub fn check_token(
     now: DateTime<Utc>,
 ) -> Result<VerifiedToken, SessionFailure> {
     let mut t = Tracer::new();
-    t.pass(SessionStep::Parse, PARSE_OK);
+    t.pass(Step::Parse, PARSE_OK);
     if let Some(why) = signature_failure(&signature) {
-        return Err(t.fail(SessionStep::Signature, why, ErrorCode::InvalidToken, None));
+        return Err(t.fail(Step::Signature, why, ErrorCode::InvalidToken, None));
     }
     let SignatureCheck::Valid { kid, alg } = signature else {
         return Err(t.fail(
-            SessionStep::Signature,
+            Step::Signature,
             "the signature was not checked",
             ErrorCode::InvalidToken,
             None,
         ));
     };
-    t.pass(SessionStep::Signature, SIGNATURE_OK);
+    t.pass(Step::Signature, SIGNATURE_OK);
     let claims = &parsed.claims;
     let user = sub_claim(claims).ok().map(str::to_owned);
 
     let want = policy.issuer.as_str();
     match str_field(claims, "iss") {
-        Field::Str(got) if got == want => t.pass(SessionStep::Issuer, ISSUER_OK),
+        Field::Str(got) if got == want => t.pass(Step::Issuer, ISSUER_OK),
         Field::Str(got) => {
             let mut d = format!(
                 "the token was issued by {}, but this service accepts only {} (--jwt-issuer)",
@@ -766,11 +700,11 @@ pub fn check_token(
             if slash_mismatch(got, want) {
                 d.push_str("; they differ only by a trailing slash, and must match exactly");
             }
-            return Err(t.fail(SessionStep::Issuer, d, ErrorCode::InvalidToken, user));
+            return Err(t.fail(Step::Issuer, d, ErrorCode::InvalidToken, user));
         }
         Field::Missing => {
             return Err(t.fail(
-                SessionStep::Issuer,
+                Step::Issuer,
                 "the token has no `iss` claim",
                 ErrorCode::InvalidToken,
                 user,
@@ -778,7 +712,7 @@ pub fn check_token(
         }
         Field::NotString => {
             return Err(t.fail(
-                SessionStep::Issuer,
+                Step::Issuer,
                 "the token's `iss` is not a string",
                 ErrorCode::InvalidToken,
                 user,
@@ -788,15 +722,15 @@ pub fn check_token(
 
     match (&policy.audience, audiences(claims)) {
         (_, Err(why)) => {
-            return Err(t.fail(SessionStep::Audience, why, ErrorCode::InvalidToken, user));
+            return Err(t.fail(Step::Audience, why, ErrorCode::InvalidToken, user));
         }
-        (None, Ok(_)) => t.pass(SessionStep::Audience, AUDIENCE_NONE),
+        (None, Ok(_)) => t.pass(Step::Audience, AUDIENCE_NONE),
         (Some(want), Ok(got)) if got.iter().any(|a| a == want) => {
-            t.pass(SessionStep::Audience, AUDIENCE_OK);
+            t.pass(Step::Audience, AUDIENCE_OK);
         }
         (Some(want), Ok(got)) if got.is_empty() => {
             return Err(t.fail(
-                SessionStep::Audience,
+                Step::Audience,
                 format!(
                     "the token has no `aud` claim; this service requires {} (--jwt-audience)",
                     quoted(want, 120)
@@ -808,7 +742,7 @@ pub fn check_token(
         (Some(want), Ok(got)) => {
             let list: Vec<String> = got.iter().take(5).map(|a| quoted(a, 80)).collect();
             return Err(t.fail(
-                SessionStep::Audience,
+                Step::Audience,
                 format!(
                     "the token is for {}{}, not for {} (--jwt-audience)",
                     list.join(", "),
@@ -824,7 +758,7 @@ pub fn check_token(
     let nbf = time_claim(claims, "nbf");
     let expires_at = match check_times(time_claim(claims, "exp"), nbf, now) {
         Ok(exp) => exp,
-        Err((code, detail)) => return Err(t.fail(SessionStep::Expiry, detail, code, user)),
+        Err((code, detail)) => return Err(t.fail(Step::Expiry, detail, code, user)),
     };
     Ok(VerifiedToken {
         kid,
@@ -848,7 +782,8 @@ pub fn check_token(
 /// What a request adds to a verified token.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionInput<'a> {
-    /// Whether the token's org ([`VerifiedToken::org_id`]) exists on this service.
+    /// Whether the token's org ([`VerifiedToken::org_id`]) exists on this service (and,
+    /// for `/v1/verify`, is the caller's: another org's session is never found there).
     pub org_exists: bool,
     /// The org of the token's `app_id` ([`VerifiedToken::bound_app`]); `None` for an
     /// unknown app or when the token names none.
@@ -861,40 +796,6 @@ pub struct SessionInput<'a> {
     pub required: &'a [Scope],
 }
 
-/// The outcome of a session request, with its trace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionDecision {
-    /// `Ok` to allow, the denial otherwise.
-    pub result: Result<(), Denial>,
-    /// The steps taken, in order; stops at the first failure.
-    pub trace: Vec<SessionTraceStep>,
-    /// The token's `sub`, when the signature was valid.
-    pub user: Option<String>,
-}
-
-impl SessionDecision {
-    /// Whether the request is allowed.
-    pub fn allowed(&self) -> bool {
-        self.result.is_ok()
-    }
-
-    /// The code (`None` when allowed).
-    pub fn code(&self) -> Option<ErrorCode> {
-        self.result.as_ref().err().map(|d| d.code)
-    }
-
-    /// HTTP status the decision maps to.
-    pub fn status(&self) -> u16 {
-        self.code().map_or(200, ErrorCode::status)
-    }
-
-    /// Whether `step` was reached and passed (`org` passed: the org exists, so denials
-    /// after it are auth events of that org).
-    pub fn passed(&self, step: SessionStep) -> bool {
-        self.trace.iter().any(|t| t.step == step && t.ok)
-    }
-}
-
 /// Decide a request made with a verified token: the five token steps again (`expiry`
 /// against `now`, so a cached token is judged at the time of the request), then `org`,
 /// `app` and `scopes`, with the same app and scope rules as a key.
@@ -902,15 +803,15 @@ pub fn authorize_session(
     token: &VerifiedToken,
     input: &SessionInput<'_>,
     now: DateTime<Utc>,
-) -> SessionDecision {
+) -> Decision {
     let mut t = Tracer::new();
     // Called once, on whichever path ends the decision.
-    let done = |t: Tracer, f: Option<(SessionStep, Cow<'static, str>, Denial)>| {
+    let done = |t: Tracer, f: Option<(Step, Cow<'static, str>, Denial)>| {
         let mut trace = t.trace;
         let result = match f {
             None => Ok(()),
             Some((step, detail, denial)) => {
-                trace.push(SessionTraceStep {
+                trace.push(TraceStep {
                     step,
                     ok: false,
                     detail,
@@ -918,17 +819,18 @@ pub fn authorize_session(
                 Err(denial)
             }
         };
-        SessionDecision {
+        Decision {
             result,
             trace,
+            method: Some(AuthMethod::Session),
             user: token.user.clone(),
         }
     };
-    t.pass(SessionStep::Parse, PARSE_OK);
-    t.pass(SessionStep::Signature, SIGNATURE_OK);
-    t.pass(SessionStep::Issuer, ISSUER_OK);
+    t.pass(Step::Parse, PARSE_OK);
+    t.pass(Step::Signature, SIGNATURE_OK);
+    t.pass(Step::Issuer, ISSUER_OK);
     t.pass(
-        SessionStep::Audience,
+        Step::Audience,
         if token.audience_checked {
             AUDIENCE_OK
         } else {
@@ -937,14 +839,11 @@ pub fn authorize_session(
     );
     let nbf = token.not_before.map_or(TimeClaim::Missing, TimeClaim::At);
     if let Err((code, detail)) = check_times(TimeClaim::At(token.expires_at), nbf, now) {
-        return done(
-            t,
-            Some((SessionStep::Expiry, detail.into(), Denial::of(code))),
-        );
+        return done(t, Some((Step::Expiry, detail.into(), Denial::of(code))));
     }
-    t.pass(SessionStep::Expiry, EXPIRY_OK);
+    t.pass(Step::Expiry, EXPIRY_OK);
 
-    let invalid = |step: SessionStep, detail: &str| {
+    let invalid = |step: Step, detail: &str| {
         Some((
             step,
             Cow::Owned(detail.to_owned()),
@@ -953,23 +852,26 @@ pub fn authorize_session(
     };
     let id = match &token.identity {
         Ok(id) => id,
-        Err(f) => return done(t, invalid(SessionStep::Org, &f.detail)),
+        Err(f) => return done(t, invalid(Step::Org, &f.detail)),
     };
     let org = id.org_id.as_str();
     if !input.org_exists {
         return done(
             t,
             invalid(
-                SessionStep::Org,
-                &format!("organization {org} does not exist on this service"),
+                Step::Org,
+                &format!(
+                    "organization {org} is unknown here: it does not exist on this service, \
+                     or (for a verify call) it is not the caller's organization"
+                ),
             ),
         );
     }
-    t.pass(SessionStep::Org, ORG_OK);
+    t.pass(Step::Org, ORG_OK);
 
     let bound = match &token.app_id {
         Ok(a) => a.as_deref(),
-        Err(f) => return done(t, invalid(SessionStep::App, &f.detail)),
+        Err(f) => return done(t, invalid(Step::App, &f.detail)),
     };
     if let Some(bound) = bound
         && input.bound_app_org != Some(org)
@@ -977,7 +879,7 @@ pub fn authorize_session(
         return done(
             t,
             invalid(
-                SessionStep::App,
+                Step::App,
                 &format!("the token is bound to app {bound}, which is not an app of {org}"),
             ),
         );
@@ -987,7 +889,7 @@ pub fn authorize_session(
             return done(
                 t,
                 Some((
-                    SessionStep::App,
+                    Step::App,
                     Cow::Owned(format!(
                         "this session is bound to app {bound} and cannot act for app {asked}"
                     )),
@@ -1004,7 +906,7 @@ pub fn authorize_session(
             return done(
                 t,
                 Some((
-                    SessionStep::App,
+                    Step::App,
                     Cow::Owned(format!(
                         "app {asked} is not an app of this session's organization"
                     )),
@@ -1017,20 +919,17 @@ pub fn authorize_session(
                 )),
             );
         }
-        (Some(_), _) => t.pass(
-            SessionStep::App,
-            "the request acts for the session's own app",
-        ),
+        (Some(_), _) => t.pass(Step::App, "the request acts for the session's own app"),
         (None, Some(_)) => t.pass(
-            SessionStep::App,
+            Step::App,
             "the session is not bound to an app: it may act for any app of its org",
         ),
-        (None, None) => t.pass(SessionStep::App, "no app binding, no app requested"),
+        (None, None) => t.pass(Step::App, "no app binding, no app requested"),
     }
 
     let scopes = match &token.scopes {
         Ok(s) => s,
-        Err(f) => return done(t, invalid(SessionStep::Scopes, &f.detail)),
+        Err(f) => return done(t, invalid(Step::Scopes, &f.detail)),
     };
     let missing = scopes.missing(input.required);
     if !missing.is_empty() {
@@ -1051,7 +950,7 @@ pub fn authorize_session(
         return done(
             t,
             Some((
-                SessionStep::Scopes,
+                Step::Scopes,
                 Cow::Owned(format!(
                     "missing {}; the session has {has}",
                     missing.join(", ")
@@ -1061,7 +960,7 @@ pub fn authorize_session(
         );
     }
     t.pass(
-        SessionStep::Scopes,
+        Step::Scopes,
         if input.required.is_empty() {
             Cow::Borrowed("no scope required")
         } else {
@@ -1163,11 +1062,11 @@ mod tests {
         }
     }
 
-    fn steps(trace: &[SessionTraceStep]) -> Vec<SessionStep> {
+    fn steps(trace: &[TraceStep]) -> Vec<Step> {
         trace.iter().map(|t| t.step).collect()
     }
 
-    fn failed_at(f: &SessionFailure) -> (SessionStep, ErrorCode) {
+    fn failed_at(f: &SessionFailure) -> (Step, ErrorCode) {
         let last = f.trace.last().expect("trace");
         assert!(!last.ok);
         assert_eq!(last.step, f.step);
@@ -1206,7 +1105,7 @@ mod tests {
             let f = parse_jwt(&bad).expect_err("refused");
             assert_eq!(
                 failed_at(&f),
-                (SessionStep::Parse, ErrorCode::InvalidToken),
+                (Step::Parse, ErrorCode::InvalidToken),
                 "{bad}"
             );
             assert_eq!(f.trace.len(), 1);
@@ -1249,13 +1148,10 @@ mod tests {
             let f = p.signing_request().expect_err(alg);
             assert_eq!(
                 failed_at(&f),
-                (SessionStep::Signature, ErrorCode::InvalidToken),
+                (Step::Signature, ErrorCode::InvalidToken),
                 "{alg}"
             );
-            assert_eq!(
-                steps(&f.trace),
-                [SessionStep::Parse, SessionStep::Signature]
-            );
+            assert_eq!(steps(&f.trace), [Step::Parse, Step::Signature]);
             assert!(
                 f.trace[1].detail.contains(says),
                 "{alg}: {}",
@@ -1317,10 +1213,7 @@ mod tests {
             ),
         ] {
             let f = check_token(&p, check, &policy(), &cat, now()).expect_err("refused");
-            assert_eq!(
-                failed_at(&f),
-                (SessionStep::Signature, ErrorCode::InvalidToken)
-            );
+            assert_eq!(failed_at(&f), (Step::Signature, ErrorCode::InvalidToken));
             assert!(f.trace[1].detail.contains(says), "{}", f.trace[1].detail);
             assert!(
                 f.user.is_none(),
@@ -1334,20 +1227,14 @@ mod tests {
         let mut c = claims();
         c["iss"] = json!("https://id.example.com/");
         let f = check(c).expect_err("trailing slash");
-        assert_eq!(
-            failed_at(&f),
-            (SessionStep::Issuer, ErrorCode::InvalidToken)
-        );
+        assert_eq!(failed_at(&f), (Step::Issuer, ErrorCode::InvalidToken));
         assert!(f.trace[2].detail.contains("trailing slash"));
         assert_eq!(f.user.as_deref(), Some("user_1"));
         for iss in [json!("https://evil.example.com"), json!(null), json!(5)] {
             let mut c = claims();
             c["iss"] = iss;
             let f = check(c).expect_err("wrong iss");
-            assert_eq!(
-                failed_at(&f),
-                (SessionStep::Issuer, ErrorCode::InvalidToken)
-            );
+            assert_eq!(failed_at(&f), (Step::Issuer, ErrorCode::InvalidToken));
         }
     }
 
@@ -1372,7 +1259,7 @@ mod tests {
             let f = check(c).expect_err("wrong aud");
             assert_eq!(
                 failed_at(&f),
-                (SessionStep::Audience, ErrorCode::InvalidToken),
+                (Step::Audience, ErrorCode::InvalidToken),
                 "{aud}"
             );
         }
@@ -1398,10 +1285,7 @@ mod tests {
         assert!(at(n - 59).is_ok(), "within the 60 s leeway");
         for past in [n - 60, n - 3 * 3600] {
             let f = at(past).expect_err("expired");
-            assert_eq!(
-                failed_at(&f),
-                (SessionStep::Expiry, ErrorCode::TokenExpired)
-            );
+            assert_eq!(failed_at(&f), (Step::Expiry, ErrorCode::TokenExpired));
             assert_eq!(f.denial.message, ErrorCode::TokenExpired.default_message());
         }
         let f = at(n - 3 * 3600).expect_err("expired");
@@ -1416,7 +1300,7 @@ mod tests {
             let f = check(c).expect_err("bad exp");
             assert_eq!(
                 failed_at(&f),
-                (SessionStep::Expiry, ErrorCode::InvalidToken),
+                (Step::Expiry, ErrorCode::InvalidToken),
                 "{exp}"
             );
         }
@@ -1426,10 +1310,7 @@ mod tests {
         let mut c = claims();
         c["nbf"] = json!(n + 61);
         let f = check(c).expect_err("not yet valid");
-        assert_eq!(
-            failed_at(&f),
-            (SessionStep::Expiry, ErrorCode::InvalidToken)
-        );
+        assert_eq!(failed_at(&f), (Step::Expiry, ErrorCode::InvalidToken));
         assert!(f.trace[4].detail.contains("not valid yet"));
         let mut c = claims();
         c["nbf"] = json!(n + 59);
@@ -1446,7 +1327,7 @@ mod tests {
         let req = [Scope::parse("runs:read").expect("scope")];
         let d = authorize_session(&v, &input(&req), now());
         assert!(d.allowed(), "{d:?}");
-        assert_eq!(steps(&d.trace), SessionStep::ALL);
+        assert_eq!(steps(&d.trace), Step::SESSION);
         assert!(d.trace.iter().all(|t| t.ok));
         assert_eq!(d.status(), 200);
         assert_eq!(d.user.as_deref(), Some("user_1"));
@@ -1461,7 +1342,7 @@ mod tests {
         let later = now() + chrono::Duration::seconds(700);
         let d = authorize_session(&v, &input(&req), later);
         assert_eq!(d.code(), Some(ErrorCode::TokenExpired));
-        assert_eq!(d.trace.last().map(|t| t.step), Some(SessionStep::Expiry));
+        assert_eq!(d.trace.last().map(|t| t.step), Some(Step::Expiry));
     }
 
     #[test]
@@ -1471,7 +1352,7 @@ mod tests {
             let d = authorize_session(&v, &input(&[]), now());
             assert_eq!(d.code(), Some(ErrorCode::InvalidToken));
             let last = d.trace.last().expect("trace").clone();
-            assert_eq!((last.step, last.ok), (SessionStep::Org, false));
+            assert_eq!((last.step, last.ok), (Step::Org, false));
             last.detail.into_owned()
         };
         for (field, value, says) in [
@@ -1551,7 +1432,7 @@ mod tests {
         };
         let d = authorize_session(&v, &foreign, now());
         assert_eq!(d.code(), Some(ErrorCode::InvalidToken));
-        assert_eq!(d.trace.last().map(|t| t.step), Some(SessionStep::App));
+        assert_eq!(d.trace.last().map(|t| t.step), Some(Step::App));
         // An unbound session may act for any app of its org, and only of its org.
         let v = check(claims()).expect("valid");
         let any = SessionInput {
@@ -1576,7 +1457,7 @@ mod tests {
         assert_eq!(d.code(), Some(ErrorCode::InvalidToken));
         assert_eq!(
             steps(&d.trace),
-            &SessionStep::ALL[..7],
+            &Step::SESSION[..7],
             "the org step passed before the app claim was judged"
         );
     }
@@ -1619,7 +1500,7 @@ mod tests {
             ),
         ] {
             let fault = scopes_of(scope.clone(), scopes).expect_err("refused");
-            assert_eq!(fault.step, SessionStep::Scopes);
+            assert_eq!(fault.step, Step::Scopes);
             assert!(fault.detail.contains(says), "{scope}: {}", fault.detail);
         }
         let mut c = claims();
@@ -1627,7 +1508,7 @@ mod tests {
         let v = check(c).expect("valid signature");
         let d = authorize_session(&v, &input(&[]), now());
         assert_eq!(d.code(), Some(ErrorCode::InvalidToken));
-        assert_eq!(steps(&d.trace), SessionStep::ALL);
+        assert_eq!(steps(&d.trace), Step::SESSION);
     }
 
     #[test]
@@ -1652,7 +1533,7 @@ mod tests {
         let d = f.into_decision();
         assert_eq!(d.trace, trace);
         assert_eq!(d.status(), 401);
-        assert!(!d.passed(SessionStep::Org));
+        assert!(!d.passed(Step::Org));
         assert_eq!(d.user.as_deref(), Some("user_1"));
     }
 

@@ -16,13 +16,16 @@ use chrono::{DateTime, Utc};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::api::{API_KEY_HEADER, APP_ID_HEADER, Org};
+use crate::api::{API_KEY_HEADER, APP_ID_HEADER, Actor, Org};
 use crate::domain::decision::{
-    AuthInput, AuthMethod, Credential, Decision, ErrorCode, authorize, extract_token, parse_token,
+    AuthInput, AuthMethod, Credential, Decision, ErrorCode, Manager, authorize, extract_token,
+    parse_token,
 };
+use crate::domain::jwt::looks_like_jwt;
 use crate::domain::key::is_app_id;
 use crate::domain::record::KeyRecord;
-use crate::domain::scope::Scope;
+use crate::domain::scope::{Scope, ScopeSet};
+use crate::domain::session::SessionPrincipal;
 
 /// Per-request context, shared by the middleware and the handlers.
 #[derive(Debug)]
@@ -43,6 +46,8 @@ pub struct Attribution {
     pub usage_status: Option<u16>,
     /// The org an auth event belongs to, and the key it names.
     pub event: Option<(String, Option<String>)>,
+    /// The session user an auth event names (API.md §8).
+    pub event_user: Option<String>,
     /// Code to record instead of the response's (for `/v1/verify`).
     pub event_code: Option<ErrorCode>,
     /// The endpoint's required scopes, set once the caller is allowed (scope usage).
@@ -90,6 +95,15 @@ impl ReqCtx {
     /// Attribute only the auth event (the key named but not authenticated).
     pub fn attribute_event(&self, org_id: &str, key_id: Option<&str>) {
         self.with(|a| a.event = Some((org_id.to_owned(), key_id.map(str::to_owned))));
+    }
+
+    /// Attribute the auth event of a session to its org, naming the user (`sub`) when the
+    /// token's signature was valid.
+    pub fn attribute_session_event(&self, org_id: &str, user: Option<&str>) {
+        self.with(|a| {
+            a.event = Some((org_id.to_owned(), None));
+            a.event_user = user.map(str::to_owned);
+        });
     }
 
     /// For `/v1/verify`: count the verified key with the decision's outcome, not the caller.
@@ -179,16 +193,87 @@ requirement!(
     "`keys:read` and `usage:read` (the access review)."
 );
 
+/// Who a request acts as: an org API key, or a signed-in user's session (API.md §8).
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// An API key.
+    Key(Arc<KeyRecord>),
+    /// A session, with the claims as its scopes.
+    Session(Arc<SessionPrincipal>),
+}
+
+impl Principal {
+    /// The organization it acts in.
+    pub fn org_id(&self) -> &str {
+        match self {
+            Principal::Key(k) => &k.org_id,
+            Principal::Session(s) => &s.org_id,
+        }
+    }
+
+    /// Its scopes.
+    pub fn scopes(&self) -> &ScopeSet {
+        match self {
+            Principal::Key(k) => &k.scopes,
+            Principal::Session(s) => &s.scopes,
+        }
+    }
+
+    /// The app it is bound to, if any.
+    pub fn app_id(&self) -> Option<&str> {
+        match self {
+            Principal::Key(k) => k.app_id.as_deref(),
+            Principal::Session(s) => s.app_id.as_deref(),
+        }
+    }
+
+    /// The key, when it is one.
+    pub fn key(&self) -> Option<&Arc<KeyRecord>> {
+        match self {
+            Principal::Key(k) => Some(k),
+            Principal::Session(_) => None,
+        }
+    }
+
+    /// What audit entries name as the actor.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Principal::Key(k) => Actor::key(&k.id),
+            Principal::Session(s) => Actor::user(&s.user),
+        }
+    }
+
+    /// Who manages keys, for the no-escalation rule.
+    pub fn manager(&self) -> Manager<'_> {
+        match self {
+            Principal::Key(k) => Manager::key(k),
+            Principal::Session(s) => Manager::session(&s.scopes, s.app_id.as_deref()),
+        }
+    }
+}
+
 /// An authenticated caller holding the scopes of `R`.
 #[derive(Debug)]
 pub struct Caller<R> {
-    /// The caller's key.
-    pub key: Arc<KeyRecord>,
+    /// Who it is.
+    pub principal: Principal,
     /// How it authenticated.
     pub method: AuthMethod,
     /// The request context.
     pub ctx: Arc<ReqCtx>,
     _r: PhantomData<R>,
+}
+
+impl<R> Caller<R> {
+    /// The organization the caller acts in.
+    pub fn org_id(&self) -> &str {
+        self.principal.org_id()
+    }
+
+    /// What audit entries name as the actor.
+    pub fn actor(&self) -> Actor {
+        self.principal.actor()
+    }
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
@@ -287,6 +372,11 @@ impl AppState {
         if key.app_id.as_deref() == Some(app_id) {
             return Ok(Some(key.org_id.clone()));
         }
+        self.app_org_id(app_id).await
+    }
+
+    /// The org an app belongs to: the in-memory cache, then the database.
+    pub async fn app_org_id(&self, app_id: &str) -> Result<Option<String>, ApiError> {
         if let Some(org) = self.apps.get(app_id) {
             return Ok(Some(org));
         }
@@ -318,6 +408,16 @@ impl AppState {
             .then_some(cred)
     }
 
+    /// The session token of a rate-limited request, if it sends one as Bearer.
+    fn limited_session_token<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        let auth: Vec<&[u8]> = headers
+            .get_all(AUTHORIZATION)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        extract_token(&auth, &[]).ok().filter(|t| looks_like_jwt(t))
+    }
+
     /// Whether a client over the failed-auth limit presents a valid key, and so still gets
     /// through (API.md §4). Judged from the cache alone, never the database, so unknown
     /// credentials from a limited client cost no read: a secret (alone or in its pair) of a
@@ -325,6 +425,12 @@ impl AppState {
     /// unexpired. A fresh cache entry is then used as is; an entry older than the cache's
     /// TTL is re-read like any other. A public key alone is never enough: it is public.
     fn presents_valid_key(&self, headers: &HeaderMap) -> bool {
+        if let Some(v) = &self.sessions
+            && let Some(token) = self.limited_session_token(headers)
+        {
+            // A session verified before, until its `exp`: no signature check, no read.
+            return v.cached(token, self.clock.now()).is_some();
+        }
         let Some(cred) = self.limited_credential(headers) else {
             return false;
         };
@@ -530,8 +636,11 @@ impl<R: Requirement> FromRequestParts<AppState> for Caller<R> {
             .map(|v| v.as_bytes())
             .collect();
         let token = extract_token(&auth, &keys).map_err(|f| ApiError::from(f.denial))?;
-        let origin = origin_header(&parts.headers)?;
         let app = app_header(&parts.headers)?;
+        if looks_like_jwt(token) {
+            return session_caller(state, token, !keys.is_empty(), app, ctx).await;
+        }
+        let origin = origin_header(&parts.headers)?;
         let (decision, found, cred) = state.decide(token, origin, app, R::parsed(), None).await?;
         match (&found, decision.counts_usage()) {
             (Some(k), true) => ctx.attribute_key(k),
@@ -563,7 +672,7 @@ impl<R: Requirement> FromRequestParts<AppState> for Caller<R> {
             (Ok(()), Some(key)) => {
                 ctx.attribute_required(R::SCOPES);
                 Ok(Caller {
-                    key,
+                    principal: Principal::Key(key),
                     method: decision.method.unwrap_or(AuthMethod::Secret),
                     ctx,
                     _r: PhantomData,
@@ -574,6 +683,50 @@ impl<R: Requirement> FromRequestParts<AppState> for Caller<R> {
         }
     }
 }
+
+/// A request made with a session token: `Authorization: Bearer <jwt>` only, and only when
+/// sessions are on; then the same decision `/v1/verify` explains ([`AppState::decide_session`]).
+/// The caller is told `invalid_token` or `token_expired`, never which check failed.
+async fn session_caller<R: Requirement>(
+    state: &AppState,
+    token: &str,
+    in_api_key: bool,
+    app: Option<&str>,
+    ctx: Arc<ReqCtx>,
+) -> Result<Caller<R>, ApiError> {
+    if in_api_key {
+        return Err(ApiError::new(
+            ErrorCode::MalformedCredentials,
+            "A session token (JWT) is accepted only as `Authorization: Bearer <token>`, not in x-api-key.",
+        ));
+    }
+    let Some(verifier) = &state.sessions else {
+        return Err(ApiError::new(ErrorCode::MalformedCredentials, SESSIONS_OFF));
+    };
+    let d = state
+        .decide_session(verifier, token, app, R::parsed(), None)
+        .await?;
+    if let Some((org, user)) = &d.event {
+        ctx.attribute_session_event(org, user.as_deref());
+    }
+    match (d.decision.result, d.principal) {
+        (Ok(()), Some(p)) => {
+            ctx.attribute_required(R::SCOPES);
+            Ok(Caller {
+                principal: Principal::Session(p),
+                method: AuthMethod::Session,
+                ctx,
+                _r: PhantomData,
+            })
+        }
+        (Err(denial), _) => Err(ApiError::from(denial)),
+        (Ok(()), None) => Err(ApiError::of(ErrorCode::InvalidToken)),
+    }
+}
+
+/// What a JWT gets from a service without `--jwks`.
+pub const SESSIONS_OFF: &str =
+    "This service does not accept session tokens (JWT); send an API key.";
 
 #[cfg(test)]
 mod tests {

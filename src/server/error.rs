@@ -135,9 +135,11 @@ pub fn www_authenticate(err: &ApiError) -> Option<String> {
     match err.code {
         ErrorCode::MissingCredentials => Some(REALM.to_owned()),
         ErrorCode::MalformedCredentials => Some(format!("{REALM}, error=\"invalid_request\"")),
-        ErrorCode::InvalidKey | ErrorCode::KeyDisabled | ErrorCode::KeyExpired => {
-            Some(format!("{REALM}, error=\"invalid_token\""))
-        }
+        ErrorCode::InvalidKey
+        | ErrorCode::KeyDisabled
+        | ErrorCode::KeyExpired
+        | ErrorCode::InvalidToken
+        | ErrorCode::TokenExpired => Some(format!("{REALM}, error=\"invalid_token\"")),
         ErrorCode::InsufficientScope => Some(format!(
             "{REALM}, error=\"insufficient_scope\", scope=\"{}\"",
             err.required_scopes.join(" ")

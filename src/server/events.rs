@@ -174,6 +174,7 @@ mod tests {
             ip: ip.to_owned(),
             origin: None,
             app_id: None,
+            user: None,
             count: 1,
         }
     }

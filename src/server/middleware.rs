@@ -274,6 +274,7 @@ pub async fn request_layer(
             ip: client.clone(),
             origin,
             app_id,
+            user: attr.event_user.clone(),
             count: 1,
         });
     }

@@ -131,6 +131,9 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     /// Failed-auth limiter.
     pub limiter: Limiter,
+    /// Session tokens (`serve --jwks …`); `None` when sessions are off. Its JWKS refresher
+    /// runs while this lives.
+    pub sessions: Option<Arc<session::SessionVerifier>>,
     /// Seals list cursors; its secret is read from the database on first use.
     pub cursors: tokio::sync::OnceCell<routes::cursor::Sealer>,
 }
@@ -163,7 +166,15 @@ impl AppState {
             Arc::clone(&clock),
             config.flush_interval.min(Duration::from_secs(1)),
         );
+        let sessions = config.sessions.as_ref().map(|settings| {
+            let v =
+                session::SessionVerifier::new(settings, config.catalog.clone(), Arc::clone(&clock));
+            // Ends on its own once the verifier is dropped.
+            drop(v.spawn_refresher());
+            Arc::new(v)
+        });
         AppState(Arc::new(Inner {
+            sessions,
             cache: KeyCache::new(config.cache_ttl, config.key_cache_capacity),
             apps: AppOrgs::new(100_000),
             limiter: Limiter::new(config.failed_auth_limit),

@@ -20,13 +20,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::AppState;
 use super::clock::Clock;
-use super::jwks::{self, Jwks, JwksError, JwksSource, KeySet, Resolved};
+use super::error::ApiError;
+use super::jwks::{self, Jwks, JwksSource, KeySet, Resolved};
+use crate::api::{SessionUserObject, VerifySession};
+use crate::domain::decision::{Decision, Step};
 use crate::domain::key::SecretHash;
-use crate::domain::scope::Catalog;
+use crate::domain::scope::{Catalog, Scope};
 use crate::domain::session::{
-    DEFAULT_ORG_CLAIM, MAX_TOKEN_LEN, REGISTERED_CLAIMS, SessionFailure, SessionPolicy,
-    SignatureCheck, VerifiedToken, check_token, parse_jwt,
+    DEFAULT_ORG_CLAIM, MAX_TOKEN_LEN, REGISTERED_CLAIMS, SessionFailure, SessionInput,
+    SessionPolicy, SessionPrincipal, SessionUser, SignatureCheck, VerifiedToken, authorize_session,
+    check_token, identity_from_claims, parse_jwt,
 };
 
 /// The most verified tokens cached.
@@ -49,6 +54,8 @@ pub struct SessionSettings {
     pub loaded_at: DateTime<Utc>,
     /// How long one JWKS fetch may take.
     pub fetch_timeout: Duration,
+    /// The client that fetched the set, kept for its refreshes.
+    pub http: reqwest::Client,
 }
 
 /// Why the session flags cannot be used.
@@ -150,6 +157,7 @@ impl SessionSettings {
             keys: Arc::new(keys),
             loaded_at: clock.now(),
             fetch_timeout,
+            http,
         }))
     }
 }
@@ -237,6 +245,45 @@ impl SessionCache {
     }
 }
 
+/// Organization ids known to exist, so a cached session's `org` step costs no database
+/// read. Bounded: when full, it is cleared and refills from the database (organizations are
+/// never deleted, so an entry never goes stale; unknown ids are never cached).
+#[derive(Debug)]
+pub struct KnownOrgs {
+    ids: RwLock<std::collections::HashSet<String>>,
+    capacity: usize,
+}
+
+impl KnownOrgs {
+    /// At most `capacity` ids.
+    pub fn new(capacity: usize) -> KnownOrgs {
+        KnownOrgs {
+            ids: RwLock::new(std::collections::HashSet::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Whether `org` was seen to exist.
+    pub fn contains(&self, org: &str) -> bool {
+        self.ids
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(org)
+    }
+
+    /// Remember that `org` exists.
+    pub fn insert(&self, org: &str) {
+        let mut ids = self
+            .ids
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if ids.len() >= self.capacity {
+            ids.clear();
+        }
+        ids.insert(org.to_owned());
+    }
+}
+
 /// Verifies session tokens: parse, signature with the JWKS, issuer, audience, expiry, and
 /// the claims mapping; caches what passed.
 pub struct SessionVerifier {
@@ -244,6 +291,7 @@ pub struct SessionVerifier {
     policy: SessionPolicy,
     catalog: Catalog,
     cache: SessionCache,
+    orgs: KnownOrgs,
 }
 
 impl fmt::Debug for SessionVerifier {
@@ -263,7 +311,7 @@ impl SessionVerifier {
         settings: &SessionSettings,
         catalog: Catalog,
         clock: Arc<dyn Clock>,
-    ) -> Result<SessionVerifier, JwksError> {
+    ) -> SessionVerifier {
         SessionVerifier::with_capacity(settings, catalog, clock, SESSION_CACHE_CAPACITY)
     }
 
@@ -273,20 +321,25 @@ impl SessionVerifier {
         catalog: Catalog,
         clock: Arc<dyn Clock>,
         capacity: usize,
-    ) -> Result<SessionVerifier, JwksError> {
-        let http = jwks::http_client(settings.fetch_timeout)?;
-        Ok(SessionVerifier {
+    ) -> SessionVerifier {
+        SessionVerifier {
             jwks: Arc::new(Jwks::new(
                 settings.source.clone(),
                 Arc::clone(&settings.keys),
                 settings.loaded_at,
                 clock,
-                http,
+                settings.http.clone(),
             )),
             policy: settings.policy.clone(),
             catalog,
             cache: SessionCache::new(capacity),
-        })
+            orgs: KnownOrgs::new(capacity),
+        }
+    }
+
+    /// Organizations seen to exist (they are never deleted, so a hit needs no read).
+    pub fn orgs(&self) -> &KnownOrgs {
+        &self.orgs
     }
 
     /// The key set and its schedule.
@@ -378,6 +431,137 @@ impl SessionVerifier {
             }
         };
         check_token(&parsed, check, &self.policy, &self.catalog, now)
+    }
+}
+
+/// A session request decided, with what its records need.
+#[derive(Debug)]
+pub struct SessionOutcome {
+    /// The decision and its trace (`parse` … `scopes`).
+    pub decision: Decision,
+    /// The caller, when allowed.
+    pub principal: Option<Arc<SessionPrincipal>>,
+    /// The org its auth event belongs to (the token's, once it verified and the org exists
+    /// here) and the user it names.
+    pub event: Option<(String, Option<String>)>,
+    /// The user and the token's scopes, once `org` passed (nothing of another org's
+    /// session is ever shown).
+    pub seen: Option<(SessionUser, Vec<String>)>,
+    /// `exp`, once the signature verified.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl SessionOutcome {
+    /// The session part of a `/v1/verify` answer.
+    pub fn verify_info(&self, policy: &SessionPolicy) -> VerifySession {
+        VerifySession {
+            issuer: policy.issuer.clone(),
+            audience: policy.audience.clone(),
+            org_claim: policy.org_claim.clone(),
+            user: self.seen.as_ref().map(|(u, _)| SessionUserObject::of(u)),
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+impl AppState {
+    /// Whether an organization exists: known ones without a read, then the database.
+    async fn org_exists(&self, verifier: &SessionVerifier, org: &str) -> Result<bool, ApiError> {
+        if verifier.orgs().contains(org) {
+            return Ok(true);
+        }
+        let found = self.store.get_org(org).await?.is_some();
+        if found {
+            verifier.orgs().insert(org);
+        }
+        Ok(found)
+    }
+
+    /// The full decision for a session token, as a request would get it: verify (from the
+    /// cache when it can), then the org (it must exist; `org` limits it to one, for
+    /// `/v1/verify`), the app and the required scopes, by `domain::session`.
+    pub async fn decide_session(
+        &self,
+        verifier: &SessionVerifier,
+        token: &str,
+        app_id: Option<&str>,
+        required: &[Scope],
+        org: Option<&str>,
+    ) -> Result<SessionOutcome, ApiError> {
+        let now = self.clock.now();
+        let visible = |o: &str| org.is_none_or(|want| want == o);
+        let verified = match verifier.verify(token, now).await {
+            Ok(t) => t,
+            Err(f) => {
+                // A token refused after a valid signature (past `exp`, wrong issuer…) names
+                // its user, in its org's events when that org exists here.
+                let org = f
+                    .user
+                    .as_ref()
+                    .and_then(|_| parse_jwt(token).ok())
+                    .and_then(|p| identity_from_claims(&p.claims, verifier.policy()).ok())
+                    .map(|i| i.org_id);
+                let event = match org {
+                    Some(o) if visible(&o) && self.org_exists(verifier, &o).await? => {
+                        Some((o, f.user.clone()))
+                    }
+                    _ => None,
+                };
+                return Ok(SessionOutcome {
+                    decision: f.into_decision(),
+                    principal: None,
+                    event,
+                    seen: None,
+                    expires_at: None,
+                });
+            }
+        };
+        let org_exists = match verified.org_id() {
+            Some(o) if visible(o) => self.org_exists(verifier, o).await?,
+            _ => false,
+        };
+        let bound_app_org = match verified.bound_app() {
+            Some(a) if org_exists => self.app_org_id(a).await?,
+            _ => None,
+        };
+        let app_org = match app_id {
+            Some(a) if org_exists => self.app_org_id(a).await?,
+            _ => None,
+        };
+        let decision = authorize_session(
+            &verified,
+            &SessionInput {
+                org_exists,
+                bound_app_org: bound_app_org.as_deref(),
+                app_id,
+                app_org: app_org.as_deref(),
+                required,
+            },
+            now,
+        );
+        let event = verified
+            .org_id()
+            .filter(|_| org_exists)
+            .map(|o| (o.to_owned(), verified.user.clone()));
+        let principal = if decision.allowed() {
+            verified.principal().map(Arc::new)
+        } else {
+            None
+        };
+        let seen = match (&verified.identity, &verified.scopes) {
+            (Ok(id), Ok(scopes)) if decision.passed(Step::Org) => {
+                Some((id.user.clone(), scopes.to_strings()))
+            }
+            (Ok(id), Err(_)) if decision.passed(Step::Org) => Some((id.user.clone(), Vec::new())),
+            _ => None,
+        };
+        Ok(SessionOutcome {
+            decision,
+            principal,
+            event,
+            seen,
+            expires_at: Some(verified.expires_at),
+        })
     }
 }
 

@@ -555,6 +555,7 @@ mod tests {
             ip: "127.0.0.1".to_owned(),
             origin: None,
             app_id: None,
+            user: None,
             count: 1,
         }
     }

@@ -377,6 +377,8 @@ pub struct AuthEventRecord {
     pub origin: Option<String>,
     /// x-app-id header.
     pub app_id: Option<String>,
+    /// A session's user (`sub`), when the token's signature was valid (API.md §8).
+    pub user: Option<String>,
     /// How many denied requests this event stands for: 1, or more for the aggregate of one
     /// (org, code, client address) minute's excess (`server::events`).
     pub count: u64,

@@ -79,6 +79,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "lists at scale: trigram search, list and sort indexes, cursor secret",
         include_str!("../../assets/migrations/sqlite/0006_lists.sql"),
     ),
+    (
+        7,
+        "session auth events",
+        include_str!("../../assets/migrations/sqlite/0007_session_events.sql"),
+    ),
 ];
 
 /// After a failed write, `ping` tries a small write at most this often.
@@ -1138,8 +1143,8 @@ impl KeyStore for SqliteStore {
             let mut orgs: Vec<&str> = Vec::new();
             for e in &batch.events {
                 sqlx::query(
-                    "INSERT INTO auth_events (request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id, count) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO auth_events (request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id, count, user_sub) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&e.request_id)
                 .bind(&e.org_id)
@@ -1153,6 +1158,7 @@ impl KeyStore for SqliteStore {
                 .bind(&e.origin)
                 .bind(&e.app_id)
                 .bind(i64::try_from(e.count).unwrap_or(i64::MAX))
+                .bind(&e.user)
                 .execute(tx.conn())
                 .await
                 .map_err(map_err)?;
@@ -1302,7 +1308,7 @@ impl KeyStore for SqliteStore {
     ) -> StoreResult<Paged<AuthEventRecord>> {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "SELECT seq, request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id, \
-             count FROM auth_events WHERE org_id = ",
+             count, user_sub FROM auth_events WHERE org_id = ",
         );
         qb.push_bind(org_id);
         if let Some(r) = &filter.request_id {
@@ -1333,6 +1339,7 @@ impl KeyStore for SqliteStore {
                         ip: get(r, "ip")?,
                         origin: get(r, "origin")?,
                         app_id: get(r, "app_id")?,
+                        user: get(r, "user_sub")?,
                         count: u64::try_from(get::<i64>(r, "count")?).unwrap_or(1),
                     },
                 ))

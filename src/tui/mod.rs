@@ -13,6 +13,7 @@ pub mod app;
 pub mod clipboard;
 pub mod event_loop;
 pub mod keymap;
+pub mod session;
 pub mod tasks;
 pub mod theme;
 pub mod views;

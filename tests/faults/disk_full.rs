@@ -94,7 +94,12 @@ async fn a_full_disk_refuses_writes_with_its_cause_and_everything_recovers_when_
         .expect("a write after space returned");
     let c = Client::new(&s.url, Some(after.secret.clone())).expect("client");
     assert_eq!(
-        c.me().await.expect("the new key works").key.id,
+        c.me()
+            .await
+            .expect("the new key works")
+            .key
+            .expect("a key")
+            .id,
         after.key.id
     );
     s.flush().await;

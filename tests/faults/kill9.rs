@@ -68,7 +68,7 @@ async fn kill_9_during_creates_loses_no_acknowledged_key() {
             .me()
             .await
             .unwrap_or_else(|e| panic!("acknowledged key {id} lost after kill -9: {e}"));
-        assert_eq!(&me.key.id, id);
+        assert_eq!(&me.key.expect("a key").id, id);
     }
     assert_eq!(s.term(), 0, "{}", s.log());
 }

@@ -113,7 +113,162 @@ fn a_good_jwks_file_lets_serve_start() {
     let _ = child.wait();
     let log = log.expect("serve printed its ready line");
     assert!(
-        log.contains("session settings loaded") && log.contains("k1"),
+        log.contains("sessions on: Bearer JWTs are accepted") && log.contains("k1"),
         "{log}"
     );
+}
+
+/// Start `serve` and return it with its base URL once it printed its ready line.
+fn spawn_serve(args: &[&str]) -> (std::process::Child, String) {
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("KEYCONSOLE_DATABASE_URL")
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("listening on http://") {
+                let url: String = line[at + "listening on ".len()..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '"')
+                    .collect();
+                let _ = tx.send(url);
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(url) => (child, url),
+        Err(e) => {
+            let _ = child.kill();
+            panic!("serve did not print its ready line: {e}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn sessions_through_real_serve_processes_act_as_the_user() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}", dir.path().join("k.db").display());
+    let out = Command::new(BIN)
+        .args(["org", "create", "Acme", "--database", &db, "--json"])
+        .env_remove("KEYCONSOLE_DATABASE_URL")
+        .output()
+        .expect("org create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let org = created["org"]["id"].as_str().expect("org id").to_owned();
+    let owner = created["secret"].as_str().expect("secret").to_owned();
+
+    let key = TestKey::p256("k1");
+    let file = JwksFile::new(&jwks(&[&key]));
+    let mut claims = crate::keys::claims(chrono::Utc::now());
+    claims["org_id"] = json!(org);
+    claims["scope"] = json!("keys:read keys:write runs:read");
+    let jwt = key.token(&claims);
+    let session_args = [
+        "--database",
+        &db,
+        "--jwks",
+        &file.arg(),
+        "--jwt-issuer",
+        crate::keys::ISSUER,
+        "--jwt-audience",
+        crate::keys::AUDIENCE,
+    ];
+    let (mut on, url) = spawn_serve(&session_args);
+    let http = reqwest::Client::new();
+    let me: serde_json::Value = http
+        .get(format!("{url}/v1/me"))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["auth_method"], "session", "{me}");
+    assert_eq!(me["user"]["sub"], "user_ana");
+    let made = http
+        .post(format!("{url}/v1/keys"))
+        .bearer_auth(&jwt)
+        .json(&json!({"name": "made by ana", "scopes": ["runs:read"]}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(made.status().as_u16(), 201);
+    let audit: serde_json::Value = http
+        .get(format!("{url}/v1/audit"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .expect("audit")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(audit["data"][0]["actor"]["type"], "user", "{audit}");
+    let _ = on.kill();
+    let _ = on.wait();
+
+    // The same database served without --jwks: the JWT is malformed_credentials there.
+    let (mut off, url) = spawn_serve(&["--database", &db]);
+    let r = http
+        .get(format!("{url}/v1/me"))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .expect("me");
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.expect("json");
+    let _ = off.kill();
+    let _ = off.wait();
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "malformed_credentials");
+}
+
+#[test]
+fn doctor_lints_a_jwt_offline_and_never_prints_it() {
+    let mut c = crate::keys::claims(chrono::Utc::now() - chrono::Duration::hours(3));
+    c["iss"] = json!("https://other.example/");
+    let jwt = crate::keys::hmac_token(&json!({"alg": "HS256", "kid": "k1"}), &c, b"s");
+    let line = format!("Authorization: Bearer {jwt}");
+    let out = Command::new(BIN)
+        .args([
+            "doctor",
+            &line,
+            "--jwt-issuer",
+            crate::keys::ISSUER,
+            "-o",
+            "json",
+        ])
+        .output()
+        .expect("doctor");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains(&jwt), "the token is never printed");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let rules: Vec<&str> = v["findings"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|x| x["rule"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(rules.contains(&"alg_hmac"), "{rules:?}");
+    assert!(rules.contains(&"expired"), "{rules:?}");
+    assert!(
+        v["signature"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not verified")
+    );
+    assert!(v.to_string().contains("other.example"), "iss is shown: {v}");
 }

@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use keyconsole::domain::decision::Decision;
 use keyconsole::domain::scope::{Catalog, Scope};
-use keyconsole::domain::session::{
-    SessionDecision, SessionInput, VerifiedToken, authorize_session,
-};
+use keyconsole::domain::session::{SessionInput, VerifiedToken, authorize_session};
 use keyconsole::server::clock::{Clock, ManualClock};
 use keyconsole::server::session::{SessionFlags, SessionSettings, SessionVerifier};
 use serde_json::Value;
@@ -49,7 +48,6 @@ pub async fn verifier(flags: &SessionFlags, clock: &Arc<ManualClock>) -> Session
         Catalog::default_catalog(),
         Arc::clone(clock) as Arc<dyn Clock>,
     )
-    .expect("verifier")
 }
 
 /// A JWKS file in a temp dir.
@@ -79,7 +77,7 @@ impl JwksFile {
 }
 
 /// Decide a verified token as a request to this org would be decided.
-pub fn decide(token: &VerifiedToken, required: &[&str], now: DateTime<Utc>) -> SessionDecision {
+pub fn decide(token: &VerifiedToken, required: &[&str], now: DateTime<Utc>) -> Decision {
     let required: Vec<Scope> = required
         .iter()
         .map(|s| Scope::parse(s).expect("scope"))

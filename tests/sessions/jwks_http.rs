@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::Duration;
-use keyconsole::domain::session::SessionStep;
+use keyconsole::domain::decision::Step;
 use keyconsole::server::jwks::Refresh;
 use keyconsole::server::session::{SessionConfigError, SessionSettings, SessionVerifier};
 use serde_json::{Value, json};
@@ -34,8 +34,8 @@ struct Shared {
 }
 
 /// The in-test identity provider's JWKS endpoint.
-struct Idp {
-    url: String,
+pub struct Idp {
+    pub url: String,
     shared: Arc<Shared>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -54,7 +54,7 @@ async fn jwks_route(State(s): State<Arc<Shared>>) -> Response {
 }
 
 impl Idp {
-    async fn start(doc: Value) -> Idp {
+    pub async fn start(doc: Value) -> Idp {
         let shared = Arc::new(Shared {
             mode: Mutex::new(Mode::Serve(doc)),
             fetches: AtomicUsize::new(0),
@@ -80,7 +80,12 @@ impl Idp {
         *self.shared.mode.lock().expect("lock") = mode;
     }
 
-    fn fetches(&self) -> usize {
+    /// Serve this set from now on.
+    pub fn set_keys(&self, doc: Value) {
+        self.set(Mode::Serve(doc));
+    }
+
+    pub fn fetches(&self) -> usize {
         self.shared.fetches.load(Ordering::SeqCst)
     }
 }
@@ -132,7 +137,7 @@ async fn a_flood_of_random_kids_fetches_at_most_once_per_thirty_seconds() {
     let tokens: Vec<String> = (0..200).map(forged).collect();
     for t in &tokens[..20] {
         let f = v.verify(t, start()).await.expect_err("unknown kid");
-        assert_eq!(f.step, SessionStep::Signature);
+        assert_eq!(f.step, Step::Signature);
     }
     assert_eq!(idp.fetches(), 1);
     // After the cooldown, 200 concurrent requests with random kids: one fetch between them.
@@ -190,7 +195,7 @@ async fn the_set_is_refreshed_every_ten_minutes() {
     // longer does (and, within 30 s of the refresh, costs no fetch either).
     v.verify(&k3.token(&claims(now)), now).await.expect("k3");
     let f = v.verify(&old, now).await.expect_err("k1 retired");
-    assert_eq!(f.step, SessionStep::Signature);
+    assert_eq!(f.step, Step::Signature);
     assert_eq!(idp.fetches(), 2);
     // Unchanged sets are fetched on schedule too.
     clock.advance(Duration::minutes(10));

@@ -5,6 +5,7 @@
 
 mod cli;
 mod common;
+mod http;
 mod jwks_http;
 mod keys;
 mod verifier;

@@ -3,29 +3,22 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use keyconsole::domain::decision::ErrorCode;
-use keyconsole::domain::session::{MAX_TOKEN_LEN, SessionFailure, SessionStep};
+use keyconsole::domain::decision::{ErrorCode, Step};
+use keyconsole::domain::session::{MAX_TOKEN_LEN, SessionFailure};
 use keyconsole::server::session::{SessionConfigError, SessionFlags, SessionSettings};
 use serde_json::{Value, json};
 
 use crate::common::{JwksFile, clock, decide, flags, settings, start, verifier};
 use crate::keys::{ORG, TestKey, claims, hmac_token, jwks};
 
-fn assert_refused(
-    r: Result<impl std::fmt::Debug, SessionFailure>,
-    step: SessionStep,
-) -> SessionFailure {
+fn assert_refused(r: Result<impl std::fmt::Debug, SessionFailure>, step: Step) -> SessionFailure {
     let f = r.expect_err("refused");
     assert_eq!(f.step, step, "{:?}", f.trace);
     let last = f.trace.last().expect("trace");
     assert_eq!((last.step, last.ok), (step, false));
     assert_eq!(
         f.trace.len(),
-        SessionStep::ALL
-            .iter()
-            .position(|s| *s == step)
-            .expect("step")
-            + 1
+        Step::SESSION.iter().position(|s| *s == step).expect("step") + 1
     );
     f
 }
@@ -89,7 +82,7 @@ async fn alg_none_is_refused() {
         let h = URL.encode(json!({"alg": alg, "kid": "rsa-1"}).to_string());
         let c = URL.encode(claims(start()).to_string());
         for token in [format!("{h}.{c}."), format!("{h}.{c}.{sig}")] {
-            let f = assert_refused(v.verify(&token, start()).await, SessionStep::Signature);
+            let f = assert_refused(v.verify(&token, start()).await, Step::Signature);
             assert!(detail(&f).contains("unsigned"), "{}", detail(&f));
             assert_eq!(f.denial.code, ErrorCode::InvalidToken);
         }
@@ -132,7 +125,7 @@ async fn hmac_is_refused_even_with_the_rsa_public_key_as_its_secret() {
                 .is_ok(),
                 "the attack token is well made"
             );
-            let f = assert_refused(v.verify(&token, start()).await, SessionStep::Signature);
+            let f = assert_refused(v.verify(&token, start()).await, Step::Signature);
             assert!(detail(&f).contains("HMAC"), "{}", detail(&f));
             assert!(f.user.is_none());
         }
@@ -166,7 +159,7 @@ async fn the_algorithm_comes_from_the_key() {
     let c = claims(start());
     // An EC signature presented as coming from the RSA key.
     let t = k.ec.sign(&json!({"alg": "ES256", "kid": "rsa-1"}), &c);
-    let f = assert_refused(v.verify(&t, start()).await, SessionStep::Signature);
+    let f = assert_refused(v.verify(&t, start()).await, Step::Signature);
     assert!(
         detail(&f).contains("never from the token"),
         "{}",
@@ -175,11 +168,11 @@ async fn the_algorithm_comes_from_the_key() {
     // The RSA key without `alg` is RS256 only; a PS256 or RS384 header is refused.
     for alg in ["RS384", "PS256"] {
         let t = k.rsa.sign(&json!({"alg": alg, "kid": "rsa-1"}), &c);
-        assert_refused(v.verify(&t, start()).await, SessionStep::Signature);
+        assert_refused(v.verify(&t, start()).await, Step::Signature);
     }
     // A key whose JWK says RS512 refuses an RS256 token, even one its private key signed.
     let t = k.rsa.sign(&json!({"alg": "RS256", "kid": "rsa-512"}), &c);
-    let f = assert_refused(v.verify(&t, start()).await, SessionStep::Signature);
+    let f = assert_refused(v.verify(&t, start()).await, Step::Signature);
     assert!(detail(&f).contains("RS512"));
     // ES256 header on an EC key with `alg: ES256`: fine.
     assert!(v.verify(&pinned.token(&c), start()).await.is_ok());
@@ -194,20 +187,17 @@ async fn a_bad_signature_is_refused() {
     let c = claims(start());
     // Signed by another key under a known kid.
     let other = TestKey::rsa_other("rsa-1");
-    let f = assert_refused(
-        v.verify(&other.token(&c), start()).await,
-        SessionStep::Signature,
-    );
+    let f = assert_refused(v.verify(&other.token(&c), start()).await, Step::Signature);
     assert!(detail(&f).contains("does not verify"));
     let other_ec = TestKey::p256("ec-1");
     assert_refused(
         v.verify(&other_ec.token(&c), start()).await,
-        SessionStep::Signature,
+        Step::Signature,
     );
     let other_ed = TestKey::ed25519("ed-1");
     assert_refused(
         v.verify(&other_ed.token(&c), start()).await,
-        SessionStep::Signature,
+        Step::Signature,
     );
     // Claims changed after signing (more scopes).
     for key in [&k.rsa, &k.ec, &k.ed] {
@@ -221,13 +211,13 @@ async fn a_bad_signature_is_refused() {
             URL.encode(forged.to_string()),
             parts[2]
         );
-        let f = assert_refused(v.verify(&t, start()).await, SessionStep::Signature);
+        let f = assert_refused(v.verify(&t, start()).await, Step::Signature);
         assert!(f.user.is_none(), "a forged token names no user");
     }
     // A signature that is not even base64url-decodable to the right length.
     let t = k.ed.token(&c);
     let cut = &t[..t.len() - 4];
-    assert_refused(v.verify(cut, start()).await, SessionStep::Signature);
+    assert_refused(v.verify(cut, start()).await, Step::Signature);
     assert!(v.cache().is_empty());
 }
 
@@ -244,7 +234,7 @@ async fn expiry_has_sixty_seconds_of_leeway_and_nbf_is_honoured() {
         k.ec.token(&c)
     };
     let t = with(&|c| c["exp"] = json!(n - 61));
-    let f = assert_refused(v.verify(&t, start()).await, SessionStep::Expiry);
+    let f = assert_refused(v.verify(&t, start()).await, Step::Expiry);
     assert_eq!(f.denial.code, ErrorCode::TokenExpired);
     assert_eq!(
         f.user.as_deref(),
@@ -257,13 +247,13 @@ async fn expiry_has_sixty_seconds_of_leeway_and_nbf_is_honoured() {
     // Not cached: its `exp` is already past, and the cache never outlives `exp`.
     assert!(v.cache().is_empty());
     let t = with(&|c| c["nbf"] = json!(n + 120));
-    let f = assert_refused(v.verify(&t, start()).await, SessionStep::Expiry);
+    let f = assert_refused(v.verify(&t, start()).await, Step::Expiry);
     assert_eq!(f.denial.code, ErrorCode::InvalidToken);
     assert!(detail(&f).contains("not valid yet"));
     let t = with(&|c| {
         c.as_object_mut().expect("obj").remove("exp");
     });
-    let f = assert_refused(v.verify(&t, start()).await, SessionStep::Expiry);
+    let f = assert_refused(v.verify(&t, start()).await, Step::Expiry);
     assert_eq!(f.denial.code, ErrorCode::InvalidToken);
     // The same valid token, later: past exp + leeway it is refused, cached or not.
     let t = with(&|_| {});
@@ -271,7 +261,7 @@ async fn expiry_has_sixty_seconds_of_leeway_and_nbf_is_honoured() {
     assert_eq!(v.cache().len(), 1);
     let late = start() + Duration::seconds(900 + 61);
     clock.advance(Duration::seconds(900 + 61));
-    let f = assert_refused(v.verify(&t, late).await, SessionStep::Expiry);
+    let f = assert_refused(v.verify(&t, late).await, Step::Expiry);
     assert_eq!(f.denial.code, ErrorCode::TokenExpired);
 }
 
@@ -292,14 +282,14 @@ async fn issuer_and_audience() {
         json!(null),
     ] {
         let t = with(&|c| c["iss"] = iss.clone());
-        assert_refused(v.verify(&t, start()).await, SessionStep::Issuer);
+        assert_refused(v.verify(&t, start()).await, Step::Issuer);
     }
     let t = with(&|c| c["iss"] = json!("https://id.example.test"));
-    let f = assert_refused(v.verify(&t, start()).await, SessionStep::Issuer);
+    let f = assert_refused(v.verify(&t, start()).await, Step::Issuer);
     assert!(detail(&f).contains("trailing slash"));
     for aud in [json!("other"), json!(["a", "b"]), json!(null), json!([])] {
         let t = with(&|c| c["aud"] = aud.clone());
-        assert_refused(v.verify(&t, start()).await, SessionStep::Audience);
+        assert_refused(v.verify(&t, start()).await, Step::Audience);
     }
     let t = with(&|c| c["aud"] = json!(["dashboard", "keyconsole"]));
     assert!(v.verify(&t, start()).await.is_ok());
@@ -318,15 +308,15 @@ async fn claim_problems_are_refused_at_their_step() {
     let clock = clock();
     let v = verifier(&flags(&file.arg()), &clock).await;
     for (name, value, step) in [
-        ("sub", json!(null), SessionStep::Org),
-        ("sub", json!(7), SessionStep::Org),
-        ("org_id", json!(null), SessionStep::Org),
-        ("org_id", json!("acme"), SessionStep::Org),
-        ("org_id", json!("org_!!!!!!!!!!!!!!!!"), SessionStep::Org),
-        ("org_id", json!({"id": ORG}), SessionStep::Org),
-        ("app_id", json!("app_nope"), SessionStep::App),
-        ("scope", json!("runs:read runs:delete"), SessionStep::Scopes),
-        ("scopes", json!(["billing:*"]), SessionStep::Scopes),
+        ("sub", json!(null), Step::Org),
+        ("sub", json!(7), Step::Org),
+        ("org_id", json!(null), Step::Org),
+        ("org_id", json!("acme"), Step::Org),
+        ("org_id", json!("org_!!!!!!!!!!!!!!!!"), Step::Org),
+        ("org_id", json!({"id": ORG}), Step::Org),
+        ("app_id", json!("app_nope"), Step::App),
+        ("scope", json!("runs:read runs:delete"), Step::Scopes),
+        ("scopes", json!(["billing:*"]), Step::Scopes),
     ] {
         let mut c = claims(start());
         c[name] = value.clone();
@@ -378,7 +368,7 @@ async fn an_oversize_token_is_refused_before_its_signature_is_checked() {
     c["padding"] = json!("x".repeat(MAX_TOKEN_LEN));
     let t = k.ec.token(&c);
     assert!(t.len() > MAX_TOKEN_LEN);
-    let f = assert_refused(v.verify(&t, start()).await, SessionStep::Parse);
+    let f = assert_refused(v.verify(&t, start()).await, Step::Parse);
     assert!(detail(&f).contains("at most 8192"));
     // Just under the limit is fine.
     let mut c = claims(start());
@@ -388,7 +378,7 @@ async fn an_oversize_token_is_refused_before_its_signature_is_checked() {
     assert!(t.len() <= MAX_TOKEN_LEN, "{}", t.len());
     assert!(v.verify(&t, start()).await.is_ok());
     for junk in ["a.b.c", "eyJ.eyJ.", "not-a-jwt"] {
-        assert_refused(v.verify(junk, start()).await, SessionStep::Parse);
+        assert_refused(v.verify(junk, start()).await, Step::Parse);
     }
 }
 
@@ -401,10 +391,7 @@ async fn an_unknown_kid_refreshes_the_file_at_most_once_per_thirty_seconds() {
     let c = claims(start());
     // Just loaded: an unknown kid does not re-read the file.
     file.write(&jwks(&[&k.rsa, &k.ed]));
-    let f = assert_refused(
-        v.verify(&k.ed.token(&c), start()).await,
-        SessionStep::Signature,
-    );
+    let f = assert_refused(v.verify(&k.ed.token(&c), start()).await, Step::Signature);
     assert!(detail(&f).contains("less than 30 s"), "{}", detail(&f));
     clock.advance(Duration::seconds(30));
     let now = start() + Duration::seconds(30);
@@ -417,15 +404,9 @@ async fn an_unknown_kid_refreshes_the_file_at_most_once_per_thirty_seconds() {
     clock.advance(Duration::seconds(30));
     let now = now + Duration::seconds(30);
     let stranger = TestKey::ed25519("nobody");
-    let f = assert_refused(
-        v.verify(&stranger.token(&c), now).await,
-        SessionStep::Signature,
-    );
+    let f = assert_refused(v.verify(&stranger.token(&c), now).await, Step::Signature);
     assert!(detail(&f).contains("even after"), "{}", detail(&f));
-    let f = assert_refused(
-        v.verify(&stranger.token(&c), now).await,
-        SessionStep::Signature,
-    );
+    let f = assert_refused(v.verify(&stranger.token(&c), now).await, Step::Signature);
     assert!(detail(&f).contains("less than 30 s"), "{}", detail(&f));
 }
 
@@ -456,7 +437,7 @@ async fn a_cached_token_is_checked_once_and_dropped_when_its_key_leaves() {
         keyconsole::server::jwks::Refresh::Done { changed: true }
     ));
     assert!(v.cached(&t, now).is_none(), "its key left the set");
-    assert_refused(v.verify(&t, now).await, SessionStep::Signature);
+    assert_refused(v.verify(&t, now).await, Step::Signature);
     assert!(v.verify(&k.ec.token(&claims(now)), now).await.is_ok());
 }
 

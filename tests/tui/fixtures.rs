@@ -105,9 +105,10 @@ pub fn me() -> MeResponse {
             name: "Acme".into(),
             created_at: now(),
         },
-        key: key(1, "Owner", KeyStatus::Active),
+        key: Some(key(1, "Owner", KeyStatus::Active)),
         scopes: vec!["*".into()],
         auth_method: "secret".into(),
+        user: None,
     }
 }
 
@@ -217,6 +218,7 @@ pub fn events() -> Vec<AuthEvent> {
             ip: "203.0.113.7".into(),
             origin: None,
             app_id: None,
+            user: None,
             count: 1,
         })
         .collect()

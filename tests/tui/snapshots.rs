@@ -326,3 +326,22 @@ fn tiny_terminals_never_panic() {
     insta::assert_snapshot!("too_small_30x8", render(&a, (30, 8)));
     assert_eq!(a.conn, Conn::Ready);
 }
+
+/// A profile whose token_command prints a session JWT: the header says who the console acts
+/// as (`ana@acme.test · <profile>`), and the audit tab names actors by type and name.
+#[test]
+fn session_profile_header_and_audit_actors() {
+    snap("session_profile", |size| {
+        let mut a = fixtures::app_with(3, size, true);
+        let mut me = fixtures::me();
+        me.key = None;
+        me.auth_method = "session".into();
+        me.user = Some(keyconsole::api::SessionUserObject {
+            sub: "user_ana".into(),
+            name: Some("Ana".into()),
+            email: Some("ana@acme.test".into()),
+        });
+        let _ = a.update(Action::MeLoaded(Ok(me)));
+        a
+    });
+}

@@ -73,6 +73,7 @@ fn trace() -> VerifyResponse {
                 detail: (*d).into(),
             })
             .collect(),
+        session: None,
     }
 }
 
@@ -312,4 +313,30 @@ fn credential_headers_are_masked_while_typed() {
     let screen = render(&a, (120, 40));
     assert!(screen.contains("X-Trace: 1; Authorization:"), "{screen}");
     assert!(!screen.contains(&SECRET[8..20]), "{screen}");
+}
+/// A JWT pasted in the tester is linted offline: header, claims with `exp` relative to now,
+/// HS256 flagged, and the note that the signature is not verified. The token itself is never
+/// on screen.
+#[test]
+fn a_pasted_jwt_is_linted_offline() {
+    use base64::Engine as _;
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    for size in [(80, 24), (120, 40)] {
+        let mut a = open(size);
+        let exp = (crate::fixtures::now() - chrono::Duration::hours(3)).timestamp();
+        let token = format!(
+            "{}.{}.c2lnbmF0dXJl",
+            b64(serde_json::json!({"alg": "HS256", "kid": "k1", "typ": "JWT"})),
+            b64(
+                serde_json::json!({"iss": "https://id.example.test/", "sub": "user_ana",
+                                   "email": "ana@acme.test", "exp": exp})
+            )
+        );
+        paste_secret(&mut a, &token);
+        let text = render(&a, size);
+        assert!(!text.contains(&token[..40]), "the token is not shown");
+        insta::assert_snapshot!(format!("tester_jwt_lint_{}x{}", size.0, size.1), text);
+    }
 }

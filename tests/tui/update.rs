@@ -570,7 +570,11 @@ fn the_consoles_own_key_cannot_be_disabled_or_deleted_without_the_name() {
     let mut a = app(5, (80, 24));
     let _ = a.update(Action::Down);
     let own = a.selected_key().expect("row").id.clone();
-    assert_eq!(own, fixtures::me().key.id, "row 1 is the console's own key");
+    assert_eq!(
+        own,
+        fixtures::me().key.expect("a key").id,
+        "row 1 is the console's own key"
+    );
     for action in [Action::ToggleEnabled, Action::DeleteKey] {
         let _ = a.update(action.clone());
         let Some(Modal::Confirm(c)) = a.modals.last() else {

@@ -15,11 +15,11 @@ use super::responses::{
 };
 use super::{audit, free_text, valid_name};
 use crate::api::{
-    Actor, CreateKeyRequest, CreateKeyResponse, KEY_SORTS, KeyObject, ListKeysQuery,
+    CreateKeyRequest, CreateKeyResponse, KEY_SORTS, KeyObject, ListKeysQuery,
     MAX_DESCRIPTION_CHARS, MAX_DOMAINS, MAX_GRACE_SECONDS, MAX_OWNER_CHARS, Page, RotateRequest,
     RotateResponse, UpdateKeyRequest,
 };
-use crate::domain::decision::{ErrorCode, can_manage};
+use crate::domain::decision::{ErrorCode, Manager, can_manage};
 use crate::domain::host_pattern::HostPattern;
 use crate::domain::key::{Env, PublicKeyId, Secret, is_app_id, is_base62};
 use crate::domain::record::{KeyRecord, KeyStatus};
@@ -70,7 +70,7 @@ async fn load_own(state: &AppState, org_id: &str, id: &str) -> Result<KeyRecord,
 }
 
 /// May `caller` change `target` as it stands (its environment, scopes and app)?
-fn can_manage_existing(caller: &KeyRecord, target: &KeyRecord) -> Result<(), ApiError> {
+fn can_manage_existing(caller: Manager<'_>, target: &KeyRecord) -> Result<(), ApiError> {
     can_manage(caller, target.env, &target.scopes, target.app_id.as_deref()).map_err(ApiError::from)
 }
 
@@ -119,14 +119,8 @@ pub async fn list_keys(
         })
         .transpose()?
         .unwrap_or_default();
-    let (page, cursors) = key_page_req(
-        &state,
-        &caller.key.org_id,
-        sort,
-        q.limit,
-        q.cursor.as_deref(),
-    )
-    .await?;
+    let (page, cursors) =
+        key_page_req(&state, caller.org_id(), sort, q.limit, q.cursor.as_deref()).await?;
     let status = q
         .status
         .as_deref()
@@ -197,7 +191,7 @@ pub async fn list_keys(
     let now = state.clock.now();
     let found = state
         .store
-        .list_keys(&caller.key.org_id, &filter, now, &page)
+        .list_keys(caller.org_id(), &filter, now, &page)
         .await?;
     Ok(Json(Page {
         data: found
@@ -247,7 +241,7 @@ pub async fn create_key(
         owner_of(req.owner.as_deref())?,
         description_of(req.description.as_deref())?,
     );
-    let org_id = caller.key.org_id.clone();
+    let org_id = caller.org_id().to_owned();
     if let Some(app) = &req.app_id
         && (!is_app_id(app) || state.store.get_app(&org_id, app).await?.is_none())
     {
@@ -255,9 +249,18 @@ pub async fn create_key(
             "invalid value for `app_id`: no such app in this organization",
         ));
     }
-    let env = req.env.unwrap_or(caller.key.env);
+    // A key's own environment by default; a session has none, so the deployment's.
+    let env = req.env.unwrap_or_else(|| match caller.principal.key() {
+        Some(k) => k.env,
+        None => state.config.accept_env.unwrap_or(Env::Live),
+    });
     // One rule for every mutation: environments never cross without `*`, no escalation.
-    can_manage(&caller.key, env, &scopes, req.app_id.as_deref())?;
+    can_manage(
+        caller.principal.manager(),
+        env,
+        &scopes,
+        req.app_id.as_deref(),
+    )?;
     if let Some(accept) = state.config.accept_env
         && env != accept
     {
@@ -299,7 +302,7 @@ pub async fn create_key(
     let entry = audit(
         &state,
         &org_id,
-        &Actor::key(&caller.key.id),
+        &caller.actor(),
         "key.created",
         Some(&record.id),
         created_changes(&record),
@@ -355,7 +358,7 @@ pub async fn get_key(
     Path(id): Path<String>,
     _: StrictQuery<NoQuery>,
 ) -> Result<Response, ApiError> {
-    let k = load_own(&state, &caller.key.org_id, &id).await?;
+    let k = load_own(&state, caller.org_id(), &id).await?;
     Ok(with_etag(
         KeyObject::from_record(&k, state.clock.now()),
         StatusCode::OK,
@@ -428,7 +431,7 @@ pub async fn update_key(
         .transpose()?;
 
     for _attempt in 0..5 {
-        let current = load_own(&state, &caller.key.org_id, &id).await?;
+        let current = load_own(&state, caller.org_id(), &id).await?;
         if let Some(v) = expected
             && v != current.version
         {
@@ -440,9 +443,14 @@ pub async fn update_key(
                 ),
             ));
         }
-        can_manage_existing(&caller.key, &current)?;
+        can_manage_existing(caller.principal.manager(), &current)?;
         if let Some(s) = &scopes {
-            can_manage(&caller.key, current.env, s, current.app_id.as_deref())?;
+            can_manage(
+                caller.principal.manager(),
+                current.env,
+                s,
+                current.app_id.as_deref(),
+            )?;
         }
         let now = state.clock.now();
         let mut next = current.clone();
@@ -519,7 +527,7 @@ pub async fn update_key(
             audits.push(audit(
                 &state,
                 &current.org_id,
-                &Actor::key(&caller.key.id),
+                &caller.actor(),
                 if next.enabled {
                     "key.enabled"
                 } else {
@@ -534,7 +542,7 @@ pub async fn update_key(
             audits.push(audit(
                 &state,
                 &current.org_id,
-                &Actor::key(&caller.key.id),
+                &caller.actor(),
                 "key.updated",
                 Some(&current.id),
                 serde_json::Value::Object(changes),
@@ -576,13 +584,13 @@ pub async fn delete_key(
     Path(id): Path<String>,
     _: StrictQuery<NoQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let current = load_own(&state, &caller.key.org_id, &id).await?;
-    can_manage_existing(&caller.key, &current)?;
+    let current = load_own(&state, caller.org_id(), &id).await?;
+    can_manage_existing(caller.principal.manager(), &current)?;
     let now = state.clock.now();
     let entry = audit(
         &state,
         &current.org_id,
-        &Actor::key(&caller.key.id),
+        &caller.actor(),
         "key.deleted",
         Some(&current.id),
         json!({"name": current.name}),
@@ -621,8 +629,8 @@ pub async fn rotate_key(
             "invalid value for `grace_period_seconds`: must be 0-{MAX_GRACE_SECONDS}"
         )));
     }
-    let old = load_own(&state, &caller.key.org_id, &id).await?;
-    can_manage_existing(&caller.key, &old)?;
+    let old = load_own(&state, caller.org_id(), &id).await?;
+    can_manage_existing(caller.principal.manager(), &old)?;
     if let Some(to) = &old.rotated_to {
         return Err(ApiError::new(
             ErrorCode::Conflict,
@@ -658,7 +666,7 @@ pub async fn rotate_key(
         audit(
             &state,
             &old.org_id,
-            &Actor::key(&caller.key.id),
+            &caller.actor(),
             "key.rotated",
             Some(&old.id),
             json!({"rotated_to": new.id, "grace_period_seconds": grace, "expires_at": previous.expires_at}),
@@ -667,7 +675,7 @@ pub async fn rotate_key(
         audit(
             &state,
             &old.org_id,
-            &Actor::key(&caller.key.id),
+            &caller.actor(),
             "key.created",
             Some(&new.id),
             created_changes(&new),

@@ -122,7 +122,7 @@ pub async fn report_leaks(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let actor = Actor::key(&caller.key.id);
+    let actor = caller.actor();
     let mut data = Vec::with_capacity(hashes.len());
     let now = state.clock.now();
     for hash in hashes {
@@ -130,7 +130,7 @@ pub async fn report_leaks(
             .store
             .key_by_hash(&hash)
             .await?
-            .filter(|k| k.org_id == caller.key.org_id);
+            .filter(|k| k.org_id == caller.org_id());
         let (action_taken, key) = match found {
             Some(k) => record(&state, &k, source, &actor, req.action).await?,
             None => (ActionTaken::None, None),
@@ -157,13 +157,13 @@ pub async fn key_leaks(
 ) -> Result<Json<Page<LeakSighting>>, ApiError> {
     let (page, cursors) = page_req(
         &state,
-        &caller.key.org_id,
+        caller.org_id(),
         List::Sightings,
         q.limit,
         q.cursor.as_deref(),
     )
     .await?;
-    let key = own_key(&state, &caller.key.org_id, &id).await?;
+    let key = own_key(&state, caller.org_id(), &id).await?;
     let found = state.store.list_sightings(&key.id, page).await?;
     Ok(Json(Page {
         data: found

@@ -14,14 +14,19 @@ use super::cursor::{List, page_req};
 use super::responses::{AuthErrors, BodyErrors, Rejections, StoreErrors};
 use super::{audit, valid_name};
 use crate::api::{
-    Actor, App, CreateAppRequest, Health, KeyObject, MeResponse, Org, Page, PageQuery, ScopeInfo,
-    ScopesResponse, VerifyRequest, VerifyResponse,
+    App, CreateAppRequest, Health, KeyObject, MeResponse, Org, Page, PageQuery, ScopeInfo,
+    ScopesResponse, SessionUserObject, VerifyRequest, VerifyResponse,
 };
-use crate::domain::decision::{AuthMethod, Credential, ErrorCode, Step, extract_token};
+use crate::domain::decision::{
+    AuthMethod, Credential, Denial, ErrorCode, ParseFailure, Step, extract_token,
+};
+use crate::domain::jwt::looks_like_jwt;
 use crate::domain::key::{is_app_id, new_app_id};
 use crate::domain::scope::{PRESETS, Scope};
 use crate::server::AppState;
-use crate::server::auth::{AnyKey, Caller, KeysRead, KeysVerify, KeysWrite};
+use crate::server::auth::{
+    AnyKey, Caller, KeysRead, KeysVerify, KeysWrite, Principal, SESSIONS_OFF,
+};
 use crate::server::error::ApiError;
 use crate::server::extract::{NoQuery, StrictJson, StrictQuery};
 
@@ -39,14 +44,19 @@ pub async fn me(
     _: StrictQuery<NoQuery>,
 ) -> Result<Response, ApiError> {
     let org = state
-        .org(&caller.key.org_id)
+        .org(caller.org_id())
         .await?
-        .ok_or_else(|| ApiError::internal("key without an organization"))?;
+        .ok_or_else(|| ApiError::internal("caller without an organization"))?;
+    let (key, user) = match &caller.principal {
+        Principal::Key(k) => (Some(KeyObject::from_record(k, state.clock.now())), None),
+        Principal::Session(s) => (None, Some(SessionUserObject::of(&s.user))),
+    };
     let mut resp = Json(MeResponse {
         org: Org::clone(&org),
-        key: KeyObject::from_record(&caller.key, state.clock.now()),
-        scopes: caller.key.scopes.to_strings(),
+        key,
+        scopes: caller.principal.scopes().to_strings(),
         auth_method: caller.method.as_str().to_owned(),
+        user,
     })
     .into_response();
     // A public key alone gets this far only from one of the key's allowed Origins.
@@ -141,13 +151,13 @@ pub async fn list_apps(
 ) -> Result<Json<Page<App>>, ApiError> {
     let (page, cursors) = page_req(
         &state,
-        &caller.key.org_id,
+        caller.org_id(),
         List::Apps,
         q.limit,
         q.cursor.as_deref(),
     )
     .await?;
-    let found = state.store.list_apps(&caller.key.org_id, page).await?;
+    let found = state.store.list_apps(caller.org_id(), page).await?;
     Ok(Json(Page {
         data: found.items,
         next_cursor: cursors.next(found.next),
@@ -167,10 +177,12 @@ pub async fn create_app(
     _: StrictQuery<NoQuery>,
     StrictJson(req): StrictJson<CreateAppRequest>,
 ) -> Result<(StatusCode, Json<App>), ApiError> {
-    if let Some(own) = &caller.key.app_id {
+    if let Some(own) = caller.principal.app_id() {
         let mut e = ApiError::new(
             ErrorCode::InsufficientScope,
-            format!("An app-scoped key ({own}) cannot create apps; use an org-scoped key."),
+            format!(
+                "An app-scoped caller ({own}) cannot create apps; use an org-scoped key or session."
+            ),
         );
         e.required_scopes = vec!["keys:write".to_owned()];
         return Err(e);
@@ -185,8 +197,8 @@ pub async fn create_app(
     };
     let entry = audit(
         &state,
-        &caller.key.org_id,
-        &Actor::key(&caller.key.id),
+        caller.org_id(),
+        &caller.actor(),
         "app.created",
         None,
         json!({"app_id": app.id, "name": app.name}),
@@ -194,7 +206,7 @@ pub async fn create_app(
     );
     state
         .store
-        .create_app(&caller.key.org_id, &app, &entry)
+        .create_app(caller.org_id(), &app, &entry)
         .await?;
     Ok((StatusCode::CREATED, Json(app)))
 }
@@ -228,8 +240,13 @@ pub async fn verify(
                 .map_err(|e| ApiError::invalid(format!("invalid value for `required_scopes`: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let org = caller.key.org_id.clone();
+    let org = caller.org_id().to_owned();
     let raw = req.credential.expose().as_bytes();
+    if let Ok(token) = extract_token(&[], &[raw])
+        && looks_like_jwt(token)
+    {
+        return verify_session(&state, &caller, token, req.app_id.as_deref(), &required).await;
+    }
     let (decision, found, cred) = match extract_token(&[], &[raw]) {
         Ok(token) => {
             state
@@ -264,6 +281,47 @@ pub async fn verify(
         .filter(|_| lookup_ok)
         .map(|k| KeyObject::from_record(&k, now));
     Ok(Json(VerifyResponse::from_decision(&decision, key)))
+}
+
+/// `/v1/verify` of a session token: the trace `parse, signature, issuer, audience, expiry,
+/// org, app, scopes`; only sessions of the caller's org get past `org`. The answer also says
+/// what this service expects of tokens (issuer, audience), for people debugging a refusal.
+async fn verify_session<R>(
+    state: &AppState,
+    caller: &Caller<R>,
+    token: &str,
+    app_id: Option<&str>,
+    required: &[Scope],
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let Some(verifier) = &state.sessions else {
+        let d = ParseFailure {
+            step: Step::Parse,
+            denial: Denial::new(ErrorCode::MalformedCredentials, SESSIONS_OFF),
+        }
+        .into_decision();
+        caller
+            .ctx
+            .attribute_verification(None, Some((caller.org_id(), None)), &d);
+        return Ok(Json(VerifyResponse::from_decision(&d, None)));
+    };
+    let out = state
+        .decide_session(verifier, token, app_id, required, Some(caller.org_id()))
+        .await?;
+    caller.ctx.attribute_verified_scopes(None);
+    caller.ctx.attribute_verification(
+        None,
+        out.event.as_ref().map(|(o, _)| (o.as_str(), None)),
+        &out.decision,
+    );
+    if let Some((o, user)) = &out.event {
+        caller.ctx.attribute_session_event(o, user.as_deref());
+    }
+    let mut resp = VerifyResponse::from_decision(&out.decision, None);
+    resp.session = Some(out.verify_info(verifier.policy()));
+    if let Some((_, scopes)) = out.seen {
+        resp.scopes = scopes;
+    }
+    Ok(Json(resp))
 }
 
 /// Liveness.

@@ -84,7 +84,7 @@ pub async fn key_usage(
     Path(id): Path<String>,
     StrictQuery(q): StrictQuery<UsageQuery>,
 ) -> Result<Json<KeyUsage>, ApiError> {
-    let key = own_key(&state, &caller.key.org_id, &id).await?;
+    let key = own_key(&state, caller.org_id(), &id).await?;
     let r = range(&q, state.clock.now())?;
     let rows = state
         .store
@@ -108,7 +108,7 @@ pub async fn org_usage(
     StrictQuery(q): StrictQuery<UsageQuery>,
 ) -> Result<Json<OrgUsage>, ApiError> {
     let r = range(&q, state.clock.now())?;
-    let org = &caller.key.org_id;
+    let org = caller.org_id();
     let rows = state.store.org_usage(org, r.bucket, r.from, r.to).await?;
     let top = state
         .store
@@ -144,7 +144,7 @@ pub async fn auth_events(
 ) -> Result<Json<Page<AuthEvent>>, ApiError> {
     let (page, cursors) = page_req(
         &state,
-        &caller.key.org_id,
+        caller.org_id(),
         List::AuthEvents,
         q.limit,
         q.cursor.as_deref(),
@@ -164,7 +164,7 @@ pub async fn auth_events(
     };
     let found = state
         .store
-        .list_auth_events(&caller.key.org_id, &filter, page)
+        .list_auth_events(caller.org_id(), &filter, page)
         .await?;
     Ok(Json(Page {
         data: found
@@ -181,6 +181,7 @@ pub async fn auth_events(
                 ip: e.ip,
                 origin: e.origin,
                 app_id: e.app_id,
+                user: e.user,
                 count: e.count,
             })
             .collect(),
@@ -202,7 +203,7 @@ pub async fn audit(
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     let (page, cursors) = page_req(
         &state,
-        &caller.key.org_id,
+        caller.org_id(),
         List::Audit,
         q.limit,
         q.cursor.as_deref(),
@@ -226,7 +227,7 @@ pub async fn audit(
     };
     let found = state
         .store
-        .list_audit(&caller.key.org_id, &filter, page)
+        .list_audit(caller.org_id(), &filter, page)
         .await?;
     Ok(Json(Page {
         data: found

@@ -76,7 +76,7 @@ pub async fn scope_usage(
             "invalid value for `days`: must be 1-{MAX_DAYS}, got {days}"
         )));
     }
-    let key = own_key(&state, &caller.key.org_id, &id).await?;
+    let key = own_key(&state, caller.org_id(), &id).await?;
     let from = window_start(state.clock.now(), days);
     let counts = state
         .store
@@ -153,7 +153,7 @@ pub async fn review(
         rotation_days: policy_days(q.rotation_days, DEFAULT_ROTATION_DAYS, "rotation_days")?,
     };
     let now = state.clock.now();
-    let org = &caller.key.org_id;
+    let org = caller.org_id();
     let mut findings = Vec::new();
     let mut truncated = Vec::new();
     for kind in FindingKind::ALL {

@@ -777,6 +777,7 @@ impl App {
     pub fn my_env(&self) -> crate::domain::key::Env {
         self.me
             .as_ref()
-            .map_or(crate::domain::key::Env::Live, |m| m.key.env)
+            .and_then(|m| m.key.as_ref())
+            .map_or(crate::domain::key::Env::Live, |k| k.env)
     }
 }

@@ -1091,7 +1091,10 @@ impl App {
 
     /// Whether this is the key the console itself is signed in with.
     pub fn is_own_key(&self, id: &str) -> bool {
-        self.me.as_ref().is_some_and(|m| m.key.id == id)
+        self.me
+            .as_ref()
+            .and_then(|m| m.key.as_ref())
+            .is_some_and(|k| k.id == id)
     }
 
     /// A confirmation; the name must be typed on a danger profile and whenever `always_type`

@@ -58,13 +58,11 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
         .iter()
         .enumerate()
         .map(|(i, e)| {
-            let actor = e.actor_key_id.as_deref().map_or_else(
-                || "(cli)".to_owned(),
-                |k| {
-                    app.keys
-                        .get(k)
-                        .map_or_else(|| trunc(k, 14), |key| trunc(&key.name, 14))
-                },
+            let actor = trunc(
+                &crate::tui::session::actor_label(e, |k| {
+                    app.keys.get(k).map(|key| key.name.clone())
+                }),
+                22,
             );
             let row = Row::new(vec![
                 Cell::from(ago(e.at, now)),
@@ -89,7 +87,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
         Constraint::Length(9),
         Constraint::Length(12),
         Constraint::Length(16),
-        Constraint::Length(14),
+        Constraint::Length(22),
         Constraint::Min(10),
     ];
     frame.render_widget(

@@ -105,7 +105,10 @@ fn render_header(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     if app.session.demo {
         right.push(Span::styled("[DEMO] ", t.warn()));
     }
-    right.push(Span::styled(app.session.profile.clone(), t.title()));
+    right.push(Span::styled(
+        crate::tui::session::profile_label(app.me.as_ref(), &app.session.profile),
+        t.title(),
+    ));
     let right_width: usize = right.iter().map(|s| s.content.chars().count()).sum();
     let left_width: usize = spans.iter().map(|s| s.content.chars().count()).sum();
     let width = usize::from(area.width);

@@ -123,7 +123,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
 
     // Diagnosis: it always agrees with the server's answer to the request as shown.
     let mut d: Vec<Line<'_>> = Vec::new();
-    let server_env = app.me.as_ref().map(|m| m.key.env);
+    let server_env = app.me.as_ref().and_then(|m| m.key.as_ref()).map(|k| k.env);
     let lint = |d: &mut Vec<Line<'_>>, allowed: bool| {
         for f in t.lint(server_env) {
             // A finding the server did not refuse for is a warning (⚠), as in `doctor`.
@@ -216,6 +216,15 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
                 th.ok(),
             )));
             lint(&mut d, true);
+        }
+        _ if let Some(lines) =
+            crate::tui::session::jwt_lint_lines(t.secret.expose().trim(), app.now) =>
+        {
+            d.push(Line::from(Span::styled(
+                "Offline JWT check (decoded here, sent nowhere):",
+                th.title(),
+            )));
+            d.extend(lines.into_iter().map(Line::from));
         }
         _ => {
             if t.lint(server_env).is_empty() {
