@@ -80,9 +80,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../assets/migrations/sqlite/0006_lists.sql"),
     ),
     (
-        7,
+        8,
         "session auth events",
-        include_str!("../../assets/migrations/sqlite/0007_session_events.sql"),
+        include_str!("../../assets/migrations/sqlite/0008_session_events.sql"),
     ),
 ];
 
