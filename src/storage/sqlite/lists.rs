@@ -7,13 +7,13 @@
 //!   selective single filter (`owner`, `app_id`, `status`, `env`), or `keys_org_seq`; for a
 //!   `q` of 3 characters or more, the trigram index `keys_fts` (its rowid is `seq`).
 //! - Another sort: that sort's index (`keys_sort_*`); for a `q` whose candidates are fewer
-//!   than [`SCAN_BUDGET`], those candidates, sorted.
+//!   than [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET), those candidates, sorted.
 //!
 //! With no residual every row the driver yields matches, so a page reads `limit + 1` rows.
-//! With one, a page examines at most [`SCAN_BUDGET`] rows: when they hold fewer than a page of
+//! With one, a page examines at most [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET) rows: when they hold fewer than a page of
 //! matches, the page is short and its cursor continues after the last row examined. Totals
 //! count up to [`TOTAL_CAP`] rows of the driver (exact below it), or with a residual the
-//! matches among at most [`SCAN_BUDGET`] rows (a lower bound when that many were examined).
+//! matches among at most [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET) rows (a lower bound when that many were examined).
 //! The `q` test is always residual too: trigram candidates are verified by an exact substring
 //! test, so results are exactly those of a substring match.
 
@@ -21,12 +21,12 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{SqliteStore, get, insert_key_row, key_from_row, map_err, ms};
+use super::{SqliteStore, get, json_list, key_from_row, map_err, ms};
 use crate::domain::key::Env;
 use crate::domain::record::{KeyRecord, KeyStatus};
 use crate::storage::{
-    KeyFilter, KeyPage, KeyPageReq, KeyPos, KeySort, KeySortField, KeyTotal, SCAN_BUDGET,
-    SortValue, StoreError, StoreResult, TOTAL_CAP,
+    KeyFilter, KeyPage, KeyPageReq, KeyPos, KeySort, KeySortField, KeyTotal, SortValue, StoreError,
+    StoreResult, TOTAL_CAP,
 };
 
 /// The columns of a key row, from alias `k`.
@@ -34,6 +34,10 @@ const K_COLUMNS: &str = "k.seq, k.id, k.org_id, k.name, k.env, k.app_id, k.scope
     k.allowed_domains, k.enabled, k.secret_hash, k.secret_hint, k.created_at, k.updated_at, \
     k.expires_at, k.last_used_at, k.rotated_from, k.rotated_to, k.version, k.owner, \
     k.description, k.leaked_at";
+
+/// Keys per `INSERT` of [`SqliteStore::import_key_rows`] (20 parameters each, well under
+/// SQLite's 32,766).
+const IMPORT_ROWS: usize = 200;
 
 /// Shortest `q` the trigram index answers (in characters).
 pub const TRIGRAM_MIN_CHARS: usize = 3;
@@ -200,7 +204,7 @@ enum Driver {
     },
     /// The trigram index, in `seq` order.
     Fts(String),
-    /// The trigram candidates (fewer than [`SCAN_BUDGET`] in the org), sorted.
+    /// The trigram candidates (fewer than [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET) in the org), sorted.
     FtsSorted(String),
 }
 
@@ -423,6 +427,13 @@ fn row_sort(r: &SqliteRow) -> StoreResult<(i64, RowSort)> {
 }
 
 impl SqliteStore {
+    /// The same store with list pages examining at most `rows` rows instead of
+    /// [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET): lets tests reach short pages and lower-bound totals with few keys.
+    pub fn with_scan_budget(mut self, rows: u32) -> SqliteStore {
+        self.scan_budget = rows.max(1);
+        self
+    }
+
     async fn count_keys(
         &self,
         org_id: &str,
@@ -433,7 +444,7 @@ impl SqliteStore {
         let n = if residual.is_empty() {
             u32::try_from(TOTAL_CAP + 1).unwrap_or(u32::MAX)
         } else {
-            SCAN_BUDGET
+            self.scan_budget
         };
         let mut qb = QueryBuilder::<Sqlite>::new(
             "SELECT count(*) AS examined, ifnull(sum(hit), 0) AS hits FROM (",
@@ -451,7 +462,7 @@ impl SqliteStore {
         } else {
             KeyTotal {
                 count: hits.min(TOTAL_CAP),
-                lower_bound: examined >= u64::from(SCAN_BUDGET),
+                lower_bound: examined >= u64::from(self.scan_budget),
             }
         };
         // Whether the driver's candidates were all examined.
@@ -498,7 +509,12 @@ impl SqliteStore {
             &driver,
             &residual,
             Some((sort, after)),
-            SCAN_BUDGET,
+            // Without a residual every row matches: a page and one more.
+            if residual.is_empty() {
+                page.limit + 1
+            } else {
+                self.scan_budget
+            },
         );
         qb.push(") WHERE hit LIMIT ")
             .push_bind(i64::from(page.limit) + 1);
@@ -528,10 +544,10 @@ impl SqliteStore {
                 &driver,
                 &[],
                 Some((sort, after)),
-                SCAN_BUDGET,
+                self.scan_budget,
             );
             qb.push(") LIMIT 1 OFFSET ")
-                .push_bind(i64::from(SCAN_BUDGET) - 1);
+                .push_bind(i64::from(self.scan_budget) - 1);
             let row = qb
                 .build()
                 .fetch_optional(&self.reader)
@@ -545,12 +561,41 @@ impl SqliteStore {
         Ok(KeyPage { items, next, total })
     }
 
-    /// [`crate::storage::KeyStore::import_keys`].
+    /// [`crate::storage::KeyStore::import_keys`]: multi-row `INSERT`s of [`IMPORT_ROWS`]
+    /// keys (one prepared statement, reused), all in one transaction.
     pub(super) async fn import_key_rows(&self, keys: &[KeyRecord]) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let r = async {
-            for k in keys {
-                insert_key_row(tx.conn(), k).await?;
+            for chunk in keys.chunks(IMPORT_ROWS) {
+                let mut qb = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO keys (id, org_id, name, env, app_id, scopes, allowed_domains, \
+                     enabled, secret_hash, secret_hint, created_at, updated_at, expires_at, \
+                     last_used_at, rotated_from, rotated_to, version, owner, description, \
+                     leaked_at) ",
+                );
+                qb.push_values(chunk, |mut b, k| {
+                    b.push_bind(k.id.clone())
+                        .push_bind(k.org_id.clone())
+                        .push_bind(k.name.clone())
+                        .push_bind(k.env.as_str())
+                        .push_bind(k.app_id.clone())
+                        .push_bind(json_list(k.scopes.iter()))
+                        .push_bind(json_list(k.allowed_domains.iter()))
+                        .push_bind(i64::from(k.enabled))
+                        .push_bind(k.secret_hash.0.to_vec())
+                        .push_bind(k.secret_hint.clone())
+                        .push_bind(ms(k.created_at))
+                        .push_bind(ms(k.updated_at))
+                        .push_bind(k.expires_at.map(ms))
+                        .push_bind(k.last_used_at.map(ms))
+                        .push_bind(k.rotated_from.clone())
+                        .push_bind(k.rotated_to.clone())
+                        .push_bind(k.version)
+                        .push_bind(k.owner.clone())
+                        .push_bind(k.description.clone())
+                        .push_bind(k.leaked_at.map(ms));
+                });
+                qb.build().execute(tx.conn()).await.map_err(map_err)?;
             }
             Ok(())
         }
