@@ -4,7 +4,7 @@
 //! A list query has a **driver**, the one index it walks in the requested order, and a
 //! **residual**, the filter terms that index does not answer (checked on each row it yields).
 //! - Creation order (`created`, `-created`): `seq` order. The driver is the index of the most
-//!   selective single filter (`owner`, `app_id`, `status`, `env`), or `keys_org_seq`; for a
+//!   selective single filter (`owner`, `app_id`, `status`, `env`), or `keys_list_live`; for a
 //!   `q` of 3 characters or more, the trigram index `keys_fts` (its rowid is `seq`).
 //! - Another sort: that sort's index (`keys_sort_*`); for a `q` whose candidates are fewer
 //!   than [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET), those candidates, sorted.
@@ -220,7 +220,7 @@ fn sort_expr(field: KeySortField) -> &'static str {
 
 fn sort_index(field: KeySortField) -> &'static str {
     match field {
-        KeySortField::Created => "keys_org_seq",
+        KeySortField::Created => "keys_list_live",
         KeySortField::Name => "keys_sort_name",
         KeySortField::LastUsed => "keys_sort_last_used",
         KeySortField::Expires => "keys_sort_expires",
@@ -342,7 +342,7 @@ fn creation_driver(mut terms: Vec<Cond>) -> (Driver, Vec<Cond>) {
     match terms.iter().position(|c| c.creation_index().is_some()) {
         Some(i) => {
             let t = terms.remove(i);
-            let index = t.creation_index().unwrap_or("keys_org_seq");
+            let index = t.creation_index().unwrap_or("keys_list_live");
             (
                 Driver::Index {
                     index,
@@ -353,7 +353,7 @@ fn creation_driver(mut terms: Vec<Cond>) -> (Driver, Vec<Cond>) {
         }
         None => (
             Driver::Index {
-                index: "keys_org_seq",
+                index: "keys_list_live",
                 terms: Vec::new(),
             },
             terms,
