@@ -227,6 +227,59 @@ fn sort_index(field: KeySortField) -> &'static str {
     }
 }
 
+/// Which rows after a position one index scan reads. SQLite does not use a row-value
+/// comparison as an index range, so on a sort index a position is read as two ranges, each
+/// a range of the index: the rest of its ties (`expr = value`, `seq` beyond), then the rows
+/// beyond its value; the two are concatenated (`UNION ALL`, in order).
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    /// One comparison (creation order, or sorted candidates that use no index).
+    Whole,
+    Ties,
+    Beyond,
+}
+
+/// The sort value of a position, as the sort expression compares it.
+fn push_value(qb: &mut QueryBuilder<Sqlite>, sort: KeySort, pos: &KeyPos) {
+    match &pos.value {
+        SortValue::Created => {
+            qb.push_bind(pos.seq);
+        }
+        SortValue::Name(name) => {
+            qb.push_bind(name.clone());
+        }
+        SortValue::Time(t) => {
+            qb.push_bind(match sort.field {
+                KeySortField::Expires => t.unwrap_or(i64::MAX),
+                _ => t.unwrap_or(-1),
+            });
+        }
+    }
+}
+
+/// The position's condition for `part`.
+fn push_part(
+    qb: &mut QueryBuilder<Sqlite>,
+    sort: KeySort,
+    pos: &KeyPos,
+    seq_col: &str,
+    part: Part,
+) {
+    let op = if sort.descending { " < " } else { " > " };
+    match part {
+        Part::Whole => push_after(qb, sort, pos, seq_col),
+        Part::Ties => {
+            qb.push(" AND ").push(sort_expr(sort.field)).push(" = ");
+            push_value(qb, sort, pos);
+            qb.push(" AND ").push(seq_col).push(op).push_bind(pos.seq);
+        }
+        Part::Beyond => {
+            qb.push(" AND ").push(sort_expr(sort.field)).push(op);
+            push_value(qb, sort, pos);
+        }
+    }
+}
+
 /// `AND (expr, seq) > (value, seq)` (or `<` descending) for a position.
 fn push_after(qb: &mut QueryBuilder<Sqlite>, sort: KeySort, pos: &KeyPos, seq_col: &str) {
     let op = if sort.descending { " < " } else { " > " };
@@ -294,6 +347,39 @@ fn push_scan(
     order: Option<(KeySort, Option<&KeyPos>)>,
     n: u32,
 ) {
+    match (order, driver) {
+        (Some((sort, Some(pos))), Driver::Index { .. }) if sort.field != KeySortField::Created => {
+            qb.push("SELECT * FROM (SELECT * FROM (");
+            push_one(qb, what, org_id, driver, residual, order, Part::Ties, n);
+            qb.push(") UNION ALL SELECT * FROM (");
+            push_one(
+                qb,
+                what,
+                org_id,
+                driver,
+                residual,
+                Some((sort, Some(pos))),
+                Part::Beyond,
+                n,
+            );
+            qb.push(")) LIMIT ").push_bind(i64::from(n));
+        }
+        _ => push_one(qb, what, org_id, driver, residual, order, Part::Whole, n),
+    }
+}
+
+/// One scan of [`push_scan`].
+#[allow(clippy::too_many_arguments)]
+fn push_one(
+    qb: &mut QueryBuilder<Sqlite>,
+    what: &str,
+    org_id: &str,
+    driver: &Driver,
+    residual: &[Cond],
+    order: Option<(KeySort, Option<&KeyPos>)>,
+    part: Part,
+    n: u32,
+) {
     qb.push("SELECT ").push(what).push(", (");
     push_all(qb, residual);
     qb.push(") AS hit FROM ");
@@ -330,7 +416,7 @@ fn push_scan(
     };
     if let Some((sort, after)) = order {
         if let Some(pos) = after {
-            push_after(qb, sort, pos, seq_col);
+            push_part(qb, sort, pos, seq_col, part);
         }
         push_order(qb, sort, seq_col);
     }
