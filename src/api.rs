@@ -397,10 +397,13 @@ pub struct Page<T> {
     pub data: Vec<T>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
-    /// Items matching the filter across all pages (`GET /v1/keys` only).
+    /// Items matching the filter across all pages (`GET /v1/keys` only), counted without
+    /// scanning: exact up to 10,000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
-    /// `true` when `total` is a cap, not an exact count: at least that many match.
+    /// `true` when `total` is a lower bound, not an exact count: at least that many match
+    /// (the 10,000 cap was reached, or a filter without its own index examined its
+    /// 10,000-key budget). Absent when `total` is exact.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub total_is_lower_bound: bool,
 }
@@ -1303,8 +1306,10 @@ mod doc {
                     "^[{ws}]*(?:[^{ws}](?:[\\s\\S]{{0,{inner}}}[^{ws}])?)?[{ws}]*$"
                 )))
                 .build(),
-            "Only keys whose name or id contains this (case-insensitive); at most 200 \
-             characters after trimming.",
+            "Only keys whose name or id contains this, ASCII letters compared without case; \
+             at most 200 characters after trimming. 3 characters or more are looked up in a \
+             trigram index; 1 or 2 characters examine at most 10,000 keys per page, so such a \
+             page may hold fewer than `limit` keys while `next_cursor` is set.",
         )
     }
 

@@ -98,6 +98,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     retention: Retention,
     health: Arc<WriteHealth>,
+    /// Rows one list page examines at most ([`super::SCAN_BUDGET`]; tests lower it).
+    scan_budget: u32,
 }
 
 /// Whether writes work: the database file's identity, and the last write failure.
@@ -721,6 +723,7 @@ impl SqliteStore {
             writer,
             reader,
             retention,
+            scan_budget: super::SCAN_BUDGET,
             health: Arc::new(WriteHealth {
                 file,
                 failing: Mutex::new(None),

@@ -10,6 +10,7 @@ mod handlers;
 mod http;
 mod keys;
 mod leaks;
+mod lists;
 mod openapi;
 mod review;
 mod store;

@@ -35,8 +35,11 @@ BEGIN
         VALUES ('delete', old.seq, old.name, old.id);
 END;
 
--- Filters in creation order (every index ends in the rowid, `seq`): each status, env and
--- app. `owner=` reads `keys_org_owner_field` (0005).
+-- Filters in creation order (every index ends in the rowid, `seq`): live keys (pages and
+-- totals without a filter never touch the table), each status, env and app. `owner=` reads
+-- `keys_org_owner_field` (0005).
+CREATE INDEX keys_list_live ON keys (org_id)
+    WHERE deleted_at IS NULL;
 CREATE INDEX keys_list_disabled ON keys (org_id)
     WHERE deleted_at IS NULL AND enabled = 0;
 CREATE INDEX keys_list_active ON keys (org_id)

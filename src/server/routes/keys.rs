@@ -97,6 +97,16 @@ fn credential_of(pk: &PublicKeyId, secret: &Secret) -> Secret {
 }
 
 /// List keys of the caller's org, newest first.
+///
+/// Pages, totals and search read index ranges, never the whole organization. `total` is
+/// exact up to 10,000; above that it is 10,000 with `total_is_lower_bound: true`. `owner`,
+/// `app_id`, one `status` or `env`, and a `q` of 3 or more characters each have an index in
+/// creation order. Other filters (`scope`, `hint`, `last_used_before`, `created_before`, a
+/// second filter, a 1-2 character `q`, any filter with another `sort`) examine at most
+/// 10,000 keys per page: such a page may hold fewer than `limit` keys, even none, while
+/// `next_cursor` is set, and its `total` counts matches among the keys examined (a lower
+/// bound when 10,000 were). Follow `next_cursor` until it is `null`. Cursors are opaque,
+/// sealed for this organization and this `sort`; another's is a 400.
 #[utoipa::path(get, path = "/v1/keys", tag = "keys",
     params(ListKeysQuery),
     responses((status = 200, description = "A page of the organization's keys.", body = Page<KeyObject>), Rejections, AuthErrors),

@@ -4,16 +4,16 @@
 //! A list query has a **driver**, the one index it walks in the requested order, and a
 //! **residual**, the filter terms that index does not answer (checked on each row it yields).
 //! - Creation order (`created`, `-created`): `seq` order. The driver is the index of the most
-//!   selective single filter (`owner`, `app_id`, `status`, `env`), or `keys_org_seq`; for a
+//!   selective single filter (`owner`, `app_id`, `status`, `env`), or `keys_list_live`; for a
 //!   `q` of 3 characters or more, the trigram index `keys_fts` (its rowid is `seq`).
 //! - Another sort: that sort's index (`keys_sort_*`); for a `q` whose candidates are fewer
-//!   than [`SCAN_BUDGET`], those candidates, sorted.
+//!   than [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET), those candidates, sorted.
 //!
 //! With no residual every row the driver yields matches, so a page reads `limit + 1` rows.
-//! With one, a page examines at most [`SCAN_BUDGET`] rows: when they hold fewer than a page of
+//! With one, a page examines at most [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET) rows: when they hold fewer than a page of
 //! matches, the page is short and its cursor continues after the last row examined. Totals
 //! count up to [`TOTAL_CAP`] rows of the driver (exact below it), or with a residual the
-//! matches among at most [`SCAN_BUDGET`] rows (a lower bound when that many were examined).
+//! matches among at most [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET) rows (a lower bound when that many were examined).
 //! The `q` test is always residual too: trigram candidates are verified by an exact substring
 //! test, so results are exactly those of a substring match.
 
@@ -21,12 +21,12 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::{SqliteStore, get, insert_key_row, key_from_row, map_err, ms};
+use super::{SqliteStore, get, json_list, key_from_row, map_err, ms};
 use crate::domain::key::Env;
 use crate::domain::record::{KeyRecord, KeyStatus};
 use crate::storage::{
-    KeyFilter, KeyPage, KeyPageReq, KeyPos, KeySort, KeySortField, KeyTotal, SCAN_BUDGET,
-    SortValue, StoreError, StoreResult, TOTAL_CAP,
+    KeyFilter, KeyPage, KeyPageReq, KeyPos, KeySort, KeySortField, KeyTotal, SortValue, StoreError,
+    StoreResult, TOTAL_CAP,
 };
 
 /// The columns of a key row, from alias `k`.
@@ -34,6 +34,10 @@ const K_COLUMNS: &str = "k.seq, k.id, k.org_id, k.name, k.env, k.app_id, k.scope
     k.allowed_domains, k.enabled, k.secret_hash, k.secret_hint, k.created_at, k.updated_at, \
     k.expires_at, k.last_used_at, k.rotated_from, k.rotated_to, k.version, k.owner, \
     k.description, k.leaked_at";
+
+/// Keys per `INSERT` of [`SqliteStore::import_key_rows`] (20 parameters each, well under
+/// SQLite's 32,766).
+const IMPORT_ROWS: usize = 200;
 
 /// Shortest `q` the trigram index answers (in characters).
 pub const TRIGRAM_MIN_CHARS: usize = 3;
@@ -200,7 +204,7 @@ enum Driver {
     },
     /// The trigram index, in `seq` order.
     Fts(String),
-    /// The trigram candidates (fewer than [`SCAN_BUDGET`] in the org), sorted.
+    /// The trigram candidates (fewer than [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET) in the org), sorted.
     FtsSorted(String),
 }
 
@@ -216,10 +220,63 @@ fn sort_expr(field: KeySortField) -> &'static str {
 
 fn sort_index(field: KeySortField) -> &'static str {
     match field {
-        KeySortField::Created => "keys_org_seq",
+        KeySortField::Created => "keys_list_live",
         KeySortField::Name => "keys_sort_name",
         KeySortField::LastUsed => "keys_sort_last_used",
         KeySortField::Expires => "keys_sort_expires",
+    }
+}
+
+/// Which rows after a position one index scan reads. SQLite does not use a row-value
+/// comparison as an index range, so on a sort index a position is read as two ranges, each
+/// a range of the index: the rest of its ties (`expr = value`, `seq` beyond), then the rows
+/// beyond its value; the two are concatenated (`UNION ALL`, in order).
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    /// One comparison (creation order, or sorted candidates that use no index).
+    Whole,
+    Ties,
+    Beyond,
+}
+
+/// The sort value of a position, as the sort expression compares it.
+fn push_value(qb: &mut QueryBuilder<Sqlite>, sort: KeySort, pos: &KeyPos) {
+    match &pos.value {
+        SortValue::Created => {
+            qb.push_bind(pos.seq);
+        }
+        SortValue::Name(name) => {
+            qb.push_bind(name.clone());
+        }
+        SortValue::Time(t) => {
+            qb.push_bind(match sort.field {
+                KeySortField::Expires => t.unwrap_or(i64::MAX),
+                _ => t.unwrap_or(-1),
+            });
+        }
+    }
+}
+
+/// The position's condition for `part`.
+fn push_part(
+    qb: &mut QueryBuilder<Sqlite>,
+    sort: KeySort,
+    pos: &KeyPos,
+    seq_col: &str,
+    part: Part,
+) {
+    let op = if sort.descending { " < " } else { " > " };
+    match part {
+        Part::Whole => push_after(qb, sort, pos, seq_col),
+        Part::Ties => {
+            qb.push(" AND ").push(sort_expr(sort.field)).push(" = ");
+            push_value(qb, sort, pos);
+            qb.push(" AND ").push(seq_col).push(op).push_bind(pos.seq);
+        }
+        Part::Beyond => {
+            qb.push(" AND ").push(sort_expr(sort.field)).push(op);
+            push_value(qb, sort, pos);
+        }
     }
 }
 
@@ -290,6 +347,39 @@ fn push_scan(
     order: Option<(KeySort, Option<&KeyPos>)>,
     n: u32,
 ) {
+    match (order, driver) {
+        (Some((sort, Some(pos))), Driver::Index { .. }) if sort.field != KeySortField::Created => {
+            qb.push("SELECT * FROM (SELECT * FROM (");
+            push_one(qb, what, org_id, driver, residual, order, Part::Ties, n);
+            qb.push(") UNION ALL SELECT * FROM (");
+            push_one(
+                qb,
+                what,
+                org_id,
+                driver,
+                residual,
+                Some((sort, Some(pos))),
+                Part::Beyond,
+                n,
+            );
+            qb.push(")) LIMIT ").push_bind(i64::from(n));
+        }
+        _ => push_one(qb, what, org_id, driver, residual, order, Part::Whole, n),
+    }
+}
+
+/// One scan of [`push_scan`].
+#[allow(clippy::too_many_arguments)]
+fn push_one(
+    qb: &mut QueryBuilder<Sqlite>,
+    what: &str,
+    org_id: &str,
+    driver: &Driver,
+    residual: &[Cond],
+    order: Option<(KeySort, Option<&KeyPos>)>,
+    part: Part,
+    n: u32,
+) {
     qb.push("SELECT ").push(what).push(", (");
     push_all(qb, residual);
     qb.push(") AS hit FROM ");
@@ -326,7 +416,7 @@ fn push_scan(
     };
     if let Some((sort, after)) = order {
         if let Some(pos) = after {
-            push_after(qb, sort, pos, seq_col);
+            push_part(qb, sort, pos, seq_col, part);
         }
         push_order(qb, sort, seq_col);
     }
@@ -338,7 +428,7 @@ fn creation_driver(mut terms: Vec<Cond>) -> (Driver, Vec<Cond>) {
     match terms.iter().position(|c| c.creation_index().is_some()) {
         Some(i) => {
             let t = terms.remove(i);
-            let index = t.creation_index().unwrap_or("keys_org_seq");
+            let index = t.creation_index().unwrap_or("keys_list_live");
             (
                 Driver::Index {
                     index,
@@ -349,7 +439,7 @@ fn creation_driver(mut terms: Vec<Cond>) -> (Driver, Vec<Cond>) {
         }
         None => (
             Driver::Index {
-                index: "keys_org_seq",
+                index: "keys_list_live",
                 terms: Vec::new(),
             },
             terms,
@@ -423,6 +513,13 @@ fn row_sort(r: &SqliteRow) -> StoreResult<(i64, RowSort)> {
 }
 
 impl SqliteStore {
+    /// The same store with list pages examining at most `rows` rows instead of
+    /// [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET): lets tests reach short pages and lower-bound totals with few keys.
+    pub fn with_scan_budget(mut self, rows: u32) -> SqliteStore {
+        self.scan_budget = rows.max(1);
+        self
+    }
+
     async fn count_keys(
         &self,
         org_id: &str,
@@ -433,7 +530,7 @@ impl SqliteStore {
         let n = if residual.is_empty() {
             u32::try_from(TOTAL_CAP + 1).unwrap_or(u32::MAX)
         } else {
-            SCAN_BUDGET
+            self.scan_budget
         };
         let mut qb = QueryBuilder::<Sqlite>::new(
             "SELECT count(*) AS examined, ifnull(sum(hit), 0) AS hits FROM (",
@@ -451,7 +548,7 @@ impl SqliteStore {
         } else {
             KeyTotal {
                 count: hits.min(TOTAL_CAP),
-                lower_bound: examined >= u64::from(SCAN_BUDGET),
+                lower_bound: examined >= u64::from(self.scan_budget),
             }
         };
         // Whether the driver's candidates were all examined.
@@ -498,7 +595,12 @@ impl SqliteStore {
             &driver,
             &residual,
             Some((sort, after)),
-            SCAN_BUDGET,
+            // Without a residual every row matches: a page and one more.
+            if residual.is_empty() {
+                page.limit + 1
+            } else {
+                self.scan_budget
+            },
         );
         qb.push(") WHERE hit LIMIT ")
             .push_bind(i64::from(page.limit) + 1);
@@ -528,10 +630,10 @@ impl SqliteStore {
                 &driver,
                 &[],
                 Some((sort, after)),
-                SCAN_BUDGET,
+                self.scan_budget,
             );
             qb.push(") LIMIT 1 OFFSET ")
-                .push_bind(i64::from(SCAN_BUDGET) - 1);
+                .push_bind(i64::from(self.scan_budget) - 1);
             let row = qb
                 .build()
                 .fetch_optional(&self.reader)
@@ -545,12 +647,41 @@ impl SqliteStore {
         Ok(KeyPage { items, next, total })
     }
 
-    /// [`crate::storage::KeyStore::import_keys`].
+    /// [`crate::storage::KeyStore::import_keys`]: multi-row `INSERT`s of [`IMPORT_ROWS`]
+    /// keys (one prepared statement, reused), all in one transaction.
     pub(super) async fn import_key_rows(&self, keys: &[KeyRecord]) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let r = async {
-            for k in keys {
-                insert_key_row(tx.conn(), k).await?;
+            for chunk in keys.chunks(IMPORT_ROWS) {
+                let mut qb = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO keys (id, org_id, name, env, app_id, scopes, allowed_domains, \
+                     enabled, secret_hash, secret_hint, created_at, updated_at, expires_at, \
+                     last_used_at, rotated_from, rotated_to, version, owner, description, \
+                     leaked_at) ",
+                );
+                qb.push_values(chunk, |mut b, k| {
+                    b.push_bind(k.id.clone())
+                        .push_bind(k.org_id.clone())
+                        .push_bind(k.name.clone())
+                        .push_bind(k.env.as_str())
+                        .push_bind(k.app_id.clone())
+                        .push_bind(json_list(k.scopes.iter()))
+                        .push_bind(json_list(k.allowed_domains.iter()))
+                        .push_bind(i64::from(k.enabled))
+                        .push_bind(k.secret_hash.0.to_vec())
+                        .push_bind(k.secret_hint.clone())
+                        .push_bind(ms(k.created_at))
+                        .push_bind(ms(k.updated_at))
+                        .push_bind(k.expires_at.map(ms))
+                        .push_bind(k.last_used_at.map(ms))
+                        .push_bind(k.rotated_from.clone())
+                        .push_bind(k.rotated_to.clone())
+                        .push_bind(k.version)
+                        .push_bind(k.owner.clone())
+                        .push_bind(k.description.clone())
+                        .push_bind(k.leaked_at.map(ms));
+                });
+                qb.build().execute(tx.conn()).await.map_err(map_err)?;
             }
             Ok(())
         }
