@@ -427,6 +427,9 @@ pub struct ListKeysQuery {
     /// `live` or `test`.
     #[param(schema_with = doc::env_filter)]
     pub env: Option<String>,
+    /// Only keys of this owner: exact after trimming, ASCII letters compared without case.
+    #[param(schema_with = doc::owner_filter)]
+    pub owner: Option<String>,
     /// Only keys whose scopes grant this scope (wildcards count): access reviews.
     pub scope: Option<String>,
     /// Only keys whose secret ends with these characters (`secret_hint`, 1-4 characters).
@@ -1352,6 +1355,21 @@ mod doc {
             or_null(free_text(MAX_OWNER_CHARS)),
             "Who owns the key (a team, a person, an address): at most 200 characters after \
              trimming, no control characters; empty means nobody.",
+        )
+    }
+
+    /// `owner=` of `GET /v1/keys`: like [`owner`] but not empty.
+    pub fn owner_filter() -> Object {
+        let (ws, cc) = (WHITESPACE, CONTROL);
+        let inner = MAX_OWNER_CHARS - 2;
+        described(
+            string()
+                .pattern(Some(format!(
+                    "^[{ws}]*[^{cc}{ws}](?:[^{cc}]{{0,{inner}}}[^{cc}{ws}])?[{ws}]*$"
+                )))
+                .build(),
+            "Only keys of this owner: the same text after trimming, ASCII letters compared \
+             without case (1-200 characters, no control characters).",
         )
     }
 

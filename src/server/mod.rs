@@ -127,6 +127,8 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     /// Failed-auth limiter.
     pub limiter: Limiter,
+    /// Seals list cursors; its secret is read from the database on first use.
+    pub cursors: tokio::sync::OnceCell<routes::cursor::Sealer>,
 }
 
 /// Cheap-to-clone handle on [`Inner`].
@@ -165,6 +167,7 @@ impl AppState {
             usage,
             config,
             clock,
+            cursors: tokio::sync::OnceCell::new(),
         }))
     }
 

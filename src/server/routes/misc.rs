@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+use super::cursor::{List, page_req};
 use super::responses::{AuthErrors, BodyErrors, Rejections, StoreErrors};
-use super::{audit, cursor, page_req, valid_name};
+use super::{audit, valid_name};
 use crate::api::{
     Actor, App, CreateAppRequest, Health, KeyObject, MeResponse, Page, PageQuery, ScopeInfo,
     ScopesResponse, VerifyRequest, VerifyResponse,
@@ -139,11 +140,18 @@ pub async fn list_apps(
     caller: Caller<KeysRead>,
     StrictQuery(q): StrictQuery<PageQuery>,
 ) -> Result<Json<Page<App>>, ApiError> {
-    let page = page_req(q.limit, q.cursor.as_deref())?;
+    let (page, cursors) = page_req(
+        &state,
+        &caller.key.org_id,
+        List::Apps,
+        q.limit,
+        q.cursor.as_deref(),
+    )
+    .await?;
     let found = state.store.list_apps(&caller.key.org_id, page).await?;
     Ok(Json(Page {
         data: found.items,
-        next_cursor: cursor(found.next),
+        next_cursor: cursors.next(found.next),
         total: None,
         total_is_lower_bound: false,
     }))
