@@ -6,6 +6,7 @@
 //! `DateTime<Utc>`, lists page by an opaque sequence number. Every mutation that the audit log
 //! must record takes its audit entry and writes it in the same transaction.
 
+pub mod copy;
 pub mod postgres;
 pub mod sqlite;
 

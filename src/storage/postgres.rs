@@ -43,23 +43,32 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRo
 use sqlx::{Connection, Postgres, QueryBuilder, Row, Transaction};
 
 use super::{
-    AuditFilter, AuthEventFilter, AuthEventRecord, IfMissing, KeyFilter, KeyStore, LeakOutcome,
-    LeakRecord, NewAudit, Outage, PageReq, Paged, Retention, ScopeCount, SightingRecord,
-    StoreError, StoreResult, TopKeyRow, UsageBatch, redact_url,
+    AuditFilter, AuthEventFilter, AuthEventRecord, IfMissing, KeyFilter, KeyPage, KeyPageReq,
+    KeyStore, LeakOutcome, LeakRecord, NewAudit, Outage, PageReq, Paged, Retention, ScopeCount,
+    SightingRecord, StoreError, StoreResult, TopKeyRow, UsageBatch, redact_url,
 };
 use crate::api::{Actor, ActorKind, App, BucketSize, Org, UsageBucket};
 use crate::domain::decision::is_owner_key;
 use crate::domain::host_pattern::HostPattern;
 use crate::domain::key::{Env, SecretHash};
-use crate::domain::record::{KeyRecord, KeyStatus};
+use crate::domain::record::KeyRecord;
 use crate::domain::review::{FindingKind, OVER_PRIVILEGED_DAYS, ReviewPolicy};
 use crate::domain::scope::ScopeSet;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../assets/migrations/postgres/0001_init.sql"),
-)];
+mod lists;
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../assets/migrations/postgres/0001_init.sql"),
+    ),
+    (
+        10,
+        "lists",
+        include_str!("../../assets/migrations/postgres/0010_lists.sql"),
+    ),
+];
 
 /// Session advisory lock held while migrating (`'kc' << 32 | 1`).
 pub const MIGRATION_LOCK: i64 = 0x6b63_0000_0001;
@@ -497,69 +506,6 @@ async fn upsert_usage(conn: &mut PgConnection, rows: &UsageRows<'_>) -> StoreRes
     Ok(())
 }
 
-fn push_key_filter(
-    qb: &mut QueryBuilder<Postgres>,
-    org_id: &str,
-    f: &KeyFilter,
-    now: DateTime<Utc>,
-) {
-    qb.push(" WHERE org_id = ")
-        .push_bind(org_id.to_owned())
-        .push(" AND deleted_at IS NULL");
-    if let Some(q) = &f.q {
-        qb.push(" AND (strpos(kc_ascii_lower(name), kc_ascii_lower(")
-            .push_bind(q.clone())
-            .push(")) > 0 OR strpos(id, ")
-            .push_bind(q.clone())
-            .push(") > 0)");
-    }
-    if let Some(app) = &f.app_id {
-        qb.push(" AND app_id = ").push_bind(app.clone());
-    }
-    if let Some(env) = f.env {
-        qb.push(" AND env = ").push_bind(env.as_str());
-    }
-    if let Some(status) = f.status {
-        let now = ms(now);
-        match status {
-            KeyStatus::Disabled => {
-                qb.push(" AND NOT enabled");
-            }
-            KeyStatus::Active => {
-                qb.push(" AND enabled AND expires_at IS NULL");
-            }
-            KeyStatus::Expiring => {
-                qb.push(" AND enabled AND expires_at > ").push_bind(now);
-            }
-            KeyStatus::Expired => {
-                qb.push(" AND enabled AND expires_at <= ").push_bind(now);
-            }
-        }
-    }
-    if let Some(scope) = &f.scope {
-        let resource = scope.split(':').next().unwrap_or(scope);
-        qb.push(" AND (strpos(scopes, '\"*\"') > 0 OR strpos(scopes, ")
-            .push_bind(format!("\"{resource}:*\""))
-            .push(") > 0 OR strpos(scopes, ")
-            .push_bind(format!("\"{scope}\""))
-            .push(") > 0)");
-    }
-    if let Some(t) = f.last_used_before {
-        qb.push(" AND (last_used_at IS NULL OR last_used_at < ")
-            .push_bind(ms(t))
-            .push(")");
-    }
-    if let Some(t) = f.created_before {
-        qb.push(" AND created_at < ").push_bind(ms(t));
-    }
-    if let Some(hint) = &f.hint {
-        qb.push(" AND right(secret_hint, ")
-            .push_bind(i32::try_from(hint.len()).unwrap_or(4))
-            .push(") = ")
-            .push_bind(hint.clone());
-    }
-}
-
 /// `url` without keyconsole's own query parameters, and the pool size they set.
 fn split_pool_options(url: &str) -> StoreResult<(String, u32)> {
     let Some((base, query)) = url.split_once('?') else {
@@ -762,7 +708,25 @@ async fn migrate(conn: &mut PgConnection) -> StoreResult<()> {
     let mut migrator = Migrator::with_migrations(migrations);
     // The lock above is the one that counts (it is held across the whole run).
     migrator.set_locking(false);
-    let r = migrator.run(&mut *conn).await.map_err(|e| failed(&e));
+    let mut r = migrator
+        .run_direct(None, &mut *conn, false)
+        .await
+        .map_err(|e| failed(&e));
+    if r.is_ok() {
+        // The cursor secret (0010), made once, still under the lock.
+        let mut secret = [0u8; 32];
+        r = match getrandom::fill(&mut secret) {
+            Ok(()) => sqlx::query(
+                "INSERT INTO cursor_secret (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(secret.to_vec())
+            .execute(&mut *conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| failed(&e)),
+            Err(e) => Err(failed(&e)),
+        };
+    }
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(MIGRATION_LOCK)
         .execute(&mut *conn)
@@ -926,26 +890,17 @@ impl KeyStore for PgStore {
         org_id: &str,
         filter: &KeyFilter,
         now: DateTime<Utc>,
-        page: PageReq,
-    ) -> StoreResult<Paged<KeyRecord>> {
-        let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {KEY_COLUMNS} FROM keys"));
-        push_key_filter(&mut qb, org_id, filter, now);
-        let rows = self.fetch_page(qb, page).await?;
-        let items = rows
-            .iter()
-            .map(|r| Ok((get(r, "seq")?, key_from_row(r)?)))
-            .collect::<StoreResult<Vec<_>>>()?;
-        let mut count = QueryBuilder::<Postgres>::new("SELECT COUNT(*) AS n FROM keys");
-        push_key_filter(&mut count, org_id, filter, now);
-        let total: i64 = get(
-            &count.build().fetch_one(&self.pool).await.map_err(map_err)?,
-            "n",
-        )?;
-        Ok(paged(
-            items,
-            page.limit,
-            Some(u64::try_from(total).unwrap_or(0)),
-        ))
+        page: &KeyPageReq,
+    ) -> StoreResult<KeyPage> {
+        self.list_keys_page(org_id, filter, now, page).await
+    }
+
+    async fn import_keys(&self, keys: &[KeyRecord]) -> StoreResult<()> {
+        self.import_key_rows(keys).await
+    }
+
+    async fn cursor_secret(&self) -> StoreResult<[u8; 32]> {
+        self.stored_cursor_secret().await
     }
 
     async fn update_key(

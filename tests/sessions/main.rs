@@ -7,4 +7,6 @@ mod cli;
 mod common;
 mod jwks_http;
 mod keys;
+#[path = "../support/mod.rs"]
+mod support;
 mod verifier;
