@@ -758,6 +758,9 @@ pub mod system_actor {
     pub const GITHUB_SCANNING: &str = "github-secret-scanning";
     /// Retention jobs.
     pub const RETENTION: &str = "retention";
+    /// The embedded console at start, re-enabling its own key after it was disabled or
+    /// expired by hand.
+    pub const CONSOLE_START: &str = "console start";
 }
 
 impl Actor {

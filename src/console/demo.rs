@@ -3,6 +3,11 @@
 //! history, an audit trail, a rotation in progress, and real denied requests so the
 //! support views have something to explain. Everything is clearly named as sample data.
 //!
+//! For the access review (Review tab): most keys have an owner and some do not, the traffic
+//! of each used key is attributed to the scopes it needed (a few keys hold far more than
+//! they use, so the suggested set differs), and one enabled key is reported leaked from two
+//! places.
+//!
 //! Keys are written straight to the store so their creation dates can lie in the past;
 //! apps, a rotation and the denied requests go through the API like any client.
 
@@ -11,14 +16,16 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-use crate::api::{Actor, BucketSize, CreateAppRequest, RotateRequest, UsageBucket};
+use crate::api::{
+    Actor, BucketSize, CreateAppRequest, LeakAction, LeakReport, RotateRequest, UsageBucket,
+};
 use crate::client::Client;
 use crate::domain::host_pattern::HostPattern;
 use crate::domain::key::{Env, PublicKeyId, Secret, SecretPrefix, random_base62};
 use crate::domain::record::KeyRecord;
 use crate::domain::scope::ScopeSet;
 use crate::server::os_random;
-use crate::storage::{KeyStore, NewAudit, UsageBatch};
+use crate::storage::{KeyStore, NewAudit, ScopeDelta, UsageBatch};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -403,6 +410,135 @@ const SPECS: &[Spec] = &[
     ),
 ];
 
+/// Owners (and a few descriptions) by spec name; keys not listed have no owner, so the
+/// review has `no_owner` findings.
+const OWNERS: &[(&str, &str, Option<&str>)] = &[
+    (
+        "Production Backend",
+        "platform-team@acme.example",
+        Some("API backend in eu-west"),
+    ),
+    (
+        "CI/CD Pipeline",
+        "devops@acme.example",
+        Some("deploys from the main branch"),
+    ),
+    ("Monitoring Dashboard", "sre@acme.example", None),
+    (
+        "Checkout web widget",
+        "checkout-team",
+        Some("browser widget on the shop"),
+    ),
+    ("Search web widget", "search-team", None),
+    (
+        "Checkout service",
+        "checkout-team",
+        Some("order intake and runs"),
+    ),
+    ("Search indexer", "search-team", None),
+    ("Webhook relay", "platform-team@acme.example", None),
+    (
+        "Billing sync",
+        "finance-eng@acme.example",
+        Some("nightly credits sync"),
+    ),
+    ("Partner: Acme Logistics", "partnerships@acme.example", None),
+    (
+        "Partner: Globex (read-only)",
+        "partnerships@acme.example",
+        Some("reporting integration"),
+    ),
+    ("Data export job", "data-team", None),
+    ("Mobile app (iOS)", "mobile-team", None),
+    (
+        "Mobile app (Android)",
+        "mobile-team",
+        Some("shipped in the Android app"),
+    ),
+    (
+        "Support tooling",
+        "support@acme.example",
+        Some("support engineers' lookups"),
+    ),
+    ("Gateway verifier", "platform-team@acme.example", None),
+    ("Template editor", "content-team", None),
+    ("Staging backend", "platform-team@acme.example", None),
+    ("Local development (Ana)", "ana@acme.example", None),
+    ("Contractor access (Dana)", "ana@acme.example", None),
+    ("Suspected leak (Jun)", "security@acme.example", None),
+    (
+        "Temporary audit access",
+        "security@acme.example",
+        Some("external auditor, Q4"),
+    ),
+    ("Partner pilot: Hooli", "partnerships@acme.example", None),
+    ("Seasonal campaign widget", "marketing-eng", None),
+    ("Checkout batch reconciler", "checkout-team", None),
+    ("Search relevance tuner", "search-team", None),
+    ("Credits dashboard", "finance-eng@acme.example", None),
+];
+
+/// The scopes a used key's requests needed, by spec name, where that is not simply every
+/// scope it holds: over-privileged keys (the review suggests narrowing them) and wildcard
+/// holders (whose requests need exact scopes).
+const USED: &[(&str, &[&str])] = &[
+    ("Production Backend", &["work-orders:write", "runs:read"]),
+    (
+        "Checkout service",
+        &["work-orders:write", "work-orders:read", "runs:read"],
+    ),
+    (
+        "Partner: Globex (read-only)",
+        &["runs:read", "work-orders:read"],
+    ),
+    ("Support tooling", &["keys:read", "usage:read"]),
+    ("Template editor", &["templates:read", "templates:write"]),
+    (
+        "Local development (Ana)",
+        &["runs:read", "work-orders:write"],
+    ),
+    ("Mobile app (iOS)", &["runs:read"]),
+];
+
+/// The key reported leaked (still enabled), and where it was seen.
+const LEAKED: (&str, &[&str]) = (
+    "Mobile app (Android)",
+    &[
+        "https://github.com/acme-demo/android-app/blob/main/app/src/main/res/values/keys.xml",
+        "keyconsole scan: android-app/build/outputs/apk/release/app-release.apk",
+    ],
+);
+
+/// The requests of each day, split over the scopes they needed (the first needed most).
+fn scope_deltas(
+    key_id: &str,
+    org: &str,
+    used: &[String],
+    days: &[UsageBucket],
+    now: DateTime<Utc>,
+) -> Vec<ScopeDelta> {
+    let m = used.len() as u64;
+    let total_weight = m * (m + 1) / 2;
+    let mut out = Vec::new();
+    for d in days {
+        for (j, scope) in used.iter().enumerate() {
+            let requests = d.ok * (m - j as u64) / total_weight.max(1);
+            if requests == 0 {
+                continue;
+            }
+            out.push(ScopeDelta {
+                key_id: key_id.to_owned(),
+                org_id: org.to_owned(),
+                day: d.start,
+                scope: scope.clone(),
+                requests,
+                last_used_at: (d.start + Duration::hours(23)).min(now),
+            });
+        }
+    }
+    out
+}
+
 /// A small deterministic generator so the demo looks the same on every machine.
 struct Lcg(u64);
 
@@ -475,6 +611,8 @@ pub async fn seed(store: &Arc<dyn KeyStore>, client: &Client) -> Result<(), Stri
     let mut secrets: Vec<(String, Secret, State)> = Vec::new();
     let mut busiest: Option<(u64, String)> = None;
     let mut last_used = Vec::new();
+    let mut scope_rows = Vec::new();
+    let mut leaked: Option<Secret> = None;
     let hour = BucketSize::Hour;
     // Oldest first, so the audit log and the key list (both newest first by insertion) read
     // in time order.
@@ -513,8 +651,14 @@ pub async fn seed(store: &Arc<dyn KeyStore>, client: &Client) -> Result<(), Stri
             rotated_from: None,
             rotated_to: None,
             version: 1,
-            owner: None,
-            description: None,
+            owner: OWNERS
+                .iter()
+                .find(|o| o.0 == spec.name)
+                .map(|o| o.1.to_owned()),
+            description: OWNERS
+                .iter()
+                .find(|o| o.0 == spec.name)
+                .and_then(|o| o.2.map(str::to_owned)),
             leaked_at: None,
         };
         let audit = NewAudit {
@@ -581,6 +725,11 @@ pub async fn seed(store: &Arc<dyn KeyStore>, client: &Client) -> Result<(), Stri
                     b
                 })
                 .collect();
+            let used: Vec<String> = match USED.iter().find(|u| u.0 == spec.name) {
+                Some((_, u)) => u.iter().map(|s| (*s).to_owned()).collect(),
+                None => spec.scopes.iter().map(|s| (*s).to_owned()).collect(),
+            };
+            scope_rows.extend(scope_deltas(&rec.id, &org, &used, &days_rows, now));
             store
                 .add_buckets(&rec.id, &org, BucketSize::Hour, &hours)
                 .await
@@ -604,6 +753,9 @@ pub async fn seed(store: &Arc<dyn KeyStore>, client: &Client) -> Result<(), Stri
         if spec.state == State::Active && busiest.as_ref().is_none_or(|(t, _)| spec.traffic > *t) {
             busiest = Some((spec.traffic, rec.id.clone()));
         }
+        if spec.name == LEAKED.0 {
+            leaked = Some(secret.clone());
+        }
         secrets.push((rec.id.clone(), secret, spec.state));
     }
     store
@@ -611,7 +763,7 @@ pub async fn seed(store: &Arc<dyn KeyStore>, client: &Client) -> Result<(), Stri
             deltas: Vec::new(),
             last_used,
             events: Vec::new(),
-            scopes: Vec::new(),
+            scopes: scope_rows,
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -628,6 +780,21 @@ pub async fn seed(store: &Arc<dyn KeyStore>, client: &Client) -> Result<(), Stri
             )
             .await
             .map_err(|e| e.to_string())?;
+    }
+
+    // A leak, reported like `keyconsole scan --check` does: only the secret's SHA-256 goes out.
+    if let Some(secret) = leaked {
+        let hash: String = secret.hash().0.iter().map(|b| format!("{b:02x}")).collect();
+        for source in LEAKED.1 {
+            client
+                .report_leaks(&LeakReport {
+                    hashes: vec![hash.clone()],
+                    source: (*source).to_owned(),
+                    action: LeakAction::Report,
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+        }
     }
 
     // Real denied requests, so the support views have something to explain.

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::api::{API_KEY_HEADER, APP_ID_HEADER};
+use crate::api::{API_KEY_HEADER, APP_ID_HEADER, Org};
 use crate::domain::decision::{
     AuthInput, AuthMethod, Credential, Decision, ErrorCode, authorize, extract_token, parse_token,
 };
@@ -233,10 +233,14 @@ impl AppState {
                 if let Some(hit) = self.cache.by_hash(&hash) {
                     return Ok(Some(hit));
                 }
+                if self.cache.is_known_unknown_hash(&hash) {
+                    return Ok(None);
+                }
                 let seen = self.cache.generation();
                 let found = self.store.key_by_hash(&hash).await?.map(Arc::new);
-                if let Some(r) = &found {
-                    self.cache.insert(seen, Arc::clone(r));
+                match &found {
+                    Some(r) => self.cache.insert(seen, Arc::clone(r)),
+                    None => self.cache.insert_unknown_hash(seen, hash),
                 }
                 Ok(found)
             }
@@ -252,10 +256,27 @@ impl AppState {
         if let Some(hit) = self.cache.by_id(id) {
             return Ok(Some(hit));
         }
+        if self.cache.is_known_unknown_id(id) {
+            return Ok(None);
+        }
         let seen = self.cache.generation();
         let found = self.store.key_by_id(id).await?.map(Arc::new);
-        if let Some(r) = &found {
-            self.cache.insert(seen, Arc::clone(r));
+        match &found {
+            Some(r) => self.cache.insert(seen, Arc::clone(r)),
+            None => self.cache.insert_unknown_id(seen, id),
+        }
+        Ok(found)
+    }
+
+    /// An organization, cache first (`GET /v1/me`).
+    pub async fn org(&self, id: &str) -> Result<Option<Arc<Org>>, ApiError> {
+        if let Some(hit) = self.cache.org(id) {
+            return Ok(Some(hit));
+        }
+        let seen = self.cache.generation();
+        let found = self.store.get_org(id).await?.map(Arc::new);
+        if let Some(o) = &found {
+            self.cache.insert_org(seen, Arc::clone(o));
         }
         Ok(found)
     }

@@ -54,6 +54,9 @@ pub struct ServerConfig {
     pub flush_interval: Duration,
     /// How long a cached key is trusted without a database read.
     pub cache_ttl: Duration,
+    /// Most keys the verification cache holds ([`cache::KeyCache`]; a quarter of that of
+    /// unknown secrets and of unknown public keys).
+    pub key_cache_capacity: usize,
     /// The scope catalog.
     pub catalog: Catalog,
     /// How long a shutdown waits for in-flight requests before writing usage and returning.
@@ -98,6 +101,7 @@ impl Default for ServerConfig {
             failed_auth_limit: 100,
             flush_interval: Duration::from_secs(1),
             cache_ttl: Duration::from_secs(30),
+            key_cache_capacity: cache::DEFAULT_KEY_CAPACITY,
             catalog: Catalog::default_catalog(),
             shutdown_grace: Duration::from_secs(10),
             max_connections: None,
@@ -160,7 +164,7 @@ impl AppState {
             config.flush_interval.min(Duration::from_secs(1)),
         );
         AppState(Arc::new(Inner {
-            cache: KeyCache::new(config.cache_ttl, 1_000_000),
+            cache: KeyCache::new(config.cache_ttl, config.key_cache_capacity),
             apps: AppOrgs::new(100_000),
             limiter: Limiter::new(config.failed_auth_limit),
             store,

@@ -32,6 +32,10 @@ pub enum Context {
     Usage,
     /// Audit tab.
     Audit,
+    /// Review tab.
+    Review,
+    /// The leak response (rotate or disable).
+    LeakChoice,
     /// The `/` filter or `:` command line.
     Line,
     /// The help overlay.
@@ -96,6 +100,8 @@ impl Context {
             Context::DomainsInput => "Typing",
             Context::Usage => "Usage",
             Context::Audit => "Audit",
+            Context::Review => "Review",
+            Context::LeakChoice => "Leaked key",
             Context::Line => "Filter / command line",
             Context::Help => "Help",
             Context::Form => "Key form",
@@ -1311,8 +1317,139 @@ pub fn defaults() -> Vec<Binding> {
             false,
         ),
     ];
+    v.extend(review_bindings());
     v.shrink_to_fit();
     v
+}
+
+/// The Review tab, the leak response, and `L` on a key.
+fn review_bindings() -> Vec<Binding> {
+    use Context as C;
+    use KeyCode as K;
+    let p = KeySpec::plain;
+    let ch = KeySpec::ch;
+    vec![
+        b(
+            C::Global,
+            ch('6'),
+            Action::GoTab(Tab::Review),
+            "tab_review",
+            "Review tab",
+            false,
+        ),
+        b(
+            C::Keys,
+            ch('L'),
+            Action::RespondLeak,
+            "respond_leak",
+            "leaked: rotate or disable",
+            false,
+        ),
+        b(
+            C::Review,
+            p(K::Enter),
+            Action::Enter,
+            "review_open",
+            "open key",
+            true,
+        ),
+        b(
+            C::Review,
+            ch('o'),
+            Action::SetOwner,
+            "review_owner",
+            "set owner",
+            true,
+        ),
+        b(
+            C::Review,
+            ch('p'),
+            Action::NarrowScopes,
+            "review_narrow",
+            "narrow scopes",
+            true,
+        ),
+        b(
+            C::Review,
+            ch(' '),
+            Action::ToggleEnabled,
+            "review_disable",
+            "disable",
+            true,
+        ),
+        b(
+            C::Review,
+            ch('r'),
+            Action::RotateKey,
+            "review_rotate",
+            "rotate",
+            true,
+        ),
+        b(
+            C::Review,
+            ch('L'),
+            Action::RespondLeak,
+            "review_leak",
+            "leaked: rotate or disable",
+            false,
+        ),
+        b(
+            C::LeakChoice,
+            p(K::Up),
+            Action::Up,
+            "leak_up",
+            "choose",
+            false,
+        ),
+        b(
+            C::LeakChoice,
+            p(K::Down),
+            Action::Down,
+            "leak_down",
+            "choose",
+            true,
+        ),
+        b(
+            C::LeakChoice,
+            ch('k'),
+            Action::Up,
+            "leak_k",
+            "choose",
+            false,
+        ),
+        b(
+            C::LeakChoice,
+            ch('j'),
+            Action::Down,
+            "leak_j",
+            "choose",
+            false,
+        ),
+        b(
+            C::LeakChoice,
+            p(K::Enter),
+            Action::Enter,
+            "leak_do",
+            "do it",
+            true,
+        ),
+        b(
+            C::LeakChoice,
+            p(K::Esc),
+            Action::Back,
+            "leak_cancel",
+            "cancel",
+            true,
+        ),
+        b(
+            C::LeakChoice,
+            KeySpec::ctrl('c'),
+            Action::ForceQuit,
+            "leak_quit",
+            "quit now",
+            false,
+        ),
+    ]
 }
 
 /// Why a `[keys]` override was refused.
@@ -1479,6 +1616,8 @@ impl App {
                     if matches!(
                         f.focus,
                         super::app::form::Field::Name
+                            | super::app::form::Field::Owner
+                            | super::app::form::Field::Description
                             | super::app::form::Field::Domains
                             | super::app::form::Field::Expiry
                     ) {
@@ -1500,6 +1639,7 @@ impl App {
                     }
                 }
                 Modal::Lookup(_) => vec![C::Lookup],
+                Modal::Leak(_) => vec![C::LeakChoice],
                 Modal::Tester(t) if t.focus.is_text() => vec![C::TesterText, C::Tester],
                 Modal::Tester(_) => vec![C::Tester],
                 Modal::Bulk(b) => {
@@ -1530,6 +1670,7 @@ impl App {
             Tab::Domains => vec![C::Domains, C::Nav, C::Global],
             Tab::Usage => vec![C::Usage, C::Nav, C::Global],
             Tab::Audit => vec![C::Audit, C::Nav, C::Global],
+            Tab::Review => vec![C::Review, C::Nav, C::Global],
         }
     }
 }

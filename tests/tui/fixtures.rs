@@ -139,19 +139,25 @@ pub fn app_with(n: usize, size: (u16, u16), danger: bool) -> App {
         name: "Checkout".into(),
         created_at: now(),
     }])));
+    let _ = load_rows(&mut a, keys(n));
+    a
+}
+
+/// The server's answer to the current first-page request: exactly `rows`.
+pub fn load_rows(a: &mut App, rows: Vec<KeyObject>) -> Vec<keyconsole::tui::app::Command> {
     let generation = a.keys.generation;
-    let _ = a.update(Action::KeysLoaded {
+    let total = rows.len() as u64;
+    a.update(Action::KeysLoaded {
         generation,
         append: false,
         query: String::new(),
         result: Ok(Page {
-            data: keys(n),
+            data: rows,
             next_cursor: None,
-            total: Some(n as u64),
+            total: Some(total),
             total_is_lower_bound: false,
         }),
-    });
-    a
+    })
 }
 
 pub fn buckets(n: usize, scale: u64) -> Vec<UsageBucket> {
@@ -261,4 +267,15 @@ pub fn render(app: &App, size: (u16, u16)) -> String {
         out.push('\n');
     }
     out
+}
+
+/// What the executor reports for a plain OSC 52 copy (outside tmux).
+pub fn osc52_done(what: &str) -> keyconsole::tui::app::CopyDone {
+    let m = keyconsole::tui::clipboard::Method::Osc52;
+    keyconsole::tui::app::CopyDone {
+        what: what.to_owned(),
+        how: m.copied().to_owned(),
+        clears: m.clear_phrase().to_owned(),
+        warning: None,
+    }
 }

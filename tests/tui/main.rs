@@ -3,6 +3,7 @@
 
 mod fixtures;
 mod leaks;
+mod review;
 mod rotation;
 mod snapshots;
 mod tester;

@@ -263,8 +263,10 @@ fn modals() {
         let mut a = app(5, size);
         let _ = a.update(Action::NewKey);
         let _ = a.update(Action::Save);
-        let _ = a.update(Action::NextField);
-        let _ = a.update(Action::NextField);
+        // Name → Owner → Description → Scopes → Allowed domains.
+        for _ in 0..4 {
+            let _ = a.update(Action::NextField);
+        }
         typed(&mut a, "https://bad");
         a
     });
@@ -282,6 +284,15 @@ fn modals() {
     snap("confirm_disable", |size| {
         let mut a = app(5, size);
         let _ = a.update(Action::ToggleEnabled);
+        a
+    });
+    // Issue 12, defect 2: the console's own key (row 1), and a wrong name typed.
+    snap("confirm_disable_own_key", |size| {
+        let mut a = app(5, size);
+        let _ = a.update(Action::Down);
+        let _ = a.update(Action::ToggleEnabled);
+        typed(&mut a, "Service 00");
+        let _ = a.update(Action::Enter);
         a
     });
     snap("reveal_masked", |size| with_reveal(size, false));

@@ -14,7 +14,7 @@ use super::cursor::{List, page_req};
 use super::responses::{AuthErrors, BodyErrors, Rejections, StoreErrors};
 use super::{audit, valid_name};
 use crate::api::{
-    Actor, App, CreateAppRequest, Health, KeyObject, MeResponse, Page, PageQuery, ScopeInfo,
+    Actor, App, CreateAppRequest, Health, KeyObject, MeResponse, Org, Page, PageQuery, ScopeInfo,
     ScopesResponse, VerifyRequest, VerifyResponse,
 };
 use crate::domain::decision::{AuthMethod, Credential, ErrorCode, Step, extract_token};
@@ -39,12 +39,11 @@ pub async fn me(
     _: StrictQuery<NoQuery>,
 ) -> Result<Response, ApiError> {
     let org = state
-        .store
-        .get_org(&caller.key.org_id)
+        .org(&caller.key.org_id)
         .await?
         .ok_or_else(|| ApiError::internal("key without an organization"))?;
     let mut resp = Json(MeResponse {
-        org,
+        org: Org::clone(&org),
         key: KeyObject::from_record(&caller.key, state.clock.now()),
         scopes: caller.key.scopes.to_strings(),
         auth_method: caller.method.as_str().to_owned(),

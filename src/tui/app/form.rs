@@ -17,6 +17,10 @@ use crate::domain::scope::{Catalog, ScopeSet};
 pub enum Field {
     /// Display name.
     Name,
+    /// Who owns the key (free text; empty: nobody).
+    Owner,
+    /// What the key is for (free text).
+    Description,
     /// Preset or custom scopes.
     Scopes,
     /// Comma-separated allowed domains.
@@ -32,8 +36,10 @@ pub enum Field {
 }
 
 impl Field {
-    const ORDER: [Field; 7] = [
+    const ORDER: [Field; 9] = [
         Field::Name,
+        Field::Owner,
+        Field::Description,
         Field::Scopes,
         Field::Domains,
         Field::App,
@@ -46,6 +52,8 @@ impl Field {
     pub fn label(self) -> &'static str {
         match self {
             Field::Name => "Name",
+            Field::Owner => "Owner",
+            Field::Description => "Description",
             Field::Scopes => "Scopes",
             Field::Domains => "Allowed domains",
             Field::App => "App",
@@ -100,6 +108,10 @@ pub struct KeyForm {
     pub mode: FormMode,
     /// Name input.
     pub name: Input,
+    /// Owner input.
+    pub owner: Input,
+    /// Description input.
+    pub description: Input,
     /// Scope choice.
     pub scopes: ScopeChoice,
     /// Domains input (comma or space separated).
@@ -159,12 +171,26 @@ pub fn split_domains(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// A free-text field's value: trimmed, `None` when empty.
+fn text(input: &Input) -> Option<String> {
+    let t = input.value().trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+/// A free-text field for `PATCH`: absent when unchanged, `null` to clear it.
+fn changed(input: &Input, original: Option<&str>) -> Option<Option<String>> {
+    let now = text(input);
+    (now.as_deref() != original).then_some(now)
+}
+
 impl KeyForm {
     /// An empty create form (read-only preset, caller's environment).
     pub fn create(env: Env) -> KeyForm {
         KeyForm {
             mode: FormMode::Create,
             name: Input::default(),
+            owner: Input::default(),
+            description: Input::default(),
             scopes: ScopeChoice::Preset("read-only"),
             domains: Input::default(),
             app: None,
@@ -185,6 +211,8 @@ impl KeyForm {
                 version: k.version,
             },
             name: Input::new(k.name.clone()),
+            owner: Input::new(k.owner.clone().unwrap_or_default()),
+            description: Input::new(k.description.clone().unwrap_or_default()),
             scopes: ScopeChoice::Custom(k.scopes.iter().cloned().collect()),
             domains: Input::new(k.allowed_domains.join(", ")),
             app: None,
@@ -223,6 +251,8 @@ impl KeyForm {
     pub fn input_mut(&mut self) -> Option<&mut Input> {
         match self.focus {
             Field::Name => Some(&mut self.name),
+            Field::Owner => Some(&mut self.owner),
+            Field::Description => Some(&mut self.description),
             Field::Domains => Some(&mut self.domains),
             Field::Expiry => Some(&mut self.expiry),
             _ => None,
@@ -292,6 +322,14 @@ impl KeyForm {
         } else if name.chars().count() > 100 {
             errors.push((Field::Name, "at most 100 characters".to_owned()));
         }
+        for (field, input, max) in [
+            (Field::Owner, &self.owner, 200),
+            (Field::Description, &self.description, 500),
+        ] {
+            if input.value().trim().chars().count() > max {
+                errors.push((field, format!("at most {max} characters")));
+            }
+        }
         if let ScopeChoice::Custom(set) = &self.scopes {
             let list: Vec<&String> = set.iter().collect();
             match ScopeSet::parse(&list) {
@@ -353,8 +391,8 @@ impl KeyForm {
             app_id: self.app.and_then(|i| apps.get(i)).map(|a| a.id.clone()),
             env: Some(self.env),
             expires_at: parse_expiry(self.expiry.value(), now).ok().flatten(),
-            owner: None,
-            description: None,
+            owner: text(&self.owner),
+            description: text(&self.description),
         }
     }
 
@@ -382,8 +420,8 @@ impl KeyForm {
             allowed_domains: (domains != original.allowed_domains).then_some(domains),
             enabled: None,
             expires_at: (expiry != original.expires_at).then_some(expiry),
-            owner: None,
-            description: None,
+            owner: changed(&self.owner, original.owner.as_deref()),
+            description: changed(&self.description, original.description.as_deref()),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod form;
 pub mod keys;
 pub mod modal;
+pub mod review;
 mod rotation;
 pub mod support;
 pub mod tabs;
@@ -94,11 +95,20 @@ pub enum Tab {
     Usage,
     /// 5: audit log.
     Audit,
+    /// 6: access review.
+    Review,
 }
 
 impl Tab {
     /// All tabs in order.
-    pub const ALL: [Tab; 5] = [Tab::Keys, Tab::Scopes, Tab::Domains, Tab::Usage, Tab::Audit];
+    pub const ALL: [Tab; 6] = [
+        Tab::Keys,
+        Tab::Scopes,
+        Tab::Domains,
+        Tab::Usage,
+        Tab::Audit,
+        Tab::Review,
+    ];
 
     /// Title.
     pub fn title(self) -> &'static str {
@@ -108,6 +118,7 @@ impl Tab {
             Tab::Domains => "Domains",
             Tab::Usage => "Usage",
             Tab::Audit => "Audit",
+            Tab::Review => "Review",
         }
     }
 
@@ -206,6 +217,19 @@ pub enum CopyWhat {
     Secret(Secret),
     /// Other text that holds no secret (e.g. a cURL line with `$API_KEY`).
     Text(String),
+}
+
+/// What a copy did, in words that claim nothing the console cannot confirm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyDone {
+    /// What was copied, for the message ("Secret", "Key id pk_…"); never a secret.
+    pub what: String,
+    /// e.g. "copied to the system clipboard", "sent by OSC 52 (not all terminals accept it)".
+    pub how: String,
+    /// What the clear will do, for "… in 30s": "clipboard clears", "tmux buffer deleted".
+    pub clears: String,
+    /// A one-time warning (tmux keeps a copy), if any.
+    pub warning: Option<String>,
 }
 
 /// The UI's whole vocabulary: what keys mean, and what tasks report back.
@@ -410,11 +434,33 @@ pub enum Action {
     Copied {
         /// A secret (starts the clear countdown).
         secret: bool,
-        /// How it was copied, or why it failed. Never the copied text.
-        result: Result<String, String>,
+        /// What happened, or why it failed. Never the copied text.
+        result: Result<CopyDone, String>,
     },
     /// The clipboard was cleared (or left alone because it changed).
     ClipboardCleared(Result<String, String>),
+    /// Review tab: set the owner of the finding's key.
+    SetOwner,
+    /// Review tab: narrow the key's scopes to the suggested set (the diff first).
+    NarrowScopes,
+    /// Rotate (grace chosen in the wizard) or disable a leaked key.
+    RespondLeak,
+    /// `GET /v1/review` answered.
+    ReviewLoaded(TaskResult<crate::api::Review>),
+    /// A key's scope usage arrived (for its detail).
+    ScopeUsageLoaded {
+        /// The key.
+        key_id: String,
+        /// Outcome.
+        result: TaskResult<crate::api::ScopeUsage>,
+    },
+    /// A leaked key's sightings arrived (for its detail).
+    SightingsLoaded {
+        /// The key.
+        key_id: String,
+        /// Outcome, newest first.
+        result: TaskResult<Vec<crate::api::LeakSighting>>,
+    },
 }
 
 /// Which editor asked for an update (so its answer lands in the right place).
@@ -430,6 +476,8 @@ pub enum EditOrigin {
     Domains,
     /// The rotation wizard's finish step.
     Wizard,
+    /// A Review tab action (narrowing scopes).
+    Review,
 }
 
 /// Side effects, run by `tui::tasks`.
@@ -536,6 +584,12 @@ pub enum Command {
         /// Lines.
         entries: Vec<(String, Secret)>,
     },
+    /// `GET /v1/review`.
+    LoadReview,
+    /// `GET /v1/keys/{id}/scope-usage` (30 days).
+    LoadScopeUsage(String),
+    /// `GET /v1/keys/{id}/leaks` (newest first).
+    LoadSightings(String),
 }
 
 /// The item after (or before) `current` in `items`, wrapping around; the first item when
@@ -548,6 +602,21 @@ pub fn cycle<T: PartialEq + Copy>(items: &[T], current: T, forward: bool) -> T {
     } else {
         (i + n - 1) % n
     }]
+}
+
+/// Where a list's selection moves on a navigation action (`None` for any other action):
+/// `n` rows, `page` rows a page.
+pub fn list_move(action: &Action, selected: usize, n: usize, page: usize) -> Option<usize> {
+    let last = n.saturating_sub(1);
+    Some(match action {
+        Action::Up => selected.saturating_sub(1),
+        Action::Down => (selected + 1).min(last),
+        Action::PageUp => selected.saturating_sub(page),
+        Action::PageDown => (selected + page).min(last),
+        Action::Top => 0,
+        Action::Bottom => last,
+        _ => return None,
+    })
 }
 
 /// Rows of the detail pane when it sits below the table.
@@ -593,6 +662,8 @@ pub struct App {
     pub usage: UsageTab,
     /// Audit tab.
     pub audit: AuditTab,
+    /// Review tab and the key detail's insights.
+    pub review: review::ReviewState,
     /// Modal stack; the last one gets input first.
     pub modals: Vec<Modal>,
     /// The crumb-row line input.
@@ -601,6 +672,8 @@ pub struct App {
     pub toast: Option<Toast>,
     /// A copied secret's clear deadline.
     pub clipboard_until: Option<(u64, Instant)>,
+    /// What that clear will do ("clipboard clears", "tmux buffer deleted").
+    pub clipboard_clears: String,
     /// Wall clock, for relative times.
     pub now: DateTime<Utc>,
     /// Monotonic clock, for countdowns.
@@ -630,10 +703,12 @@ impl App {
             domains: DomainsTab::default(),
             usage: UsageTab::default(),
             audit: AuditTab::default(),
+            review: review::ReviewState::default(),
             modals: Vec::new(),
             line: None,
             toast: None,
             clipboard_until: None,
+            clipboard_clears: String::new(),
             now,
             mono,
             size: (80, 24),

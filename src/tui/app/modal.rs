@@ -43,6 +43,17 @@ pub enum Pending {
     BulkRotate,
     /// Close the bulk reveal.
     CloseBulk,
+    /// Narrow a key's scopes to the review's suggested set.
+    Narrow {
+        /// Key id.
+        id: String,
+        /// Key name (what a danger profile must type).
+        name: String,
+        /// Version at keypress.
+        version: i64,
+        /// The new scopes.
+        scopes: Vec<String>,
+    },
 }
 
 /// A yes/no question, optionally requiring the key name to be typed.
@@ -58,14 +69,17 @@ pub struct Confirm {
     pub type_to_confirm: Option<String>,
     /// What was typed.
     pub typed: Input,
+    /// Why the last Enter did nothing (the typed name did not match).
+    pub mismatch: Option<String>,
 }
 
 impl Confirm {
-    /// Whether yes may be accepted now.
+    /// Whether yes may be accepted now: the typed name matches, ignoring case and the
+    /// spaces around it.
     pub fn ready(&self) -> bool {
-        self.type_to_confirm
-            .as_deref()
-            .is_none_or(|want| self.typed.value() == want)
+        self.type_to_confirm.as_deref().is_none_or(|want| {
+            self.typed.value().trim().to_lowercase() == want.trim().to_lowercase()
+        })
     }
 }
 
@@ -123,6 +137,8 @@ pub enum Modal {
     Lookup(Box<super::support::Lookup>),
     /// The request tester.
     Tester(Box<super::tester::Tester>),
+    /// Respond to a leak: rotate or disable.
+    Leak(Box<super::review::LeakChoice>),
 }
 
 /// Rows of the scope checklist: `*`, each `resource:*`, then each catalog scope.

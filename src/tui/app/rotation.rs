@@ -47,6 +47,11 @@ impl App {
             );
             return Vec::new();
         };
+        self.open_rotation_of(key)
+    }
+
+    /// The wizard (or the monitor of a rotation in progress) on this key.
+    pub(super) fn open_rotation_of(&mut self, key: KeyObject) -> Vec<Command> {
         if let Some(to) = key.rotated_to.clone() {
             if key.expires_at.is_some_and(|t| t > self.now) {
                 let new = self.keys.get(&to).cloned().unwrap_or_else(|| KeyObject {
@@ -304,6 +309,7 @@ impl App {
             pending,
             type_to_confirm: type_name,
             typed: Input::default(),
+            mismatch: None,
         }));
     }
 
@@ -419,7 +425,7 @@ impl App {
                     if w.expire_needs_typing(now) {
                         let quiet = w.quiet_minutes();
                         let (id, name) = (w.old.id.clone(), w.old.name.clone());
-                        let rpm = Wizard::rpm(w.old_usage.as_ref(), 5);
+                        let rpm = w.old_rpm(5, now);
                         self.confirm(
                             format!("Expire {id} now?"),
                             vec![

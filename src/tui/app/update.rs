@@ -16,6 +16,14 @@ use crate::api::{BucketSize, ListKeysQuery, UpdateKeyRequest};
 use crate::domain::host_pattern::HostPattern;
 use crate::domain::scope::{Catalog, CatalogEntry};
 
+/// The warning on disabling or deleting the key the console is signed in with.
+pub(super) fn own_key_warning() -> [String; 2] {
+    [
+        "This is the key this console uses: you will lose access at once,".to_owned(),
+        "and nothing here can undo it. Type its name to go on.".to_owned(),
+    ]
+}
+
 /// Plain words for a refusal from the server.
 pub fn explain(e: &UiError) -> String {
     match e.code.as_deref() {
@@ -31,6 +39,13 @@ pub fn explain(e: &UiError) -> String {
 impl App {
     /// Apply one action.
     pub fn update(&mut self, action: Action) -> Vec<Command> {
+        let changed = super::review::changes_keys(&action);
+        let mut cmds = self.dispatch(action);
+        cmds.extend(self.review_follow(changed));
+        cmds
+    }
+
+    fn dispatch(&mut self, action: Action) -> Vec<Command> {
         let action = match self.update_always(action) {
             Ok(cmds) => return cmds,
             Err(other) => other,
@@ -81,6 +96,7 @@ impl App {
                 Tab::Domains => self.update_domains(other),
                 Tab::Usage => self.update_usage(other),
                 Tab::Audit => self.update_audit(other),
+                Tab::Review => self.update_review(other),
             },
         }
     }
@@ -273,23 +289,39 @@ impl App {
             }
             Action::Copied { secret, result } => {
                 match result {
-                    Ok(how) => {
+                    Ok(done) => {
                         if secret {
                             let id = self.next_id();
                             let after = self.settings.clipboard_clear;
                             self.clipboard_until = Some((id, self.mono + after));
+                            self.clipboard_clears = done.clears.clone();
                             for m in &mut self.modals {
                                 if let Modal::Reveal(r) = m {
-                                    r.copied = Some(how.clone());
+                                    r.copied = Some(match &done.warning {
+                                        Some(w) => format!("{}. {w}", done.how),
+                                        None => done.how.clone(),
+                                    });
                                 }
                             }
                             self.toast(
-                                format!("Secret copied {how}; cleared in {}s", after.as_secs()),
+                                format!(
+                                    "{} {}; {} in {}s",
+                                    done.what,
+                                    done.how,
+                                    done.clears,
+                                    after.as_secs()
+                                ),
                                 false,
                             );
                             return Ok(vec![Command::Timer(TimerKind::ClipboardClear(id), after)]);
                         }
-                        self.toast(format!("Copied {how}"), false);
+                        self.toast(
+                            match &done.warning {
+                                Some(w) => format!("{} {}: {w}", done.what, done.how),
+                                None => format!("{} {}", done.what, done.how),
+                            },
+                            false,
+                        );
                     }
                     Err(e) => self.toast(format!("Copy failed: {e}"), true),
                 }
@@ -328,6 +360,9 @@ impl App {
                 }
                 Vec::new()
             }
+            a @ (Action::ReviewLoaded(_)
+            | Action::ScopeUsageLoaded { .. }
+            | Action::SightingsLoaded { .. }) => self.review_result(a),
             other => return Err(other),
         };
         Ok(cmds)
@@ -396,6 +431,7 @@ impl App {
         match tab {
             Tab::Usage => self.load_usage(false),
             Tab::Audit if !self.audit.loaded && !self.audit.loading => self.load_audit(false),
+            Tab::Review => self.enter_review(),
             Tab::Domains => {
                 self.domains.cursor = 0;
                 self.domains.refused = None;
@@ -422,6 +458,7 @@ impl App {
             }
             Tab::Usage => self.load_usage(true),
             Tab::Audit => self.load_audit(false),
+            Tab::Review => self.load_review(),
         }
     }
 
@@ -519,6 +556,13 @@ impl App {
                 self.wizard_finished(Ok(k));
             }
             Err(e) if origin == EditOrigin::Wizard => self.wizard_finished(Err(e)),
+            r if origin == EditOrigin::Review => {
+                if let Ok(k) = &r {
+                    self.keys.replace(k.clone());
+                    self.keys.rebuild_view();
+                }
+                self.review_key_updated(r);
+            }
             Ok(k) => {
                 let name = k.name.clone();
                 let enabled = k.enabled;
@@ -546,7 +590,7 @@ impl App {
                         self.domains.refused = None;
                         self.toast(format!("Allowed domains of {name} saved"), false);
                     }
-                    EditOrigin::Wizard => {}
+                    EditOrigin::Wizard | EditOrigin::Review => {}
                 }
             }
             Err(e) => {
@@ -571,7 +615,7 @@ impl App {
                         self.domains.saving = false;
                         self.domains.refused = Some(text);
                     }
-                    EditOrigin::Wizard => {}
+                    EditOrigin::Wizard | EditOrigin::Review => {}
                 }
             }
         }
@@ -618,16 +662,30 @@ impl App {
                 }
                 Action::Edit(req) if c.type_to_confirm.is_some() => {
                     c.typed.handle(req);
+                    c.mismatch = None;
                 }
                 Action::Paste(t) if c.type_to_confirm.is_some() => {
                     for ch in t.chars().filter(|ch| !ch.is_control()) {
                         c.typed.handle(InputRequest::InsertChar(ch));
                     }
+                    c.mismatch = None;
                 }
                 Action::Yes | Action::Enter if c.ready() => {
                     let pending = c.pending.clone();
                     self.modals.pop();
                     return self.confirmed(pending);
+                }
+                Action::Yes | Action::Enter => {
+                    if let Some(want) = &c.type_to_confirm {
+                        c.mismatch = Some(if c.typed.value().trim().is_empty() {
+                            format!("Nothing done: type {want} first (case does not matter).")
+                        } else {
+                            format!(
+                                "Nothing done: \"{}\" is not {want} (case does not matter).",
+                                c.typed.value().trim()
+                            )
+                        });
+                    }
                 }
                 Action::ForceQuit => self.quit = true,
                 _ => {}
@@ -670,6 +728,7 @@ impl App {
                         },
                         type_to_confirm: None,
                         typed: Input::default(),
+                        mismatch: None,
                     }));
                 }
                 _ => {}
@@ -733,6 +792,7 @@ impl App {
                 _ => {}
             },
             Modal::Bulk(_) => return self.update_bulk(action),
+            Modal::Leak(_) => return self.update_leak_choice(action),
         }
         Vec::new()
     }
@@ -821,7 +881,8 @@ impl App {
                 vec![Command::CreateKey(f.create_request(&self.apps, now))]
             }
             FormMode::Edit { id, version } => {
-                let Some(original) = self.keys.get(&id).cloned() else {
+                let loaded = self.keys.get(&id).or_else(|| self.review.key(&id));
+                let Some(original) = loaded.cloned() else {
                     f.server_error =
                         Some("This key is no longer loaded; press Esc and reload.".to_owned());
                     return Vec::new();
@@ -870,23 +931,33 @@ impl App {
                 self.quit = true;
                 Vec::new()
             }
+            p @ Pending::Narrow { .. } => self.review_confirmed(p),
             other => self.rotation_confirmed(&other),
         }
     }
 
-    fn confirm_destructive(
+    /// Whether this is the key the console itself is signed in with.
+    pub fn is_own_key(&self, id: &str) -> bool {
+        self.me.as_ref().is_some_and(|m| m.key.id == id)
+    }
+
+    /// A confirmation; the name must be typed on a danger profile and whenever `always_type`
+    /// (the console's own key).
+    pub(super) fn confirm_destructive(
         &mut self,
         pending: Pending,
         title: String,
         body: Vec<String>,
         name: &str,
+        always_type: bool,
     ) {
         self.modals.push(Modal::Confirm(Confirm {
             title,
             body,
             pending,
-            type_to_confirm: self.session.danger.then(|| name.to_owned()),
+            type_to_confirm: (self.session.danger || always_type).then(|| name.to_owned()),
             typed: Input::default(),
+            mismatch: None,
         }));
     }
 
@@ -969,6 +1040,7 @@ impl App {
             "domains" | "3" => tab(Tab::Domains),
             "usage" | "4" => tab(Tab::Usage),
             "audit" | "5" => tab(Tab::Audit),
+            "review" | "6" => tab(Tab::Review),
             _ => None,
         };
         if let Some(t) = target {
@@ -1040,7 +1112,7 @@ impl App {
             }
             (other, _) => {
                 self.toast(
-                    format!("Unknown command `{other}`: try :keys :usage :rotate ID :request REQ_ID :hint LAST4 :profile NAME :q"),
+                    format!("Unknown command `{other}`: try :keys :usage :review :rotate ID :request REQ_ID :hint LAST4 :profile NAME :q"),
                     true,
                 );
                 Vec::new()
@@ -1096,6 +1168,16 @@ impl App {
             Action::ToggleEnabled => {
                 if let Some(k) = self.selected_key().cloned() {
                     if k.enabled {
+                        let own = self.is_own_key(&k.id);
+                        let mut body = vec![format!(
+                            "{} stops working at once for every client using it.",
+                            k.id
+                        )];
+                        if own {
+                            body.extend(own_key_warning());
+                        } else {
+                            body.push("You can enable it again with Space.".to_owned());
+                        }
                         self.confirm_destructive(
                             Pending::Disable {
                                 id: k.id.clone(),
@@ -1103,14 +1185,9 @@ impl App {
                                 version: k.version,
                             },
                             format!("Disable {}?", k.name),
-                            vec![
-                                format!(
-                                    "{} stops working at once for every client using it.",
-                                    k.id
-                                ),
-                                "You can enable it again with Space.".to_owned(),
-                            ],
+                            body,
                             &k.name,
+                            own,
                         );
                     } else {
                         return vec![Command::UpdateKey {
@@ -1127,21 +1204,27 @@ impl App {
             }
             Action::DeleteKey => {
                 if let Some(k) = self.selected_key().cloned() {
+                    let own = self.is_own_key(&k.id);
                     let used = k.last_used_at.map_or_else(
                         || "It has never been used.".to_owned(),
                         |t| format!("Last used {}.", crate::tui::views::ago(t, self.now)),
                     );
+                    let mut body = vec![
+                        format!("{} stops working at once. This cannot be undone.", k.id),
+                        used,
+                    ];
+                    if own {
+                        body.extend(own_key_warning());
+                    }
                     self.confirm_destructive(
                         Pending::Delete {
                             id: k.id.clone(),
                             name: k.name.clone(),
                         },
                         format!("Delete {}?", k.name),
-                        vec![
-                            format!("{} stops working at once. This cannot be undone.", k.id),
-                            used,
-                        ],
+                        body,
                         &k.name,
+                        own,
                     );
                 }
             }
@@ -1169,6 +1252,7 @@ impl App {
                 }
             }
             Action::BulkRotate => return self.open_bulk(),
+            Action::RespondLeak => self.respond_leak_selected(),
             _ => {}
         }
         if self.keys.wants_more(h) {
@@ -1396,12 +1480,9 @@ impl App {
         let a = &mut self.audit;
         let n = a.rows.len();
         match action {
-            Action::Up => a.selected = a.selected.saturating_sub(1),
-            Action::Down => a.selected = (a.selected + 1).min(n.saturating_sub(1)),
-            Action::PageUp => a.selected = a.selected.saturating_sub(h),
-            Action::PageDown => a.selected = (a.selected + h).min(n.saturating_sub(1)),
-            Action::Top => a.selected = 0,
-            Action::Bottom => a.selected = n.saturating_sub(1),
+            nav if super::list_move(&nav, a.selected, n, h).is_some() => {
+                a.selected = super::list_move(&nav, a.selected, n, h).unwrap_or(a.selected);
+            }
             Action::FilterAuditKey => {
                 a.key_filter = match (&a.key_filter, self.keys.selected_key()) {
                     (Some(_), _) | (None, None) => None,

@@ -23,6 +23,9 @@ pub fn scopes_summary(scopes: &[String]) -> String {
 /// Status with a text cue that reads without colour.
 pub fn status_text(k: &KeyObject) -> String {
     let rotating = k.rotated_to.is_some() && k.status == KeyStatus::Expiring;
+    if k.leaked_at.is_some() && crate::tui::app::review::usable(k) {
+        return "LEAKED".to_owned();
+    }
     match k.status {
         KeyStatus::Active => "active".to_owned(),
         KeyStatus::Disabled => "DISABLED".to_owned(),
@@ -87,6 +90,7 @@ fn render_table(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
             let key = &k.rows[idx];
             let status = status_text(key);
             let status_style = match key.status {
+                _ if key.leaked_at.is_some() => t.error(),
                 KeyStatus::Active => t.ok(),
                 KeyStatus::Disabled | KeyStatus::Expired => t.error(),
                 KeyStatus::Expiring => t.warn(),
@@ -160,6 +164,19 @@ pub fn detail_lines(app: &App, cx: &Ctx<'_>, key: &KeyObject) -> Vec<Line<'stati
         Line::from(Span::styled(key.name.clone(), t.title())),
         field("Key id", key.id.clone()),
         field("Status", status_text(key)),
+    ];
+    lines.extend(super::review::leak_lines(app, cx, key));
+    lines.push(field(
+        "Owner",
+        key.owner
+            .clone()
+            .unwrap_or_else(|| "none (e names one)".to_owned()),
+    ));
+    if let Some(d) = &key.description {
+        lines.push(field("Description", d.clone()));
+    }
+    lines.push(field("Scopes", super::review::scopes_value(app, key)));
+    lines.extend([
         field("Environment", key.env.as_str().to_owned()),
         field(
             "App",
@@ -174,7 +191,6 @@ pub fn detail_lines(app: &App, cx: &Ctx<'_>, key: &KeyObject) -> Vec<Line<'stati
                 key.secret_hint
             ),
         ),
-        field("Scopes", key.scopes.join(" ")),
         field(
             "Domains",
             if key.allowed_domains.is_empty() {
@@ -204,7 +220,7 @@ pub fn detail_lines(app: &App, cx: &Ctx<'_>, key: &KeyObject) -> Vec<Line<'stati
             ),
         ),
         field("Version", key.version.to_string()),
-    ];
+    ]);
     if let Some(from) = &key.rotated_from {
         lines.push(field("Replaces", from.clone()));
     }

@@ -6,6 +6,7 @@ mod audit;
 mod domains;
 mod keys;
 mod modals;
+mod review;
 mod scopes;
 mod support;
 mod tester;
@@ -66,6 +67,7 @@ pub fn render(app: &App, keymap: &Keymap, theme: &Theme, frame: &mut Frame) {
                 Tab::Domains => domains::render(app, &cx, frame, body),
                 Tab::Usage => usage::render(app, &cx, frame, body),
                 Tab::Audit => audit::render(app, &cx, frame, body),
+                Tab::Review => review::render(app, &cx, frame, body),
             }
         }
         Conn::Connecting => {
@@ -214,6 +216,7 @@ fn render_crumb(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
             }
             Line::from(s)
         }
+        Tab::Review => review::crumb(app, cx),
     };
     frame.render_widget(Paragraph::new(line), area);
 }
@@ -247,7 +250,7 @@ fn render_toast(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     if let Some((_, until)) = app.clipboard_until {
         let left = until.saturating_duration_since(app.mono).as_secs();
         spans.push(Span::styled(
-            format!("⧗ clipboard clears in {left}s "),
+            format!("⧗ {} in {left}s ", app.clipboard_clears),
             t.warn(),
         ));
     }

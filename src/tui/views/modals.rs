@@ -18,7 +18,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     for (depth, m) in app.modals.iter().enumerate() {
         match m {
             Modal::Help { filter, scroll } => help(app, cx, frame, area, filter, *scroll),
-            Modal::Confirm(c) => confirm(cx, frame, area, c),
+            Modal::Confirm(c) => confirm(cx, frame, area, c, app.session.danger),
             Modal::Form(f) => form(app, cx, frame, area, f),
             Modal::ScopePicker(p) => picker(app, cx, frame, area, p),
             // A secret shows only while its modal is on top.
@@ -27,6 +27,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
             Modal::Bulk(b) => super::wizard::render_bulk(cx, frame, area, b, depth == top),
             Modal::Lookup(l) => super::support::render(app, cx, frame, area, l),
             Modal::Tester(t) => super::tester::render(app, cx, frame, area, t),
+            Modal::Leak(c) => super::review::render_leak_choice(app, cx, frame, area, c),
             Modal::Detail(id) => {
                 let rect = centered(area, 76, 20);
                 frame.render_widget(Clear, rect);
@@ -109,20 +110,27 @@ fn help(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, filter: &Input, 
     frame.render_widget(Paragraph::new(lines).block(block), rect);
 }
 
-fn confirm(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, c: &Confirm) {
+fn confirm(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, c: &Confirm, danger: bool) {
     let t = cx.theme;
-    let h =
-        u16::try_from(c.body.len()).unwrap_or(4) + if c.type_to_confirm.is_some() { 8 } else { 5 };
+    // Rows as wrapped in the popup (70 wide, less the borders), so the keys stay on screen.
+    let inner = usize::from(area.width.min(70).saturating_sub(2)).max(1);
+    let rows = |s: &str| s.chars().count().div_ceil(inner).max(1);
+    let body: usize =
+        c.body.iter().map(|l| rows(l)).sum::<usize>() + c.mismatch.as_deref().map_or(0, rows);
+    let h = u16::try_from(body).unwrap_or(4) + if c.type_to_confirm.is_some() { 8 } else { 5 };
     let title = format!(" {} ", c.title);
     let (rect, block) = popup(frame, area, 70, h, &title);
     let mut lines: Vec<Line<'_>> = c.body.iter().map(|l| Line::from(l.clone())).collect();
     lines.push(Line::default());
     if let Some(want) = &c.type_to_confirm {
-        lines.push(Line::from(vec![
-            Span::styled(" PROD ", t.danger_badge()),
-            Span::raw(" Type the key name to confirm: "),
-            Span::styled(want.clone(), t.title()),
-        ]));
+        let mut ask = Vec::new();
+        if danger {
+            ask.push(Span::styled(" PROD ", t.danger_badge()));
+            ask.push(Span::raw(" "));
+        }
+        ask.push(Span::raw("Type the key name to confirm: "));
+        ask.push(Span::styled(want.clone(), t.title()));
+        lines.push(Line::from(ask));
         let ok = c.ready();
         lines.push(Line::from(vec![
             Span::raw("> "),
@@ -132,6 +140,9 @@ fn confirm(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, c: &Confirm) {
             ),
             Span::raw("▏"),
         ]));
+        if let Some(why) = &c.mismatch {
+            lines.push(Line::from(Span::styled(why.clone(), t.error())));
+        }
         lines.push(Line::default());
         lines.push(Line::from(vec![
             Span::styled("Enter", t.key()),
@@ -167,7 +178,7 @@ fn form(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, f: &KeyForm) {
         FormMode::Create => " New key ".to_owned(),
         FormMode::Edit { id, .. } => format!(" Edit {} ", trunc(id, 30)),
     };
-    let (rect, block) = popup(frame, area, 76, 17, &title);
+    let (rect, block) = popup(frame, area, 76, 19, &title);
     let inner = block.inner(rect);
     let mut lines: Vec<Line<'_>> = Vec::new();
     let mut cursor: Option<(u16, u16)> = None;
@@ -175,6 +186,8 @@ fn form(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, f: &KeyForm) {
     let value_w = usize::from(inner.width).saturating_sub(label_w + 1).max(1);
     let fields = [
         Field::Name,
+        Field::Owner,
+        Field::Description,
         Field::Scopes,
         Field::Domains,
         Field::App,
@@ -189,6 +202,8 @@ fn form(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, f: &KeyForm) {
         let marker = if focused { "›" } else { " " };
         let text_input = match field {
             Field::Name => Some(&f.name),
+            Field::Owner => Some(&f.owner),
+            Field::Description => Some(&f.description),
             Field::Domains => Some(&f.domains),
             Field::Expiry => Some(&f.expiry),
             _ => None,
@@ -214,6 +229,8 @@ fn form(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, f: &KeyForm) {
                         "e.g. *.example.com, app.example.org (empty: secret required)"
                     }
                     Field::Expiry => "empty = never; 30d, 12h, 2027-01-31",
+                    Field::Owner => "a team, a person or an address (empty: nobody)",
+                    Field::Description => "what the key is for",
                     _ => "",
                 };
                 if input.is_empty() && !focused {
@@ -374,7 +391,7 @@ fn reveal(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, r: &Reveal, on
     }
     lines.push(Line::default());
     if let Some(how) = &r.copied {
-        lines.push(Line::from(Span::styled(format!("Copied {how}."), t.ok())));
+        lines.push(Line::from(Span::styled(format!("Secret {how}."), t.ok())));
     }
     lines.push(Line::from(vec![
         Span::styled("v", t.key()),
