@@ -59,6 +59,12 @@ pub enum Command {
         #[command(subcommand)]
         command: OrgCommand,
     },
+    /// Work on whole databases.
+    Db {
+        /// What to do.
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// The console's configuration file.
     Config {
         /// What to do.
@@ -93,6 +99,27 @@ pub enum Command {
     Review(review::ReviewArgs),
 }
 
+/// `keyconsole db …`
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy a whole deployment (orgs, apps, keys, usage, auth events, audit, leak sightings,
+    /// scope usage) into an empty database: SQLite to PostgreSQL or back. Every secret keeps
+    /// working on the copy.
+    Copy(DbCopyArgs),
+}
+
+/// `keyconsole db copy`
+#[derive(Debug, Args)]
+pub struct DbCopyArgs {
+    /// The database to copy from: `sqlite://<path>` or `postgres://…` (must exist).
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// The empty database to copy into (a missing SQLite file or PostgreSQL database is
+    /// created).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+}
+
 /// `keyconsole config …`
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -124,7 +151,8 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the ready line names it).
     #[arg(long, default_value = "127.0.0.1:7878")]
     pub listen: SocketAddr,
-    /// `sqlite://<path>`: an existing database (see `--create`).
+    /// `sqlite://<path>` or `postgres://user@host:port/db`: an existing database (see
+    /// `--create`).
     #[arg(long, env = "KEYCONSOLE_DATABASE_URL", value_name = "URL")]
     pub database: String,
     /// Create the database if it does not exist (without it, a missing SQLite file is an
@@ -380,7 +408,7 @@ fn store_error(e: StoreError) -> CliError {
             "the database {path} does not exist; `serve` opens only an existing database: check --database, restore the file, or pass --create to start a new, empty one"
         )),
         StoreError::Open(m) => CliError::Usage(format!(
-            "cannot open the database: {m}; check the --database URL (sqlite://<path>) and that its directory exists and is writable"
+            "cannot open the database: {m}; check the --database URL (sqlite://<path> or postgres://…) and, for SQLite, that its directory exists and is writable"
         )),
         other => CliError::Runtime(format!("database error: {other}")),
     }
@@ -641,6 +669,59 @@ pub async fn run_org_recover(args: OrgRecoverArgs) -> Result<(), CliError> {
     print_owner(&recovered, args.owner.json, "Recovered organization")
 }
 
+/// Run `db copy`: progress on stderr when it is a terminal, the counts on stdout.
+pub async fn run_db_copy(args: DbCopyArgs) -> Result<(), CliError> {
+    use std::io::{IsTerminal, Write};
+    if args.from == args.to {
+        return Err(CliError::Usage(
+            "--from and --to name the same database; give --to a new, empty one".to_owned(),
+        ));
+    }
+    if let Some(path) = sqlite_file(&args.from)
+        && !path.exists()
+    {
+        return Err(CliError::Usage(format!(
+            "there is no database at {}; check --from",
+            path.display()
+        )));
+    }
+    let tty = std::io::stderr().is_terminal();
+    let mut shown = String::new();
+    let mut progress = |table: &str, done: u64, total: u64| {
+        if tty {
+            let line = format!("copying {table}: {done} of {total}");
+            eprint!("\r\x1b[2K{line}");
+            let _ = std::io::stderr().flush();
+            shown = line;
+        }
+    };
+    let r = storage::copy::copy(&args.from, &args.to, &mut progress).await;
+    if tty && !shown.is_empty() {
+        eprint!("\r\x1b[2K");
+    }
+    let counts = r.map_err(|e| match e {
+        storage::copy::CopyError::NotEmpty(_) => CliError::Usage(e.to_string()),
+        storage::copy::CopyError::Store(StoreError::Missing(db)) => {
+            CliError::Usage(format!("the database {db} does not exist; check --from"))
+        }
+        storage::copy::CopyError::Store(StoreError::Open(m)) => CliError::Usage(format!(
+            "cannot open a database: {m}; check --from and --to"
+        )),
+        storage::copy::CopyError::Store(s) => {
+            CliError::Runtime(format!("the copy failed and nothing was written: {s}"))
+        }
+    })?;
+    println!(
+        "Copied {} to {}:",
+        storage::redact_url(&args.from),
+        storage::redact_url(&args.to)
+    );
+    for (table, n) in counts {
+        println!("  {table:<15} {n}");
+    }
+    Ok(())
+}
+
 /// Dispatch a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
@@ -651,6 +732,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Org {
             command: OrgCommand::Recover(a),
         }) => run_org_recover(a).await,
+        Some(Command::Db {
+            command: DbCommand::Copy(a),
+        }) => run_db_copy(a).await,
         Some(Command::Config {
             command: ConfigCommand::Path,
         }) => {

@@ -1,10 +1,13 @@
 //! Persistence behind one trait, [`KeyStore`], so the server does not care which database
-//! it runs on. SQLite ([`sqlite::SqliteStore`]) is the embedded default.
+//! it runs on. SQLite ([`sqlite::SqliteStore`]) is the embedded default; PostgreSQL
+//! ([`postgres::PgStore`]) lets many instances share one database.
 //!
 //! The trait speaks in domain records and plain values: no SQL types leak out, times are
 //! `DateTime<Utc>`, lists page by an opaque sequence number. Every mutation that the audit log
 //! must record takes its audit entry and writes it in the same transaction.
 
+pub mod copy;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -724,7 +727,7 @@ pub trait KeyStore: Send + Sync + 'static {
     ) -> StoreResult<Paged<NewAudit>>;
 }
 
-/// Open a store from a URL: `sqlite://<path>`. A missing database is created only with
+/// Open a store from a URL: `sqlite://<path>` or `postgres://…`. A missing database is created only with
 /// [`IfMissing::Create`].
 pub async fn open(
     url: &str,
@@ -736,12 +739,12 @@ pub async fn open(
             sqlite::SqliteStore::open(url, retention, if_missing).await?,
         ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Err(StoreError::Open(
-            "PostgreSQL is not supported by this build yet; use sqlite://<path>".to_owned(),
+        Ok(std::sync::Arc::new(
+            postgres::PgStore::open(url, retention, if_missing).await?,
         ))
     } else {
         Err(StoreError::Open(format!(
-            "unsupported database URL scheme in `{}`: use sqlite://<path>",
+            "unsupported database URL scheme in `{}`: use sqlite://<path> or postgres://…",
             redact_url(url)
         )))
     }

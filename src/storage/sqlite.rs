@@ -734,6 +734,16 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// The writer pool (one connection; `db copy` writes through it).
+    pub(crate) fn writer_pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// The reader pool (`db copy` reads its snapshot here).
+    pub(crate) fn reader_pool(&self) -> &SqlitePool {
+        &self.reader
+    }
+
     /// Close both pools (waits for connections to return).
     pub async fn close(&self) {
         self.reader.close().await;

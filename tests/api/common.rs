@@ -1,5 +1,9 @@
-//! A real key service on 127.0.0.1:0 with a temporary SQLite file and a manual clock,
-//! driven through our own `client::Client`.
+//! A real key service on 127.0.0.1:0 with a temporary database and a manual clock, driven
+//! through our own `client::Client`.
+//!
+//! The database is a temporary SQLite file, or, with `KEYCONSOLE_TEST_API_BACKEND=postgres`,
+//! a fresh PostgreSQL database per server on `KEYCONSOLE_TEST_POSTGRES_URL` (dropped after):
+//! `.ci/run` runs this suite both ways, so every endpoint is checked on both backends.
 
 use std::sync::Arc;
 
@@ -13,6 +17,45 @@ use keyconsole::storage::{self, IfMissing, KeyStore, Retention};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::support::pg::{self, TestDb};
+
+/// The variable that switches the servers of this suite to PostgreSQL.
+pub const BACKEND_VAR: &str = "KEYCONSOLE_TEST_API_BACKEND";
+
+/// Whether the servers of this run use PostgreSQL (`KEYCONSOLE_TEST_API_BACKEND=postgres`).
+/// Any other value than `sqlite`, `postgres` or nothing fails, so a typo cannot quietly
+/// run the suite on SQLite.
+pub fn on_postgres() -> bool {
+    match std::env::var(BACKEND_VAR).as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Ok("") | Err(_) => false,
+        Ok(other) => panic!("{BACKEND_VAR}={other}: use sqlite or postgres"),
+    }
+}
+
+/// What a restart on the same database needs (from [`TestServer::stop`]).
+pub struct Reuse {
+    pub dir: Arc<tempfile::TempDir>,
+    pub owner: OrgCreated,
+    db: Option<Arc<TestDb>>,
+}
+
+/// A new database for a server of this suite: its URL, and the PostgreSQL database to keep
+/// alive (dropped with the last server using it).
+async fn new_database(dir: &tempfile::TempDir) -> (String, Option<Arc<TestDb>>) {
+    if on_postgres() {
+        let server = std::env::var(pg::VAR)
+            .unwrap_or_else(|_| panic!("{BACKEND_VAR}=postgres needs {}", pg::VAR));
+        let db = TestDb::create(&server).await;
+        (db.url.clone(), Some(Arc::new(db)))
+    } else {
+        (
+            format!("sqlite://{}", dir.path().join("keys.db").display()),
+            None,
+        )
+    }
+}
+
 pub struct TestServer {
     pub url: String,
     pub state: AppState,
@@ -20,6 +63,8 @@ pub struct TestServer {
     pub owner: OrgCreated,
     pub client: Client,
     pub dir: Arc<tempfile::TempDir>,
+    /// The PostgreSQL database, on that backend.
+    pub db: Option<Arc<TestDb>>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), ServeError>>>,
 }
@@ -40,18 +85,29 @@ impl TestServer {
     /// new database; on an existing one pass the owner through `reuse_owner`.
     pub async fn start_with(
         config: ServerConfig,
-        reuse: Option<(Arc<tempfile::TempDir>, OrgCreated)>,
+        reuse: Option<Reuse>,
         retention: Retention,
     ) -> TestServer {
-        let (dir, owner) = match reuse {
-            Some((d, o)) => (d, Some(o)),
-            None => (Arc::new(tempfile::tempdir().expect("tempdir")), None),
+        let (dir, owner, db_url, db) = match reuse {
+            Some(r) => {
+                let url = match &r.db {
+                    Some(db) => db.url.clone(),
+                    None => format!("sqlite://{}", r.dir.path().join("keys.db").display()),
+                };
+                (r.dir, Some(r.owner), url, r.db)
+            }
+            None => {
+                let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+                let (url, db) = new_database(&dir).await;
+                (dir, None, url, db)
+            }
         };
-        let db_url = format!("sqlite://{}", dir.path().join("keys.db").display());
         let store = storage::open(&db_url, retention, IfMissing::Create)
             .await
             .expect("open store");
-        TestServer::start_on(store, dir, owner, config).await
+        let mut s = TestServer::start_on(store, dir, owner, config).await;
+        s.db = db;
+        s
     }
 
     /// Start on a given store (e.g. a wrapper around SQLite that counts or fails calls).
@@ -93,6 +149,7 @@ impl TestServer {
             owner,
             client,
             dir,
+            db: None,
             shutdown: Some(tx),
             handle: Some(handle),
         }
@@ -160,14 +217,18 @@ impl TestServer {
     }
 
     /// Clean shutdown, as SIGTERM would do; returns what a restart needs.
-    pub async fn stop(mut self) -> (Arc<tempfile::TempDir>, OrgCreated) {
+    pub async fn stop(mut self) -> Reuse {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(h) = self.handle.take() {
             h.await.expect("join").expect("serve ended cleanly");
         }
-        (self.dir.clone(), self.owner.clone())
+        Reuse {
+            dir: self.dir.clone(),
+            owner: self.owner.clone(),
+            db: self.db.clone(),
+        }
     }
 }
 

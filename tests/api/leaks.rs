@@ -242,8 +242,8 @@ async fn github_server(keys_arg: &str, policy: LeakAction) -> (TestServer, Arc<M
         leak_policy: policy,
         ..test_config()
     };
-    let (dir, owner) = s.stop().await;
-    let s = TestServer::start_with(config, Some((dir, owner)), Retention::default()).await;
+    let reuse = s.stop().await;
+    let s = TestServer::start_with(config, Some(reuse), Retention::default()).await;
     (s, clock)
 }
 

@@ -262,6 +262,10 @@ async fn server_without_database() -> TestServer {
 /// A server whose database lost its `keys` table: every key lookup is an internal error.
 async fn server_with_broken_database() -> TestServer {
     let s = TestServer::start().await;
+    if let Some(db) = &s.db {
+        db.exec("ALTER TABLE keys RENAME TO keys_gone").await;
+        return s;
+    }
     let url = format!("sqlite://{}", s.dir.path().join("keys.db").display());
     let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
         .await

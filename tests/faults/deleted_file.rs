@@ -8,9 +8,9 @@ use keyconsole::domain::decision::ErrorCode;
 use keyconsole::storage::{self, IfMissing, Outage, Retention};
 use reqwest::Method;
 
+use crate::builders::{new_key, org_in};
 use crate::common::{code, raw};
-use crate::process::{Served, kc, org_create};
-use crate::support::{new_key, org_in};
+use crate::support::serve::{Served, kc, org_create};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_database_file_refuses_writes_and_is_never_recreated() {

@@ -13,8 +13,8 @@ use keyconsole::server::usage::FlushError;
 use keyconsole::storage::{self, IfMissing, Outage, Retention};
 use reqwest::Method;
 
+use crate::builders::new_key;
 use crate::common::{TestServer, code, raw, test_config};
-use crate::support::new_key;
 use crate::tmpfs::Tmpfs;
 
 /// `/readyz` until it answers `want` (the database recovers on its own: no timing asserted,

@@ -9,8 +9,8 @@ use keyconsole::client::Client;
 use keyconsole::domain::key::Secret;
 use tokio::task::JoinSet;
 
-use crate::process::{Served, org_create};
-use crate::support::new_key;
+use crate::builders::new_key;
+use crate::support::serve::{Served, org_create};
 
 const ROUNDS: usize = 3;
 const WRITERS: usize = 4;

@@ -3,6 +3,7 @@
 //! `kill -9` and SIGTERM of a real `keyconsole serve` process, file modes, and how write
 //! transactions end.
 
+mod builders;
 #[allow(dead_code)]
 #[path = "../api/common.rs"]
 mod common;
@@ -11,8 +12,8 @@ mod disk_full;
 mod if_match;
 mod kill9;
 mod modes;
-mod process;
 mod sigterm;
+#[path = "../support/mod.rs"]
 mod support;
 mod tmpfs;
 mod transactions;

@@ -7,8 +7,8 @@ use std::path::Path;
 use keyconsole::client::Client;
 use keyconsole::console::start_embedded;
 
-use crate::process::{Served, org_create};
-use crate::support::new_key;
+use crate::builders::new_key;
+use crate::support::serve::{Served, org_create};
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p)

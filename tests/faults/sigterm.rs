@@ -9,8 +9,8 @@ use keyconsole::client::Client;
 use keyconsole::domain::decision::ErrorCode;
 use tokio::task::JoinSet;
 
-use crate::process::{Served, org_create};
-use crate::support::new_key;
+use crate::builders::new_key;
+use crate::support::serve::{Served, org_create};
 use crate::tmpfs::Tmpfs;
 
 /// `n` authenticated requests at once, so they land in one batch.

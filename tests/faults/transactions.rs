@@ -12,7 +12,7 @@ use keyconsole::storage::{IfMissing, KeyStore, NewAudit, Retention, sqlite::Sqli
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
-use crate::support::{lock_is_free, org_in};
+use crate::builders::{lock_is_free, org_in};
 
 async fn setup() -> (tempfile::TempDir, String, Arc<dyn KeyStore>) {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -9,8 +9,7 @@ use serde_json::json;
 
 use crate::common::JwksFile;
 use crate::keys::{TestKey, jwks};
-
-const BIN: &str = env!("CARGO_BIN_EXE_keyconsole");
+use crate::support::serve::{BIN, Served};
 
 fn serve(args: &[&str], db: &str) -> std::process::Output {
     Command::new(BIN)
@@ -84,34 +83,21 @@ fn a_good_jwks_file_lets_serve_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = format!("sqlite://{}", dir.path().join("k.db").display());
     let good = JwksFile::new(&jwks(&[&TestKey::ed25519("k1"), &TestKey::p256("k2")]));
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .args(["--listen", "127.0.0.1:0", "--database", &db, "--create"])
-        .args(["--jwks", &good.arg(), "--jwt-issuer", "https://id.test/"])
-        .args(["--jwt-audience", "keyconsole", "--jwt-org-claim", "tenant"])
-        .env_remove("KEYCONSOLE_DATABASE_URL")
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut seen = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            seen.push_str(&line);
-            seen.push('\n');
-            if line.contains("listening on http://") {
-                let _ = tx.send(seen.clone());
-            }
-        }
-    });
-    let log = rx.recv_timeout(Duration::from_secs(30));
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = log.expect("serve printed its ready line");
+    let jwks_arg = good.arg();
+    let served = Served::start(&[
+        "--database",
+        &db,
+        "--create",
+        "--jwks",
+        &jwks_arg,
+        "--jwt-issuer",
+        "https://id.test/",
+        "--jwt-audience",
+        "keyconsole",
+        "--jwt-org-claim",
+        "tenant",
+    ]);
+    let log = served.log();
     assert!(
         log.contains("sessions on: Bearer JWTs are accepted") && log.contains("k1"),
         "{log}"

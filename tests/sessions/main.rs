@@ -8,4 +8,6 @@ mod common;
 mod http;
 mod jwks_http;
 mod keys;
+#[path = "../support/mod.rs"]
+mod support;
 mod verifier;

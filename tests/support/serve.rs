@@ -1,5 +1,6 @@
 //! The real binary: `org create`, and `keyconsole serve` as a child process whose stderr is
-//! collected, stopped with SIGTERM or `kill -9`.
+//! collected, stopped with SIGTERM or `kill -9`. The one serve-spawning harness of the test
+//! targets.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
