@@ -177,6 +177,11 @@ pub struct ServeArgs {
     /// What a leak GitHub reports does to the key: disable it, or only report it.
     #[arg(long, value_enum, default_value = "disable", help_heading = "Leaks")]
     pub leak_policy: LeakPolicyArg,
+    /// While the database cannot be reached, keys this instance has cached keep verifying
+    /// this long past what it last knew of them (`5m`, `30s`; `0` refuses at once); keys it
+    /// has not cached get 503, and /readyz is 503 meanwhile.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = any_duration)]
+    pub offline_grace: Duration,
 }
 
 /// `--leak-policy`
@@ -186,6 +191,12 @@ pub enum LeakPolicyArg {
     Disable,
     /// Record the leak; the key keeps working.
     Report,
+}
+
+fn any_duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
+        .map(Duration::from_secs)
+        .ok_or_else(|| "use a duration such as 0, 30s, 5m or 1h".to_owned())
 }
 
 fn positive_duration(s: &str) -> Result<Duration, String> {
@@ -438,6 +449,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
             LeakPolicyArg::Disable => LeakAction::Disable,
             LeakPolicyArg::Report => LeakAction::Report,
         },
+        offline_grace: args.offline_grace,
         ..ServerConfig::default()
     };
     raise_open_files_limit();

@@ -23,6 +23,7 @@ use crate::domain::decision::{
 use crate::domain::key::is_app_id;
 use crate::domain::record::KeyRecord;
 use crate::domain::scope::Scope;
+use crate::storage::StoreResult;
 
 /// Per-request context, shared by the middleware and the handlers.
 #[derive(Debug)]
@@ -230,15 +231,9 @@ impl AppState {
         match cred.secret() {
             Some(secret) => {
                 let hash = secret.hash();
-                if let Some(hit) = self.cache.by_hash(&hash) {
-                    return Ok(Some(hit));
-                }
-                let seen = self.cache.generation();
-                let found = self.store.key_by_hash(&hash).await?.map(Arc::new);
-                if let Some(r) = &found {
-                    self.cache.insert(seen, Arc::clone(r));
-                }
-                Ok(found)
+                let cached = self.cache.entry_by_hash(&hash);
+                self.cached_or_read(cached, self.store.key_by_hash(&hash))
+                    .await
             }
             None => {
                 self.lookup_id(cred.public_key().map_or("", |p| p.as_str()))
@@ -249,15 +244,39 @@ impl AppState {
 
     /// A key by public key, cache first.
     pub async fn lookup_id(&self, id: &str) -> Result<Option<Arc<KeyRecord>>, ApiError> {
-        if let Some(hit) = self.cache.by_id(id) {
-            return Ok(Some(hit));
+        let cached = self.cache.entry_by_id(id);
+        self.cached_or_read(cached, self.store.key_by_id(id)).await
+    }
+
+    /// A cached entry when the change feed lets it be trusted (`server::feed`), else the
+    /// database's answer (cached). While the database cannot be reached, an entry within
+    /// `--offline-grace` answers instead; without one the outage is the answer (503).
+    async fn cached_or_read(
+        &self,
+        cached: Option<(Arc<KeyRecord>, std::time::Instant)>,
+        read: impl Future<Output = StoreResult<Option<KeyRecord>>>,
+    ) -> Result<Option<Arc<KeyRecord>>, ApiError> {
+        if let Some((hit, loaded)) = &cached {
+            let trusted = loaded.elapsed() < self.cache.ttl() && self.feed.trusts(*loaded);
+            if trusted || (self.feed.offline().is_some() && self.feed.within_grace(*loaded)) {
+                return Ok(Some(Arc::clone(hit)));
+            }
         }
         let seen = self.cache.generation();
-        let found = self.store.key_by_id(id).await?.map(Arc::new);
-        if let Some(r) = &found {
-            self.cache.insert(seen, Arc::clone(r));
+        match read.await {
+            Ok(found) => {
+                let found = found.map(Arc::new);
+                if let Some(r) = &found {
+                    self.cache.insert(seen, Arc::clone(r));
+                }
+                Ok(found)
+            }
+            Err(e) if e.outage().is_some() => match cached {
+                Some((hit, loaded)) if self.feed.within_grace(loaded) => Ok(Some(hit)),
+                _ => Err(e.into()),
+            },
+            Err(e) => Err(e.into()),
         }
-        Ok(found)
     }
 
     /// The org an app belongs to: the key's own app needs no lookup, then the in-memory

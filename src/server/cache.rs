@@ -19,6 +19,8 @@ use crate::domain::record::KeyRecord;
 #[derive(Debug)]
 struct Entry {
     record: Arc<KeyRecord>,
+    /// When the database read that found it started (see [`Generation`]): the entry reflects
+    /// every change committed before then.
     loaded: Instant,
 }
 
@@ -37,9 +39,10 @@ pub struct KeyCache {
     capacity: usize,
 }
 
-/// A generation observed before a database read; pass it back to [`KeyCache::insert`].
+/// A generation observed before a database read, and when; pass it back to
+/// [`KeyCache::insert`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Generation(u64);
+pub struct Generation(u64, Instant);
 
 impl KeyCache {
     /// A cache whose entries live `ttl` and which holds at most `capacity` keys.
@@ -66,7 +69,30 @@ impl KeyCache {
 
     /// The current generation (take it before reading the database).
     pub fn generation(&self) -> Generation {
-        Generation(self.generation.load(Ordering::Acquire))
+        Generation(self.generation.load(Ordering::Acquire), Instant::now())
+    }
+
+    /// A cached record by secret hash, however old, with the instant its read started
+    /// (the change feed decides whether it may be trusted: `server::feed`).
+    pub fn entry_by_hash(&self, hash: &SecretHash) -> Option<(Arc<KeyRecord>, Instant)> {
+        let maps = self.read();
+        maps.by_hash
+            .get(hash)
+            .map(|e| (Arc::clone(&e.record), e.loaded))
+    }
+
+    /// A cached record by public key, however old, with the instant its read started.
+    pub fn entry_by_id(&self, id: &str) -> Option<(Arc<KeyRecord>, Instant)> {
+        let maps = self.read();
+        maps.by_id
+            .get(id)
+            .map(|e| (Arc::clone(&e.record), e.loaded))
+    }
+
+    /// The entries' trust limit: how long an entry is used without a database read while
+    /// the change feed keeps up.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
     }
 
     /// A fresh cached record by secret hash.
@@ -106,7 +132,7 @@ impl KeyCache {
             maps.by_hash.clear();
             maps.by_id.clear();
         }
-        let now = Instant::now();
+        let now = seen.1;
         maps.by_id.insert(
             record.id.clone(),
             Entry {
@@ -125,10 +151,57 @@ impl KeyCache {
 
     /// Forget a key (call before acknowledging any change to it).
     pub fn invalidate(&self, record: &KeyRecord) {
+        self.evict(&record.id, std::slice::from_ref(&record.secret_hash));
+    }
+
+    /// Forget a key by id and secret hashes (a change another instance made, heard from the
+    /// change feed), and whatever secret its cached record has.
+    pub fn evict(&self, id: &str, hashes: &[SecretHash]) {
         let mut maps = self.write();
         self.generation.fetch_add(1, Ordering::AcqRel);
-        maps.by_hash.remove(&record.secret_hash);
-        maps.by_id.remove(&record.id);
+        if let Some(e) = maps.by_id.remove(id) {
+            maps.by_hash.remove(&e.record.secret_hash);
+        }
+        for h in hashes {
+            maps.by_hash.remove(h);
+        }
+    }
+
+    /// Forget the cached copies of a key older than `version` (a change heard from the
+    /// change feed, which may be this instance's own, already evicted and read again).
+    pub fn evict_older(&self, id: &str, hashes: &[SecretHash], version: i64) {
+        if version <= 1 {
+            // A new key: a lookup racing with its creation found nothing (not cached) or
+            // this very version.
+            return;
+        }
+        let mut maps = self.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if maps
+            .by_id
+            .get(id)
+            .is_some_and(|e| e.record.version < version)
+            && let Some(e) = maps.by_id.remove(id)
+        {
+            maps.by_hash.remove(&e.record.secret_hash);
+        }
+        for h in hashes {
+            if maps
+                .by_hash
+                .get(h)
+                .is_some_and(|e| e.record.version < version)
+            {
+                maps.by_hash.remove(h);
+            }
+        }
+    }
+
+    /// Forget everything (the change feed lost track of what changed).
+    pub fn clear(&self) {
+        let mut maps = self.write();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        maps.by_hash.clear();
+        maps.by_id.clear();
     }
 
     /// Number of cached keys.

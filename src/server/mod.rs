@@ -15,6 +15,7 @@ pub mod conn;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod feed;
 pub mod github;
 pub mod jwks;
 pub mod middleware;
@@ -75,6 +76,9 @@ pub struct ServerConfig {
     pub github_scanning: Option<Arc<github::GithubKeys>>,
     /// What a leak GitHub reports does to the key (`--leak-policy`, default disable).
     pub leak_policy: crate::api::LeakAction,
+    /// How long cached keys keep verifying while the database cannot be reached
+    /// (`--offline-grace`, default 5 min; zero refuses at once). See [`feed`].
+    pub offline_grace: Duration,
 }
 
 impl ServerConfig {
@@ -107,6 +111,7 @@ impl Default for ServerConfig {
             sessions: None,
             github_scanning: None,
             leak_policy: crate::api::LeakAction::Disable,
+            offline_grace: feed::DEFAULT_OFFLINE_GRACE,
         }
     }
 }
@@ -127,6 +132,8 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     /// Failed-auth limiter.
     pub limiter: Limiter,
+    /// The change feed: what this instance has heard of other instances' changes.
+    pub feed: feed::Feed,
 }
 
 /// Cheap-to-clone handle on [`Inner`].
@@ -161,6 +168,7 @@ impl AppState {
             cache: KeyCache::new(config.cache_ttl, 1_000_000),
             apps: AppOrgs::new(100_000),
             limiter: Limiter::new(config.failed_auth_limit),
+            feed: feed::Feed::new(clock.now(), config.offline_grace),
             store,
             usage,
             config,
@@ -242,6 +250,7 @@ pub async fn serve(
         idle_timeout_seconds = limits.idle_timeout.as_secs_f64(),
         "connection limits"
     );
+    let feed = tokio::spawn(feed::run(state.clone()));
     let server = conn::run(listener, app, limits, shutdown);
     tokio::pin!(server);
     tokio::select! {
@@ -257,6 +266,7 @@ pub async fn serve(
             }
         }
     }
+    feed.abort();
     // The last chance to write what is batched: a few tries, for a lock held elsewhere or
     // space being freed right now; then one line says what is lost.
     let mut last = Ok(());

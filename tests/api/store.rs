@@ -14,8 +14,9 @@ use keyconsole::domain::record::KeyRecord;
 use keyconsole::server::bootstrap;
 use keyconsole::storage::sqlite::SqliteStore;
 use keyconsole::storage::{
-    AuditFilter, AuthEventFilter, AuthEventRecord, IfMissing, KeyFilter, KeyStore, NewAudit,
-    Outage, PageReq, Paged, Retention, StoreError, StoreResult, TopKeyRow, UsageBatch,
+    AuditFilter, AuthEventFilter, AuthEventRecord, IfMissing, InstanceRecord, KeyChange, KeyFilter,
+    KeyStore, NewAudit, Outage, PageReq, Paged, Retention, StoreError, StoreResult, TopKeyRow,
+    UsageBatch,
 };
 use reqwest::Method;
 
@@ -212,6 +213,21 @@ impl KeyStore for Probe {
         page: PageReq,
     ) -> StoreResult<Paged<NewAudit>> {
         self.inner.list_audit(org_id, filter, page).await
+    }
+    async fn changes_after(&self, after: i64, limit: u32) -> StoreResult<Vec<KeyChange>> {
+        self.inner.changes_after(after, limit).await
+    }
+    async fn latest_change(&self, org_id: Option<&str>) -> StoreResult<i64> {
+        self.inner.latest_change(org_id).await
+    }
+    async fn latest_key_change(&self, key_ids: &[&str]) -> StoreResult<i64> {
+        self.inner.latest_key_change(key_ids).await
+    }
+    async fn heartbeat(&self, instance: &InstanceRecord) -> StoreResult<()> {
+        self.inner.heartbeat(instance).await
+    }
+    async fn list_instances(&self, since: DateTime<Utc>) -> StoreResult<Vec<InstanceRecord>> {
+        self.inner.list_instances(since).await
     }
 }
 

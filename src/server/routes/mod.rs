@@ -1,6 +1,7 @@
 //! Route handlers, registered once through `utoipa_axum` so the router and the OpenAPI
 //! document come from the same annotations and cannot drift.
 
+pub mod instances;
 pub mod keys;
 pub mod leaks;
 pub mod misc;
@@ -86,6 +87,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(leaks::key_leaks))
         .routes(routes!(review::scope_usage))
         .routes(routes!(review::review))
+        .routes(routes!(instances::list_instances))
         .routes(routes!(misc::healthz))
         .routes(routes!(misc::readyz))
 }
