@@ -431,6 +431,9 @@ pub struct ListKeysQuery {
     /// `live` or `test`.
     #[param(schema_with = doc::env_filter)]
     pub env: Option<String>,
+    /// Only keys of this owner: exact after trimming, ASCII letters compared without case.
+    #[param(schema_with = doc::owner_filter)]
+    pub owner: Option<String>,
     /// Only keys whose scopes grant this scope (wildcards count): access reviews.
     pub scope: Option<String>,
     /// Only keys whose secret ends with these characters (`secret_hint`, 1-4 characters).
@@ -759,6 +762,9 @@ pub mod system_actor {
     pub const GITHUB_SCANNING: &str = "github-secret-scanning";
     /// Retention jobs.
     pub const RETENTION: &str = "retention";
+    /// The embedded console at start, re-enabling its own key after it was disabled or
+    /// expired by hand.
+    pub const CONSOLE_START: &str = "console start";
 }
 
 impl Actor {
@@ -1398,6 +1404,21 @@ mod doc {
             or_null(free_text(MAX_OWNER_CHARS)),
             "Who owns the key (a team, a person, an address): at most 200 characters after \
              trimming, no control characters; empty means nobody.",
+        )
+    }
+
+    /// `owner=` of `GET /v1/keys`: like [`owner`] but not empty.
+    pub fn owner_filter() -> Object {
+        let (ws, cc) = (WHITESPACE, CONTROL);
+        let inner = MAX_OWNER_CHARS - 2;
+        described(
+            string()
+                .pattern(Some(format!(
+                    "^[{ws}]*[^{cc}{ws}](?:[^{cc}]{{0,{inner}}}[^{cc}{ws}])?[{ws}]*$"
+                )))
+                .build(),
+            "Only keys of this owner: the same text after trimming, ASCII letters compared \
+             without case (1-200 characters, no control characters).",
         )
     }
 

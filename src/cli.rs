@@ -1391,10 +1391,11 @@ async fn keys_set_enabled(
         enabled: Some(enabled),
         ..UpdateKeyRequest::default()
     };
-    let k = client
-        .update_key(id, &req, None)
+    let (k, change) = client
+        .update_key_change(id, &req, None)
         .await
         .map_err(client_error)?;
+    let started = std::time::Instant::now();
     if json {
         print_json(&k)
     } else {
@@ -1405,7 +1406,24 @@ async fn keys_set_enabled(
             k.name,
             k.status.as_str()
         );
+        print_ack(client, change, started).await;
         Ok(())
+    }
+}
+
+/// After a disable, delete or rotate: which live instances have applied the change (API.md
+/// §7), asked for up to two seconds. A failure to ask is said, never an error: the change is
+/// made.
+async fn print_ack(client: &Client, change: Option<i64>, started: std::time::Instant) {
+    let Some(change) = change else {
+        println!("The change's number is unknown, so its spread to the instances is not checked.");
+        return;
+    };
+    match crate::client::ack::wait_applied(client, change, started, crate::client::ack::ACK_TIMEOUT)
+        .await
+    {
+        Ok(ack) => println!("Change {change}: {ack}."),
+        Err(e) => println!("Change {change}: could not ask the instances ({e})."),
     }
 }
 
@@ -1429,11 +1447,13 @@ async fn keys_delete(client: &Client, id: &str, yes: bool, json: bool) -> Result
             ));
         }
     }
-    client.delete_key(id).await.map_err(client_error)?;
+    let change = client.delete_key_change(id).await.map_err(client_error)?;
+    let started = std::time::Instant::now();
     if json {
         print_json(&serde_json::json!({"id": id, "deleted": true}))
     } else {
         println!("Deleted key {id}");
+        print_ack(client, change, started).await;
         Ok(())
     }
 }
@@ -1462,7 +1482,11 @@ async fn keys_rotate(
     let req = RotateRequest {
         grace_period_seconds: grace,
     };
-    let r = client.rotate_key(id, &req).await.map_err(client_error)?;
+    let (r, change) = client
+        .rotate_key_change(id, &req)
+        .await
+        .map_err(client_error)?;
+    let started = std::time::Instant::now();
     if json {
         return print_json(&r);
     }
@@ -1476,6 +1500,7 @@ async fn keys_rotate(
         }
         _ => println!("The old key has stopped working."),
     }
+    print_ack(client, change, started).await;
     print_secret_block("New secret", &r.secret, &r.key.id);
     Ok(())
 }

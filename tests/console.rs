@@ -143,3 +143,54 @@ async fn the_token_lives_only_in_memory_and_is_replaced_at_each_start() {
     assert_eq!(backups, 1);
     third.stop().await;
 }
+
+/// Issue 12, defect 2: the console's own key was disabled (after a warning); the next start
+/// enables it again and re-keys it, leaving no second "this console" key behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_console_key_is_enabled_again_at_the_next_start() {
+    use keyconsole::api::{CreateKeyRequest, UpdateKeyRequest};
+    use keyconsole::console::CONSOLE_KEY_NAME;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = start_embedded(dir.path(), true).await.expect("first start");
+    let c = Client::new(&first.url, Some(first.token.clone())).expect("client");
+    let me = c.me().await.expect("me");
+    // A second owner key, so the server's last-owner guard lets the console's key go.
+    c.create_key(&CreateKeyRequest {
+        name: "spare owner".into(),
+        scopes: Some(vec!["*".into()]),
+        ..CreateKeyRequest::default()
+    })
+    .await
+    .expect("spare owner");
+    c.update_key(
+        &me.key.id,
+        &UpdateKeyRequest {
+            enabled: Some(false),
+            ..UpdateKeyRequest::default()
+        },
+        None,
+    )
+    .await
+    .expect("disable the console's key");
+    assert_eq!(
+        c.me().await.expect_err("locked out").code(),
+        Some(ErrorCode::KeyDisabled)
+    );
+    first.stop().await;
+
+    let second = start_embedded(dir.path(), false)
+        .await
+        .expect("second start");
+    let c2 = Client::new(&second.url, Some(second.token.clone())).expect("client");
+    let me2 = c2.me().await.expect("the console works again");
+    assert_eq!(me2.key.id, me.key.id, "the same key, enabled again");
+    assert!(me2.key.enabled);
+    let keys = c2
+        .list_keys(&ListKeysQuery::default())
+        .await
+        .expect("keys")
+        .data;
+    let consoles: Vec<_> = keys.iter().filter(|k| k.name == CONSOLE_KEY_NAME).collect();
+    assert_eq!(consoles.len(), 1, "no second console key: {consoles:?}");
+    second.stop().await;
+}

@@ -365,7 +365,8 @@ fn console_creates_copies_disables_and_deletes_a_key_in_a_real_terminal() {
     tmux.keys(&["v"]);
     tmux.wait_text("visible for");
     tmux.keys(&["c"]);
-    tmux.wait_text("Copied");
+    // Inside tmux with set-clipboard on, the console says where the copy is, not more.
+    tmux.wait_text("copied into a tmux paste buffer");
     let buffer = tmux.ok(&["show-buffer"]);
     let secret = secret_in(&buffer).expect("tmux's paste buffer holds an sk_live_ secret");
     // `sk_live_`, 32 random characters, a 6-character checksum.
@@ -377,7 +378,7 @@ fn console_creates_copies_disables_and_deletes_a_key_in_a_real_terminal() {
         None,
         "the copied secret authenticates"
     );
-    tmux.wait_text("clipboard clears in");
+    tmux.wait_text("tmux buffer deleted in");
 
     // While connected: down to 20x5 and back, and the console lives on.
     tmux.ok(&["resize-window", "-t", "kc", "-x", "20", "-y", "5"]);
@@ -414,6 +415,15 @@ fn console_creates_copies_disables_and_deletes_a_key_in_a_real_terminal() {
     // Quit: the terminal is restored and nothing of the secret is left behind.
     tmux.keys(&["q"]);
     assert_eq!(tmux.wait_exit(), 0, "the console exits 0 on q");
+    // An empty OSC 52 does not clear tmux's buffers: the console deleted the one it filled.
+    let names = tmux.ok(&["list-buffers", "-F", "#{buffer_name}"]);
+    for name in names.lines().filter(|l| !l.is_empty()) {
+        let content = tmux.ok(&["show-buffer", "-b", name]);
+        assert!(
+            !content.contains(random),
+            "tmux buffer {name} still holds the secret after quit"
+        );
+    }
     let alternate = tmux.ok(&["display-message", "-p", "-t", "kc", "#{alternate_on}"]);
     assert_eq!(alternate.trim(), "0", "the alternate screen was left");
     let all = tmux.ok(&["capture-pane", "-p", "-J", "-S", "-", "-t", "kc"]);

@@ -128,6 +128,50 @@ async fn add_console_key(
     Ok((rec.id, secret))
 }
 
+/// Enable the console's own key again and drop its expiry, audited as `system:console start`.
+async fn revive_console_key(
+    store: &Arc<dyn KeyStore>,
+    key: &crate::domain::record::KeyRecord,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), CliError> {
+    let mut next = key.clone();
+    next.enabled = true;
+    next.expires_at = None;
+    next.version = key.version + 1;
+    next.updated_at = now;
+    let audit = crate::storage::NewAudit {
+        id: format!(
+            "aud_{}",
+            crate::domain::key::random_base62(20, &mut os_random)
+        ),
+        org_id: key.org_id.clone(),
+        at: now,
+        actor: crate::api::Actor::system(crate::api::system_actor::CONSOLE_START),
+        action: if key.enabled {
+            "key.updated"
+        } else {
+            "key.enabled"
+        }
+        .to_owned(),
+        key_id: Some(key.id.clone()),
+        changes: serde_json::json!({
+            "enabled": {"from": key.enabled, "to": true},
+            "expires_at": {"from": key.expires_at, "to": null},
+        }),
+    };
+    let written = store
+        .update_key(&next, key.version, &[audit])
+        .await
+        .map_err(|e| runtime(format!("cannot enable the console's key again: {e}")))?;
+    if !written {
+        return Err(runtime(
+            "the console's key changed while starting; start again".to_owned(),
+        ));
+    }
+    tracing::info!(key = %key.id, "the console's own key was disabled or expired: enabled again");
+    Ok(())
+}
+
 fn move_aside(db: &Path) -> Result<Option<PathBuf>, CliError> {
     if !db.exists() {
         return Ok(None);
@@ -179,31 +223,40 @@ pub async fn start_embedded(data_dir: &Path, fresh: bool) -> Result<Embedded, Cl
     let now = Utc::now();
     let (token, demo, seed) = match state.filter(|_| org_ok) {
         Some(s) => {
-            let usable = store
+            let current = store
                 .key_by_id(&s.console_key_id)
                 .await
                 .ok()
                 .flatten()
-                .is_some_and(|k| k.enabled && !k.is_expired(now) && k.org_id == s.org_id);
-            let token = if usable {
-                let secret = Secret::generate(&SecretPrefix::default(), Env::Live, &mut os_random);
-                store
-                    .set_secret(&s.console_key_id, &secret.hash(), &secret.hint(), now)
-                    .await
-                    .map_err(|e| runtime(format!("cannot re-key the console's key: {e}")))?;
-                secret
-            } else {
-                // Deleted, disabled or expired by hand: give the console a new key.
-                let (id, secret) = add_console_key(&store, &s.org_id).await?;
-                write_state(
-                    &state_path,
-                    &EmbeddedState {
-                        org_id: s.org_id.clone(),
-                        console_key_id: id,
-                        demo: s.demo,
-                    },
-                )?;
-                secret
+                .filter(|k| k.org_id == s.org_id);
+            let token = match current {
+                Some(k) => {
+                    // Disabled or expired by hand (the console warned): enable it again
+                    // rather than leave a second, dead "this console" key behind.
+                    if !k.enabled || k.is_expired(now) {
+                        revive_console_key(&store, &k, now).await?;
+                    }
+                    let secret =
+                        Secret::generate(&SecretPrefix::default(), Env::Live, &mut os_random);
+                    store
+                        .set_secret(&s.console_key_id, &secret.hash(), &secret.hint(), now)
+                        .await
+                        .map_err(|e| runtime(format!("cannot re-key the console's key: {e}")))?;
+                    secret
+                }
+                None => {
+                    // Deleted by hand: give the console a new key.
+                    let (id, secret) = add_console_key(&store, &s.org_id).await?;
+                    write_state(
+                        &state_path,
+                        &EmbeddedState {
+                            org_id: s.org_id.clone(),
+                            console_key_id: id,
+                            demo: s.demo,
+                        },
+                    )?;
+                    secret
+                }
             };
             (token, s.demo, false)
         }

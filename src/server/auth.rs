@@ -16,14 +16,14 @@ use chrono::{DateTime, Utc};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::api::{API_KEY_HEADER, APP_ID_HEADER};
+use crate::api::{API_KEY_HEADER, APP_ID_HEADER, Org};
 use crate::domain::decision::{
     AuthInput, AuthMethod, Credential, Decision, ErrorCode, authorize, extract_token, parse_token,
 };
 use crate::domain::key::is_app_id;
 use crate::domain::record::KeyRecord;
 use crate::domain::scope::Scope;
-use crate::storage::StoreResult;
+use crate::storage::StoreError;
 
 /// Per-request context, shared by the middleware and the handlers.
 #[derive(Debug)]
@@ -231,9 +231,26 @@ impl AppState {
         match cred.secret() {
             Some(secret) => {
                 let hash = secret.hash();
-                let cached = self.cache.entry_by_hash(&hash);
-                self.cached_or_read(cached, self.store.key_by_hash(&hash))
-                    .await
+                self.feed.guard(&self.cache);
+                if let Some(hit) = self.cache.by_hash(&hash) {
+                    return Ok(Some(hit));
+                }
+                if self.cache.is_known_unknown_hash(&hash) {
+                    return Ok(None);
+                }
+                if let Some(hit) = self.offline_hit(self.cache.entry_any_age(&hash)) {
+                    return Ok(Some(hit));
+                }
+                let seen = self.cache.generation();
+                let found = match self.store.key_by_hash(&hash).await {
+                    Ok(found) => found.map(Arc::new),
+                    Err(e) => return self.offline_answer(e, self.cache.entry_any_age(&hash)),
+                };
+                match &found {
+                    Some(r) => self.cache.insert(seen, Arc::clone(r)),
+                    None => self.cache.insert_unknown_hash(seen, hash),
+                }
+                Ok(found)
             }
             None => {
                 self.lookup_id(cred.public_key().map_or("", |p| p.as_str()))
@@ -244,39 +261,64 @@ impl AppState {
 
     /// A key by public key, cache first.
     pub async fn lookup_id(&self, id: &str) -> Result<Option<Arc<KeyRecord>>, ApiError> {
-        let cached = self.cache.entry_by_id(id);
-        self.cached_or_read(cached, self.store.key_by_id(id)).await
-    }
-
-    /// A cached entry when the change feed lets it be trusted (`server::feed`), else the
-    /// database's answer (cached). While the database cannot be reached, an entry within
-    /// `--offline-grace` answers instead; without one the outage is the answer (503).
-    async fn cached_or_read(
-        &self,
-        cached: Option<(Arc<KeyRecord>, std::time::Instant)>,
-        read: impl Future<Output = StoreResult<Option<KeyRecord>>>,
-    ) -> Result<Option<Arc<KeyRecord>>, ApiError> {
-        if let Some((hit, loaded)) = &cached {
-            let trusted = loaded.elapsed() < self.cache.ttl() && self.feed.trusts(*loaded);
-            if trusted || (self.feed.offline().is_some() && self.feed.within_grace(*loaded)) {
-                return Ok(Some(Arc::clone(hit)));
-            }
+        self.feed.guard(&self.cache);
+        if let Some(hit) = self.cache.by_id(id) {
+            return Ok(Some(hit));
+        }
+        if self.cache.is_known_unknown_id(id) {
+            return Ok(None);
+        }
+        if let Some(hit) = self.offline_hit(self.cache.entry_any_age_by_id(id)) {
+            return Ok(Some(hit));
         }
         let seen = self.cache.generation();
-        match read.await {
-            Ok(found) => {
-                let found = found.map(Arc::new);
-                if let Some(r) = &found {
-                    self.cache.insert(seen, Arc::clone(r));
-                }
-                Ok(found)
-            }
-            Err(e) if e.outage().is_some() => match cached {
-                Some((hit, loaded)) if self.feed.within_grace(loaded) => Ok(Some(hit)),
-                _ => Err(e.into()),
-            },
-            Err(e) => Err(e.into()),
+        let found = match self.store.key_by_id(id).await {
+            Ok(found) => found.map(Arc::new),
+            Err(e) => return self.offline_answer(e, self.cache.entry_any_age_by_id(id)),
+        };
+        match &found {
+            Some(r) => self.cache.insert(seen, Arc::clone(r)),
+            None => self.cache.insert_unknown_id(seen, id),
         }
+        Ok(found)
+    }
+
+    /// While the change feed finds the database unreachable, a cached entry within
+    /// `--offline-grace` answers without trying the database (`server::feed`).
+    fn offline_hit(
+        &self,
+        cached: Option<(Arc<KeyRecord>, std::time::Instant)>,
+    ) -> Option<Arc<KeyRecord>> {
+        let (hit, loaded) = cached?;
+        (self.feed.offline().is_some() && self.feed.within_grace(loaded)).then_some(hit)
+    }
+
+    /// A lookup's read failed: an outage is answered from a cached entry within
+    /// `--offline-grace`, else it is the answer (503).
+    fn offline_answer(
+        &self,
+        e: StoreError,
+        cached: Option<(Arc<KeyRecord>, std::time::Instant)>,
+    ) -> Result<Option<Arc<KeyRecord>>, ApiError> {
+        match cached {
+            Some((hit, loaded)) if e.outage().is_some() && self.feed.within_grace(loaded) => {
+                Ok(Some(hit))
+            }
+            _ => Err(e.into()),
+        }
+    }
+
+    /// An organization, cache first (`GET /v1/me`).
+    pub async fn org(&self, id: &str) -> Result<Option<Arc<Org>>, ApiError> {
+        if let Some(hit) = self.cache.org(id) {
+            return Ok(Some(hit));
+        }
+        let seen = self.cache.generation();
+        let found = self.store.get_org(id).await?.map(Arc::new);
+        if let Some(o) = &found {
+            self.cache.insert_org(seen, Arc::clone(o));
+        }
+        Ok(found)
     }
 
     /// The org an app belongs to: the key's own app needs no lookup, then the in-memory

@@ -25,7 +25,7 @@
 
 use std::convert::Infallible;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue};
@@ -34,6 +34,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 
 use super::AppState;
+use super::cache::KeyCache;
 use crate::api::CHANGE_HEADER;
 use crate::domain::key::random_base62;
 use crate::storage::{InstanceRecord, Outage, StoreError};
@@ -51,6 +52,10 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 pub const LIVE_WITHIN: Duration = Duration::from_secs(30);
 /// `--offline-grace` default.
 pub const DEFAULT_OFFLINE_GRACE: Duration = Duration::from_secs(300);
+fn trust_nanos() -> u64 {
+    u64::try_from(TRUST_WINDOW.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// Changes read per poll query.
 const BATCH: u32 = 1000;
 
@@ -81,6 +86,14 @@ struct Progress {
     outage: Option<Outage>,
 }
 
+/// Nanoseconds since `base` of a confirmation, plus one (0: never), so the hot path reads it
+/// with one atomic load.
+fn stamp(base: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(base).as_nanos())
+        .unwrap_or(u64::MAX - 1)
+        .saturating_add(1)
+}
+
 /// The feed's state, shared by the poller, the lookups and `/readyz`.
 #[derive(Debug)]
 pub struct Feed {
@@ -90,6 +103,8 @@ pub struct Feed {
     running: AtomicBool,
     applied: AtomicI64,
     progress: Mutex<Progress>,
+    /// [`stamp`] of `progress.confirmed`.
+    confirmed_stamp: AtomicU64,
     offline_grace: Duration,
     applied_more: Notify,
 }
@@ -105,6 +120,7 @@ impl Feed {
             running: AtomicBool::new(false),
             applied: AtomicI64::new(0),
             progress: Mutex::new(Progress::default()),
+            confirmed_stamp: AtomicU64::new(0),
             offline_grace,
             applied_more: Notify::new(),
         }
@@ -151,15 +167,24 @@ impl Feed {
         }
     }
 
-    /// Whether a cached entry whose read started at `loaded` may be trusted now: the feed
-    /// has confirmed the cache recently, or the entry itself is that recent.
-    pub fn trusts(&self, loaded: Instant) -> bool {
+    /// Whether the feed has confirmed the cache within [`TRUST_WINDOW`] (an instance alone
+    /// always has).
+    pub fn caught_up(&self) -> bool {
         if !self.is_running() {
             return true;
         }
-        let now = Instant::now();
-        let recent = |t: Instant| now.saturating_duration_since(t) <= TRUST_WINDOW;
-        recent(loaded) || self.progress().confirmed.is_some_and(recent)
+        let at = self.confirmed_stamp.load(Ordering::Acquire);
+        at != 0 && stamp(self.started, Instant::now()).saturating_sub(at) <= trust_nanos()
+    }
+
+    /// Before a cache lookup: when the feed has not confirmed the cache within the window,
+    /// raise the cache's trust floor to the window's start, so only entries read since then
+    /// answer and everything older is read again (no stale allow).
+    pub fn guard(&self, cache: &KeyCache) {
+        if !self.caught_up() {
+            let now = Instant::now();
+            cache.set_trust_floor(now.checked_sub(TRUST_WINDOW).unwrap_or(now));
+        }
     }
 
     /// Whether the database is known to be unreachable (the last poll failed).
@@ -205,6 +230,8 @@ impl Feed {
             tracing::warn!(was = was.as_str(), "change feed: caught up again");
         }
         p.confirmed = Some(at);
+        self.confirmed_stamp
+            .fetch_max(stamp(self.started, at), Ordering::AcqRel);
     }
 
     fn failed(&self, e: &StoreError) {
@@ -247,7 +274,7 @@ async fn poll(state: &AppState) -> Result<bool, StoreError> {
                 next = changes.first().map_or(0, |c| c.seq),
                 "change feed: changes were missed; forgetting the whole cache"
             );
-            state.cache.clear();
+            state.cache.set_trust_floor(Instant::now());
         }
         for c in &changes {
             state.cache.evict_older(&c.key_id, &c.hashes, c.version);
@@ -359,38 +386,26 @@ mod tests {
     #[test]
     fn a_feed_that_is_not_running_trusts_its_cache() {
         let f = Feed::new(Utc::now(), DEFAULT_OFFLINE_GRACE);
-        let old = Instant::now().checked_sub(Duration::from_secs(10));
-        assert!(old.is_none_or(|t| f.trusts(t)));
+        assert!(f.caught_up());
         assert_eq!(f.health(), FeedHealth::Ok);
         assert!(f.id().starts_with("ins_") && f.id().len() == 20);
     }
 
     #[test]
-    fn a_running_feed_trusts_only_recent_confirmation_or_recent_reads() {
+    fn a_running_feed_is_caught_up_only_while_confirmed_recently() {
         let f = Feed::new(Utc::now(), Duration::from_secs(5));
         f.running.store(true, Ordering::Release);
         let now = Instant::now();
         let Some(old) = now.checked_sub(Duration::from_secs(3)) else {
             return;
         };
-        // Never confirmed: only a fresh read is trusted.
-        assert!(!f.trusts(old));
-        assert!(f.trusts(now));
+        // Never confirmed: not caught up.
+        assert!(!f.caught_up());
         assert_eq!(f.health(), FeedHealth::Reconnecting);
-        // Confirmed now: the old entry is trusted too.
         f.confirm(now);
-        assert!(f.trusts(old));
+        assert!(f.caught_up());
         assert_eq!(f.health(), FeedHealth::Ok);
-        // Confirmation too old: not any more.
-        f.confirm(old);
-        assert!(!f.trusts(old));
         // Grace counts from the later of the read and the confirmation.
-        assert!(f.within_grace(old));
-        let Some(older) = now.checked_sub(Duration::from_secs(6)) else {
-            return;
-        };
-        f.confirm(older);
-        assert!(!f.within_grace(older));
         assert!(f.within_grace(old));
         let zero = Feed::new(Utc::now(), Duration::ZERO);
         assert!(!zero.within_grace(now));

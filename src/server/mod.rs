@@ -55,6 +55,9 @@ pub struct ServerConfig {
     pub flush_interval: Duration,
     /// How long a cached key is trusted without a database read.
     pub cache_ttl: Duration,
+    /// Most keys the verification cache holds ([`cache::KeyCache`]; a quarter of that of
+    /// unknown secrets and of unknown public keys).
+    pub key_cache_capacity: usize,
     /// The scope catalog.
     pub catalog: Catalog,
     /// How long a shutdown waits for in-flight requests before writing usage and returning.
@@ -102,6 +105,7 @@ impl Default for ServerConfig {
             failed_auth_limit: 100,
             flush_interval: Duration::from_secs(1),
             cache_ttl: Duration::from_secs(30),
+            key_cache_capacity: cache::DEFAULT_KEY_CAPACITY,
             catalog: Catalog::default_catalog(),
             shutdown_grace: Duration::from_secs(10),
             max_connections: None,
@@ -134,6 +138,8 @@ pub struct Inner {
     pub limiter: Limiter,
     /// The change feed: what this instance has heard of other instances' changes.
     pub feed: feed::Feed,
+    /// Seals list cursors; its secret is read from the database on first use.
+    pub cursors: tokio::sync::OnceCell<routes::cursor::Sealer>,
 }
 
 /// Cheap-to-clone handle on [`Inner`].
@@ -165,7 +171,7 @@ impl AppState {
             config.flush_interval.min(Duration::from_secs(1)),
         );
         AppState(Arc::new(Inner {
-            cache: KeyCache::new(config.cache_ttl, 1_000_000),
+            cache: KeyCache::new(config.cache_ttl, config.key_cache_capacity),
             apps: AppOrgs::new(100_000),
             limiter: Limiter::new(config.failed_auth_limit),
             feed: feed::Feed::new(clock.now(), config.offline_grace),
@@ -173,6 +179,7 @@ impl AppState {
             usage,
             config,
             clock,
+            cursors: tokio::sync::OnceCell::new(),
         }))
     }
 

@@ -160,10 +160,13 @@ pub struct Paged<T> {
     pub total: Option<u64>,
 }
 
-/// Filters of `GET /v1/keys`.
+/// Filters of `GET /v1/keys`. Every filter is exact: the store may bound how many keys one
+/// page examines ([`SCAN_BUDGET`]), never what matches.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyFilter {
-    /// Substring of name (case-insensitive) or id.
+    /// Keys whose name or id contains this, ASCII letters compared without case (other
+    /// characters exactly): SQL `instr(lower(name), lower(q)) > 0 OR instr(lower(id),
+    /// lower(q)) > 0` with SQLite's ASCII-only `lower`.
     pub q: Option<String>,
     /// Derived status.
     pub status: Option<KeyStatus>,
@@ -171,6 +174,8 @@ pub struct KeyFilter {
     pub app_id: Option<String>,
     /// Environment.
     pub env: Option<Env>,
+    /// Owner, exact, ASCII letters compared without case (SQLite `COLLATE NOCASE`).
+    pub owner: Option<String>,
     /// Keys whose scopes grant this exact `resource:action` (or `resource:*`, `*`).
     pub scope: Option<String>,
     /// Secret hint suffix.
@@ -179,6 +184,142 @@ pub struct KeyFilter {
     pub last_used_before: Option<DateTime<Utc>>,
     /// Created before this time.
     pub created_before: Option<DateTime<Utc>>,
+}
+
+/// Most keys `GET /v1/keys` counts: a larger `total` is reported as this cap with
+/// [`KeyTotal::lower_bound`] set.
+pub const TOTAL_CAP: u64 = 10_000;
+
+/// Most keys one page (and one count) of `GET /v1/keys` examines when a filter has no index
+/// that yields only matching keys in the requested order (a second filter, `scope`, `hint`,
+/// `last_used_before`, `created_before`, a `q` shorter than 3 characters, or a filter with a
+/// `sort` other than by creation). Such a page may hold fewer than `limit` keys while its
+/// `next` is set; its total counts matches among the keys examined.
+pub const SCAN_BUDGET: u32 = 10_000;
+
+/// What `GET /v1/keys` orders by (API.md §5 `sort=`). Ties are broken by `seq` in the same
+/// direction, so every order is total and a position is a (value, seq) pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum KeySortField {
+    /// Creation order: `seq` alone (assigned at insert, so it is the creation order).
+    #[default]
+    Created,
+    /// The name, ASCII letters compared without case, bytewise otherwise (SQLite
+    /// `COLLATE NOCASE`; PostgreSQL `translate(name, 'A..Z', 'a..z') COLLATE "C"`).
+    Name,
+    /// `last_used_at`; never-used keys count as the oldest (first ascending).
+    LastUsed,
+    /// `expires_at`; keys that never expire count as the latest (last ascending).
+    Expires,
+}
+
+/// A sort: the field and its direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeySort {
+    /// What.
+    pub field: KeySortField,
+    /// Largest first.
+    pub descending: bool,
+}
+
+impl Default for KeySort {
+    /// `-created`: newest first.
+    fn default() -> Self {
+        KeySort {
+            field: KeySortField::Created,
+            descending: true,
+        }
+    }
+}
+
+impl KeySort {
+    /// From the wire: `created`, `-created`, `name`, `-name`, `last_used`, `-last_used`,
+    /// `expires`, `-expires` (`crate::api::KEY_SORTS`).
+    pub fn parse(s: &str) -> Option<KeySort> {
+        let (descending, name) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let field = match name {
+            "created" => KeySortField::Created,
+            "name" => KeySortField::Name,
+            "last_used" => KeySortField::LastUsed,
+            "expires" => KeySortField::Expires,
+            _ => return None,
+        };
+        Some(KeySort { field, descending })
+    }
+
+    /// The wire form.
+    pub fn as_str(self) -> &'static str {
+        match (self.field, self.descending) {
+            (KeySortField::Created, false) => "created",
+            (KeySortField::Created, true) => "-created",
+            (KeySortField::Name, false) => "name",
+            (KeySortField::Name, true) => "-name",
+            (KeySortField::LastUsed, false) => "last_used",
+            (KeySortField::LastUsed, true) => "-last_used",
+            (KeySortField::Expires, false) => "expires",
+            (KeySortField::Expires, true) => "-expires",
+        }
+    }
+}
+
+/// A position in a key list under some sort: the sort value of the last key examined and
+/// its `seq`. The next page starts strictly after it in the sort's direction.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SortValue {
+    /// [`KeySortField::Created`]: the position is the `seq` alone.
+    Created,
+    /// [`KeySortField::Name`]: the name.
+    Name(String),
+    /// [`KeySortField::LastUsed`] and [`KeySortField::Expires`]: the time in Unix
+    /// milliseconds, `None` for never (used / expiring).
+    Time(Option<i64>),
+}
+
+/// Where a page of keys continues: after (`value`, `seq`) in the order of `sort`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyPos {
+    /// The sort the position belongs to (a cursor of another sort is refused).
+    pub sort: KeySort,
+    /// The sort value.
+    pub value: SortValue,
+    /// The tie-breaker.
+    pub seq: i64,
+}
+
+/// A page request of `GET /v1/keys`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPageReq {
+    /// 1-500.
+    pub limit: u32,
+    /// The order.
+    pub sort: KeySort,
+    /// Continue after this position (from a cursor); its `sort` equals `sort`.
+    pub after: Option<KeyPos>,
+}
+
+/// How many keys match a filter, counted without scanning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyTotal {
+    /// Exact when `lower_bound` is false; otherwise at least this many match
+    /// ([`TOTAL_CAP`] reached, or [`SCAN_BUDGET`] keys examined).
+    pub count: u64,
+    /// `count` is a lower bound.
+    pub lower_bound: bool,
+}
+
+/// A page of keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyPage {
+    /// The keys, in the requested order.
+    pub items: Vec<KeyRecord>,
+    /// `Some` when more keys may follow (a page cut by [`SCAN_BUDGET`] may be short, or
+    /// even empty, and still have a next position).
+    pub next: Option<KeyPos>,
+    /// Matching keys across all pages.
+    pub total: KeyTotal,
 }
 
 /// An audit entry to append.
@@ -475,14 +616,22 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn key_by_hash(&self, hash: &SecretHash) -> StoreResult<Option<KeyRecord>>;
     /// A live key by id, in any org (callers check the org).
     async fn key_by_id(&self, id: &str) -> StoreResult<Option<KeyRecord>>;
-    /// Live keys of an org, newest first, filtered, with the filtered total.
+    /// Live keys of an org matching `filter`, in the order of `page.sort`, from
+    /// `page.after`, with the total (see [`KeyTotal`], [`SCAN_BUDGET`]). Neither the page nor
+    /// the total scans the org: each is bounded by an index range or [`SCAN_BUDGET`].
     async fn list_keys(
         &self,
         org_id: &str,
         filter: &KeyFilter,
         now: DateTime<Utc>,
-        page: PageReq,
-    ) -> StoreResult<Paged<KeyRecord>>;
+        page: &KeyPageReq,
+    ) -> StoreResult<KeyPage>;
+    /// Insert many keys in one transaction, with no audit entries (seeding benchmarks and
+    /// imports; not on the HTTP API). Either all are inserted or none.
+    async fn import_keys(&self, keys: &[KeyRecord]) -> StoreResult<()>;
+    /// The secret that seals this database's list cursors (`server::routes::cursor`):
+    /// 32 random bytes created once with the database, the same for every instance on it.
+    async fn cursor_secret(&self) -> StoreResult<[u8; 32]>;
     /// Write `key`'s mutable fields if the stored version is still `expected_version`;
     /// the stored version becomes `key.version`. `Ok(false)` when the version moved on.
     ///

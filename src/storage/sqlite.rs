@@ -38,16 +38,19 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 
+mod lists;
+
 use super::{
     AuditFilter, AuthEventFilter, AuthEventRecord, FEED_RETENTION_HOURS, IfMissing, InstanceRecord,
-    KeyChange, KeyFilter, KeyStore, LeakOutcome, LeakRecord, NewAudit, Outage, PageReq, Paged,
-    Retention, ScopeCount, SightingRecord, StoreError, StoreResult, TopKeyRow, UsageBatch,
+    KeyChange, KeyFilter, KeyPage, KeyPageReq, KeyStore, LeakOutcome, LeakRecord, NewAudit, Outage,
+    PageReq, Paged, Retention, ScopeCount, SightingRecord, StoreError, StoreResult, TopKeyRow,
+    UsageBatch,
 };
 use crate::api::{Actor, ActorKind, App, BucketSize, Org, UsageBucket};
 use crate::domain::decision::is_owner_key;
 use crate::domain::host_pattern::HostPattern;
 use crate::domain::key::{Env, SecretHash};
-use crate::domain::record::{KeyRecord, KeyStatus};
+use crate::domain::record::KeyRecord;
 use crate::domain::review::{FindingKind, OVER_PRIVILEGED_DAYS, ReviewPolicy};
 use crate::domain::scope::ScopeSet;
 
@@ -71,6 +74,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "leaks, access review, audit actor",
         include_str!("../../assets/migrations/sqlite/0005_leaks_review.sql"),
+    ),
+    (
+        6,
+        "lists at scale: trigram search, list and sort indexes, cursor secret",
+        include_str!("../../assets/migrations/sqlite/0006_lists.sql"),
     ),
     (
         7,
@@ -632,66 +640,6 @@ fn app_from_row(row: &SqliteRow) -> StoreResult<App> {
     })
 }
 
-fn push_key_filter(qb: &mut QueryBuilder<Sqlite>, org_id: &str, f: &KeyFilter, now: DateTime<Utc>) {
-    qb.push(" WHERE org_id = ")
-        .push_bind(org_id)
-        .push(" AND deleted_at IS NULL");
-    if let Some(q) = &f.q {
-        qb.push(" AND (instr(lower(name), lower(")
-            .push_bind(q.as_str())
-            .push(")) > 0 OR instr(id, ")
-            .push_bind(q.as_str())
-            .push(") > 0)");
-    }
-    if let Some(app) = &f.app_id {
-        qb.push(" AND app_id = ").push_bind(app.as_str());
-    }
-    if let Some(env) = f.env {
-        qb.push(" AND env = ").push_bind(env.as_str());
-    }
-    if let Some(status) = f.status {
-        let now = ms(now);
-        match status {
-            KeyStatus::Disabled => {
-                qb.push(" AND enabled = 0");
-            }
-            KeyStatus::Active => {
-                qb.push(" AND enabled = 1 AND expires_at IS NULL");
-            }
-            KeyStatus::Expiring => {
-                qb.push(" AND enabled = 1 AND expires_at > ").push_bind(now);
-            }
-            KeyStatus::Expired => {
-                qb.push(" AND enabled = 1 AND expires_at <= ")
-                    .push_bind(now);
-            }
-        }
-    }
-    if let Some(scope) = &f.scope {
-        // Scopes are stored as a JSON array of strings: match the quoted forms that grant it.
-        let resource = scope.split(':').next().unwrap_or(scope);
-        qb.push(" AND (instr(scopes, '\"*\"') > 0 OR instr(scopes, ")
-            .push_bind(format!("\"{resource}:*\""))
-            .push(") > 0 OR instr(scopes, ")
-            .push_bind(format!("\"{scope}\""))
-            .push(") > 0)");
-    }
-    if let Some(t) = f.last_used_before {
-        qb.push(" AND (last_used_at IS NULL OR last_used_at < ")
-            .push_bind(ms(t))
-            .push(")");
-    }
-    if let Some(t) = f.created_before {
-        qb.push(" AND created_at < ").push_bind(ms(t));
-    }
-    if let Some(hint) = &f.hint {
-        qb.push(" AND substr(secret_hint, -")
-            .push_bind(i64::try_from(hint.len()).unwrap_or(4))
-            .push(") = ")
-            .push_bind(hint.as_str());
-    }
-}
-
 impl SqliteStore {
     /// Open and migrate. A missing database file is created (0600) only with
     /// [`IfMissing::Create`]; otherwise it is [`StoreError::Missing`].
@@ -1023,30 +971,17 @@ impl KeyStore for SqliteStore {
         org_id: &str,
         filter: &KeyFilter,
         now: DateTime<Utc>,
-        page: PageReq,
-    ) -> StoreResult<Paged<KeyRecord>> {
-        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {KEY_COLUMNS} FROM keys"));
-        push_key_filter(&mut qb, org_id, filter, now);
-        let rows = self.fetch_page(qb, page).await?;
-        let items = rows
-            .iter()
-            .map(|r| Ok((get(r, "seq")?, key_from_row(r)?)))
-            .collect::<StoreResult<Vec<_>>>()?;
+        page: &KeyPageReq,
+    ) -> StoreResult<KeyPage> {
+        self.list_keys_page(org_id, filter, now, page).await
+    }
 
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) AS n FROM keys");
-        push_key_filter(&mut count, org_id, filter, now);
-        let total: i64 = count
-            .build()
-            .fetch_one(&self.reader)
-            .await
-            .map_err(map_err)?
-            .try_get("n")
-            .map_err(map_err)?;
-        Ok(paged(
-            items,
-            page.limit,
-            Some(u64::try_from(total).unwrap_or(0)),
-        ))
+    async fn import_keys(&self, keys: &[KeyRecord]) -> StoreResult<()> {
+        self.import_key_rows(keys).await
+    }
+
+    async fn cursor_secret(&self) -> StoreResult<[u8; 32]> {
+        self.stored_cursor_secret().await
     }
 
     async fn update_key(

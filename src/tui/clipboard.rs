@@ -77,17 +77,22 @@ pub struct Environment {
     /// Inside tmux and tmux forwards DCS passthrough (`allow-passthrough` is
     /// `on` or `all`). Always false when `tmux` is false.
     pub tmux_passthrough: bool,
+    /// Inside tmux and tmux accepts OSC 52 from programs (`set-clipboard on`): it then
+    /// keeps the text in a paste buffer. With `external` or `off` tmux drops the sequence.
+    pub tmux_set_clipboard: bool,
 }
 
 impl Environment {
     /// Looks at the real process environment. When inside tmux it runs
-    /// `tmux show -gv allow-passthrough`; any failure of that counts as
-    /// "no passthrough". Only the global option is consulted, not per-pane ones.
+    /// `tmux show -gv allow-passthrough` and `tmux show -gv set-clipboard`; any failure
+    /// counts as "off". Only the global options are consulted, not per-pane ones.
     pub fn detect() -> Self {
         let get = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
         let in_tmux = Self::from_vars(get, false).tmux;
-        let passthrough = in_tmux && tmux_allows_passthrough();
-        Self::from_vars(get, passthrough)
+        let passthrough = in_tmux && tmux_option_is("allow-passthrough", &["on", "all"]);
+        let mut env = Self::from_vars(get, passthrough);
+        env.tmux_set_clipboard = in_tmux && tmux_option_is("set-clipboard", &["on"]);
+        env
     }
 
     /// Builds an environment from a variable lookup (`get(name)` returns the
@@ -100,20 +105,73 @@ impl Environment {
             ssh: set("SSH_CONNECTION") || set("SSH_TTY"),
             tmux,
             tmux_passthrough: tmux && tmux_passthrough,
+            tmux_set_clipboard: false,
         }
     }
 }
 
-/// Asks the tmux server whether DCS passthrough is allowed; false on any failure.
-fn tmux_allows_passthrough() -> bool {
+/// Asks the tmux server whether a global option has one of these values; false on any failure.
+fn tmux_option_is(option: &str, values: &[&str]) -> bool {
     Command::new("tmux")
-        .args(["show", "-gv", "allow-passthrough"])
+        .args(["show", "-gv", option])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
         .ok()
         .filter(|out| out.status.success())
-        .is_some_and(|out| matches!(String::from_utf8_lossy(&out.stdout).trim(), "on" | "all"))
+        .is_some_and(|out| values.contains(&String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// tmux's paste buffers as this module needs them; production runs `tmux`, tests use a fake.
+trait TmuxBuffers: Send {
+    /// Names of the paste buffers.
+    fn names(&mut self) -> Result<Vec<String>, String>;
+    /// One buffer's content (zeroized when dropped).
+    fn content(&mut self, name: &str) -> Result<Zeroizing<Vec<u8>>, String>;
+    /// Delete one buffer.
+    fn delete(&mut self, name: &str) -> Result<(), String>;
+}
+
+/// The `tmux` command of the server this process runs in (`$TMUX`).
+struct TmuxCommand;
+
+impl TmuxCommand {
+    fn run(args: &[&str]) -> Result<Zeroizing<Vec<u8>>, String> {
+        let out = Command::new("tmux")
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| e.kind().to_string())?;
+        let stdout = Zeroizing::new(out.stdout);
+        if out.status.success() {
+            Ok(stdout)
+        } else {
+            Err(format!(
+                "tmux {} failed",
+                args.first().copied().unwrap_or("")
+            ))
+        }
+    }
+}
+
+impl TmuxBuffers for TmuxCommand {
+    fn names(&mut self) -> Result<Vec<String>, String> {
+        let out = Self::run(&["list-buffers", "-F", "#{buffer_name}"])?;
+        Ok(String::from_utf8_lossy(&out)
+            .lines()
+            .map(str::to_owned)
+            .filter(|l| !l.is_empty())
+            .collect())
+    }
+
+    fn content(&mut self, name: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+        Self::run(&["show-buffer", "-b", name])
+    }
+
+    fn delete(&mut self, name: &str) -> Result<(), String> {
+        Self::run(&["delete-buffer", "-b", name]).map(|_| ())
+    }
 }
 
 /// How a copy actually reached a clipboard.
@@ -125,6 +183,31 @@ pub enum Method {
     Osc52,
     /// An OSC 52 sequence wrapped in tmux DCS passthrough.
     Osc52TmuxPassthrough,
+    /// A plain OSC 52 sequence inside tmux with `set-clipboard on`: tmux keeps the text in
+    /// a paste buffer (and passes it on to the terminal when the terminal supports it).
+    TmuxBuffer,
+}
+
+impl Method {
+    /// What the copy did, in words that claim nothing unconfirmed (fits a toast at 80 columns
+    /// with a short prefix).
+    pub fn copied(self) -> &'static str {
+        match self {
+            Self::Native => "copied to the system clipboard",
+            Self::Osc52 => "sent by OSC 52 (not all terminals accept it)",
+            Self::Osc52TmuxPassthrough => "sent by OSC 52 via tmux (not all terminals accept it)",
+            Self::TmuxBuffer => "copied into a tmux paste buffer",
+        }
+    }
+
+    /// What the clear will do: a verb phrase for "… in 30s".
+    pub fn clear_phrase(self) -> &'static str {
+        match self {
+            Self::Native => "clipboard clears",
+            Self::Osc52 | Self::Osc52TmuxPassthrough => "overwritten",
+            Self::TmuxBuffer => "tmux buffer deleted",
+        }
+    }
 }
 
 impl fmt::Display for Method {
@@ -133,6 +216,7 @@ impl fmt::Display for Method {
             Self::Native => "system clipboard",
             Self::Osc52 => "OSC 52",
             Self::Osc52TmuxPassthrough => "OSC 52 via tmux passthrough",
+            Self::TmuxBuffer => "tmux paste buffer",
         })
     }
 }
@@ -154,8 +238,15 @@ pub enum ClearOutcome {
     Cleared,
     /// The clipboard holds something else now (the user copied it), so it was not touched.
     LeftAlone,
-    /// The clipboard cannot be read back (OSC 52), so it was overwritten with empty content.
+    /// The clipboard cannot be read back (OSC 52), so an empty OSC 52 was sent, which
+    /// most terminals take as "empty the clipboard"; whether this one did cannot be known.
     Overwritten,
+    /// The tmux paste buffers holding our copies were deleted (how many). With
+    /// `set-clipboard on` tmux may also have passed the text to the terminal's clipboard,
+    /// which cannot be cleared from inside tmux.
+    TmuxBuffersDeleted(usize),
+    /// No tmux paste buffer holds our copy any more (deleted or pushed out by newer ones).
+    TmuxBufferGone,
     /// Nothing of ours is pending.
     NothingToClear,
 }
@@ -172,10 +263,18 @@ pub enum ClipboardError {
     /// Writing the OSC 52 sequence to the terminal failed.
     #[error("could not write to the terminal: {0}")]
     Write(String),
+    /// Inside tmux with `set-clipboard` not `on` and no passthrough: tmux drops OSC 52, so
+    /// nothing would arrive. Nothing was sent.
+    #[error("tmux drops OSC 52 here; nothing copied (tmux set -g set-clipboard on)")]
+    TmuxDropsOsc52,
+    /// Deleting tmux's copy failed.
+    #[error("tmux paste buffer: {0}")]
+    Tmux(String),
 }
 
-const TMUX_WARNING: &str =
-    "tmux keeps a copy in its paste buffer; set allow-passthrough on to avoid it";
+/// The one-time warning when tmux keeps a copy (fits 80 columns).
+pub const TMUX_WARNING: &str =
+    "tmux keeps a copy in a paste buffer; the console deletes it when it clears";
 
 /// Returns the OSC 52 sequence that puts `text` on the terminal's clipboard:
 /// `ESC ] 52 ; c ; <base64> BEL`. With `tmux_passthrough` it is wrapped for tmux
@@ -359,6 +458,9 @@ pub struct Clipboard {
     auto_use_osc52: bool,
     pending: Option<Pending>,
     tmux_warned: bool,
+    tmux: Box<dyn TmuxBuffers>,
+    /// Digests of the secrets copied into tmux paste buffers and not yet deleted.
+    tmux_secrets: Vec<Zeroizing<[u8; 32]>>,
 }
 
 impl fmt::Debug for Clipboard {
@@ -370,6 +472,7 @@ impl fmt::Debug for Clipboard {
             .field("auto_use_osc52", &self.auto_use_osc52)
             .field("pending", &self.pending.as_ref().map(|p| p.method))
             .field("tmux_warned", &self.tmux_warned)
+            .field("tmux_secrets", &self.tmux_secrets.len())
             .finish_non_exhaustive()
     }
 }
@@ -379,14 +482,21 @@ impl Clipboard {
     /// should be the terminal (e.g. `Box::new(std::io::stdout())`); it is flushed
     /// after every sequence. The system clipboard is only opened on first use.
     pub fn new(mode: ClipboardMode, env: Environment, out: Box<dyn Write + Send>) -> Self {
-        Self::with_native(mode, env, out, Box::new(Arboard::open))
+        Self::with_backends(
+            mode,
+            env,
+            out,
+            Box::new(Arboard::open),
+            Box::new(TmuxCommand),
+        )
     }
 
-    fn with_native(
+    fn with_backends(
         mode: ClipboardMode,
         env: Environment,
         out: Box<dyn Write + Send>,
         opener: NativeOpener,
+        tmux: Box<dyn TmuxBuffers>,
     ) -> Self {
         Self {
             mode,
@@ -399,7 +509,19 @@ impl Clipboard {
             auto_use_osc52: false,
             pending: None,
             tmux_warned: false,
+            tmux,
+            tmux_secrets: Vec::new(),
         }
+    }
+
+    /// Like [`Clipboard::copy`], for a secret: a copy that lands in a tmux paste buffer is
+    /// remembered until [`Clipboard::clear`] deletes that buffer, even after later copies.
+    pub fn copy_secret(&mut self, text: &str) -> Result<CopyReport, ClipboardError> {
+        let report = self.copy(text)?;
+        if report.method == Method::TmuxBuffer {
+            self.tmux_secrets.push(Zeroizing::new(fingerprint(text)));
+        }
+        Ok(report)
     }
 
     /// Copies `text` and remembers its SHA-256 digest and the method used.
@@ -451,13 +573,24 @@ impl Clipboard {
     /// text ([`ClearOutcome::Cleared`]), else leave the user's newer content alone
     /// ([`ClearOutcome::LeftAlone`]). OSC 52 cannot be read back, so an empty
     /// OSC 52 is sent ([`ClearOutcome::Overwritten`]); this overwrites whatever
-    /// the terminal clipboard holds, and tmux without passthrough ignores it (its
-    /// paste buffer keeps the copy). On error the copy stays pending.
+    /// the terminal clipboard holds. tmux ignores an empty OSC 52, so inside tmux without
+    /// passthrough the paste buffers holding our secrets are found by digest and deleted
+    /// ([`ClearOutcome::TmuxBuffersDeleted`]). On error the copy stays pending.
     pub fn clear(&mut self) -> Result<ClearOutcome, ClipboardError> {
+        let tmux = self.delete_tmux_secrets();
         let Some(pending) = self.pending.take() else {
-            return Ok(ClearOutcome::NothingToClear);
+            return match tmux {
+                Ok(0) => Ok(ClearOutcome::NothingToClear),
+                Ok(n) => Ok(ClearOutcome::TmuxBuffersDeleted(n)),
+                Err(e) => Err(e),
+            };
         };
         let result = match pending.method {
+            Method::TmuxBuffer => match tmux {
+                Ok(0) => Ok(ClearOutcome::TmuxBufferGone),
+                Ok(n) => Ok(ClearOutcome::TmuxBuffersDeleted(n)),
+                Err(e) => Err(e),
+            },
             Method::Native => self
                 .native_clear_if_ours(&pending.digest)
                 .map_err(ClipboardError::Native),
@@ -477,7 +610,27 @@ impl Clipboard {
     /// True while something we copied may still be on a clipboard (copied and
     /// not yet successfully cleared).
     pub fn has_pending(&self) -> bool {
-        self.pending.is_some()
+        self.pending.is_some() || !self.tmux_secrets.is_empty()
+    }
+
+    /// Deletes every tmux paste buffer that holds one of our secrets (compared by digest,
+    /// so the user's own buffers are left alone); how many were deleted.
+    fn delete_tmux_secrets(&mut self) -> Result<usize, ClipboardError> {
+        if self.tmux_secrets.is_empty() {
+            return Ok(0);
+        }
+        let names = self.tmux.names().map_err(ClipboardError::Tmux)?;
+        let mut deleted = 0;
+        for name in names {
+            let content = self.tmux.content(&name).map_err(ClipboardError::Tmux)?;
+            let digest: [u8; 32] = Sha256::digest(&content[..]).into();
+            if self.tmux_secrets.iter().any(|d| **d == digest) {
+                self.tmux.delete(&name).map_err(ClipboardError::Tmux)?;
+                deleted += 1;
+            }
+        }
+        self.tmux_secrets.clear();
+        Ok(deleted)
     }
 
     fn native_set(&mut self, text: &str) -> Result<(), String> {
@@ -503,13 +656,19 @@ impl Clipboard {
         warnings: &mut Vec<String>,
     ) -> Result<Method, ClipboardError> {
         let passthrough = self.env.tmux && self.env.tmux_passthrough;
+        if self.env.tmux && !passthrough && !self.env.tmux_set_clipboard {
+            return Err(ClipboardError::TmuxDropsOsc52);
+        }
         self.write_osc52(text, passthrough)?;
         if passthrough {
             return Ok(Method::Osc52TmuxPassthrough);
         }
-        if self.env.tmux && !self.tmux_warned {
-            self.tmux_warned = true;
-            warnings.push(TMUX_WARNING.to_owned());
+        if self.env.tmux {
+            if !self.tmux_warned {
+                self.tmux_warned = true;
+                warnings.push(TMUX_WARNING.to_owned());
+            }
+            return Ok(Method::TmuxBuffer);
         }
         Ok(Method::Osc52)
     }
@@ -623,18 +782,152 @@ mod tests {
         }
     }
 
+    /// tmux with `set-clipboard on` when inside tmux (the setting that makes OSC 52 work).
     fn env(ssh: bool, tmux: bool, passthrough: bool) -> Environment {
         Environment {
             ssh,
             tmux,
             tmux_passthrough: tmux && passthrough,
+            tmux_set_clipboard: tmux,
+        }
+    }
+
+    /// tmux's paste buffers, in memory: `(name, content)`.
+    #[derive(Clone, Default)]
+    struct FakeTmux(Arc<Mutex<Vec<(String, String)>>>);
+
+    impl FakeTmux {
+        fn push(&self, content: &str) {
+            let mut b = self.0.lock().expect("lock");
+            let name = format!("buffer{:04}", b.len());
+            b.push((name, content.to_owned()));
+        }
+        fn contents(&self) -> Vec<String> {
+            self.0
+                .lock()
+                .expect("lock")
+                .iter()
+                .map(|(_, c)| c.clone())
+                .collect()
+        }
+    }
+
+    impl TmuxBuffers for FakeTmux {
+        fn names(&mut self) -> Result<Vec<String>, String> {
+            Ok(self
+                .0
+                .lock()
+                .expect("lock")
+                .iter()
+                .map(|(n, _)| n.clone())
+                .collect())
+        }
+        fn content(&mut self, name: &str) -> Result<Zeroizing<Vec<u8>>, String> {
+            self.0
+                .lock()
+                .expect("lock")
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, c)| Zeroizing::new(c.as_bytes().to_vec()))
+                .ok_or_else(|| "no buffer".to_owned())
+        }
+        fn delete(&mut self, name: &str) -> Result<(), String> {
+            self.0.lock().expect("lock").retain(|(n, _)| n != name);
+            Ok(())
         }
     }
 
     fn clipboard(mode: ClipboardMode, env: Environment, fake: &Fake) -> (Clipboard, SharedBuf) {
+        clipboard_tmux(mode, env, fake, &FakeTmux::default())
+    }
+
+    fn clipboard_tmux(
+        mode: ClipboardMode,
+        env: Environment,
+        fake: &Fake,
+        tmux: &FakeTmux,
+    ) -> (Clipboard, SharedBuf) {
         let buf = SharedBuf::default();
-        let cb = Clipboard::with_native(mode, env, Box::new(buf.clone()), fake.opener());
+        let cb = Clipboard::with_backends(
+            mode,
+            env,
+            Box::new(buf.clone()),
+            fake.opener(),
+            Box::new(tmux.clone()),
+        );
         (cb, buf)
+    }
+
+    #[test]
+    fn inside_tmux_without_set_clipboard_nothing_is_sent_or_claimed() {
+        let fake = Fake::default();
+        let e = Environment {
+            tmux_set_clipboard: false,
+            ..env(true, true, false)
+        };
+        let (mut cb, buf) = clipboard(ClipboardMode::Osc52, e, &fake);
+        assert_eq!(cb.copy(SECRET), Err(ClipboardError::TmuxDropsOsc52));
+        assert_eq!(buf.take(), "", "the secret must not be written for nothing");
+        assert!(!cb.has_pending());
+        let msg = ClipboardError::TmuxDropsOsc52.to_string();
+        assert!(msg.contains("nothing copied") && msg.len() <= 70, "{msg}");
+        // With passthrough the outer terminal gets it whatever set-clipboard says.
+        let e = Environment {
+            tmux_set_clipboard: false,
+            ..env(true, true, true)
+        };
+        let (mut cb, _buf) = clipboard(ClipboardMode::Osc52, e, &fake);
+        assert_eq!(
+            cb.copy(SECRET).map(|r| r.method),
+            Ok(Method::Osc52TmuxPassthrough)
+        );
+    }
+
+    #[test]
+    fn tmux_paste_buffers_holding_our_secrets_are_deleted_on_clear() {
+        let fake = Fake::default();
+        let tmux = FakeTmux::default();
+        let (mut cb, _buf) =
+            clipboard_tmux(ClipboardMode::Osc52, env(true, true, false), &fake, &tmux);
+        tmux.push("the user's own buffer");
+        // Two secrets and then a key id: tmux (set-clipboard on) keeps each in a buffer.
+        for text in ["sk_live_first", "sk_live_second"] {
+            let r = cb.copy_secret(text).expect("copy");
+            assert_eq!(r.method, Method::TmuxBuffer);
+            tmux.push(text);
+        }
+        cb.copy("pk_live_id").expect("copy");
+        tmux.push("pk_live_id");
+        assert!(cb.has_pending());
+        assert_eq!(cb.clear(), Ok(ClearOutcome::TmuxBuffersDeleted(2)));
+        assert_eq!(tmux.contents(), vec!["the user's own buffer", "pk_live_id"]);
+        assert!(!cb.has_pending());
+
+        // The buffer was deleted by hand meanwhile: say so, never "cleared".
+        cb.copy_secret("sk_live_third").expect("copy");
+        assert_eq!(cb.clear(), Ok(ClearOutcome::TmuxBufferGone));
+        cb.copy_secret("sk_live_fourth").expect("copy");
+        tmux.push("sk_live_fourth");
+        assert_eq!(cb.clear(), Ok(ClearOutcome::TmuxBuffersDeleted(1)));
+        assert!(!tmux.contents().iter().any(|c| c.starts_with("sk_")));
+    }
+
+    #[test]
+    fn every_message_fits_a_toast_at_80_columns() {
+        for m in [
+            Method::Native,
+            Method::Osc52,
+            Method::Osc52TmuxPassthrough,
+            Method::TmuxBuffer,
+        ] {
+            let line = format!("Secret {}; {} in 30s", m.copied(), m.clear_phrase());
+            assert!(line.chars().count() <= 80, "{line}");
+        }
+        assert!(TMUX_WARNING.chars().count() <= 80);
+        assert!(
+            !Method::Osc52.copied().contains("copied"),
+            "OSC 52 cannot be confirmed"
+        );
     }
 
     #[test]
@@ -718,6 +1011,10 @@ mod tests {
 
     #[test]
     fn environment_from_vars() {
+        let from_vars_env = |ssh, tmux, passthrough| Environment {
+            tmux_set_clipboard: false,
+            ..env(ssh, tmux, passthrough)
+        };
         let vars = |pairs: &'static [(&'static str, &'static str)]| {
             move |name: &str| {
                 pairs
@@ -728,27 +1025,27 @@ mod tests {
         };
         assert_eq!(
             Environment::from_vars(vars(&[]), true),
-            env(false, false, false)
+            from_vars_env(false, false, false)
         );
         assert_eq!(
             Environment::from_vars(vars(&[("SSH_CONNECTION", "1.2.3.4 5 6.7.8.9 22")]), false),
-            env(true, false, false)
+            from_vars_env(true, false, false)
         );
         assert_eq!(
             Environment::from_vars(vars(&[("SSH_TTY", "/dev/pts/3")]), false),
-            env(true, false, false)
+            from_vars_env(true, false, false)
         );
         assert_eq!(
             Environment::from_vars(vars(&[("TMUX", "/tmp/tmux-0/default,1,0")]), true),
-            env(false, true, true)
+            from_vars_env(false, true, true)
         );
         assert_eq!(
             Environment::from_vars(vars(&[("TMUX", "/tmp/tmux-0/default,1,0")]), false),
-            env(false, true, false)
+            from_vars_env(false, true, false)
         );
         assert_eq!(
             Environment::from_vars(vars(&[("TMUX", ""), ("SSH_TTY", "")]), true),
-            env(false, false, false)
+            from_vars_env(false, false, false)
         );
     }
 
@@ -780,6 +1077,8 @@ mod tests {
                         let result = cb.copy("foobar");
                         let osc_method = if tmux && passthrough {
                             Method::Osc52TmuxPassthrough
+                        } else if tmux {
+                            Method::TmuxBuffer
                         } else {
                             Method::Osc52
                         };
@@ -799,7 +1098,7 @@ mod tests {
                                 assert_eq!(fake.state().opens, usize::from(tried_native), "{case}");
                                 let warning = report.warning.unwrap_or_default();
                                 assert_eq!(
-                                    warning.contains("allow-passthrough"),
+                                    warning.contains("paste buffer"),
                                     tmux && !passthrough,
                                     "{case}"
                                 );
@@ -861,10 +1160,10 @@ mod tests {
         let fake = Fake::default();
         let (mut cb, buf) = clipboard(ClipboardMode::Osc52, env(false, true, false), &fake);
         let first = cb.copy("one").expect("should succeed");
-        assert_eq!(first.method, Method::Osc52);
+        assert_eq!(first.method, Method::TmuxBuffer);
         assert_eq!(first.warning.as_deref(), Some(TMUX_WARNING));
         let second = cb.copy("two").expect("should succeed");
-        assert_eq!(second.method, Method::Osc52);
+        assert_eq!(second.method, Method::TmuxBuffer);
         assert_eq!(second.warning, None);
         assert_eq!(
             buf.take(),
@@ -1007,11 +1306,12 @@ mod tests {
     #[test]
     fn write_failure_keeps_state_and_hides_text() {
         let fake = Fake::default();
-        let mut cb = Clipboard::with_native(
+        let mut cb = Clipboard::with_backends(
             ClipboardMode::Osc52,
             env(true, false, false),
             Box::new(FailingWriter),
             fake.opener(),
+            Box::new(FakeTmux::default()),
         );
         let err = cb.copy(SECRET).expect_err("should fail");
         assert!(matches!(err, ClipboardError::Write(_)));
@@ -1023,11 +1323,12 @@ mod tests {
     #[test]
     fn clear_failure_keeps_pending() {
         let buf = SharedBuf::default();
-        let mut cb = Clipboard::with_native(
+        let mut cb = Clipboard::with_backends(
             ClipboardMode::Osc52,
             env(true, false, false),
             Box::new(buf),
             Fake::default().opener(),
+            Box::new(FakeTmux::default()),
         );
         cb.copy(SECRET).expect("should succeed");
         cb.out = Box::new(FailingWriter);

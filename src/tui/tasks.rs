@@ -5,8 +5,8 @@
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::app::support::Lookup;
-use super::app::{Action, Command, CopyWhat, UiError};
-use super::clipboard::{ClearOutcome, Clipboard};
+use super::app::{Action, Command, CopyDone, CopyWhat, UiError};
+use super::clipboard::{ClearOutcome, Clipboard, TMUX_WARNING};
 use crate::api::{AuditQuery, AuthEventsQuery, ListKeysQuery, PageQuery, UsageQuery};
 use crate::client::Client;
 
@@ -228,23 +228,33 @@ impl Executor {
                 );
             }
             Command::Copy(what) => {
-                let (secret, result) = match &what {
-                    CopyWhat::KeyId(id) => (false, self.clipboard.copy(id)),
-                    CopyWhat::Text(text) => (false, self.clipboard.copy(text)),
-                    CopyWhat::Secret(s) => (true, self.clipboard.copy(s.expose())),
+                let (secret, label, result) = match &what {
+                    CopyWhat::KeyId(id) => (false, format!("Key id {id}"), self.clipboard.copy(id)),
+                    CopyWhat::Text(text) => (false, "Text".to_owned(), self.clipboard.copy(text)),
+                    CopyWhat::Secret(s) => (
+                        true,
+                        "Secret".to_owned(),
+                        self.clipboard.copy_secret(s.expose()),
+                    ),
                 };
                 let result = result
-                    .map(|r| match r.warning {
+                    .map(|r| {
                         // The tmux buffer warning matters to the user; the reason the system
                         // clipboard is unavailable goes to the log only.
-                        Some(w) if w.contains("tmux") => {
-                            format!("via {}; tmux keeps a copy in its paste buffer (set allow-passthrough on to avoid it)", r.method)
+                        let warning = match r.warning {
+                            Some(w) if w.contains(TMUX_WARNING) => Some(TMUX_WARNING.to_owned()),
+                            Some(w) => {
+                                tracing::info!(warning = %w, "clipboard fallback");
+                                None
+                            }
+                            None => None,
+                        };
+                        CopyDone {
+                            what: label,
+                            how: r.method.copied().to_owned(),
+                            clears: r.method.clear_phrase().to_owned(),
+                            warning,
                         }
-                        Some(w) => {
-                            tracing::info!(warning = %w, "clipboard fallback");
-                            format!("via {}", r.method)
-                        }
-                        None => format!("via {}", r.method),
                     })
                     .map_err(|e| e.to_string());
                 let _ = self.tx.send(Action::Copied { secret, result });
@@ -402,7 +412,17 @@ impl Executor {
     pub fn clear_clipboard(&mut self) -> Result<String, String> {
         match self.clipboard.clear() {
             Ok(ClearOutcome::Cleared) => Ok("Clipboard cleared".to_owned()),
-            Ok(ClearOutcome::Overwritten) => Ok("Clipboard overwritten".to_owned()),
+            Ok(ClearOutcome::Overwritten) => Ok(
+                "Asked the terminal to empty its clipboard (OSC 52; cannot be confirmed)"
+                    .to_owned(),
+            ),
+            Ok(ClearOutcome::TmuxBuffersDeleted(n)) => Ok(format!(
+                "Deleted {n} tmux paste buffer{} holding the secret; the terminal may keep a copy",
+                if n == 1 { "" } else { "s" }
+            )),
+            Ok(ClearOutcome::TmuxBufferGone) => {
+                Ok("No tmux paste buffer holds the secret any more".to_owned())
+            }
             Ok(ClearOutcome::LeftAlone) => {
                 Ok("Clipboard changed since the copy; left alone".to_owned())
             }

@@ -15,8 +15,8 @@ use keyconsole::server::bootstrap;
 use keyconsole::storage::sqlite::SqliteStore;
 use keyconsole::storage::{
     AuditFilter, AuthEventFilter, AuthEventRecord, IfMissing, InstanceRecord, KeyChange, KeyFilter,
-    KeyStore, NewAudit, Outage, PageReq, Paged, Retention, StoreError, StoreResult, TopKeyRow,
-    UsageBatch,
+    KeyPage, KeyPageReq, KeyStore, NewAudit, Outage, PageReq, Paged, Retention, StoreError,
+    StoreResult, TopKeyRow, UsageBatch,
 };
 use reqwest::Method;
 
@@ -103,9 +103,15 @@ impl KeyStore for Probe {
         org_id: &str,
         filter: &KeyFilter,
         now: DateTime<Utc>,
-        page: PageReq,
-    ) -> StoreResult<Paged<KeyRecord>> {
+        page: &KeyPageReq,
+    ) -> StoreResult<KeyPage> {
         self.inner.list_keys(org_id, filter, now, page).await
+    }
+    async fn import_keys(&self, keys: &[KeyRecord]) -> StoreResult<()> {
+        self.inner.import_keys(keys).await
+    }
+    async fn cursor_secret(&self) -> StoreResult<[u8; 32]> {
+        self.inner.cursor_secret().await
     }
     async fn update_key(
         &self,

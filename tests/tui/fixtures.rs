@@ -262,3 +262,14 @@ pub fn render(app: &App, size: (u16, u16)) -> String {
     }
     out
 }
+
+/// What the executor reports for a plain OSC 52 copy (outside tmux).
+pub fn osc52_done(what: &str) -> keyconsole::tui::app::CopyDone {
+    let m = keyconsole::tui::clipboard::Method::Osc52;
+    keyconsole::tui::app::CopyDone {
+        what: what.to_owned(),
+        how: m.copied().to_owned(),
+        clears: m.clear_phrase().to_owned(),
+        warning: None,
+    }
+}

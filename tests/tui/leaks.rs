@@ -61,10 +61,10 @@ fn toasts_help_and_debug_never_hold_the_secret() {
     let _ = a.update(Action::CopySecret);
     let _ = a.update(Action::Copied {
         secret: true,
-        result: Ok("via OSC 52".into()),
+        result: Ok(crate::fixtures::osc52_done("Secret")),
     });
     let toast = a.toast.as_ref().map(|t| t.text.clone()).unwrap_or_default();
-    assert!(toast.contains("copied") && !shows_secret(&toast), "{toast}");
+    assert!(toast.contains("OSC 52") && !shows_secret(&toast), "{toast}");
     let dbg = format!("{a:?}");
     assert!(
         !shows_secret(&dbg),

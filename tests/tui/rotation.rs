@@ -71,6 +71,18 @@ fn open(size: (u16, u16)) -> (App, KeyObject) {
     (a, k)
 }
 
+/// Review → grace (1 day) → rotated → reveal closed: the monitor.
+fn to_cutover(a: &mut App, k: &KeyObject) {
+    let _ = a.update(Action::Enter);
+    let _ = a.update(Action::Enter);
+    let _ = a.update(Action::KeyRotated {
+        id: k.id.clone(),
+        bulk: false,
+        result: Ok(Box::new(rotated(k, 86_400))),
+    });
+    let _ = a.update(Action::Enter);
+}
+
 #[test]
 fn the_wizard_walks_five_steps() {
     let (mut a, k) = open((120, 40));
@@ -208,14 +220,7 @@ fn custom_grace_is_validated() {
 #[test]
 fn leaving_mid_way_warns_that_the_old_key_is_live_and_r_reopens_the_monitor() {
     let (mut a, k) = open((80, 24));
-    let _ = a.update(Action::Enter);
-    let _ = a.update(Action::Enter);
-    let _ = a.update(Action::KeyRotated {
-        id: k.id.clone(),
-        bulk: false,
-        result: Ok(Box::new(rotated(&k, 86_400))),
-    });
-    let _ = a.update(Action::Enter);
+    to_cutover(&mut a, &k);
     let _ = a.update(Action::Quit);
     let Some(Modal::Confirm(c)) = a.modals.last() else {
         panic!("warning")
@@ -429,5 +434,44 @@ fn wizard_step_snapshots() {
             format!("wizard_5_finish_{}x{}", size.0, size.1),
             render(&a, size)
         );
+    }
+}
+
+/// Issue 12, defect 1: the monitor's charts end at "now" on the right edge at every width:
+/// the new key's last three busy minutes show, and the old key's busy minutes of an hour ago
+/// scroll off the left, not the right.
+#[test]
+fn monitor_charts_end_at_now_at_every_width() {
+    for size in [(80, 24), (120, 36), (200, 50)] {
+        let (mut a, k) = open(size);
+        to_cutover(&mut a, &k);
+        let mut new = vec![0; 57];
+        new.extend([115, 115, 115]);
+        let mut old = vec![50; 10];
+        old.extend(vec![0; 50]);
+        let _ = a.update(Action::RotationUsage {
+            key_id: "pk_live_000000000000000000000new".into(),
+            result: Ok(usage("n", &new)),
+        });
+        let _ = a.update(Action::RotationUsage {
+            key_id: k.id.clone(),
+            result: Ok(usage(&k.id, &old)),
+        });
+        let screen = render(&a, size);
+        insta::assert_snapshot!(format!("monitor_ends_at_now_{}x{}", size.0, size.1), screen);
+        // The last column inside the new key's chart holds a bar; the old key's does not.
+        let bars: Vec<&str> = screen
+            .lines()
+            .filter(|l| l.matches('│').count() >= 4 && l.contains('█'))
+            .collect();
+        assert!(!bars.is_empty(), "{screen}");
+        for line in &bars {
+            let cells: Vec<&str> = line.split('│').collect();
+            // │ │old chart│ │new chart│ │ → the new chart's cell is the fourth piece.
+            let new_cell = cells.get(4).copied().unwrap_or_default();
+            let old_cell = cells.get(2).copied().unwrap_or_default();
+            assert!(new_cell.ends_with('█'), "new chart must end at now: {line}");
+            assert!(old_cell.ends_with(' '), "the old key is quiet now: {line}");
+        }
     }
 }

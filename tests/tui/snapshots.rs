@@ -284,6 +284,15 @@ fn modals() {
         let _ = a.update(Action::ToggleEnabled);
         a
     });
+    // Issue 12, defect 2: the console's own key (row 1), and a wrong name typed.
+    snap("confirm_disable_own_key", |size| {
+        let mut a = app(5, size);
+        let _ = a.update(Action::Down);
+        let _ = a.update(Action::ToggleEnabled);
+        typed(&mut a, "Service 00");
+        let _ = a.update(Action::Enter);
+        a
+    });
     snap("reveal_masked", |size| with_reveal(size, false));
     snap("reveal_revealed", |size| with_reveal(size, true));
     snap("detail", |size| {

@@ -481,7 +481,7 @@ fn a_copied_secret_is_cleared_when_its_timer_fires() {
     let mut a = app(1, (80, 24));
     let cmds = a.update(Action::Copied {
         secret: true,
-        result: Ok("via OSC 52".into()),
+        result: Ok(crate::fixtures::osc52_done("Secret")),
     });
     let Some(Command::Timer(TimerKind::ClipboardClear(id), after)) = cmds.first().cloned() else {
         panic!("{cmds:?}")
@@ -497,7 +497,7 @@ fn a_copied_secret_is_cleared_when_its_timer_fires() {
     assert!(
         a.update(Action::Copied {
             secret: false,
-            result: Ok("via OSC 52".into())
+            result: Ok(crate::fixtures::osc52_done("Secret"))
         })
         .is_empty()
     );
@@ -561,4 +561,51 @@ fn forms_validate_against_the_servers_catalog() {
         "a scope only the server's catalog has: {:?}",
         f.errors
     );
+}
+
+/// Issue 12, defect 2: disabling or deleting the key the console is signed in with says so in
+/// words, never promises "enable it again with Space", and needs the name typed (any case).
+#[test]
+fn the_consoles_own_key_cannot_be_disabled_or_deleted_without_the_name() {
+    let mut a = app(5, (80, 24));
+    let _ = a.update(Action::Down);
+    let own = a.selected_key().expect("row").id.clone();
+    assert_eq!(own, fixtures::me().key.id, "row 1 is the console's own key");
+    for action in [Action::ToggleEnabled, Action::DeleteKey] {
+        let _ = a.update(action.clone());
+        let Some(Modal::Confirm(c)) = a.modals.last() else {
+            panic!("{action:?}: no confirmation")
+        };
+        let body = c.body.join(" ");
+        assert!(body.contains("this console uses"), "{body}");
+        assert!(!body.contains("enable it again"), "{body}");
+        assert_eq!(c.type_to_confirm.as_deref(), Some("Service 001"));
+        assert!(a.update(Action::Yes).is_empty(), "y alone does nothing");
+        let Some(Modal::Confirm(c)) = a.modals.last() else {
+            panic!("closed")
+        };
+        assert!(
+            c.mismatch
+                .as_deref()
+                .is_some_and(|m| m.contains("Nothing done")),
+            "says why nothing happened"
+        );
+        typed(&mut a, "SERVICE 001");
+        let cmds = a.update(Action::Enter);
+        assert!(
+            matches!(
+                cmds.as_slice(),
+                [Command::UpdateKey { .. }] | [Command::DeleteKey(_)]
+            ),
+            "{cmds:?}"
+        );
+    }
+    // Another (enabled) key on a non-danger profile: a plain y/n.
+    let _ = a.update(Action::Down);
+    let _ = a.update(Action::Down);
+    let _ = a.update(Action::ToggleEnabled);
+    let Some(Modal::Confirm(c)) = a.modals.last() else {
+        panic!("no confirmation")
+    };
+    assert!(c.type_to_confirm.is_none());
 }

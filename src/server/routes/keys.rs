@@ -9,14 +9,15 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::cursor::key_page_req;
 use super::responses::{
     AuthErrors, BodyErrors, KeyConflict, KeyNotFound, Rejections, VersionMismatch,
 };
-use super::{audit, cursor, free_text, page_req, valid_name};
+use super::{audit, free_text, valid_name};
 use crate::api::{
-    Actor, CreateKeyRequest, CreateKeyResponse, KeyObject, ListKeysQuery, MAX_DESCRIPTION_CHARS,
-    MAX_DOMAINS, MAX_GRACE_SECONDS, MAX_OWNER_CHARS, Page, RotateRequest, RotateResponse,
-    UpdateKeyRequest,
+    Actor, CreateKeyRequest, CreateKeyResponse, KEY_SORTS, KeyObject, ListKeysQuery,
+    MAX_DESCRIPTION_CHARS, MAX_DOMAINS, MAX_GRACE_SECONDS, MAX_OWNER_CHARS, Page, RotateRequest,
+    RotateResponse, UpdateKeyRequest,
 };
 use crate::domain::decision::{ErrorCode, can_manage};
 use crate::domain::host_pattern::HostPattern;
@@ -28,7 +29,7 @@ use crate::server::auth::{Caller, KeysRead, KeysWrite};
 use crate::server::error::ApiError;
 use crate::server::extract::{NoQuery, StrictJson, StrictQuery};
 use crate::server::feed::{Change, change_of};
-use crate::storage::KeyFilter;
+use crate::storage::{KeyFilter, KeySort};
 
 fn parse_scopes(state: &AppState, scopes: &[String]) -> Result<ScopeSet, ApiError> {
     let set = ScopeSet::parse(scopes)
@@ -106,7 +107,27 @@ pub async fn list_keys(
     caller: Caller<KeysRead>,
     StrictQuery(q): StrictQuery<ListKeysQuery>,
 ) -> Result<Json<Page<KeyObject>>, ApiError> {
-    let page = page_req(q.limit, q.cursor.as_deref())?;
+    let sort = q
+        .sort
+        .as_deref()
+        .map(|s| {
+            KeySort::parse(s).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "invalid value for `sort`: use one of {}",
+                    KEY_SORTS.join(", ")
+                ))
+            })
+        })
+        .transpose()?
+        .unwrap_or_default();
+    let (page, cursors) = key_page_req(
+        &state,
+        &caller.key.org_id,
+        sort,
+        q.limit,
+        q.cursor.as_deref(),
+    )
+    .await?;
     let status = q
         .status
         .as_deref()
@@ -155,11 +176,20 @@ pub async fn list_keys(
             "invalid value for `q`: at most 200 characters",
         ));
     }
+    let owner = match q.owner.as_deref() {
+        Some(o) => Some(free_text("owner", o, MAX_OWNER_CHARS)?.ok_or_else(|| {
+            ApiError::invalid(
+                "invalid value for `owner`: give the owner to match (1-200 characters)",
+            )
+        })?),
+        None => None,
+    };
     let filter = KeyFilter {
         q: search.map(str::to_owned),
         status,
         app_id: q.app_id.clone(),
         env,
+        owner,
         scope,
         hint: q.hint.clone(),
         last_used_before: q.last_used_before,
@@ -168,7 +198,7 @@ pub async fn list_keys(
     let now = state.clock.now();
     let found = state
         .store
-        .list_keys(&caller.key.org_id, &filter, now, page)
+        .list_keys(&caller.key.org_id, &filter, now, &page)
         .await?;
     Ok(Json(Page {
         data: found
@@ -176,9 +206,9 @@ pub async fn list_keys(
             .iter()
             .map(|r| KeyObject::from_record(r, now))
             .collect(),
-        next_cursor: cursor(found.next),
-        total: found.total,
-        total_is_lower_bound: false,
+        next_cursor: cursors.next_key(found.next.as_ref()),
+        total: Some(found.total.count),
+        total_is_lower_bound: found.total.lower_bound,
     }))
 }
 

@@ -10,9 +10,10 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::audit;
+use super::cursor::{List, page_req};
 use super::keys::own_key;
 use super::responses::{AuthErrors, KeyNotFound, Rejections, StoreErrors};
-use super::{audit, cursor, page_req};
 use crate::api::{
     ActionTaken, Actor, GithubLabel, GithubToken, GithubTokenResult, KeyObject, LeakAction,
     LeakReport, LeakResult, LeakResults, LeakSighting, MAX_LEAK_ITEMS, MAX_LEAK_SOURCE_CHARS, Page,
@@ -160,7 +161,14 @@ pub async fn key_leaks(
     Path(id): Path<String>,
     StrictQuery(q): StrictQuery<PageQuery>,
 ) -> Result<Json<Page<LeakSighting>>, ApiError> {
-    let page = page_req(q.limit, q.cursor.as_deref())?;
+    let (page, cursors) = page_req(
+        &state,
+        &caller.key.org_id,
+        List::Sightings,
+        q.limit,
+        q.cursor.as_deref(),
+    )
+    .await?;
     let key = own_key(&state, &caller.key.org_id, &id).await?;
     let found = state.store.list_sightings(&key.id, page).await?;
     Ok(Json(Page {
@@ -173,7 +181,7 @@ pub async fn key_leaks(
                 reported_by: s.actor,
             })
             .collect(),
-        next_cursor: cursor(found.next),
+        next_cursor: cursors.next(found.next),
         total: None,
         total_is_lower_bound: false,
     }))

@@ -10,10 +10,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+use super::cursor::{List, page_req};
 use super::responses::{AuthErrors, BodyErrors, Rejections, StoreErrors};
-use super::{audit, cursor, page_req, valid_name};
+use super::{audit, valid_name};
 use crate::api::{
-    Actor, App, CreateAppRequest, Health, KeyObject, MeResponse, Page, PageQuery, Readiness,
+    Actor, App, CreateAppRequest, Health, KeyObject, MeResponse, Org, Page, PageQuery, Readiness,
     ScopeInfo, ScopesResponse, VerifyRequest, VerifyResponse,
 };
 use crate::domain::decision::{AuthMethod, Credential, ErrorCode, Step, extract_token};
@@ -38,12 +39,11 @@ pub async fn me(
     _: StrictQuery<NoQuery>,
 ) -> Result<Response, ApiError> {
     let org = state
-        .store
-        .get_org(&caller.key.org_id)
+        .org(&caller.key.org_id)
         .await?
         .ok_or_else(|| ApiError::internal("key without an organization"))?;
     let mut resp = Json(MeResponse {
-        org,
+        org: Org::clone(&org),
         key: KeyObject::from_record(&caller.key, state.clock.now()),
         scopes: caller.key.scopes.to_strings(),
         auth_method: caller.method.as_str().to_owned(),
@@ -139,11 +139,18 @@ pub async fn list_apps(
     caller: Caller<KeysRead>,
     StrictQuery(q): StrictQuery<PageQuery>,
 ) -> Result<Json<Page<App>>, ApiError> {
-    let page = page_req(q.limit, q.cursor.as_deref())?;
+    let (page, cursors) = page_req(
+        &state,
+        &caller.key.org_id,
+        List::Apps,
+        q.limit,
+        q.cursor.as_deref(),
+    )
+    .await?;
     let found = state.store.list_apps(&caller.key.org_id, page).await?;
     Ok(Json(Page {
         data: found.items,
-        next_cursor: cursor(found.next),
+        next_cursor: cursors.next(found.next),
         total: None,
         total_is_lower_bound: false,
     }))

@@ -1,6 +1,7 @@
 //! Route handlers, registered once through `utoipa_axum` so the router and the OpenAPI
 //! document come from the same annotations and cannot drift.
 
+pub mod cursor;
 pub mod instances;
 pub mod keys;
 pub mod leaks;
@@ -17,12 +18,10 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::api::{
-    API_KEY_HEADER, Actor, DEFAULT_LIMIT, ErrorBody, MAX_LIMIT, MAX_NAME_CHARS, REQUEST_ID_HEADER,
-};
-use crate::domain::key::{decode_base62, encode_base62, random_base62};
+use crate::api::{API_KEY_HEADER, Actor, ErrorBody, MAX_NAME_CHARS, REQUEST_ID_HEADER};
+use crate::domain::key::random_base62;
 use crate::domain::scope::{Catalog, Scope};
-use crate::storage::{NewAudit, PageReq};
+use crate::storage::NewAudit;
 
 struct SecuritySchemes;
 
@@ -164,34 +163,6 @@ pub fn document(openapi: &utoipa::openapi::OpenApi, catalog: &Catalog) -> String
         }
     }
     doc.to_string()
-}
-
-/// Validate `limit` and decode `cursor` (API.md §5: 1-500, default 50; opaque cursors).
-pub fn page_req(limit: Option<u32>, cursor: Option<&str>) -> Result<PageReq, ApiError> {
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid(format!(
-            "invalid value for `limit`: must be 1-{MAX_LIMIT}, got {limit}"
-        )));
-    }
-    let before = cursor
-        .map(|c| {
-            c.strip_prefix("cur_")
-                .and_then(decode_base62)
-                .and_then(|v| i64::try_from(v).ok())
-                .ok_or_else(|| {
-                    ApiError::invalid(
-                        "invalid value for `cursor`: use a next_cursor from a previous page",
-                    )
-                })
-        })
-        .transpose()?;
-    Ok(PageReq { limit, before })
-}
-
-/// The opaque cursor for a sequence number.
-pub fn cursor(next: Option<i64>) -> Option<String> {
-    next.map(|s| format!("cur_{}", encode_base62(u64::try_from(s).unwrap_or(0), 1)))
 }
 
 /// A new audit entry.

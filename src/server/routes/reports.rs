@@ -4,9 +4,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 
+use super::cursor::{List, page_req};
 use super::keys::own_key;
 use super::responses::{AuthErrors, KeyNotFound, Rejections};
-use super::{cursor, page_req};
 use crate::api::{
     Actor, AuditEntry, AuditQuery, AuthEvent, AuthEventsQuery, BucketSize, KeyUsage, OrgUsage,
     Page, TopKey, UsageBucket, UsageQuery,
@@ -142,7 +142,14 @@ pub async fn auth_events(
     caller: Caller<UsageRead>,
     StrictQuery(q): StrictQuery<AuthEventsQuery>,
 ) -> Result<Json<Page<AuthEvent>>, ApiError> {
-    let page = page_req(q.limit, q.cursor.as_deref())?;
+    let (page, cursors) = page_req(
+        &state,
+        &caller.key.org_id,
+        List::AuthEvents,
+        q.limit,
+        q.cursor.as_deref(),
+    )
+    .await?;
     if let Some(c) = &q.code
         && ErrorCode::parse(c).is_none()
     {
@@ -177,7 +184,7 @@ pub async fn auth_events(
                 count: e.count,
             })
             .collect(),
-        next_cursor: cursor(found.next),
+        next_cursor: cursors.next(found.next),
         total: None,
         total_is_lower_bound: false,
     }))
@@ -193,7 +200,14 @@ pub async fn audit(
     caller: Caller<AuditRead>,
     StrictQuery(q): StrictQuery<AuditQuery>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
-    let page = page_req(q.limit, q.cursor.as_deref())?;
+    let (page, cursors) = page_req(
+        &state,
+        &caller.key.org_id,
+        List::Audit,
+        q.limit,
+        q.cursor.as_deref(),
+    )
+    .await?;
     let actor = q
         .actor
         .as_deref()
@@ -228,7 +242,7 @@ pub async fn audit(
                 changes: a.changes,
             })
             .collect(),
-        next_cursor: cursor(found.next),
+        next_cursor: cursors.next(found.next),
         total: None,
         total_is_lower_bound: false,
     }))

@@ -208,6 +208,19 @@ pub enum CopyWhat {
     Text(String),
 }
 
+/// What a copy did, in words that claim nothing the console cannot confirm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyDone {
+    /// What was copied, for the message ("Secret", "Key id pk_…"); never a secret.
+    pub what: String,
+    /// e.g. "copied to the system clipboard", "sent by OSC 52 (not all terminals accept it)".
+    pub how: String,
+    /// What the clear will do, for "… in 30s": "clipboard clears", "tmux buffer deleted".
+    pub clears: String,
+    /// A one-time warning (tmux keeps a copy), if any.
+    pub warning: Option<String>,
+}
+
 /// The UI's whole vocabulary: what keys mean, and what tasks report back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -410,8 +423,8 @@ pub enum Action {
     Copied {
         /// A secret (starts the clear countdown).
         secret: bool,
-        /// How it was copied, or why it failed. Never the copied text.
-        result: Result<String, String>,
+        /// What happened, or why it failed. Never the copied text.
+        result: Result<CopyDone, String>,
     },
     /// The clipboard was cleared (or left alone because it changed).
     ClipboardCleared(Result<String, String>),
@@ -601,6 +614,8 @@ pub struct App {
     pub toast: Option<Toast>,
     /// A copied secret's clear deadline.
     pub clipboard_until: Option<(u64, Instant)>,
+    /// What that clear will do ("clipboard clears", "tmux buffer deleted").
+    pub clipboard_clears: String,
     /// Wall clock, for relative times.
     pub now: DateTime<Utc>,
     /// Monotonic clock, for countdowns.
@@ -634,6 +649,7 @@ impl App {
             line: None,
             toast: None,
             clipboard_until: None,
+            clipboard_clears: String::new(),
             now,
             mono,
             size: (80, 24),

@@ -58,14 +58,17 @@ pub struct Confirm {
     pub type_to_confirm: Option<String>,
     /// What was typed.
     pub typed: Input,
+    /// Why the last Enter did nothing (the typed name did not match).
+    pub mismatch: Option<String>,
 }
 
 impl Confirm {
-    /// Whether yes may be accepted now.
+    /// Whether yes may be accepted now: the typed name matches, ignoring case and the
+    /// spaces around it.
     pub fn ready(&self) -> bool {
-        self.type_to_confirm
-            .as_deref()
-            .is_none_or(|want| self.typed.value() == want)
+        self.type_to_confirm.as_deref().is_none_or(|want| {
+            self.typed.value().trim().to_lowercase() == want.trim().to_lowercase()
+        })
     }
 }
 

@@ -304,6 +304,7 @@ impl App {
             pending,
             type_to_confirm: type_name,
             typed: Input::default(),
+            mismatch: None,
         }));
     }
 
@@ -419,7 +420,7 @@ impl App {
                     if w.expire_needs_typing(now) {
                         let quiet = w.quiet_minutes();
                         let (id, name) = (w.old.id.clone(), w.old.name.clone());
-                        let rpm = Wizard::rpm(w.old_usage.as_ref(), 5);
+                        let rpm = w.old_rpm(5, now);
                         self.confirm(
                             format!("Expire {id} now?"),
                             vec![

@@ -16,6 +16,14 @@ use crate::api::{BucketSize, ListKeysQuery, UpdateKeyRequest};
 use crate::domain::host_pattern::HostPattern;
 use crate::domain::scope::{Catalog, CatalogEntry};
 
+/// The warning on disabling or deleting the key the console is signed in with.
+fn own_key_warning() -> [String; 2] {
+    [
+        "This is the key this console uses: you will lose access at once,".to_owned(),
+        "and nothing here can undo it. Type its name to go on.".to_owned(),
+    ]
+}
+
 /// Plain words for a refusal from the server.
 pub fn explain(e: &UiError) -> String {
     match e.code.as_deref() {
@@ -273,23 +281,39 @@ impl App {
             }
             Action::Copied { secret, result } => {
                 match result {
-                    Ok(how) => {
+                    Ok(done) => {
                         if secret {
                             let id = self.next_id();
                             let after = self.settings.clipboard_clear;
                             self.clipboard_until = Some((id, self.mono + after));
+                            self.clipboard_clears = done.clears.clone();
                             for m in &mut self.modals {
                                 if let Modal::Reveal(r) = m {
-                                    r.copied = Some(how.clone());
+                                    r.copied = Some(match &done.warning {
+                                        Some(w) => format!("{}. {w}", done.how),
+                                        None => done.how.clone(),
+                                    });
                                 }
                             }
                             self.toast(
-                                format!("Secret copied {how}; cleared in {}s", after.as_secs()),
+                                format!(
+                                    "{} {}; {} in {}s",
+                                    done.what,
+                                    done.how,
+                                    done.clears,
+                                    after.as_secs()
+                                ),
                                 false,
                             );
                             return Ok(vec![Command::Timer(TimerKind::ClipboardClear(id), after)]);
                         }
-                        self.toast(format!("Copied {how}"), false);
+                        self.toast(
+                            match &done.warning {
+                                Some(w) => format!("{} {}: {w}", done.what, done.how),
+                                None => format!("{} {}", done.what, done.how),
+                            },
+                            false,
+                        );
                     }
                     Err(e) => self.toast(format!("Copy failed: {e}"), true),
                 }
@@ -618,16 +642,30 @@ impl App {
                 }
                 Action::Edit(req) if c.type_to_confirm.is_some() => {
                     c.typed.handle(req);
+                    c.mismatch = None;
                 }
                 Action::Paste(t) if c.type_to_confirm.is_some() => {
                     for ch in t.chars().filter(|ch| !ch.is_control()) {
                         c.typed.handle(InputRequest::InsertChar(ch));
                     }
+                    c.mismatch = None;
                 }
                 Action::Yes | Action::Enter if c.ready() => {
                     let pending = c.pending.clone();
                     self.modals.pop();
                     return self.confirmed(pending);
+                }
+                Action::Yes | Action::Enter => {
+                    if let Some(want) = &c.type_to_confirm {
+                        c.mismatch = Some(if c.typed.value().trim().is_empty() {
+                            format!("Nothing done: type {want} first (case does not matter).")
+                        } else {
+                            format!(
+                                "Nothing done: \"{}\" is not {want} (case does not matter).",
+                                c.typed.value().trim()
+                            )
+                        });
+                    }
                 }
                 Action::ForceQuit => self.quit = true,
                 _ => {}
@@ -670,6 +708,7 @@ impl App {
                         },
                         type_to_confirm: None,
                         typed: Input::default(),
+                        mismatch: None,
                     }));
                 }
                 _ => {}
@@ -874,19 +913,28 @@ impl App {
         }
     }
 
+    /// Whether this is the key the console itself is signed in with.
+    pub fn is_own_key(&self, id: &str) -> bool {
+        self.me.as_ref().is_some_and(|m| m.key.id == id)
+    }
+
+    /// A confirmation; the name must be typed on a danger profile and whenever `always_type`
+    /// (the console's own key).
     fn confirm_destructive(
         &mut self,
         pending: Pending,
         title: String,
         body: Vec<String>,
         name: &str,
+        always_type: bool,
     ) {
         self.modals.push(Modal::Confirm(Confirm {
             title,
             body,
             pending,
-            type_to_confirm: self.session.danger.then(|| name.to_owned()),
+            type_to_confirm: (self.session.danger || always_type).then(|| name.to_owned()),
             typed: Input::default(),
+            mismatch: None,
         }));
     }
 
@@ -1096,6 +1144,16 @@ impl App {
             Action::ToggleEnabled => {
                 if let Some(k) = self.selected_key().cloned() {
                     if k.enabled {
+                        let own = self.is_own_key(&k.id);
+                        let mut body = vec![format!(
+                            "{} stops working at once for every client using it.",
+                            k.id
+                        )];
+                        if own {
+                            body.extend(own_key_warning());
+                        } else {
+                            body.push("You can enable it again with Space.".to_owned());
+                        }
                         self.confirm_destructive(
                             Pending::Disable {
                                 id: k.id.clone(),
@@ -1103,14 +1161,9 @@ impl App {
                                 version: k.version,
                             },
                             format!("Disable {}?", k.name),
-                            vec![
-                                format!(
-                                    "{} stops working at once for every client using it.",
-                                    k.id
-                                ),
-                                "You can enable it again with Space.".to_owned(),
-                            ],
+                            body,
                             &k.name,
+                            own,
                         );
                     } else {
                         return vec![Command::UpdateKey {
@@ -1127,21 +1180,27 @@ impl App {
             }
             Action::DeleteKey => {
                 if let Some(k) = self.selected_key().cloned() {
+                    let own = self.is_own_key(&k.id);
                     let used = k.last_used_at.map_or_else(
                         || "It has never been used.".to_owned(),
                         |t| format!("Last used {}.", crate::tui::views::ago(t, self.now)),
                     );
+                    let mut body = vec![
+                        format!("{} stops working at once. This cannot be undone.", k.id),
+                        used,
+                    ];
+                    if own {
+                        body.extend(own_key_warning());
+                    }
                     self.confirm_destructive(
                         Pending::Delete {
                             id: k.id.clone(),
                             name: k.name.clone(),
                         },
                         format!("Delete {}?", k.name),
-                        vec![
-                            format!("{} stops working at once. This cannot be undone.", k.id),
-                            used,
-                        ],
+                        body,
                         &k.name,
+                        own,
                     );
                 }
             }

@@ -194,12 +194,36 @@ impl Wizard {
             || self.last_hour_requests() > 0
     }
 
-    /// Requests per minute over the last `minutes` of a usage series.
-    pub fn rpm(usage: Option<&KeyUsage>, minutes: usize) -> f64 {
+    /// Requests per minute over the last `minutes` of a usage series, averaged over the
+    /// key's real age when it is younger than that (a 2-minute-old key's 216 requests are
+    /// 108 per minute, not 3.6).
+    pub fn rpm(
+        usage: Option<&KeyUsage>,
+        minutes: usize,
+        created: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> f64 {
         let Some(u) = usage else { return 0.0 };
-        let n = u.buckets.len().min(minutes).max(1);
+        let n = u
+            .buckets
+            .len()
+            .min(minutes)
+            .min(age_minutes(created, now))
+            .max(1);
         let sum: u64 = u.buckets.iter().rev().take(n).map(UsageBucket::total).sum();
         sum as f64 / n as f64
+    }
+
+    /// The old key's requests per minute over the last `minutes`.
+    pub fn old_rpm(&self, minutes: usize, now: DateTime<Utc>) -> f64 {
+        Self::rpm(self.old_usage.as_ref(), minutes, self.old.created_at, now)
+    }
+
+    /// The new key's requests per minute over the last `minutes`.
+    pub fn new_rpm(&self, minutes: usize, now: DateTime<Utc>) -> f64 {
+        self.new.as_ref().map_or(0.0, |n| {
+            Self::rpm(self.new_usage.as_ref(), minutes, n.created_at, now)
+        })
     }
 
     /// The quiet period in minutes.
@@ -223,7 +247,9 @@ impl Wizard {
         };
         Some(match last {
             Some(t) => (now - t).num_minutes().max(0),
-            None => i64::try_from(u.buckets.len()).unwrap_or(0),
+            // Never used: quiet for as long as it has existed (within the loaded range).
+            None => i64::try_from(u.buckets.len().min(age_minutes(self.old.created_at, now)))
+                .unwrap_or(0),
         })
     }
 
@@ -267,6 +293,11 @@ impl Wizard {
     pub fn expire_needs_typing(&self, now: DateTime<Utc>) -> bool {
         !self.old_is_quiet(now)
     }
+}
+
+/// Whole minutes a key created at `created` has existed, rounded up (at least 1).
+pub fn age_minutes(created: DateTime<Utc>, now: DateTime<Utc>) -> usize {
+    usize::try_from(((now - created).num_seconds().max(1) + 59) / 60).unwrap_or(1)
 }
 
 /// Test helpers shared by the app's unit tests.
@@ -413,6 +444,22 @@ mod tests {
         assert!(!w.old_is_quiet(now()));
         assert!(w.expire_needs_typing(now()));
         assert!(w.new_first_used.is_some());
-        assert!((Wizard::rpm(w.new_usage.as_ref(), 3) - 10.0 / 3.0).abs() < 1e-9);
+        let old = w.old.created_at - Duration::days(1);
+        assert!((Wizard::rpm(w.new_usage.as_ref(), 3, old, now()) - 10.0 / 3.0).abs() < 1e-9);
+        // A key two minutes old: its last two minutes, not three.
+        let young = now() - Duration::minutes(2);
+        assert!((Wizard::rpm(w.new_usage.as_ref(), 3, young, now()) - 4.0).abs() < 1e-9);
+    }
+
+    /// Issue 12, defect 1: a 5-minute-old key that was never used is quiet for 5 minutes,
+    /// not for the 60 minutes of the loaded range.
+    #[test]
+    fn a_young_unused_key_is_quiet_only_for_its_age() {
+        let mut k = key();
+        k.created_at = now() - Duration::minutes(5);
+        k.last_used_at = None;
+        let mut w = Wizard::new(k);
+        w.observe(Some(usage(&[0; 60])), None);
+        assert_eq!(w.old_quiet_for(now()), Some(5));
     }
 }

@@ -247,7 +247,7 @@ fn render_toast(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     if let Some((_, until)) = app.clipboard_until {
         let left = until.saturating_duration_since(app.mono).as_secs();
         spans.push(Span::styled(
-            format!("⧗ clipboard clears in {left}s "),
+            format!("⧗ {} in {left}s ", app.clipboard_clears),
             t.warn(),
         ));
     }

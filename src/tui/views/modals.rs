@@ -18,7 +18,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     for (depth, m) in app.modals.iter().enumerate() {
         match m {
             Modal::Help { filter, scroll } => help(app, cx, frame, area, filter, *scroll),
-            Modal::Confirm(c) => confirm(cx, frame, area, c),
+            Modal::Confirm(c) => confirm(cx, frame, area, c, app.session.danger),
             Modal::Form(f) => form(app, cx, frame, area, f),
             Modal::ScopePicker(p) => picker(app, cx, frame, area, p),
             // A secret shows only while its modal is on top.
@@ -109,20 +109,27 @@ fn help(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, filter: &Input, 
     frame.render_widget(Paragraph::new(lines).block(block), rect);
 }
 
-fn confirm(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, c: &Confirm) {
+fn confirm(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, c: &Confirm, danger: bool) {
     let t = cx.theme;
-    let h =
-        u16::try_from(c.body.len()).unwrap_or(4) + if c.type_to_confirm.is_some() { 8 } else { 5 };
+    // Rows as wrapped in the popup (70 wide, less the borders), so the keys stay on screen.
+    let inner = usize::from(area.width.min(70).saturating_sub(2)).max(1);
+    let rows = |s: &str| s.chars().count().div_ceil(inner).max(1);
+    let body: usize =
+        c.body.iter().map(|l| rows(l)).sum::<usize>() + c.mismatch.as_deref().map_or(0, rows);
+    let h = u16::try_from(body).unwrap_or(4) + if c.type_to_confirm.is_some() { 8 } else { 5 };
     let title = format!(" {} ", c.title);
     let (rect, block) = popup(frame, area, 70, h, &title);
     let mut lines: Vec<Line<'_>> = c.body.iter().map(|l| Line::from(l.clone())).collect();
     lines.push(Line::default());
     if let Some(want) = &c.type_to_confirm {
-        lines.push(Line::from(vec![
-            Span::styled(" PROD ", t.danger_badge()),
-            Span::raw(" Type the key name to confirm: "),
-            Span::styled(want.clone(), t.title()),
-        ]));
+        let mut ask = Vec::new();
+        if danger {
+            ask.push(Span::styled(" PROD ", t.danger_badge()));
+            ask.push(Span::raw(" "));
+        }
+        ask.push(Span::raw("Type the key name to confirm: "));
+        ask.push(Span::styled(want.clone(), t.title()));
+        lines.push(Line::from(ask));
         let ok = c.ready();
         lines.push(Line::from(vec![
             Span::raw("> "),
@@ -132,6 +139,9 @@ fn confirm(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, c: &Confirm) {
             ),
             Span::raw("▏"),
         ]));
+        if let Some(why) = &c.mismatch {
+            lines.push(Line::from(Span::styled(why.clone(), t.error())));
+        }
         lines.push(Line::default());
         lines.push(Line::from(vec![
             Span::styled("Enter", t.key()),
@@ -374,7 +384,7 @@ fn reveal(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, r: &Reveal, on
     }
     lines.push(Line::default());
     if let Some(how) = &r.copied {
-        lines.push(Line::from(Span::styled(format!("Copied {how}."), t.ok())));
+        lines.push(Line::from(Span::styled(format!("Secret {how}."), t.ok())));
     }
     lines.push(Line::from(vec![
         Span::styled("v", t.key()),

@@ -26,6 +26,30 @@ fn series(u: Option<&KeyUsage>) -> Vec<u64> {
         .unwrap_or_default()
 }
 
+/// A per-minute sparkline that always ends at "now" on the right edge: the newest minutes
+/// that fit, drawn right-aligned inside the block (a sparkline alone draws the oldest from
+/// the left and cuts off the newest).
+fn spark(
+    frame: &mut Frame,
+    area: Rect,
+    block: Block<'_>,
+    data: &[u64],
+    style: ratatui::style::Style,
+) {
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let w = u16::try_from(data.len())
+        .unwrap_or(u16::MAX)
+        .min(inner.width);
+    let shown = &data[data.len() - usize::from(w)..];
+    let rect = Rect {
+        x: inner.right().saturating_sub(w),
+        width: w,
+        ..inner
+    };
+    frame.render_widget(Sparkline::default().data(shown).style(style), rect);
+}
+
 /// The crumb text while the wizard is open.
 pub fn crumb(w: &Wizard) -> String {
     format!(
@@ -82,7 +106,7 @@ pub(super) fn render_wizard(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Re
                 k.last_used_at
                     .map_or_else(|| "never".to_owned(), |u| ago(u, now)),
             ));
-            let rpm = Wizard::rpm(w.old_usage.as_ref(), 60);
+            let rpm = w.old_rpm(60, now);
             lines.push(field(
                 "Last hour",
                 match &w.old_usage {
@@ -101,20 +125,18 @@ pub(super) fn render_wizard(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Re
                 "Enter: choose the grace period   Esc: cancel",
                 t.dim(),
             )));
-            let [text, spark] =
+            let [text, chart] =
                 Layout::vertical([Constraint::Min(1), Constraint::Length(4)]).areas(inner);
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text);
             let data = series(w.old_usage.as_ref());
-            frame.render_widget(
-                Sparkline::default()
-                    .data(&data)
-                    .block(
-                        Block::default()
-                            .borders(Borders::TOP)
-                            .title(" requests per minute, last hour "),
-                    )
-                    .style(t.series(0)),
-                spark,
+            spark(
+                frame,
+                chart,
+                Block::default()
+                    .borders(Borders::TOP)
+                    .title(" requests per minute, last hour → now "),
+                &data,
+                t.series(0),
             );
             return;
         }
@@ -168,8 +190,8 @@ pub(super) fn render_wizard(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Re
         }
         Step::CutOver | Step::Finish => {
             let new = w.new.as_ref();
-            let old_rpm = Wizard::rpm(w.old_usage.as_ref(), 5);
-            let new_rpm = Wizard::rpm(w.new_usage.as_ref(), 5);
+            let old_rpm = w.old_rpm(5, now);
+            let new_rpm = w.new_rpm(5, now);
             let [top, charts, bottom] = Layout::vertical([
                 Constraint::Length(4),
                 Constraint::Length(7),
@@ -233,27 +255,23 @@ pub(super) fn render_wizard(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Re
                     .areas(charts);
             let old_data = series(w.old_usage.as_ref());
             let new_data = series(w.new_usage.as_ref());
-            frame.render_widget(
-                Sparkline::default()
-                    .data(&old_data)
-                    .block(
-                        Block::default()
-                            .borders(Borders::ALL)
-                            .title(" old key, per minute "),
-                    )
-                    .style(t.series(3)),
+            spark(
+                frame,
                 l,
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" old key, per minute → now "),
+                &old_data,
+                t.series(3),
             );
-            frame.render_widget(
-                Sparkline::default()
-                    .data(&new_data)
-                    .block(
-                        Block::default()
-                            .borders(Borders::ALL)
-                            .title(" new key, per minute "),
-                    )
-                    .style(t.series(0)),
+            spark(
+                frame,
                 r,
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" new key, per minute → now "),
+                &new_data,
+                t.series(0),
             );
             let mut foot: Vec<Line<'_>> = Vec::new();
             if w.step == Step::Finish {

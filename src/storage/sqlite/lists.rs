@@ -1,0 +1,573 @@
+//! `GET /v1/keys` on SQLite: pages, totals and search that read index ranges, never the
+//! whole organization (migration 0006, README "Lists at scale").
+//!
+//! A list query has a **driver**, the one index it walks in the requested order, and a
+//! **residual**, the filter terms that index does not answer (checked on each row it yields).
+//! - Creation order (`created`, `-created`): `seq` order. The driver is the index of the most
+//!   selective single filter (`owner`, `app_id`, `status`, `env`), or `keys_org_seq`; for a
+//!   `q` of 3 characters or more, the trigram index `keys_fts` (its rowid is `seq`).
+//! - Another sort: that sort's index (`keys_sort_*`); for a `q` whose candidates are fewer
+//!   than [`SCAN_BUDGET`], those candidates, sorted.
+//!
+//! With no residual every row the driver yields matches, so a page reads `limit + 1` rows.
+//! With one, a page examines at most [`SCAN_BUDGET`] rows: when they hold fewer than a page of
+//! matches, the page is short and its cursor continues after the last row examined. Totals
+//! count up to [`TOTAL_CAP`] rows of the driver (exact below it), or with a residual the
+//! matches among at most [`SCAN_BUDGET`] rows (a lower bound when that many were examined).
+//! The `q` test is always residual too: trigram candidates are verified by an exact substring
+//! test, so results are exactly those of a substring match.
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::{SqliteStore, get, insert_key_row, key_from_row, map_err, ms};
+use crate::domain::key::Env;
+use crate::domain::record::{KeyRecord, KeyStatus};
+use crate::storage::{
+    KeyFilter, KeyPage, KeyPageReq, KeyPos, KeySort, KeySortField, KeyTotal, SCAN_BUDGET,
+    SortValue, StoreError, StoreResult, TOTAL_CAP,
+};
+
+/// The columns of a key row, from alias `k`.
+const K_COLUMNS: &str = "k.seq, k.id, k.org_id, k.name, k.env, k.app_id, k.scopes, \
+    k.allowed_domains, k.enabled, k.secret_hash, k.secret_hint, k.created_at, k.updated_at, \
+    k.expires_at, k.last_used_at, k.rotated_from, k.rotated_to, k.version, k.owner, \
+    k.description, k.leaked_at";
+
+/// Shortest `q` the trigram index answers (in characters).
+pub const TRIGRAM_MIN_CHARS: usize = 3;
+
+/// One filter term. A status is one or two terms (`expiring` is "enabled with an expiry"
+/// and "expires after now").
+#[derive(Debug, Clone, PartialEq)]
+enum Cond {
+    Disabled,
+    Active,
+    EnabledWithExpiry,
+    ExpiresAfter(i64),
+    ExpiresBy(i64),
+    Env(Env),
+    App(String),
+    Owner(String),
+    /// The JSON-quoted scope forms that grant it: `"resource:*"` and `"scope"` (`"*"` too).
+    Scope {
+        resource_all: String,
+        exact: String,
+    },
+    Hint(String),
+    LastUsedBefore(i64),
+    CreatedBefore(i64),
+    /// The exact substring test, `q` ASCII-lowercased.
+    Q(String),
+}
+
+impl Cond {
+    fn push(&self, qb: &mut QueryBuilder<Sqlite>) {
+        match self {
+            Cond::Disabled => {
+                qb.push("k.enabled = 0");
+            }
+            Cond::Active => {
+                qb.push("k.enabled = 1 AND k.expires_at IS NULL");
+            }
+            Cond::EnabledWithExpiry => {
+                qb.push("k.enabled = 1 AND k.expires_at IS NOT NULL");
+            }
+            Cond::ExpiresAfter(now) => {
+                qb.push("k.expires_at > ").push_bind(*now);
+            }
+            Cond::ExpiresBy(now) => {
+                qb.push("k.expires_at <= ").push_bind(*now);
+            }
+            Cond::Env(env) => {
+                qb.push("k.env = ").push_bind(env.as_str());
+            }
+            Cond::App(app) => {
+                qb.push("k.app_id = ").push_bind(app.clone());
+            }
+            Cond::Owner(owner) => {
+                qb.push("k.owner = ")
+                    .push_bind(owner.clone())
+                    .push(" COLLATE NOCASE");
+            }
+            Cond::Scope {
+                resource_all,
+                exact,
+            } => {
+                qb.push("(instr(k.scopes, '\"*\"') > 0 OR instr(k.scopes, ")
+                    .push_bind(resource_all.clone())
+                    .push(") > 0 OR instr(k.scopes, ")
+                    .push_bind(exact.clone())
+                    .push(") > 0)");
+            }
+            Cond::Hint(hint) => {
+                qb.push("substr(k.secret_hint, -")
+                    .push_bind(i64::try_from(hint.len()).unwrap_or(4))
+                    .push(") = ")
+                    .push_bind(hint.clone());
+            }
+            Cond::LastUsedBefore(t) => {
+                qb.push("(k.last_used_at IS NULL OR k.last_used_at < ")
+                    .push_bind(*t)
+                    .push(")");
+            }
+            Cond::CreatedBefore(t) => {
+                qb.push("k.created_at < ").push_bind(*t);
+            }
+            Cond::Q(q) => {
+                qb.push("(instr(lower(k.name), ")
+                    .push_bind(q.clone())
+                    .push(") > 0 OR instr(lower(k.id), ")
+                    .push_bind(q.clone())
+                    .push(") > 0)");
+            }
+        }
+    }
+
+    /// The index that yields exactly this term's keys in `seq` order.
+    fn creation_index(&self) -> Option<&'static str> {
+        Some(match self {
+            Cond::Owner(_) => "keys_org_owner_field",
+            Cond::App(_) => "keys_list_app",
+            Cond::Disabled => "keys_list_disabled",
+            Cond::EnabledWithExpiry => "keys_list_expiring",
+            Cond::Env(_) => "keys_list_env",
+            Cond::Active => "keys_list_active",
+            _ => return None,
+        })
+    }
+}
+
+/// The filter as terms, most selective index first.
+fn conds(f: &KeyFilter, now: DateTime<Utc>) -> Vec<Cond> {
+    let now = ms(now);
+    let mut out = Vec::new();
+    if let Some(o) = &f.owner {
+        out.push(Cond::Owner(o.clone()));
+    }
+    if let Some(a) = &f.app_id {
+        out.push(Cond::App(a.clone()));
+    }
+    match f.status {
+        Some(KeyStatus::Disabled) => out.push(Cond::Disabled),
+        Some(KeyStatus::Expiring) => {
+            out.extend([Cond::EnabledWithExpiry, Cond::ExpiresAfter(now)]);
+        }
+        Some(KeyStatus::Expired) => out.extend([Cond::EnabledWithExpiry, Cond::ExpiresBy(now)]),
+        Some(KeyStatus::Active) | None => {}
+    }
+    if let Some(env) = f.env {
+        out.push(Cond::Env(env));
+    }
+    if f.status == Some(KeyStatus::Active) {
+        out.push(Cond::Active);
+    }
+    if let Some(scope) = &f.scope {
+        let resource = scope.split(':').next().unwrap_or(scope);
+        out.push(Cond::Scope {
+            resource_all: format!("\"{resource}:*\""),
+            exact: format!("\"{scope}\""),
+        });
+    }
+    if let Some(h) = &f.hint {
+        out.push(Cond::Hint(h.clone()));
+    }
+    if let Some(t) = f.last_used_before {
+        out.push(Cond::LastUsedBefore(ms(t)));
+    }
+    if let Some(t) = f.created_before {
+        out.push(Cond::CreatedBefore(ms(t)));
+    }
+    if let Some(q) = &f.q {
+        out.push(Cond::Q(q.to_ascii_lowercase()));
+    }
+    out
+}
+
+/// A trigram phrase query for `q`: the whole string, quotes doubled.
+fn fts_phrase(q: &str) -> String {
+    format!("\"{}\"", q.replace('"', "\"\""))
+}
+
+/// What a query walks.
+#[derive(Debug, Clone)]
+enum Driver {
+    /// An index of `keys` (its terms in WHERE, the rest residual).
+    Index {
+        index: &'static str,
+        terms: Vec<Cond>,
+    },
+    /// The trigram index, in `seq` order.
+    Fts(String),
+    /// The trigram candidates (fewer than [`SCAN_BUDGET`] in the org), sorted.
+    FtsSorted(String),
+}
+
+/// The sort's expression on alias `k`, and the value a position binds.
+fn sort_expr(field: KeySortField) -> &'static str {
+    match field {
+        KeySortField::Created => "k.seq",
+        KeySortField::Name => "k.name COLLATE NOCASE",
+        KeySortField::LastUsed => "ifnull(k.last_used_at, -1)",
+        KeySortField::Expires => "ifnull(k.expires_at, 9223372036854775807)",
+    }
+}
+
+fn sort_index(field: KeySortField) -> &'static str {
+    match field {
+        KeySortField::Created => "keys_org_seq",
+        KeySortField::Name => "keys_sort_name",
+        KeySortField::LastUsed => "keys_sort_last_used",
+        KeySortField::Expires => "keys_sort_expires",
+    }
+}
+
+/// `AND (expr, seq) > (value, seq)` (or `<` descending) for a position.
+fn push_after(qb: &mut QueryBuilder<Sqlite>, sort: KeySort, pos: &KeyPos, seq_col: &str) {
+    let op = if sort.descending { " < " } else { " > " };
+    match &pos.value {
+        SortValue::Created => {
+            qb.push(" AND ").push(seq_col).push(op).push_bind(pos.seq);
+        }
+        SortValue::Name(name) => {
+            qb.push(" AND (k.name COLLATE NOCASE, k.seq)")
+                .push(op)
+                .push("(")
+                .push_bind(name.clone())
+                .push(", ")
+                .push_bind(pos.seq)
+                .push(")");
+        }
+        SortValue::Time(t) => {
+            let v = match sort.field {
+                KeySortField::Expires => t.unwrap_or(i64::MAX),
+                _ => t.unwrap_or(-1),
+            };
+            qb.push(" AND (")
+                .push(sort_expr(sort.field))
+                .push(", k.seq)")
+                .push(op)
+                .push("(")
+                .push_bind(v)
+                .push(", ")
+                .push_bind(pos.seq)
+                .push(")");
+        }
+    }
+}
+
+fn push_order(qb: &mut QueryBuilder<Sqlite>, sort: KeySort, seq_col: &str) {
+    let dir = if sort.descending { " DESC" } else { " ASC" };
+    qb.push(" ORDER BY ");
+    if sort.field != KeySortField::Created {
+        qb.push(sort_expr(sort.field)).push(dir).push(", ");
+    }
+    qb.push(seq_col).push(dir);
+}
+
+/// `<a> AND <b> …`, or `1` for none.
+fn push_all(qb: &mut QueryBuilder<Sqlite>, terms: &[Cond]) {
+    if terms.is_empty() {
+        qb.push("1");
+    }
+    for (i, c) in terms.iter().enumerate() {
+        if i > 0 {
+            qb.push(" AND ");
+        }
+        c.push(qb);
+    }
+}
+
+/// `SELECT <what> FROM … WHERE <org, live, driver terms, position> ORDER BY … LIMIT n`: the rows
+/// the driver yields, with `hit` (the residual) computed on each.
+fn push_scan(
+    qb: &mut QueryBuilder<Sqlite>,
+    what: &str,
+    org_id: &str,
+    driver: &Driver,
+    residual: &[Cond],
+    order: Option<(KeySort, Option<&KeyPos>)>,
+    n: u32,
+) {
+    qb.push("SELECT ").push(what).push(", (");
+    push_all(qb, residual);
+    qb.push(") AS hit FROM ");
+    let seq_col = match driver {
+        Driver::Index { index, terms } => {
+            qb.push("keys AS k INDEXED BY ").push(*index);
+            qb.push(" WHERE k.org_id = ")
+                .push_bind(org_id.to_owned())
+                .push(" AND k.deleted_at IS NULL");
+            for t in terms {
+                qb.push(" AND ");
+                t.push(qb);
+            }
+            "k.seq"
+        }
+        Driver::Fts(phrase) => {
+            qb.push("keys_fts AS f CROSS JOIN keys AS k ON k.seq = f.rowid WHERE keys_fts MATCH ")
+                .push_bind(phrase.clone())
+                .push(" AND k.org_id = ")
+                .push_bind(org_id.to_owned())
+                .push(" AND k.deleted_at IS NULL");
+            "f.rowid"
+        }
+        Driver::FtsSorted(phrase) => {
+            qb.push(
+                "keys AS k NOT INDEXED WHERE k.seq IN (SELECT rowid FROM keys_fts WHERE keys_fts MATCH ",
+            )
+            .push_bind(phrase.clone())
+            .push(") AND k.org_id = ")
+            .push_bind(org_id.to_owned())
+            .push(" AND k.deleted_at IS NULL");
+            "k.seq"
+        }
+    };
+    if let Some((sort, after)) = order {
+        if let Some(pos) = after {
+            push_after(qb, sort, pos, seq_col);
+        }
+        push_order(qb, sort, seq_col);
+    }
+    qb.push(" LIMIT ").push_bind(i64::from(n));
+}
+
+/// Pick the creation-order driver: the first term with an index (the rest is residual).
+fn creation_driver(mut terms: Vec<Cond>) -> (Driver, Vec<Cond>) {
+    match terms.iter().position(|c| c.creation_index().is_some()) {
+        Some(i) => {
+            let t = terms.remove(i);
+            let index = t.creation_index().unwrap_or("keys_org_seq");
+            (
+                Driver::Index {
+                    index,
+                    terms: vec![t],
+                },
+                terms,
+            )
+        }
+        None => (
+            Driver::Index {
+                index: "keys_org_seq",
+                terms: Vec::new(),
+            },
+            terms,
+        ),
+    }
+}
+
+/// The trigram phrase, when `q` is long enough for the index.
+fn trigram(f: &KeyFilter) -> Option<String> {
+    f.q.as_deref()
+        .filter(|q| q.chars().count() >= TRIGRAM_MIN_CHARS)
+        .map(fts_phrase)
+}
+
+/// The driver and residual for counting (independent of the sort).
+fn count_plan(f: &KeyFilter, terms: Vec<Cond>) -> (Driver, Vec<Cond>) {
+    if let Some(phrase) = trigram(f) {
+        return (Driver::Fts(phrase), terms);
+    }
+    // `expiring` and `expired` count a range on either side of now, unless an owner or app
+    // narrows the keys first.
+    let narrowed = terms
+        .iter()
+        .any(|c| matches!(c, Cond::Owner(_) | Cond::App(_)));
+    let range = terms
+        .iter()
+        .position(|c| matches!(c, Cond::ExpiresAfter(_) | Cond::ExpiresBy(_)));
+    if let Some(i) = range
+        && !narrowed
+    {
+        let mut rest = terms;
+        let range = rest.remove(i);
+        rest.retain(|c| *c != Cond::EnabledWithExpiry);
+        return (
+            Driver::Index {
+                index: "keys_count_expiry",
+                terms: vec![Cond::EnabledWithExpiry, range],
+            },
+            rest,
+        );
+    }
+    creation_driver(terms)
+}
+
+fn pos_of(sort: KeySort, seq: i64, k: &RowSort) -> KeyPos {
+    let value = match sort.field {
+        KeySortField::Created => SortValue::Created,
+        KeySortField::Name => SortValue::Name(k.name.clone()),
+        KeySortField::LastUsed => SortValue::Time(k.last_used_at),
+        KeySortField::Expires => SortValue::Time(k.expires_at),
+    };
+    KeyPos { sort, value, seq }
+}
+
+/// The sort values of a row.
+struct RowSort {
+    name: String,
+    last_used_at: Option<i64>,
+    expires_at: Option<i64>,
+}
+
+fn row_sort(r: &SqliteRow) -> StoreResult<(i64, RowSort)> {
+    Ok((
+        get(r, "seq")?,
+        RowSort {
+            name: get(r, "name")?,
+            last_used_at: get(r, "last_used_at")?,
+            expires_at: get(r, "expires_at")?,
+        },
+    ))
+}
+
+impl SqliteStore {
+    async fn count_keys(
+        &self,
+        org_id: &str,
+        f: &KeyFilter,
+        terms: Vec<Cond>,
+    ) -> StoreResult<(KeyTotal, bool)> {
+        let (driver, residual) = count_plan(f, terms);
+        let n = if residual.is_empty() {
+            u32::try_from(TOTAL_CAP + 1).unwrap_or(u32::MAX)
+        } else {
+            SCAN_BUDGET
+        };
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT count(*) AS examined, ifnull(sum(hit), 0) AS hits FROM (",
+        );
+        push_scan(&mut qb, "1", org_id, &driver, &residual, None, n);
+        qb.push(")");
+        let row = qb.build().fetch_one(&self.reader).await.map_err(map_err)?;
+        let examined = u64::try_from(get::<i64>(&row, "examined")?).unwrap_or(0);
+        let hits = u64::try_from(get::<i64>(&row, "hits")?).unwrap_or(0);
+        let total = if residual.is_empty() {
+            KeyTotal {
+                count: examined.min(TOTAL_CAP),
+                lower_bound: examined > TOTAL_CAP,
+            }
+        } else {
+            KeyTotal {
+                count: hits.min(TOTAL_CAP),
+                lower_bound: examined >= u64::from(SCAN_BUDGET),
+            }
+        };
+        // Whether the driver's candidates were all examined.
+        Ok((total, examined < u64::from(n)))
+    }
+
+    /// [`crate::storage::KeyStore::list_keys`].
+    pub(super) async fn list_keys_page(
+        &self,
+        org_id: &str,
+        f: &KeyFilter,
+        now: DateTime<Utc>,
+        page: &KeyPageReq,
+    ) -> StoreResult<KeyPage> {
+        let terms = conds(f, now);
+        let (total, all_counted) = self.count_keys(org_id, f, terms.clone()).await?;
+        let sort = page.sort;
+        let (driver, residual) = match (trigram(f), sort.field) {
+            (Some(phrase), KeySortField::Created) => (Driver::Fts(phrase), terms),
+            // Few candidates: sort them. Many: walk the sort's index, testing each.
+            (Some(phrase), _) if all_counted => (Driver::FtsSorted(phrase), terms),
+            (_, KeySortField::Created) => creation_driver(terms),
+            (_, field) => (
+                Driver::Index {
+                    index: sort_index(field),
+                    terms: Vec::new(),
+                },
+                terms,
+            ),
+        };
+        if let Some(pos) = &page.after
+            && pos.sort != sort
+        {
+            return Err(StoreError::Other(
+                "a position of another sort (the server checks cursors)".to_owned(),
+            ));
+        }
+        let after = page.after.as_ref();
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT * FROM (");
+        push_scan(
+            &mut qb,
+            K_COLUMNS,
+            org_id,
+            &driver,
+            &residual,
+            Some((sort, after)),
+            SCAN_BUDGET,
+        );
+        qb.push(") WHERE hit LIMIT ")
+            .push_bind(i64::from(page.limit) + 1);
+        let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
+        let mut items = Vec::with_capacity(rows.len());
+        let mut last = None;
+        for r in &rows {
+            items.push(key_from_row(r)?);
+            last = Some(row_sort(r)?);
+            if items.len() == page.limit as usize {
+                break;
+            }
+        }
+        let next = if rows.len() > page.limit as usize {
+            last.map(|(seq, k)| pos_of(sort, seq, &k))
+        } else if residual.is_empty() {
+            None
+        } else {
+            // A short page: did the scan stop at its budget? Then continue after the last
+            // row it examined.
+            let mut qb =
+                QueryBuilder::<Sqlite>::new("SELECT seq, name, last_used_at, expires_at FROM (");
+            push_scan(
+                &mut qb,
+                "k.seq AS seq, k.name AS name, k.last_used_at AS last_used_at, k.expires_at AS expires_at",
+                org_id,
+                &driver,
+                &[],
+                Some((sort, after)),
+                SCAN_BUDGET,
+            );
+            qb.push(") LIMIT 1 OFFSET ")
+                .push_bind(i64::from(SCAN_BUDGET) - 1);
+            let row = qb
+                .build()
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(map_err)?;
+            row.as_ref()
+                .map(row_sort)
+                .transpose()?
+                .map(|(seq, k)| pos_of(sort, seq, &k))
+        };
+        Ok(KeyPage { items, next, total })
+    }
+
+    /// [`crate::storage::KeyStore::import_keys`].
+    pub(super) async fn import_key_rows(&self, keys: &[KeyRecord]) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let r = async {
+            for k in keys {
+                insert_key_row(tx.conn(), k).await?;
+            }
+            Ok(())
+        }
+        .await;
+        tx.end(r, |_| true).await
+    }
+
+    /// [`crate::storage::KeyStore::cursor_secret`].
+    pub(super) async fn stored_cursor_secret(&self) -> StoreResult<[u8; 32]> {
+        let row = sqlx::query("SELECT secret FROM cursor_secret WHERE id = 1")
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| StoreError::Corrupt("the cursor secret is missing".to_owned()))?;
+        let secret: Vec<u8> = row.try_get("secret").map_err(map_err)?;
+        secret
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("the cursor secret is not 32 bytes".to_owned()))
+    }
+}
