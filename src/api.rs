@@ -18,6 +18,8 @@ use crate::domain::scope::PRESETS;
 
 /// Response header carrying the request id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Response header of every key mutation: the change's sequence number (API.md §7).
+pub const CHANGE_HEADER: &str = "x-keyconsole-change";
 /// Request header naming the app a request acts for.
 pub const APP_ID_HEADER: &str = "x-app-id";
 /// Request header carrying a key instead of `Authorization`.
@@ -73,6 +75,8 @@ pub const KEY_SORTS: [&str; 8] = [
 pub mod paths {
     /// `GET /v1/me`
     pub const ME: &str = "/v1/me";
+    /// `GET /v1/instances`
+    pub const INSTANCES: &str = "/v1/instances";
     /// `GET, POST /v1/keys`
     pub const KEYS: &str = "/v1/keys";
     /// `GET, PATCH, DELETE /v1/keys/{id}`
@@ -998,11 +1002,53 @@ pub struct OrgCreated {
     pub credential: Secret,
 }
 
-/// `GET /healthz`, `/readyz`
+/// `GET /healthz`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     /// `ok`.
     pub status: String,
+}
+
+/// `GET /readyz`: the database answers and takes writes; and the change feed's state
+/// (API.md §7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Readiness {
+    /// `ok`.
+    pub status: String,
+    /// `ok`: this instance has heard every change within the bound; `reconnecting`: it has
+    /// not, so it reads the database for every key instead of trusting its cache.
+    #[schema(pattern = "^(ok|reconnecting)$")]
+    pub change_feed: String,
+    /// Milliseconds since the feed last confirmed this instance is caught up (0 for an
+    /// instance alone on its database).
+    pub change_feed_lag_ms: u64,
+    /// The last change this instance applied.
+    pub applied_change: i64,
+}
+
+/// One instance in `GET /v1/instances`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Instance {
+    /// `ins_` + 16 base62, new at every start.
+    pub id: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Its last heartbeat (at most 30 s ago).
+    pub last_seen_at: DateTime<Utc>,
+    /// The last change it has applied: it has applied change n when this is ≥ n.
+    pub applied_change: i64,
+}
+
+/// `GET /v1/instances`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstancesResponse {
+    /// The newest change of a key of the caller's organization (0 when none).
+    pub latest_change: i64,
+    /// The instances seen in the last 30 s, oldest start first.
+    pub data: Vec<Instance>,
 }
 
 /// What `POST /v1/leaks` does to each matched key.

@@ -205,6 +205,11 @@ pub struct ServeArgs {
     /// What a leak GitHub reports does to the key: disable it, or only report it.
     #[arg(long, value_enum, default_value = "disable", help_heading = "Leaks")]
     pub leak_policy: LeakPolicyArg,
+    /// While the database cannot be reached, keys this instance has cached keep verifying
+    /// this long past what it last knew of them (`5m`, `30s`; `0` refuses at once); keys it
+    /// has not cached get 503, and /readyz is 503 meanwhile.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = any_duration)]
+    pub offline_grace: Duration,
 }
 
 /// `--leak-policy`
@@ -214,6 +219,12 @@ pub enum LeakPolicyArg {
     Disable,
     /// Record the leak; the key keeps working.
     Report,
+}
+
+fn any_duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
+        .map(Duration::from_secs)
+        .ok_or_else(|| "use a duration such as 0, 30s, 5m or 1h".to_owned())
 }
 
 fn positive_duration(s: &str) -> Result<Duration, String> {
@@ -466,6 +477,7 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
             LeakPolicyArg::Disable => LeakAction::Disable,
             LeakPolicyArg::Report => LeakAction::Report,
         },
+        offline_grace: args.offline_grace,
         ..ServerConfig::default()
     };
     raise_open_files_limit();
@@ -1479,10 +1491,11 @@ async fn keys_set_enabled(
         enabled: Some(enabled),
         ..UpdateKeyRequest::default()
     };
-    let k = client
-        .update_key(id, &req, None)
+    let (k, change) = client
+        .update_key_change(id, &req, None)
         .await
         .map_err(client_error)?;
+    let started = std::time::Instant::now();
     if json {
         print_json(&k)
     } else {
@@ -1493,7 +1506,24 @@ async fn keys_set_enabled(
             k.name,
             k.status.as_str()
         );
+        print_ack(client, change, started).await;
         Ok(())
+    }
+}
+
+/// After a disable, delete or rotate: which live instances have applied the change (API.md
+/// §7), asked for up to two seconds. A failure to ask is said, never an error: the change is
+/// made.
+async fn print_ack(client: &Client, change: Option<i64>, started: std::time::Instant) {
+    let Some(change) = change else {
+        println!("The change's number is unknown, so its spread to the instances is not checked.");
+        return;
+    };
+    match crate::client::ack::wait_applied(client, change, started, crate::client::ack::ACK_TIMEOUT)
+        .await
+    {
+        Ok(ack) => println!("Change {change}: {ack}."),
+        Err(e) => println!("Change {change}: could not ask the instances ({e})."),
     }
 }
 
@@ -1517,11 +1547,13 @@ async fn keys_delete(client: &Client, id: &str, yes: bool, json: bool) -> Result
             ));
         }
     }
-    client.delete_key(id).await.map_err(client_error)?;
+    let change = client.delete_key_change(id).await.map_err(client_error)?;
+    let started = std::time::Instant::now();
     if json {
         print_json(&serde_json::json!({"id": id, "deleted": true}))
     } else {
         println!("Deleted key {id}");
+        print_ack(client, change, started).await;
         Ok(())
     }
 }
@@ -1550,7 +1582,11 @@ async fn keys_rotate(
     let req = RotateRequest {
         grace_period_seconds: grace,
     };
-    let r = client.rotate_key(id, &req).await.map_err(client_error)?;
+    let (r, change) = client
+        .rotate_key_change(id, &req)
+        .await
+        .map_err(client_error)?;
+    let started = std::time::Instant::now();
     if json {
         return print_json(&r);
     }
@@ -1564,6 +1600,7 @@ async fn keys_rotate(
         }
         _ => println!("The old key has stopped working."),
     }
+    print_ack(client, change, started).await;
     print_secret_block("New secret", &r.secret, &r.key.id);
     Ok(())
 }

@@ -400,6 +400,12 @@ async fn keys_lifecycle_in_table_and_json() {
         "{}",
         r.stdout
     );
+    // The acknowledgement: the one serve process has applied the change.
+    assert!(
+        r.stdout.contains(": applied on 1 of 1 instance ("),
+        "{}",
+        r.stdout
+    );
     let k: KeyObject = e
         .kc(&["keys", "enable", &backend, "-o", "json"])
         .ok()
@@ -438,6 +444,11 @@ async fn keys_lifecycle_in_table_and_json() {
     e.kc(&["keys", "get", &worker]).ok();
     let r = e.kc(&["keys", "delete", &worker, "--yes"]).ok();
     assert!(r.stdout.contains("Deleted"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(": applied on 1 of 1 instance ("),
+        "{}",
+        r.stdout
+    );
     let r = e.kc(&["keys", "get", &worker]).fails(1);
     assert!(
         r.stderr.starts_with("keyconsole: not_found (404): "),

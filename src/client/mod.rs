@@ -10,12 +10,14 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub mod ack;
+
 use crate::api::{
     App, AuditEntry, AuditQuery, AuthEvent, AuthEventsQuery, CreateAppRequest, CreateKeyRequest,
-    CreateKeyResponse, ErrorBody, KeyObject, KeyUsage, LeakReport, LeakResults, LeakSighting,
-    ListKeysQuery, MeResponse, OrgUsage, Page, PageQuery, Review, ReviewQuery, RotateRequest,
-    RotateResponse, ScopeUsage, ScopeUsageQuery, ScopesResponse, UpdateKeyRequest, UsageQuery,
-    VerifyRequest, VerifyResponse, paths,
+    CreateKeyResponse, ErrorBody, InstancesResponse, KeyObject, KeyUsage, LeakReport, LeakResults,
+    LeakSighting, ListKeysQuery, MeResponse, OrgUsage, Page, PageQuery, Review, ReviewQuery,
+    RotateRequest, RotateResponse, ScopeUsage, ScopeUsageQuery, ScopesResponse, UpdateKeyRequest,
+    UsageQuery, VerifyRequest, VerifyResponse, paths,
 };
 use crate::domain::decision::ErrorCode;
 use crate::domain::key::Secret;
@@ -291,6 +293,19 @@ impl Client {
         req: &UpdateKeyRequest,
         version: Option<i64>,
     ) -> ClientResult<KeyObject> {
+        self.update_key_change(id, req, version)
+            .await
+            .map(|(v, _)| v)
+    }
+
+    /// [`Client::update_key`], with the change's number (`x-keyconsole-change`) for
+    /// [`ack::wait_applied`].
+    pub async fn update_key_change(
+        &self,
+        id: &str,
+        req: &UpdateKeyRequest,
+        version: Option<i64>,
+    ) -> ClientResult<(KeyObject, Option<i64>)> {
         let headers: Vec<(&str, String)> = version
             .map(|v| vec![("if-match", format!("\"{v}\""))])
             .unwrap_or_default();
@@ -302,11 +317,16 @@ impl Client {
             &headers,
         )
         .await
-        .map(|(v, _)| v)
+        .map(|(v, h)| (v, change_of(&h)))
     }
 
     /// `DELETE /v1/keys/{id}`
     pub async fn delete_key(&self, id: &str) -> ClientResult<()> {
+        self.delete_key_change(id).await.map(|_| ())
+    }
+
+    /// [`Client::delete_key`], with the change's number.
+    pub async fn delete_key_change(&self, id: &str) -> ClientResult<Option<i64>> {
         self.call::<(), (), ()>(
             Method::DELETE,
             &paths::with_id(paths::KEY, &encode_segment(id)),
@@ -315,17 +335,34 @@ impl Client {
             &[],
         )
         .await
-        .map(|_| ())
+        .map(|(_, h)| change_of(&h))
     }
 
     /// `POST /v1/keys/{id}/rotate`
     pub async fn rotate_key(&self, id: &str, req: &RotateRequest) -> ClientResult<RotateResponse> {
-        self.send(
+        self.rotate_key_change(id, req).await.map(|(v, _)| v)
+    }
+
+    /// [`Client::rotate_key`], with the change's number.
+    pub async fn rotate_key_change(
+        &self,
+        id: &str,
+        req: &RotateRequest,
+    ) -> ClientResult<(RotateResponse, Option<i64>)> {
+        self.call::<_, (), _>(
             Method::POST,
             &paths::with_id(paths::KEY_ROTATE, &encode_segment(id)),
-            req,
+            None,
+            Some(req),
+            &[],
         )
         .await
+        .map(|(v, h)| (v, change_of(&h)))
+    }
+
+    /// `GET /v1/instances`
+    pub async fn instances(&self) -> ClientResult<InstancesResponse> {
+        self.get::<(), _>(paths::INSTANCES, None).await
     }
 
     /// `GET /v1/keys/{id}/usage`
@@ -459,6 +496,15 @@ impl Client {
             elapsed: started.elapsed(),
         })
     }
+}
+
+/// The `x-keyconsole-change` of an answer.
+fn change_of(h: &reqwest::header::HeaderMap) -> Option<i64> {
+    h.get(crate::api::CHANGE_HEADER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// Percent-encode a path segment (ids are base62, but user input may be anything).

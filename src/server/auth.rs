@@ -26,6 +26,7 @@ use crate::domain::key::is_app_id;
 use crate::domain::record::KeyRecord;
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::domain::session::SessionPrincipal;
+use crate::storage::StoreError;
 
 /// Per-request context, shared by the middleware and the handlers.
 #[derive(Debug)]
@@ -315,14 +316,21 @@ impl AppState {
         match cred.secret() {
             Some(secret) => {
                 let hash = secret.hash();
+                self.feed.guard(&self.cache);
                 if let Some(hit) = self.cache.by_hash(&hash) {
                     return Ok(Some(hit));
                 }
                 if self.cache.is_known_unknown_hash(&hash) {
                     return Ok(None);
                 }
+                if let Some(hit) = self.offline_hit(self.cache.entry_any_age(&hash)) {
+                    return Ok(Some(hit));
+                }
                 let seen = self.cache.generation();
-                let found = self.store.key_by_hash(&hash).await?.map(Arc::new);
+                let found = match self.store.key_by_hash(&hash).await {
+                    Ok(found) => found.map(Arc::new),
+                    Err(e) => return self.offline_answer(e, self.cache.entry_any_age(&hash)),
+                };
                 match &found {
                     Some(r) => self.cache.insert(seen, Arc::clone(r)),
                     None => self.cache.insert_unknown_hash(seen, hash),
@@ -338,19 +346,51 @@ impl AppState {
 
     /// A key by public key, cache first.
     pub async fn lookup_id(&self, id: &str) -> Result<Option<Arc<KeyRecord>>, ApiError> {
+        self.feed.guard(&self.cache);
         if let Some(hit) = self.cache.by_id(id) {
             return Ok(Some(hit));
         }
         if self.cache.is_known_unknown_id(id) {
             return Ok(None);
         }
+        if let Some(hit) = self.offline_hit(self.cache.entry_any_age_by_id(id)) {
+            return Ok(Some(hit));
+        }
         let seen = self.cache.generation();
-        let found = self.store.key_by_id(id).await?.map(Arc::new);
+        let found = match self.store.key_by_id(id).await {
+            Ok(found) => found.map(Arc::new),
+            Err(e) => return self.offline_answer(e, self.cache.entry_any_age_by_id(id)),
+        };
         match &found {
             Some(r) => self.cache.insert(seen, Arc::clone(r)),
             None => self.cache.insert_unknown_id(seen, id),
         }
         Ok(found)
+    }
+
+    /// While the change feed finds the database unreachable, a cached entry within
+    /// `--offline-grace` answers without trying the database (`server::feed`).
+    fn offline_hit(
+        &self,
+        cached: Option<(Arc<KeyRecord>, std::time::Instant)>,
+    ) -> Option<Arc<KeyRecord>> {
+        let (hit, loaded) = cached?;
+        (self.feed.offline().is_some() && self.feed.within_grace(loaded)).then_some(hit)
+    }
+
+    /// A lookup's read failed: an outage is answered from a cached entry within
+    /// `--offline-grace`, else it is the answer (503).
+    fn offline_answer(
+        &self,
+        e: StoreError,
+        cached: Option<(Arc<KeyRecord>, std::time::Instant)>,
+    ) -> Result<Option<Arc<KeyRecord>>, ApiError> {
+        match cached {
+            Some((hit, loaded)) if e.outage().is_some() && self.feed.within_grace(loaded) => {
+                Ok(Some(hit))
+            }
+            _ => Err(e.into()),
+        }
     }
 
     /// An organization, cache first (`GET /v1/me`).

@@ -309,6 +309,45 @@ impl KeyCache {
             .map(|e| Arc::clone(&e.record))
     }
 
+    /// A cached record by secret hash, whatever its age and the trust floor, with the
+    /// instant its read started: only for `--offline-grace` (`server::feed`), while the
+    /// database cannot be reached.
+    pub fn entry_any_age(&self, hash: &SecretHash) -> Option<(Arc<KeyRecord>, Instant)> {
+        self.by_hash.read(hash).peek(hash).map(|e| {
+            let at = self.base + Duration::from_nanos(e.loaded);
+            (Arc::clone(&e.record), at)
+        })
+    }
+
+    /// [`KeyCache::entry_any_age`] by public key.
+    pub fn entry_any_age_by_id(&self, id: &str) -> Option<(Arc<KeyRecord>, Instant)> {
+        let hash = *self.by_id.read(id).peek(id)?;
+        self.entry_any_age(&hash).filter(|(r, _)| r.id == id)
+    }
+
+    /// Forget the cached copies of a key older than `version`: a change heard from the
+    /// change feed (`server::feed`), which may be this instance's own, already evicted and
+    /// read again at that version. A new key (version 1) has no stale copy: a lookup that
+    /// raced with its creation found nothing or this very version.
+    pub fn evict_older(&self, id: &str, hashes: &[SecretHash], version: i64) {
+        if version <= 1 {
+            return;
+        }
+        // First, so a lookup that read the old row while this runs does not cache it.
+        self.bump();
+        let indexed = self.by_id.read(id).peek(id).copied();
+        for h in indexed.iter().chain(hashes) {
+            let stale = self
+                .by_hash
+                .read(h)
+                .peek(h)
+                .is_some_and(|e| e.record.version < version);
+            if stale {
+                self.evict_hash(h);
+            }
+        }
+    }
+
     /// A fresh cached record by public key.
     pub fn by_id(&self, id: &str) -> Option<Arc<KeyRecord>> {
         let hash = *self.by_id.read(id).peek(id)?;

@@ -15,6 +15,7 @@ pub mod conn;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod feed;
 pub mod github;
 pub mod jwks;
 pub mod middleware;
@@ -78,6 +79,9 @@ pub struct ServerConfig {
     pub github_scanning: Option<Arc<github::GithubKeys>>,
     /// What a leak GitHub reports does to the key (`--leak-policy`, default disable).
     pub leak_policy: crate::api::LeakAction,
+    /// How long cached keys keep verifying while the database cannot be reached
+    /// (`--offline-grace`, default 5 min; zero refuses at once). See [`feed`].
+    pub offline_grace: Duration,
 }
 
 impl ServerConfig {
@@ -111,6 +115,7 @@ impl Default for ServerConfig {
             sessions: None,
             github_scanning: None,
             leak_policy: crate::api::LeakAction::Disable,
+            offline_grace: feed::DEFAULT_OFFLINE_GRACE,
         }
     }
 }
@@ -134,6 +139,8 @@ pub struct Inner {
     /// Session tokens (`serve --jwks …`); `None` when sessions are off. Its JWKS refresher
     /// runs while this lives.
     pub sessions: Option<Arc<session::SessionVerifier>>,
+    /// The change feed: what this instance has heard of other instances' changes.
+    pub feed: feed::Feed,
     /// Seals list cursors; its secret is read from the database on first use.
     pub cursors: tokio::sync::OnceCell<routes::cursor::Sealer>,
 }
@@ -178,6 +185,7 @@ impl AppState {
             cache: KeyCache::new(config.cache_ttl, config.key_cache_capacity),
             apps: AppOrgs::new(100_000),
             limiter: Limiter::new(config.failed_auth_limit),
+            feed: feed::Feed::new(clock.now(), config.offline_grace),
             store,
             usage,
             config,
@@ -260,6 +268,7 @@ pub async fn serve(
         idle_timeout_seconds = limits.idle_timeout.as_secs_f64(),
         "connection limits"
     );
+    let feed = tokio::spawn(feed::run(state.clone()));
     let server = conn::run(listener, app, limits, shutdown);
     tokio::pin!(server);
     tokio::select! {
@@ -275,6 +284,7 @@ pub async fn serve(
             }
         }
     }
+    feed.abort();
     // The last chance to write what is batched: a few tries, for a lock held elsewhere or
     // space being freed right now; then one line says what is lost.
     let mut last = Ok(());

@@ -550,6 +550,40 @@ impl Default for Retention {
     }
 }
 
+/// One row of the change feed: a change of a key that can alter a decision (API.md §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChange {
+    /// The change's number, increasing in commit order.
+    pub seq: i64,
+    /// The key's org.
+    pub org_id: String,
+    /// The key.
+    pub key_id: String,
+    /// The secret hashes whose cached entries it makes stale.
+    pub hashes: Vec<SecretHash>,
+    /// The key's version after the change: a cached copy at this version or later holds
+    /// it already (`i64::MAX` when the change took no new version, e.g. a row removed by
+    /// hand: every copy is stale).
+    pub version: i64,
+}
+
+/// A running `serve` process, as its heartbeat recorded it (`GET /v1/instances`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRecord {
+    /// `ins_…`
+    pub id: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Its last heartbeat.
+    pub last_seen_at: DateTime<Utc>,
+    /// The last change it has applied.
+    pub applied_change: i64,
+}
+
+/// How long change rows and silent instances are kept (`KeyStore::prune`). An instance
+/// further behind than this cannot tell what it missed, so it forgets its whole cache.
+pub const FEED_RETENTION_HOURS: i64 = 24;
+
 /// Everything the service persists.
 #[async_trait]
 pub trait KeyStore: Send + Sync + 'static {
@@ -717,6 +751,18 @@ pub trait KeyStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<KeyRecord>>;
+
+    /// Changes with a sequence number above `after`, oldest first, at most `limit`.
+    async fn changes_after(&self, after: i64, limit: u32) -> StoreResult<Vec<KeyChange>>;
+    /// The newest change's number (0 when there is none), of one org or of all.
+    async fn latest_change(&self, org_id: Option<&str>) -> StoreResult<i64>;
+    /// The newest change's number of any of these keys (0 when there is none): after a
+    /// mutation commits, the number its answer carries.
+    async fn latest_key_change(&self, key_ids: &[&str]) -> StoreResult<i64>;
+    /// Record an instance's heartbeat (insert or update its row).
+    async fn heartbeat(&self, instance: &InstanceRecord) -> StoreResult<()>;
+    /// Instances whose last heartbeat is at or after `since`, oldest first.
+    async fn list_instances(&self, since: DateTime<Utc>) -> StoreResult<Vec<InstanceRecord>>;
 
     /// Audit entries of an org, newest first.
     async fn list_audit(

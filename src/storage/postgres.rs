@@ -43,9 +43,10 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRo
 use sqlx::{Connection, Postgres, QueryBuilder, Row, Transaction};
 
 use super::{
-    AuditFilter, AuthEventFilter, AuthEventRecord, IfMissing, KeyFilter, KeyPage, KeyPageReq,
-    KeyStore, LeakOutcome, LeakRecord, NewAudit, Outage, PageReq, Paged, Retention, ScopeCount,
-    SightingRecord, StoreError, StoreResult, TopKeyRow, UsageBatch, redact_url,
+    AuditFilter, AuthEventFilter, AuthEventRecord, FEED_RETENTION_HOURS, IfMissing, InstanceRecord,
+    KeyChange, KeyFilter, KeyPage, KeyPageReq, KeyStore, LeakOutcome, LeakRecord, NewAudit, Outage,
+    PageReq, Paged, Retention, ScopeCount, SightingRecord, StoreError, StoreResult, TopKeyRow,
+    UsageBatch, redact_url,
 };
 use crate::api::{Actor, ActorKind, App, BucketSize, Org, UsageBucket};
 use crate::domain::decision::is_owner_key;
@@ -72,6 +73,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "lists",
         include_str!("../../assets/migrations/postgres/0010_lists.sql"),
+    ),
+    (
+        11,
+        "change feed, instances",
+        include_str!("../../assets/migrations/postgres/0011_feed.sql"),
     ),
 ];
 
@@ -1174,6 +1180,17 @@ impl KeyStore for PgStore {
                     .await
                     .map_err(map_err)?;
             }
+            let feed_cut = ms(now - chrono::Duration::hours(FEED_RETENTION_HOURS));
+            for sql in [
+                "DELETE FROM key_changes WHERE at < $1",
+                "DELETE FROM instances WHERE last_seen_at < $1",
+            ] {
+                sqlx::query(sql)
+                    .bind(feed_cut)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
             Ok(())
         }
         .await;
@@ -1483,6 +1500,101 @@ impl KeyStore for PgStore {
         qb.push(" LIMIT ").push_bind(i64::from(limit));
         let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
         rows.iter().map(key_from_row).collect()
+    }
+
+    async fn changes_after(&self, after: i64, limit: u32) -> StoreResult<Vec<KeyChange>> {
+        let rows = sqlx::query(
+            "SELECT seq, org_id, key_id, old_hash, new_hash, version FROM key_changes \
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let hash = |b: Vec<u8>| {
+            <[u8; 32]>::try_from(b)
+                .map(SecretHash)
+                .map_err(|_| StoreError::Corrupt("secret hash length".to_owned()))
+        };
+        rows.iter()
+            .map(|r| {
+                let old: Option<Vec<u8>> = get(r, "old_hash")?;
+                let mut hashes = Vec::with_capacity(2);
+                for h in old.into_iter().chain([get::<Vec<u8>>(r, "new_hash")?]) {
+                    hashes.push(hash(h)?);
+                }
+                Ok(KeyChange {
+                    seq: get(r, "seq")?,
+                    org_id: get(r, "org_id")?,
+                    key_id: get(r, "key_id")?,
+                    hashes,
+                    version: get(r, "version")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn latest_change(&self, org_id: Option<&str>) -> StoreResult<i64> {
+        let q = match org_id {
+            Some(org) => sqlx::query(
+                "SELECT COALESCE(MAX(seq), 0)::BIGINT AS n FROM key_changes WHERE org_id = $1",
+            )
+            .bind(org.to_owned()),
+            None => sqlx::query("SELECT COALESCE(MAX(seq), 0)::BIGINT AS n FROM key_changes"),
+        };
+        let row = q.fetch_one(&self.pool).await.map_err(map_err)?;
+        get(&row, "n")
+    }
+
+    async fn latest_key_change(&self, key_ids: &[&str]) -> StoreResult<i64> {
+        let ids: Vec<String> = key_ids.iter().map(|s| (*s).to_owned()).collect();
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0)::BIGINT AS n FROM key_changes WHERE key_id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        get(&row, "n")
+    }
+
+    async fn heartbeat(&self, instance: &InstanceRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO instances (id, started_at, last_seen_at, applied_change) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET \
+             last_seen_at = GREATEST(instances.last_seen_at, excluded.last_seen_at), \
+             applied_change = GREATEST(instances.applied_change, excluded.applied_change)",
+        )
+        .bind(&instance.id)
+        .bind(ms(instance.started_at))
+        .bind(ms(instance.last_seen_at))
+        .bind(instance.applied_change)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
+    }
+
+    async fn list_instances(&self, since: DateTime<Utc>) -> StoreResult<Vec<InstanceRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, started_at, last_seen_at, applied_change FROM instances \
+             WHERE last_seen_at >= $1 ORDER BY started_at, id",
+        )
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(InstanceRecord {
+                    id: get(r, "id")?,
+                    started_at: from_ms(get(r, "started_at")?)?,
+                    last_seen_at: from_ms(get(r, "last_seen_at")?)?,
+                    applied_change: get(r, "applied_change")?,
+                })
+            })
+            .collect()
     }
 
     async fn list_audit(

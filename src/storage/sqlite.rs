@@ -41,9 +41,10 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 mod lists;
 
 use super::{
-    AuditFilter, AuthEventFilter, AuthEventRecord, IfMissing, KeyFilter, KeyPage, KeyPageReq,
-    KeyStore, LeakOutcome, LeakRecord, NewAudit, Outage, PageReq, Paged, Retention, ScopeCount,
-    SightingRecord, StoreError, StoreResult, TopKeyRow, UsageBatch,
+    AuditFilter, AuthEventFilter, AuthEventRecord, FEED_RETENTION_HOURS, IfMissing, InstanceRecord,
+    KeyChange, KeyFilter, KeyPage, KeyPageReq, KeyStore, LeakOutcome, LeakRecord, NewAudit, Outage,
+    PageReq, Paged, Retention, ScopeCount, SightingRecord, StoreError, StoreResult, TopKeyRow,
+    UsageBatch,
 };
 use crate::api::{Actor, ActorKind, App, BucketSize, Org, UsageBucket};
 use crate::domain::decision::is_owner_key;
@@ -78,6 +79,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "lists at scale: trigram search, list and sort indexes, cursor secret",
         include_str!("../../assets/migrations/sqlite/0006_lists.sql"),
+    ),
+    (
+        7,
+        "change feed, instances",
+        include_str!("../../assets/migrations/sqlite/0007_feed.sql"),
     ),
     (
         8,
@@ -316,6 +322,12 @@ where
     row.try_get(col).map_err(map_err)
 }
 
+fn hash_from_blob(b: &[u8]) -> StoreResult<SecretHash> {
+    b.try_into()
+        .map(SecretHash)
+        .map_err(|_| StoreError::Corrupt("secret hash length".to_owned()))
+}
+
 fn key_from_row(row: &SqliteRow) -> StoreResult<KeyRecord> {
     let scopes: String = get(row, "scopes")?;
     let scopes: Vec<String> =
@@ -329,10 +341,7 @@ fn key_from_row(row: &SqliteRow) -> StoreResult<KeyRecord> {
         .map(|d| HostPattern::parse(d).map_err(|e| StoreError::Corrupt(e.to_string())))
         .collect::<StoreResult<Vec<_>>>()?;
     let env: String = get(row, "env")?;
-    let hash: Vec<u8> = get(row, "secret_hash")?;
-    let hash: [u8; 32] = hash
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("secret hash length".to_owned()))?;
+    let hash = hash_from_blob(&get::<Vec<u8>>(row, "secret_hash")?)?;
     Ok(KeyRecord {
         id: get(row, "id")?,
         org_id: get(row, "org_id")?,
@@ -342,7 +351,7 @@ fn key_from_row(row: &SqliteRow) -> StoreResult<KeyRecord> {
         scopes,
         allowed_domains,
         enabled: get::<i64>(row, "enabled")? != 0,
-        secret_hash: SecretHash(hash),
+        secret_hash: hash,
         secret_hint: get(row, "secret_hint")?,
         created_at: from_ms(get(row, "created_at")?)?,
         updated_at: from_ms(get(row, "updated_at")?)?,
@@ -1227,6 +1236,17 @@ impl KeyStore for SqliteStore {
                     .await
                     .map_err(map_err)?;
             }
+            let feed_cut = ms(now - chrono::Duration::hours(FEED_RETENTION_HOURS));
+            for sql in [
+                "DELETE FROM key_changes WHERE at < ?",
+                "DELETE FROM instances WHERE last_seen_at < ?",
+            ] {
+                sqlx::query(sql)
+                    .bind(feed_cut)
+                    .execute(tx.conn())
+                    .await
+                    .map_err(map_err)?;
+            }
             Ok(())
         }
         .await;
@@ -1359,6 +1379,100 @@ impl KeyStore for SqliteStore {
             })
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(paged(items, page.limit, None))
+    }
+
+    async fn changes_after(&self, after: i64, limit: u32) -> StoreResult<Vec<KeyChange>> {
+        let rows = sqlx::query(
+            "SELECT seq, org_id, key_id, old_hash, new_hash, version FROM key_changes \
+             WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                let old: Option<Vec<u8>> = get(r, "old_hash")?;
+                let mut hashes = Vec::with_capacity(2);
+                for h in old.into_iter().chain([get::<Vec<u8>>(r, "new_hash")?]) {
+                    hashes.push(hash_from_blob(&h)?);
+                }
+                Ok(KeyChange {
+                    seq: get(r, "seq")?,
+                    org_id: get(r, "org_id")?,
+                    key_id: get(r, "key_id")?,
+                    hashes,
+                    version: get(r, "version")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn latest_change(&self, org_id: Option<&str>) -> StoreResult<i64> {
+        let q = match org_id {
+            Some(org) => {
+                sqlx::query("SELECT COALESCE(MAX(seq), 0) AS n FROM key_changes WHERE org_id = ?")
+                    .bind(org.to_owned())
+            }
+            None => sqlx::query("SELECT COALESCE(MAX(seq), 0) AS n FROM key_changes"),
+        };
+        let row = q.fetch_one(&self.reader).await.map_err(map_err)?;
+        get(&row, "n")
+    }
+
+    async fn latest_key_change(&self, key_ids: &[&str]) -> StoreResult<i64> {
+        let mut n = 0;
+        for id in key_ids {
+            let row =
+                sqlx::query("SELECT COALESCE(MAX(seq), 0) AS n FROM key_changes WHERE key_id = ?")
+                    .bind(*id)
+                    .fetch_one(&self.reader)
+                    .await
+                    .map_err(map_err)?;
+            n = n.max(get::<i64>(&row, "n")?);
+        }
+        Ok(n)
+    }
+
+    async fn heartbeat(&self, instance: &InstanceRecord) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let r = sqlx::query(
+            "INSERT INTO instances (id, started_at, last_seen_at, applied_change) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
+             last_seen_at = MAX(last_seen_at, excluded.last_seen_at), \
+             applied_change = MAX(applied_change, excluded.applied_change)",
+        )
+        .bind(&instance.id)
+        .bind(ms(instance.started_at))
+        .bind(ms(instance.last_seen_at))
+        .bind(instance.applied_change)
+        .execute(tx.conn())
+        .await
+        .map(|_| ())
+        .map_err(map_err);
+        tx.end(r, |_| true).await
+    }
+
+    async fn list_instances(&self, since: DateTime<Utc>) -> StoreResult<Vec<InstanceRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, started_at, last_seen_at, applied_change FROM instances \
+             WHERE last_seen_at >= ? ORDER BY started_at, id",
+        )
+        .bind(ms(since))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(InstanceRecord {
+                    id: get(r, "id")?,
+                    started_at: from_ms(get(r, "started_at")?)?,
+                    last_seen_at: from_ms(get(r, "last_seen_at")?)?,
+                    applied_change: get(r, "applied_change")?,
+                })
+            })
+            .collect()
     }
 
     async fn list_audit(

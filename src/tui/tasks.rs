@@ -41,6 +41,22 @@ fn spawn<F, T>(
     });
 }
 
+/// After a disable, delete or rotate: ask which instances have applied the change (for up
+/// to two seconds, `client::ack`) and say it in a toast; a failure to ask says so.
+fn acknowledge(tx: UnboundedSender<Action>, c: crate::client::Client, change: Option<i64>) {
+    let Some(change) = change else { return };
+    let started = std::time::Instant::now();
+    tokio::spawn(async move {
+        let ack =
+            crate::client::ack::wait_applied(&c, change, started, crate::client::ack::ACK_TIMEOUT);
+        let text = match ack.await {
+            Ok(a) => format!("Change {change} {a}"),
+            Err(e) => format!("Change {change}: could not ask the instances ({e})"),
+        };
+        let _ = tx.send(Action::ChangeApplied(text));
+    });
+}
+
 impl Executor {
     /// An executor sending results to `tx`.
     pub fn new(client: Client, tx: UnboundedSender<Action>, clipboard: Clipboard) -> Executor {
@@ -104,16 +120,31 @@ impl Executor {
                 req,
                 version,
                 origin,
-            } => spawn(
-                tx,
-                async move { c.update_key(&id, &req, version).await },
-                move |result| Action::KeyUpdated { origin, result },
-            ),
+            } => {
+                let (acks, disable) = (tx.clone(), req.enabled == Some(false));
+                spawn(
+                    tx,
+                    async move {
+                        let (k, change) = c.update_key_change(&id, &req, version).await?;
+                        if disable {
+                            acknowledge(acks, c, change);
+                        }
+                        Ok(k)
+                    },
+                    move |result| Action::KeyUpdated { origin, result },
+                )
+            }
             Command::DeleteKey(id) => {
-                let id2 = id.clone();
-                spawn(tx, async move { c.delete_key(&id).await }, move |result| {
-                    Action::KeyDeleted { id: id2, result }
-                });
+                let (id2, acks) = (id.clone(), tx.clone());
+                spawn(
+                    tx,
+                    async move {
+                        let change = c.delete_key_change(&id).await?;
+                        acknowledge(acks, c, change);
+                        Ok(())
+                    },
+                    move |result| Action::KeyDeleted { id: id2, result },
+                );
             }
             Command::LoadOrgUsage(bucket) => spawn(
                 tx,
@@ -274,18 +305,22 @@ impl Executor {
             }
             Command::SwitchProfile(_) => return Some(cmd),
             Command::RotateKey { id, grace, bulk } => {
-                let id2 = id.clone();
+                let (id2, acks) = (id.clone(), tx.clone());
                 spawn(
                     tx,
                     async move {
-                        c.rotate_key(
-                            &id,
-                            &crate::api::RotateRequest {
-                                grace_period_seconds: Some(grace),
-                            },
-                        )
-                        .await
-                        .map(Box::new)
+                        let (r, change) = c
+                            .rotate_key_change(
+                                &id,
+                                &crate::api::RotateRequest {
+                                    grace_period_seconds: Some(grace),
+                                },
+                            )
+                            .await?;
+                        if !bulk {
+                            acknowledge(acks, c, change);
+                        }
+                        Ok(Box::new(r))
                     },
                     move |result| Action::KeyRotated {
                         id: id2,

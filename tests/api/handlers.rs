@@ -72,6 +72,7 @@ async fn openapi_is_3_1_and_covers_every_route() {
         ("GET", "/v1/keys/{id}/leaks"),
         ("GET", "/v1/keys/{id}/scope-usage"),
         ("GET", "/v1/review"),
+        ("GET", "/v1/instances"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
         ("OPTIONS", "/v1/me"),
@@ -147,7 +148,7 @@ async fn openapi_documents_x_api_key_on_every_secured_operation() {
             secured += 1;
         }
     }
-    assert_eq!(secured, 19);
+    assert_eq!(secured, 20);
 }
 
 #[tokio::test]

@@ -14,9 +14,9 @@ use keyconsole::domain::record::KeyRecord;
 use keyconsole::server::bootstrap;
 use keyconsole::storage::sqlite::SqliteStore;
 use keyconsole::storage::{
-    AuditFilter, AuthEventFilter, AuthEventRecord, IfMissing, KeyFilter, KeyPage, KeyPageReq,
-    KeyStore, NewAudit, Outage, PageReq, Paged, Retention, StoreError, StoreResult, TopKeyRow,
-    UsageBatch,
+    AuditFilter, AuthEventFilter, AuthEventRecord, IfMissing, InstanceRecord, KeyChange, KeyFilter,
+    KeyPage, KeyPageReq, KeyStore, NewAudit, Outage, PageReq, Paged, Retention, StoreError,
+    StoreResult, TopKeyRow, UsageBatch,
 };
 use reqwest::Method;
 
@@ -27,17 +27,31 @@ struct Probe {
     inner: SqliteStore,
     lookups: AtomicUsize,
     ping_fails: AtomicBool,
+    /// Every read the verification path and the change feed make fails as if the database
+    /// could not be reached.
+    unreachable: AtomicBool,
 }
 
 impl Probe {
     fn lookups(&self) -> usize {
         self.lookups.load(Ordering::SeqCst)
     }
+
+    fn reach(&self) -> StoreResult<()> {
+        if self.unreachable.load(Ordering::SeqCst) {
+            return Err(StoreError::unavailable(
+                Outage::Unreachable,
+                "probe: connection refused",
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl KeyStore for Probe {
     async fn ping(&self) -> StoreResult<()> {
+        self.reach()?;
         if self.ping_fails.load(Ordering::SeqCst) {
             return Err(StoreError::unavailable(
                 Outage::Unreachable,
@@ -77,6 +91,7 @@ impl KeyStore for Probe {
     }
     async fn key_by_hash(&self, hash: &SecretHash) -> StoreResult<Option<KeyRecord>> {
         self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.reach()?;
         self.inner.key_by_hash(hash).await
     }
     async fn key_by_id(&self, id: &str) -> StoreResult<Option<KeyRecord>> {
@@ -220,6 +235,22 @@ impl KeyStore for Probe {
     ) -> StoreResult<Paged<NewAudit>> {
         self.inner.list_audit(org_id, filter, page).await
     }
+    async fn changes_after(&self, after: i64, limit: u32) -> StoreResult<Vec<KeyChange>> {
+        self.reach()?;
+        self.inner.changes_after(after, limit).await
+    }
+    async fn latest_change(&self, org_id: Option<&str>) -> StoreResult<i64> {
+        self.inner.latest_change(org_id).await
+    }
+    async fn latest_key_change(&self, key_ids: &[&str]) -> StoreResult<i64> {
+        self.inner.latest_key_change(key_ids).await
+    }
+    async fn heartbeat(&self, instance: &InstanceRecord) -> StoreResult<()> {
+        self.inner.heartbeat(instance).await
+    }
+    async fn list_instances(&self, since: DateTime<Utc>) -> StoreResult<Vec<InstanceRecord>> {
+        self.inner.list_instances(since).await
+    }
 }
 
 fn db_url(dir: &tempfile::TempDir) -> String {
@@ -239,6 +270,7 @@ async fn probe_server_with(config: keyconsole::server::ServerConfig) -> (TestSer
         inner,
         lookups: AtomicUsize::new(0),
         ping_fails: AtomicBool::new(false),
+        unreachable: AtomicBool::new(false),
     });
     let store: Arc<dyn KeyStore> = probe.clone();
     let s = TestServer::start_on(store, dir, None, config).await;
@@ -501,4 +533,123 @@ async fn key_lookups_never_wait_behind_writers() {
         // Each either wrote after the lock was released or gave up on the busy timeout.
         let _ = w.await.expect("join");
     }
+}
+
+/// `POST /v1/verify` as the owner: (status, `valid`, error code of a non-2xx).
+async fn verify_as_owner(s: &TestServer, credential: &str) -> (u16, bool, String) {
+    let owner = format!("Bearer {}", s.owner.secret.expose());
+    let body = serde_json::json!({ "credential": credential }).to_string();
+    let (st, _, b) = raw(
+        &s.url,
+        Method::POST,
+        "/v1/verify",
+        &[("authorization", &owner)],
+        Some(&body),
+    )
+    .await;
+    (
+        st,
+        b["valid"] == serde_json::json!(true),
+        code(&b).to_owned(),
+    )
+}
+
+/// Wait (at most 5 s) until `/readyz` answers `status`; its body then.
+async fn readyz_until(s: &TestServer, status: u16) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let (st, _, b) = raw(&s.url, Method::GET, "/readyz", &[], None).await;
+        if st == status {
+            return b;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "readyz stays {st}: {b}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_serves_cached_keys_for_the_offline_grace_only() {
+    let grace = Duration::from_secs(3);
+    let (s, probe) = probe_server_with(keyconsole::server::ServerConfig {
+        offline_grace: grace,
+        ..test_config()
+    })
+    .await;
+    let cached = s.create("Cached", &["runs:read"]).await;
+    let uncached = s.create("Uncached", &["runs:read"]).await;
+    assert_eq!(
+        verify_as_owner(&s, cached.secret.expose()).await,
+        (200, true, "<none>".into())
+    );
+    let ready = readyz_until(&s, 200).await;
+    assert_eq!(ready["change_feed"], "ok", "{ready}");
+
+    probe.unreachable.store(true, Ordering::SeqCst);
+    let down_at = Instant::now();
+    let b = readyz_until(&s, 503).await;
+    assert_eq!(code(&b), "unavailable");
+    let msg = b["error"]["message"].as_str().unwrap_or("");
+    assert!(msg.contains("cannot reach its database"), "{msg}");
+    assert!(msg.contains("cached keep verifying"), "{msg}");
+    // Past the trust window, the feed no longer vouches for the cache: only the grace does.
+    tokio::time::sleep(keyconsole::server::feed::TRUST_WINDOW).await;
+    assert_eq!(
+        verify_as_owner(&s, cached.secret.expose()).await,
+        (200, true, "<none>".into())
+    );
+    let (st, _, c) = verify_as_owner(&s, uncached.secret.expose()).await;
+    assert_eq!((st, c.as_str()), (503, "unavailable"), "a key not cached");
+
+    // Grace over: cached keys are refused too, and readyz says so.
+    tokio::time::sleep((grace + Duration::from_millis(300)).saturating_sub(down_at.elapsed()))
+        .await;
+    let (st, _, c) = verify_as_owner(&s, cached.secret.expose()).await;
+    assert_eq!((st, c.as_str()), (503, "unavailable"), "grace over");
+    let (_, _, b) = raw(&s.url, Method::GET, "/readyz", &[], None).await;
+    let msg = b["error"]["message"].as_str().unwrap_or("");
+    assert!(msg.contains("Every key gets 503"), "{msg}");
+
+    // Back: everything verifies again and the feed is caught up.
+    probe.unreachable.store(false, Ordering::SeqCst);
+    let back = Instant::now();
+    loop {
+        let ready = readyz_until(&s, 200).await;
+        if ready["change_feed"] == "ok" {
+            break;
+        }
+        assert_eq!(ready["change_feed"], "reconnecting", "{ready}");
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "the feed never caught up: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        verify_as_owner(&s, uncached.secret.expose()).await,
+        (200, true, "<none>".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_grace_zero_refuses_cached_keys_once_the_feed_is_behind() {
+    let (s, probe) = probe_server_with(keyconsole::server::ServerConfig {
+        offline_grace: Duration::ZERO,
+        ..test_config()
+    })
+    .await;
+    let cached = s.create("Cached", &["runs:read"]).await;
+    assert_eq!(
+        verify_as_owner(&s, cached.secret.expose()).await,
+        (200, true, "<none>".into())
+    );
+    probe.unreachable.store(true, Ordering::SeqCst);
+    let b = readyz_until(&s, 503).await;
+    let msg = b["error"]["message"].as_str().unwrap_or("");
+    assert!(msg.contains("Every key gets 503"), "{msg}");
+    tokio::time::sleep(keyconsole::server::feed::TRUST_WINDOW).await;
+    let (st, _, c) = verify_as_owner(&s, cached.secret.expose()).await;
+    assert_eq!((st, c.as_str()), (503, "unavailable"));
 }

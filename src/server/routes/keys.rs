@@ -28,6 +28,7 @@ use crate::server::AppState;
 use crate::server::auth::{Caller, KeysRead, KeysWrite};
 use crate::server::error::ApiError;
 use crate::server::extract::{NoQuery, StrictJson, StrictQuery};
+use crate::server::feed::{Change, change_of};
 use crate::storage::{KeyFilter, KeySort};
 
 fn parse_scopes(state: &AppState, scopes: &[String]) -> Result<ScopeSet, ApiError> {
@@ -225,7 +226,7 @@ pub async fn create_key(
     caller: Caller<KeysWrite>,
     _: StrictQuery<NoQuery>,
     StrictJson(req): StrictJson<CreateKeyRequest>,
-) -> Result<(StatusCode, Json<CreateKeyResponse>), ApiError> {
+) -> Result<(StatusCode, Change, Json<CreateKeyResponse>), ApiError> {
     let name = valid_name(&req.name)?;
     let scope_list = match (&req.scopes, &req.preset) {
         (Some(_), Some(_)) => {
@@ -321,6 +322,7 @@ pub async fn create_key(
     state.store.insert_key(&record, &entry).await?;
     Ok((
         StatusCode::CREATED,
+        change_of(&state, &[&record.id]).await,
         Json(CreateKeyResponse {
             key: KeyObject::from_record(&record, now),
             credential: credential_of(&pk, &secret),
@@ -525,10 +527,11 @@ pub async fn update_key(
         // same compare-and-write as any edit: of concurrent PATCHes with one If-Match
         // version exactly one succeeds (API.md §7), never also a no-op answered from a read.
         if changes.is_empty() && !toggled && expected.is_none() {
-            return Ok(with_etag(
-                KeyObject::from_record(&current, now),
-                StatusCode::OK,
-            ));
+            let mut resp = with_etag(KeyObject::from_record(&current, now), StatusCode::OK);
+            change_of(&state, &[&current.id])
+                .await
+                .insert_into(resp.headers_mut());
+            return Ok(resp);
         }
         next.version = current.version + 1;
         next.updated_at = now;
@@ -565,10 +568,11 @@ pub async fn update_key(
             .await?
         {
             state.cache.invalidate(&current);
-            return Ok(with_etag(
-                KeyObject::from_record(&next, now),
-                StatusCode::OK,
-            ));
+            let mut resp = with_etag(KeyObject::from_record(&next, now), StatusCode::OK);
+            change_of(&state, &[&current.id])
+                .await
+                .insert_into(resp.headers_mut());
+            return Ok(resp);
         }
         if expected.is_some() {
             return Err(ApiError::new(
@@ -593,7 +597,7 @@ pub async fn delete_key(
     caller: Caller<KeysWrite>,
     Path(id): Path<String>,
     _: StrictQuery<NoQuery>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<(Change, StatusCode), ApiError> {
     let current = load_own(&state, caller.org_id(), &id).await?;
     can_manage_existing(caller.principal.manager(), &current)?;
     let now = state.clock.now();
@@ -612,7 +616,10 @@ pub async fn delete_key(
         .await?;
     state.cache.invalidate(&current);
     if deleted {
-        Ok(StatusCode::NO_CONTENT)
+        Ok((
+            change_of(&state, &[&current.id]).await,
+            StatusCode::NO_CONTENT,
+        ))
     } else {
         Err(ApiError::not_found("key"))
     }
@@ -632,7 +639,7 @@ pub async fn rotate_key(
     Path(id): Path<String>,
     _: StrictQuery<NoQuery>,
     StrictJson(req): StrictJson<RotateRequest>,
-) -> Result<(StatusCode, Json<RotateResponse>), ApiError> {
+) -> Result<(StatusCode, Change, Json<RotateResponse>), ApiError> {
     let grace = req.grace_period_seconds.unwrap_or(0);
     if grace > MAX_GRACE_SECONDS {
         return Err(ApiError::invalid(format!(
@@ -705,6 +712,7 @@ pub async fn rotate_key(
     state.cache.invalidate(&old);
     Ok((
         StatusCode::CREATED,
+        change_of(&state, &[&old.id, &new.id]).await,
         Json(RotateResponse {
             key: KeyObject::from_record(&new, now),
             credential: credential_of(&pk, &secret),

@@ -26,6 +26,7 @@ use crate::server::AppState;
 use crate::server::auth::{Caller, KeysRead, KeysWrite};
 use crate::server::error::ApiError;
 use crate::server::extract::{NoQuery, StrictJson, StrictQuery};
+use crate::server::feed::{Change, change_of};
 use crate::server::github;
 use crate::storage::LeakRecord;
 
@@ -94,7 +95,7 @@ pub async fn report_leaks(
     caller: Caller<KeysWrite>,
     _: StrictQuery<NoQuery>,
     StrictJson(req): StrictJson<LeakReport>,
-) -> Result<Json<LeakResults>, ApiError> {
+) -> Result<(Change, Json<LeakResults>), ApiError> {
     if req.hashes.is_empty() || req.hashes.len() > MAX_LEAK_ITEMS {
         return Err(ApiError::invalid(format!(
             "invalid value for `hashes`: give 1-{MAX_LEAK_ITEMS} hashes"
@@ -124,6 +125,7 @@ pub async fn report_leaks(
         .collect::<Result<Vec<_>, _>>()?;
     let actor = caller.actor();
     let mut data = Vec::with_capacity(hashes.len());
+    let mut touched = Vec::new();
     let now = state.clock.now();
     for hash in hashes {
         let found = state
@@ -132,7 +134,10 @@ pub async fn report_leaks(
             .await?
             .filter(|k| k.org_id == caller.org_id());
         let (action_taken, key) = match found {
-            Some(k) => record(&state, &k, source, &actor, req.action).await?,
+            Some(k) => {
+                touched.push(k.id.clone());
+                record(&state, &k, source, &actor, req.action).await?
+            }
             None => (ActionTaken::None, None),
         };
         data.push(LeakResult {
@@ -141,7 +146,8 @@ pub async fn report_leaks(
             action_taken,
         });
     }
-    Ok(Json(LeakResults { data }))
+    let ids: Vec<&str> = touched.iter().map(String::as_str).collect();
+    Ok((change_of(&state, &ids).await, Json(LeakResults { data })))
 }
 
 /// Where and when a key was seen leaking, newest first.

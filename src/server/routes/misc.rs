@@ -14,8 +14,8 @@ use super::cursor::{List, page_req};
 use super::responses::{AuthErrors, BodyErrors, Rejections, StoreErrors};
 use super::{audit, valid_name};
 use crate::api::{
-    App, CreateAppRequest, Health, KeyObject, MeResponse, Org, Page, PageQuery, ScopeInfo,
-    ScopesResponse, SessionUserObject, VerifyRequest, VerifyResponse,
+    App, CreateAppRequest, Health, KeyObject, MeResponse, Org, Page, PageQuery, Readiness,
+    ScopeInfo, ScopesResponse, SessionUserObject, VerifyRequest, VerifyResponse,
 };
 use crate::domain::decision::{
     AuthMethod, Credential, Denial, ErrorCode, ParseFailure, Step, extract_token,
@@ -334,17 +334,49 @@ pub async fn healthz(_: StrictQuery<NoQuery>) -> Json<Health> {
 }
 
 /// Readiness: the database answers and takes writes. 503 `unavailable` with the cause in
-/// the message (the disk is full, the file was deleted or replaced, …) while writes fail;
-/// 200 again on its own once a write succeeds.
+/// the message (the database cannot be reached, the disk is full, the file was deleted or
+/// replaced, …) while it fails, saying how long cached keys keep verifying; 200 again on its
+/// own once it works. The body reports the change feed (API.md §7): a feed that is behind
+/// does not make it 503, since the instance then reads the database for every key.
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, description = "The database answers.", body = Health), Rejections, StoreErrors))]
+    responses((status = 200, description = "The database answers; the change feed's state and lag.", body = Readiness), Rejections, StoreErrors))]
 pub async fn readyz(
     State(state): State<AppState>,
     _: StrictQuery<NoQuery>,
-) -> Result<Json<Health>, ApiError> {
-    state.store.ping().await?;
-    Ok(Json(Health {
+) -> Result<Json<Readiness>, ApiError> {
+    let feed = &state.feed;
+    if let Err(e) = state.store.ping().await {
+        let mut err = ApiError::from(e);
+        if err.code == ErrorCode::Unavailable && feed.is_running() {
+            let grace = match feed.offline_grace_left() {
+                Some(left) => format!(
+                    " Keys this instance has cached keep verifying for at most {} s more \
+                     (--offline-grace {} s); others get 503.",
+                    left.as_secs(),
+                    feed.offline_grace().as_secs()
+                ),
+                None => " Every key gets 503 until it is back (--offline-grace has run out \
+                         or is 0)."
+                    .to_owned(),
+            };
+            err.message.push_str(&grace);
+        }
+        return Err(err);
+    }
+    let lag = if feed.is_running() {
+        u64::try_from(feed.lag().as_millis()).unwrap_or(u64::MAX)
+    } else {
+        0
+    };
+    Ok(Json(Readiness {
         status: "ok".to_owned(),
+        change_feed: feed.health().as_str().to_owned(),
+        change_feed_lag_ms: lag,
+        applied_change: if feed.is_running() {
+            feed.applied()
+        } else {
+            state.store.latest_change(None).await?
+        },
     }))
 }
 

@@ -2,6 +2,7 @@
 //! document come from the same annotations and cannot drift.
 
 pub mod cursor;
+pub mod instances;
 pub mod keys;
 pub mod leaks;
 pub mod misc;
@@ -85,6 +86,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(leaks::key_leaks))
         .routes(routes!(review::scope_usage))
         .routes(routes!(review::review))
+        .routes(routes!(instances::list_instances))
         .routes(routes!(misc::healthz))
         .routes(routes!(misc::readyz))
 }

@@ -375,6 +375,8 @@ pub enum Action {
         /// The new key.
         result: TaskResult<KeyObject>,
     },
+    /// What the instances said about a disable, delete or rotate (`client::ack`).
+    ChangeApplied(String),
     /// A key was deleted.
     KeyDeleted {
         /// The key.

@@ -280,6 +280,10 @@ impl App {
             }
             Action::KeyCreated(r) => self.key_created(r),
             Action::KeyUpdated { origin, result } => self.key_updated(origin, result),
+            Action::ChangeApplied(text) => {
+                self.toast(text, false);
+                Vec::new()
+            }
             Action::KeyDeleted { id, result } => {
                 match result {
                     Ok(()) => {
