@@ -144,6 +144,11 @@ impl ReqCtx {
     pub fn attribution(&self) -> Attribution {
         self.with(|a| a.clone())
     }
+
+    /// The attribution, leaving an empty one (the middleware, once the handler is done).
+    pub fn take_attribution(&self) -> Attribution {
+        self.with(std::mem::take)
+    }
 }
 
 /// Scopes an endpoint requires, as a type so handlers declare them in their signature.

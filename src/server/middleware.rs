@@ -162,29 +162,74 @@ fn valid_host(v: &[u8]) -> bool {
     host_ok && port.is_none_or(|p| p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// The middleware function (see the module docs).
+/// Request ids come from a per-thread generator (xoshiro256++ seeded from the OS once per
+/// thread), not a system call per request: they identify a request, they protect nothing.
+fn request_id() -> String {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<[u64; 4]> = Cell::new({
+            let mut seed = [0u8; 32];
+            super::os_random(&mut seed);
+            let mut s = [0u64; 4];
+            for (w, c) in s.iter_mut().zip(seed.chunks_exact(8)) {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(c);
+                *w = u64::from_le_bytes(b) | 1;
+            }
+            s
+        });
+    }
+    let mut fill = |buf: &mut [u8]| {
+        STATE.with(|cell| {
+            let mut s = cell.get();
+            for chunk in buf.chunks_mut(8) {
+                let out = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
+                let t = s[1] << 17;
+                s[2] ^= s[0];
+                s[3] ^= s[1];
+                s[1] ^= s[2];
+                s[0] ^= s[3];
+                s[2] ^= t;
+                s[3] = s[3].rotate_left(45);
+                chunk.copy_from_slice(&out.to_le_bytes()[..chunk.len()]);
+            }
+            cell.set(s);
+        });
+    };
+    new_request_id(&mut fill)
+}
+
+/// The client address as the log line shows it.
+struct Client(Option<std::net::IpAddr>);
+
+impl std::fmt::Display for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => f.write_str("unknown"),
+        }
+    }
+}
+
+/// The middleware function (see the module docs). What only an auth event needs (the
+/// redacted path, the method's text, the client's) is built only when one is recorded.
 pub async fn request_layer(
     State(state): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let mut fill = |b: &mut [u8]| state.random(b);
-    let request_id = new_request_id(&mut fill);
     // The client: the peer, or behind a trusted proxy the address it reports.
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| state.config.trusted_proxies.client(c.0.ip(), req.headers()));
-    let ctx = Arc::new(ReqCtx::new(request_id.clone(), ip));
+    let ctx = Arc::new(ReqCtx::new(request_id(), ip));
+    let request_id = ctx.request_id.as_str();
     req.extensions_mut().insert(Arc::clone(&ctx));
-    let method = req.method().to_string();
-    // Stored with auth events (redacted, capped); the log line names the route template.
-    let path = cap(&redact_path(req.uri().path()), MAX_PATH_CHARS);
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "<unmatched>".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let origin = origin_header(req.headers())
         .ok()
         .flatten()
@@ -201,8 +246,8 @@ pub async fn request_layer(
     let marker = resp.extensions().get::<ErrorMarker>().cloned();
     let is_error = status.is_client_error() || status.is_server_error();
     let mut resp = match (&marker, is_error) {
-        (Some(m), _) => keep_headers(&resp, render_error(&m.0, &request_id)),
-        (None, true) => keep_headers(&resp, render_error(&error_for_status(status), &request_id)),
+        (Some(m), _) => keep_headers(&resp, render_error(&m.0, request_id)),
+        (None, true) => keep_headers(&resp, render_error(&error_for_status(status), request_id)),
         (None, false) => resp,
     };
     if resp
@@ -215,7 +260,7 @@ pub async fn request_layer(
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
     }
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
         resp.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     let code = marker.as_ref().map(|m| m.0.code).or_else(|| {
@@ -229,8 +274,7 @@ pub async fn request_layer(
     }
 
     let now = state.clock.now();
-    let client = ip.map_or_else(|| "unknown".to_owned(), |i| i.to_string());
-    let attr = ctx.attribution();
+    let attr = ctx.take_attribution();
     let counted_status = attr.usage_status.unwrap_or(status.as_u16());
     // Scope usage: the endpoint's required scopes, or for `/v1/verify` the call's
     // `required_scopes` for the verified key and the endpoint's for the caller.
@@ -263,15 +307,16 @@ pub async fn request_layer(
         && matches!(code.status(), 401 | 403 | 429)
     {
         state.usage.event(AuthEventRecord {
-            request_id: request_id.clone(),
+            request_id: request_id.to_owned(),
             org_id: org_id.clone(),
             at: now,
             key_id: key_id.clone(),
             code: code.as_str().to_owned(),
             status: code.status(),
-            method: method.clone(),
-            path: path.clone(),
-            ip: client.clone(),
+            method: method.as_str().to_owned(),
+            // Stored with auth events (redacted, capped); the log line names the route.
+            path: cap(&redact_path(uri.path()), MAX_PATH_CHARS),
+            ip: Client(ip).to_string(),
             origin,
             app_id,
             user: attr.event_user.clone(),
@@ -288,9 +333,9 @@ pub async fn request_layer(
     let key_id = attr.usage.as_ref().map_or("-", |(k, _)| k.as_str());
     tracing::info!(
         request_id = %request_id,
-        client = %client,
+        client = %Client(ip),
         method = %method,
-        path = %route,
+        path = %route.as_ref().map_or("<unmatched>", MatchedPath::as_str),
         status = status.as_u16(),
         key_id = %key_id,
         ms = started.elapsed().as_millis() as u64,

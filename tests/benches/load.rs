@@ -1,0 +1,969 @@
+//! The service under load, over real sockets: `cargo bench --bench load`.
+//!
+//! Seeds an org of `KEYCONSOLE_LOAD_KEYS` keys (default 1,000,000) straight through the SQLite
+//! store (`bulk_insert_keys`, not HTTP), starts the real `keyconsole serve` on a free loopback
+//! port, and drives it with the load generator below: plain HTTP/1.1 keep-alive connections on
+//! tokio (64 by default, `KEYCONSOLE_LOAD_CONNECTIONS`), each sending a request, reading the
+//! whole answer and timing it, for `KEYCONSOLE_LOAD_SECONDS` (default 5) after one second of
+//! warm-up. Every figure is printed as a ratio to `/healthz` of the same run, and `/healthz`
+//! itself as a ratio to nginx's static 200 when `nginx` is installed (it says so when not).
+//!
+//! Scenarios: `/healthz`; `GET /v1/me` and `POST /v1/verify` for a cached key; a list page
+//! and searches; `/v1/verify` paced at half its measured maximum (p99); unknown secrets
+//! (repeated: the negative cache; all distinct: one database read each); a flood of
+//! distinct unknown secrets from one address (the failed-auth limiter); a public key alone,
+//! disabled and cached vs unknown (the timing difference of issue 11 item 14); and every key
+//! of the org verified once, after which the server's RSS is read.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use keyconsole::api::Org;
+use keyconsole::domain::host_pattern::HostPattern;
+use keyconsole::domain::key::{Env, PublicKeyId, Secret, SecretPrefix};
+use keyconsole::domain::record::KeyRecord;
+use keyconsole::domain::scope::ScopeSet;
+use keyconsole::storage::sqlite::SqliteStore;
+use keyconsole::storage::{IfMissing, KeyStore, Retention};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+const WORDS: &[&str] = &[
+    "billing",
+    "search",
+    "checkout",
+    "mobile",
+    "worker",
+    "ingest",
+    "reports",
+    "partner",
+    "webhook",
+    "backup",
+    "staging",
+    "analytics",
+    "export",
+    "sync",
+    "payments",
+    "gateway",
+];
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+fn random(buf: &mut [u8]) {
+    keyconsole::server::os_random(buf);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeding
+
+struct Seeded {
+    dir: PathBuf,
+    url: String,
+    owner: String,
+    /// Secrets of every seeded key, in order.
+    secrets: Vec<Box<str>>,
+    disabled_pk: String,
+}
+
+fn record(id: String, secret: &Secret, name: String, scopes: &[&str], enabled: bool) -> KeyRecord {
+    let now = Utc::now();
+    KeyRecord {
+        id,
+        org_id: "org_loadbench".to_owned(),
+        name,
+        env: Env::Live,
+        app_id: None,
+        scopes: ScopeSet::parse(scopes).unwrap_or_default(),
+        allowed_domains: vec![HostPattern::Exact("app.example.com".to_owned())],
+        enabled,
+        secret_hash: secret.hash(),
+        secret_hint: secret.hint(),
+        created_at: now,
+        updated_at: now,
+        expires_at: None,
+        last_used_at: None,
+        rotated_from: None,
+        rotated_to: None,
+        version: 1,
+        owner: None,
+        description: None,
+        leaked_at: None,
+    }
+}
+
+async fn seed(n: usize) -> Result<Seeded, String> {
+    let prefix = SecretPrefix::default();
+    let dir = std::env::temp_dir().join(format!("keyconsole-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let url = format!("sqlite://{}", dir.join("load.db").display());
+    let store = SqliteStore::open(&url, Retention::default(), IfMissing::Create)
+        .await
+        .map_err(|e| e.to_string())?;
+    store
+        .create_org(&Org {
+            id: "org_loadbench".into(),
+            name: "load benchmark".into(),
+            created_at: Utc::now(),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let new_secret = || Secret::generate(&prefix, Env::Live, &mut random);
+    let new_id = || {
+        PublicKeyId::generate(Env::Live, &mut random)
+            .as_str()
+            .to_owned()
+    };
+    let owner = new_secret();
+    let disabled = new_secret();
+    let disabled_pk = new_id();
+    store
+        .bulk_insert_keys(&[
+            record(new_id(), &owner, "owner".into(), &["*"], true),
+            record(
+                disabled_pk.clone(),
+                &disabled,
+                "disabled".into(),
+                &["*"],
+                false,
+            ),
+        ])
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut secrets = Vec::with_capacity(n);
+    let mut batch = Vec::with_capacity(10_000);
+    let mut done = 0;
+    while done < n {
+        batch.clear();
+        for i in done..(done + 10_000).min(n) {
+            let s = new_secret();
+            let name = format!(
+                "{} {} {i}",
+                WORDS[i % WORDS.len()],
+                WORDS[(i / WORDS.len()) % WORDS.len()]
+            );
+            batch.push(record(new_id(), &s, name, &["keys:read"], true));
+            secrets.push(s.expose().into());
+        }
+        store
+            .bulk_insert_keys(&batch)
+            .await
+            .map_err(|e| e.to_string())?;
+        done += batch.len();
+    }
+    store.close().await;
+    Ok(Seeded {
+        dir,
+        url,
+        owner: owner.expose().to_owned(),
+        secrets,
+        disabled_pk,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The load generator
+
+/// What each request of a run sends: the same bytes, or bytes made from a run-wide sequence
+/// number (distinct keys).
+#[derive(Clone)]
+enum Req {
+    Fixed(Arc<Vec<u8>>),
+    Seq(Arc<dyn Fn(u64) -> Vec<u8> + Send + Sync>),
+}
+
+#[derive(Clone)]
+struct Load {
+    addr: SocketAddr,
+    req: Req,
+    conns: usize,
+    warmup: Duration,
+    measure: Duration,
+    /// Total requests per second across connections (`None`: as fast as possible).
+    rate: Option<f64>,
+    /// Local addresses to connect from, one per connection in turn (`None`: the default).
+    sources: Option<Arc<Vec<IpAddr>>>,
+    /// Reconnect (from the next source) after this many requests.
+    per_conn: Option<u64>,
+    /// Stop after this many requests in all (then the run is timed to its end).
+    total: Option<u64>,
+}
+
+#[derive(Default)]
+struct Outcome {
+    ok: u64,
+    statuses: BTreeMap<u16, u64>,
+    errors: u64,
+    lat_us: Vec<u32>,
+    secs: f64,
+}
+
+impl Outcome {
+    fn rate(&self) -> f64 {
+        self.lat_us.len() as f64 / self.secs.max(1e-9)
+    }
+    fn pct(&self, p: f64) -> f64 {
+        if self.lat_us.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.lat_us.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(self.lat_us[i]) / 1000.0
+    }
+}
+
+const HOST: &str = "127.0.0.1";
+
+fn get(path: &str, headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut r = format!("GET {path} HTTP/1.1\r\nHost: {HOST}\r\n");
+    for (k, v) in headers {
+        r.push_str(&format!("{k}: {v}\r\n"));
+    }
+    r.push_str("\r\n");
+    r.into_bytes()
+}
+
+fn post_json(path: &str, auth: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {auth}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let s = match source {
+        Some(src) => {
+            let sock = TcpSocket::new_v4()?;
+            sock.bind(SocketAddr::new(src, 0))?;
+            sock.connect(addr).await?
+        }
+        None => TcpStream::connect(addr).await?,
+    };
+    s.set_nodelay(true)?;
+    Ok(s)
+}
+
+/// Send one request and read its whole answer; the status.
+async fn exchange(s: &mut TcpStream, req: &[u8], buf: &mut Vec<u8>) -> std::io::Result<u16> {
+    s.write_all(req).await?;
+    buf.clear();
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(bad("closed"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let Some(end) = memchr::memmem::find(buf, b"\r\n\r\n") else {
+            continue;
+        };
+        let head = &buf[..end];
+        let status = std::str::from_utf8(head.get(9..12).ok_or_else(|| bad("short"))?)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| bad("status"))?;
+        let text = String::from_utf8_lossy(head).to_ascii_lowercase();
+        let len: usize = text
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| bad("no content-length"))?;
+        while buf.len() < end + 4 + len {
+            let n = s.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(bad("closed in body"));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        return Ok(status);
+    }
+}
+
+async fn one_connection(
+    load: Load,
+    index: usize,
+    seq: Arc<AtomicU64>,
+    start: Instant,
+    end: Instant,
+) -> Outcome {
+    let mut out = Outcome::default();
+    let measure_from = start + load.warmup;
+    let interval = load
+        .rate
+        .map(|r| Duration::from_secs_f64(load.conns as f64 / r));
+    let mut next = start
+        + interval.map_or(Duration::ZERO, |i| {
+            i.mul_f64(index as f64 / load.conns as f64)
+        });
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let mut source_turn = index;
+    let mut stream: Option<TcpStream> = None;
+    let mut on_this = 0u64;
+    loop {
+        if Instant::now() >= end {
+            break;
+        }
+        if let Some(i) = interval {
+            tokio::time::sleep_until(next.into()).await;
+            next += i;
+        }
+        let n = seq.fetch_add(1, Ordering::Relaxed);
+        if load.total.is_some_and(|t| n >= t) {
+            break;
+        }
+        if stream.is_none() || load.per_conn.is_some_and(|p| on_this >= p) {
+            let src = load.sources.as_ref().map(|s| s[source_turn % s.len()]);
+            source_turn += load.conns;
+            stream = connect(load.addr, src).await.ok();
+            on_this = 0;
+            if stream.is_none() {
+                out.errors += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        }
+        let owned;
+        let bytes: &[u8] = match &load.req {
+            Req::Fixed(b) => b,
+            Req::Seq(f) => {
+                owned = f(n);
+                &owned
+            }
+        };
+        // Paced runs are timed from when the request was due (no coordinated omission).
+        let sent = match interval {
+            Some(i) => (next - i).min(Instant::now()),
+            None => Instant::now(),
+        };
+        let Some(s) = stream.as_mut() else { continue };
+        match exchange(s, bytes, &mut buf).await {
+            Ok(status) => {
+                on_this += 1;
+                if sent >= measure_from || load.total.is_some() {
+                    let us = sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+                    out.lat_us.push(us);
+                    *out.statuses.entry(status).or_default() += 1;
+                    if status < 400 {
+                        out.ok += 1;
+                    }
+                }
+            }
+            Err(_) => {
+                out.errors += 1;
+                stream = None;
+            }
+        }
+    }
+    out
+}
+
+async fn run(load: &Load) -> Outcome {
+    let seq = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let end = match load.total {
+        Some(_) => start + Duration::from_secs(3600),
+        None => start + load.warmup + load.measure,
+    };
+    let tasks: Vec<_> = (0..load.conns)
+        .map(|i| {
+            tokio::spawn(one_connection(
+                load.clone(),
+                i,
+                Arc::clone(&seq),
+                start,
+                end,
+            ))
+        })
+        .collect();
+    let mut all = Outcome::default();
+    for t in tasks {
+        if let Ok(o) = t.await {
+            all.ok += o.ok;
+            all.errors += o.errors;
+            all.lat_us.extend(o.lat_us);
+            for (k, v) in o.statuses {
+                *all.statuses.entry(k).or_default() += v;
+            }
+        }
+    }
+    all.secs = match load.total {
+        Some(_) => start.elapsed().as_secs_f64(),
+        None => load.measure.as_secs_f64(),
+    };
+    all.lat_us.sort_unstable();
+    all
+}
+
+// ---------------------------------------------------------------------------------------------
+// The processes
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+fn wait_for_line(path: &Path, marker: &str, timeout: Duration) -> Option<String> {
+    let until = Instant::now() + timeout;
+    while Instant::now() < until {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && let Some(line) = text.lines().find(|l| l.contains(marker))
+        {
+            return Some(line.to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn start_server(seeded: &Seeded) -> Result<(Proc, SocketAddr), String> {
+    let log = seeded.dir.join("serve.log");
+    let file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+    let child = Command::new(env!("CARGO_BIN_EXE_keyconsole"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &seeded.url,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(file)
+        .spawn()
+        .map_err(|e| format!("cannot start keyconsole serve: {e}"))?;
+    let proc = Proc(child);
+    let line = wait_for_line(&log, "listening on http://", Duration::from_secs(60))
+        .ok_or("serve did not start (see its log)")?;
+    let addr = line
+        .rsplit("http://")
+        .next()
+        .and_then(|a| a.trim().parse().ok())
+        .ok_or("no address in the ready line")?;
+    Ok((proc, addr))
+}
+
+fn free_port() -> Option<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()
+        .map(|a| a.port())
+}
+
+/// nginx answering a static 200 on a free port, logging each request like its default
+/// configuration does (`access_log` on, unbuffered) or not at all.
+fn start_nginx(dir: &Path, access_log: bool) -> Option<(Proc, SocketAddr)> {
+    let nginx = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())?;
+    let port = free_port()?;
+    let root = dir.join(if access_log { "nginx-log" } else { "nginx" });
+    std::fs::create_dir_all(&root).ok()?;
+    let log = if access_log {
+        format!("access_log {}/access.log;", root.display())
+    } else {
+        "access_log off;".to_owned()
+    };
+    let conf = format!(
+        "worker_processes 2;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\ndaemon off;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{\n  {log}\n  client_body_temp_path {r}/body;\n  proxy_temp_path {r}/proxy;\n\
+           fastcgi_temp_path {r}/fcgi;\n  uwsgi_temp_path {r}/uwsgi;\n  scgi_temp_path {r}/scgi;\n\
+           keepalive_requests 1000000;\n\
+           server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      default_type application/json;\n      return 200 '{{\"status\":\"ok\"}}';\n    }}\n  }}\n}}\n",
+        r = root.display()
+    );
+    let path = root.join("nginx.conf");
+    std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(conf.as_bytes()))
+        .ok()?;
+    let child = Command::new(nginx)
+        .args([
+            "-c",
+            &path.display().to_string(),
+            "-p",
+            &root.display().to_string(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let proc = Proc(child);
+    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return Some((proc, addr));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting
+
+struct Row {
+    name: String,
+    out: Outcome,
+    base: Option<f64>,
+    base_name: &'static str,
+}
+
+fn print_row(r: &Row) {
+    let ratio = r.base.map_or("-".to_owned(), |b| {
+        format!("{:.2}x {}", r.out.rate() / b, r.base_name)
+    });
+    let statuses: Vec<String> = r
+        .out
+        .statuses
+        .iter()
+        .map(|(k, v)| format!("{k}:{v}"))
+        .collect();
+    println!(
+        "{:<52} {:>9.0} req/s  {:<22} p50 {:>7.3} ms  p99 {:>7.3} ms  [{}{}]",
+        r.name,
+        r.out.rate(),
+        ratio,
+        r.out.pct(0.5),
+        r.out.pct(0.99),
+        statuses.join(" "),
+        if r.out.errors > 0 {
+            format!(" errors:{}", r.out.errors)
+        } else {
+            String::new()
+        }
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this with no such flag.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("load: run with `cargo bench --bench load`");
+        return;
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("load: cannot start a runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(bench()) {
+        eprintln!("load: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn bench() -> Result<(), String> {
+    let n = env_num("KEYCONSOLE_LOAD_KEYS", 1_000_000) as usize;
+    let secs = env_num("KEYCONSOLE_LOAD_SECONDS", 5);
+    let conns = env_num("KEYCONSOLE_LOAD_CONNECTIONS", 64) as usize;
+    println!("load: seeding an org of {n} keys through the store ...");
+    let t = Instant::now();
+    let seeded = seed(n).await?;
+    println!(
+        "load: seeded {n} keys in {:.1} s ({:.0} keys/s)",
+        t.elapsed().as_secs_f64(),
+        n as f64 / t.elapsed().as_secs_f64()
+    );
+    let result = drive(&seeded, n, secs, conns).await;
+    let _ = std::fs::remove_dir_all(&seeded.dir);
+    result
+}
+
+async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(), String> {
+    let (server, addr) = start_server(seeded)?;
+    let pid = server.0.id();
+    println!(
+        "load: keyconsole serve on {addr} (pid {pid}), RSS at start {:.0} MB; {conns} connections, \
+         1 s warm-up + {secs} s per scenario",
+        rss_mb(pid).unwrap_or(f64::NAN)
+    );
+    let base = |req: Vec<u8>| Load {
+        addr,
+        req: Req::Fixed(Arc::new(req)),
+        conns,
+        warmup: Duration::from_secs(1),
+        measure: Duration::from_secs(secs),
+        rate: None,
+        sources: None,
+        per_conn: None,
+        total: None,
+    };
+    let owner = seeded.owner.as_str();
+    let auth = format!("Bearer {owner}");
+    let mut rows: Vec<Row> = Vec::new();
+
+    // nginx first, then /healthz, side by side.
+    let healthz = get("/healthz", &[]);
+    let nginx_rate = match start_nginx(&seeded.dir, true) {
+        Some((nginx, naddr)) => {
+            let out = run(&Load {
+                addr: naddr,
+                ..base(healthz.clone())
+            })
+            .await;
+            drop(nginx);
+            let r = out.rate();
+            rows.push(Row {
+                name: "nginx static 200 (access log on, its default)".into(),
+                out,
+                base: None,
+                base_name: "",
+            });
+            if let Some((nginx, naddr)) = start_nginx(&seeded.dir, false) {
+                let out = run(&Load {
+                    addr: naddr,
+                    ..base(healthz.clone())
+                })
+                .await;
+                drop(nginx);
+                rows.push(Row {
+                    name: "nginx static 200 (access_log off)".into(),
+                    out,
+                    base: Some(r),
+                    base_name: "nginx(log)",
+                });
+            }
+            Some(r)
+        }
+        None => {
+            println!(
+                "load: nginx is NOT installed: no nginx baseline in this run (apt-get install nginx-light)"
+            );
+            None
+        }
+    };
+    let h = run(&base(healthz.clone())).await;
+    let hz = h.rate();
+    rows.push(Row {
+        name: "GET /healthz".into(),
+        out: h,
+        base: nginx_rate,
+        base_name: "nginx(log)",
+    });
+    if let Some(r) = rows.last() {
+        print_row(r);
+    }
+
+    let me = run(&base(get("/v1/me", &[("Authorization", &auth)]))).await;
+    rows.push(Row {
+        name: "GET /v1/me (cached key)".into(),
+        out: me,
+        base: Some(hz),
+        base_name: "healthz",
+    });
+    let cached = seeded.secrets.first().map_or(owner, |s| s);
+    let verify_body = format!("{{\"credential\":\"{cached}\"}}");
+    let verify = run(&base(post_json("/v1/verify", owner, &verify_body))).await;
+    let verify_max = verify.rate();
+    rows.push(Row {
+        name: "POST /v1/verify (cached key)".into(),
+        out: verify,
+        base: Some(hz),
+        base_name: "healthz",
+    });
+    let half = run(&Load {
+        rate: Some(verify_max / 2.0),
+        ..base(post_json("/v1/verify", owner, &verify_body))
+    })
+    .await;
+    rows.push(Row {
+        name: format!(
+            "POST /v1/verify paced at half max ({:.0}/s)",
+            verify_max / 2.0
+        ),
+        out: half,
+        base: Some(hz),
+        base_name: "healthz",
+    });
+
+    // Lists and searches: fewer connections (latency, not saturation).
+    let few = |path: &str| Load {
+        conns: 8.min(conns),
+        ..base(get(path, &[("Authorization", &auth)]))
+    };
+    for (name, path) in [
+        (
+            "GET /v1/keys?limit=50 (first page)",
+            "/v1/keys?limit=50".to_owned(),
+        ),
+        (
+            "GET /v1/keys?status=disabled&limit=50",
+            "/v1/keys?status=disabled&limit=50".to_owned(),
+        ),
+        (
+            "GET /v1/keys?q=billing&limit=50 (common word)",
+            "/v1/keys?q=billing&limit=50".to_owned(),
+        ),
+        (
+            "GET /v1/keys?q=zqxj&limit=50 (no match)",
+            "/v1/keys?q=zqxj&limit=50".to_owned(),
+        ),
+    ] {
+        let out = run(&few(&path)).await;
+        rows.push(Row {
+            name: format!("{name}, 8 conns"),
+            out,
+            base: Some(hz),
+            base_name: "healthz",
+        });
+    }
+
+    // Unknown secrets through /v1/verify: repeated (the negative cache), then all distinct.
+    let prefix = SecretPrefix::default();
+    let unknown: Arc<Vec<String>> = Arc::new(
+        (0..5_000)
+            .map(|_| {
+                Secret::generate(&prefix, Env::Live, &mut random)
+                    .expose()
+                    .to_owned()
+            })
+            .collect(),
+    );
+    let owner_s = owner.to_owned();
+    let pool = Arc::clone(&unknown);
+    let o = owner_s.clone();
+    let repeated = Req::Seq(Arc::new(move |i| {
+        let s = &pool[i as usize % pool.len()];
+        post_json("/v1/verify", &o, &format!("{{\"credential\":\"{s}\"}}"))
+    }));
+    // One pass first, so the measured run repeats what the server has seen.
+    let _ = run(&Load {
+        req: repeated.clone(),
+        total: Some(5_000),
+        ..base(Vec::new())
+    })
+    .await;
+    let out = run(&Load {
+        req: repeated,
+        ..base(Vec::new())
+    })
+    .await;
+    rows.push(Row {
+        name: "POST /v1/verify, 5,000 unknown secrets repeated".into(),
+        out,
+        base: Some(hz),
+        base_name: "healthz",
+    });
+    let o = owner_s.clone();
+    let distinct = Req::Seq(Arc::new(move |_| {
+        let s = Secret::generate(&SecretPrefix::default(), Env::Live, &mut random);
+        post_json(
+            "/v1/verify",
+            &o,
+            &format!("{{\"credential\":\"{}\"}}", s.expose()),
+        )
+    }));
+    let out = run(&Load {
+        req: distinct.clone(),
+        ..base(Vec::new())
+    })
+    .await;
+    rows.push(Row {
+        name: "POST /v1/verify, distinct unknown secrets".into(),
+        out,
+        base: Some(hz),
+        base_name: "healthz",
+    });
+    // The same flood as credentials of the requests themselves, from one address: the
+    // failed-auth limiter answers 429 from memory after 100 in a minute.
+    let flood = Req::Seq(Arc::new(move |_| {
+        let s = Secret::generate(&SecretPrefix::default(), Env::Live, &mut random);
+        get("/v1/me", &[("x-api-key", s.expose())])
+    }));
+    let flood_src = Arc::new(vec![IpAddr::V4(Ipv4Addr::new(127, 0, 9, 1))]);
+    let out = run(&Load {
+        req: flood,
+        sources: Some(flood_src),
+        ..base(Vec::new())
+    })
+    .await;
+    rows.push(Row {
+        name: "GET /v1/me, distinct unknown secrets, one address".into(),
+        out,
+        base: Some(hz),
+        base_name: "healthz",
+    });
+
+    // Issue 11 item 14: a public key alone, disabled (cached) vs unknown, one request at a
+    // time, each address sending fewer than the failed-auth limit (as a spread-out prober).
+    let sources: Arc<Vec<IpAddr>> = Arc::new(
+        (0..4_000u32)
+            .map(|i| IpAddr::V4(Ipv4Addr::new(127, 1, (i / 250) as u8, (i % 250 + 1) as u8)))
+            .collect(),
+    );
+    let probe = |req: Req, total: u64| Load {
+        conns: 1,
+        req,
+        sources: Some(Arc::clone(&sources)),
+        per_conn: Some(50),
+        total: Some(total),
+        ..base(Vec::new())
+    };
+    let origin = ("Origin", "https://app.example.com");
+    let dis = Req::Fixed(Arc::new(get(
+        "/v1/me",
+        &[("x-api-key", &seeded.disabled_pk), origin],
+    )));
+    let unknown_pk = PublicKeyId::generate(Env::Live, &mut random)
+        .as_str()
+        .to_owned();
+    let unk = Req::Fixed(Arc::new(get(
+        "/v1/me",
+        &[("x-api-key", &unknown_pk), origin],
+    )));
+    let fresh = Req::Seq(Arc::new(move |_| {
+        let pk = PublicKeyId::generate(Env::Live, &mut random);
+        get(
+            "/v1/me",
+            &[
+                ("x-api-key", pk.as_str()),
+                ("Origin", "https://app.example.com"),
+            ],
+        )
+    }));
+    let d = run(&probe(dis, 3_000)).await;
+    let dp50 = d.pct(0.5);
+    rows.push(Row {
+        name: "public key alone: disabled key (cached), 1 conn".into(),
+        out: d,
+        base: None,
+        base_name: "",
+    });
+    let u = run(&probe(unk, 3_000)).await;
+    let up50 = u.pct(0.5);
+    rows.push(Row {
+        name: "public key alone: unknown, repeated, 1 conn".into(),
+        out: u,
+        base: None,
+        base_name: "",
+    });
+    let f = run(&probe(fresh, 3_000)).await;
+    let fp50 = f.pct(0.5);
+    rows.push(Row {
+        name: "public key alone: unknown, distinct, 1 conn".into(),
+        out: f,
+        base: None,
+        base_name: "",
+    });
+
+    // Every key of the org verified once (distinct secrets; the cache is bounded).
+    let rss_before = rss_mb(pid).unwrap_or(f64::NAN);
+    let secrets: Arc<Vec<Box<str>>> = Arc::new(seeded.secrets.clone());
+    let o = owner_s.clone();
+    let each = Req::Seq(Arc::new(move |i| {
+        let s = secrets.get(i as usize).map_or("", |s| s);
+        post_json("/v1/verify", &o, &format!("{{\"credential\":\"{s}\"}}"))
+    }));
+    let out = run(&Load {
+        req: each,
+        total: Some(n as u64),
+        ..base(Vec::new())
+    })
+    .await;
+    let valid = out.statuses.get(&200).copied().unwrap_or(0);
+    rows.push(Row {
+        name: format!("POST /v1/verify, all {n} keys once each"),
+        out,
+        base: Some(hz),
+        base_name: "healthz",
+    });
+    let rss_after = rss_mb(pid).unwrap_or(f64::NAN);
+
+    println!();
+    for r in &rows {
+        print_row(r);
+    }
+    println!();
+    println!("summary (ratios of requests/s, same run):");
+    if let Some(nr) = nginx_rate {
+        println!(
+            "  /healthz / nginx static 200 (access log on)  = {:.2}",
+            hz / nr
+        );
+        if let Some(off) = rows.iter().find(|r| r.name.contains("access_log off")) {
+            println!(
+                "  /healthz / nginx static 200 (access_log off) = {:.2}",
+                hz / off.out.rate()
+            );
+        }
+    } else {
+        println!("  /healthz / nginx: nginx NOT installed, not measured");
+    }
+    for (label, key) in [
+        ("GET /v1/me (cached) / /healthz", "GET /v1/me (cached key)"),
+        (
+            "POST /v1/verify (cached) / /healthz",
+            "POST /v1/verify (cached key)",
+        ),
+        (
+            "verify, unknown repeated / /healthz",
+            "5,000 unknown secrets repeated",
+        ),
+        (
+            "verify, unknown distinct / /healthz",
+            "distinct unknown secrets",
+        ),
+    ] {
+        if let Some(r) = rows.iter().find(|r| r.name.contains(key)) {
+            println!("  {label:<38} = {:.2}", r.out.rate() / hz);
+        }
+    }
+    if let Some(r) = rows.iter().find(|r| r.name.contains("half max")) {
+        println!(
+            "  p99 of /v1/verify at half its max rate  = {:.3} ms",
+            r.out.pct(0.99)
+        );
+    }
+    println!(
+        "  public key alone, p50: disabled {dp50:.3} ms, unknown repeated {up50:.3} ms ({:.2}x), \
+         unknown distinct {fp50:.3} ms ({:.2}x)",
+        up50 / dp50,
+        fp50 / dp50
+    );
+    println!(
+        "  server RSS: {rss_before:.0} MB before verifying every key, {rss_after:.0} MB after \
+         {n} distinct keys verified ({valid} valid answers)"
+    );
+    drop(server);
+    Ok(())
+}
