@@ -254,3 +254,32 @@ async fn sqlite_two_processes_agree_within_a_second() {
     disable_enable_run(&p, "sqlite, two processes", || async {}).await;
     edits_rotation_delete(&p).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_processes_agree_within_a_second() {
+    let Some(db) = crate::support::pg::TestDb::fresh("postgres_two_processes_agree").await else {
+        return;
+    };
+    let owner = org_create(&db.url);
+    let p = Pair::start(&db.url, owner);
+    disable_enable_run(&p, "postgres, two processes", || async {}).await;
+    edits_rotation_delete(&p).await;
+}
+
+/// The same run with every connection to the database terminated (`pg_terminate_backend`)
+/// before each change: B's feed loses its connection each time and must still agree within
+/// the bound, through its reconnect and the trust floor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_propagation_holds_with_connections_terminated_before_each_change() {
+    let Some(db) = crate::support::pg::TestDb::fresh("postgres_propagation_terminated").await
+    else {
+        return;
+    };
+    let owner = org_create(&db.url);
+    let p = Pair::start(&db.url, owner);
+    let db = &db;
+    disable_enable_run(&p, "postgres, connections terminated", || async move {
+        db.terminate_connections().await;
+    })
+    .await;
+}

@@ -281,6 +281,12 @@ impl App {
             Action::KeyCreated(r) => self.key_created(r),
             Action::KeyUpdated { origin, result } => self.key_updated(origin, result),
             Action::ChangeApplied(text) => {
+                // Said after what was done ("Deleted …"), not instead of it: the answer of
+                // the instances often arrives a few milliseconds after the change's own.
+                let text = match &self.toast {
+                    Some(t) if !t.error && t.until > self.mono => format!("{} · {text}", t.text),
+                    _ => text,
+                };
                 self.toast(text, false);
                 Vec::new()
             }
