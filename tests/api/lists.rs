@@ -692,3 +692,27 @@ async fn search_stays_exact_through_renames_rotations_and_deletes_over_http() {
     assert!(found("voices").await.is_empty());
     let _ = Arc::clone(&s.state.store);
 }
+
+/// Schemathesis found a NUL in `q` answered 500 (the trigram index's query syntax): a control
+/// character can be in no name or id, so it is refused like one in a name, on every path.
+#[tokio::test]
+async fn a_search_with_a_control_character_is_refused_not_a_server_error() {
+    let s = TestServer::start().await;
+    s.create("Billing worker", &["runs:read"]).await;
+    for q in ["\0", "bil\0ling", "abc\0", "\u{200a}\0)", "a\u{7}b"] {
+        let e = s
+            .client
+            .list_keys(&ListKeysQuery {
+                q: Some(q.into()),
+                ..ListKeysQuery::default()
+            })
+            .await
+            .expect_err("a control character in q");
+        assert_eq!(
+            (e.status(), e.code()),
+            (Some(400), Some(ErrorCode::InvalidRequest)),
+            "{q:?}: {e}"
+        );
+        assert!(e.to_string().contains("control characters"), "{e}");
+    }
+}

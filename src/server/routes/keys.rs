@@ -180,6 +180,13 @@ pub async fn list_keys(
             "invalid value for `q`: at most 200 characters",
         ));
     }
+    // No name or id holds a control character (names refuse them), so such a search could
+    // only find nothing; it is refused like a name with one, and never reaches an index.
+    if search.is_some_and(|s| s.chars().any(char::is_control)) {
+        return Err(ApiError::invalid(
+            "invalid value for `q`: control characters are not allowed",
+        ));
+    }
     let owner = match q.owner.as_deref() {
         Some(o) => Some(free_text("owner", o, MAX_OWNER_CHARS)?.ok_or_else(|| {
             ApiError::invalid(
