@@ -826,15 +826,26 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
 
     // Issue 11 item 14: a public key alone, disabled (cached) vs unknown, one request at a
     // time, each address sending fewer than the failed-auth limit (as a spread-out prober).
-    let sources: Arc<Vec<IpAddr>> = Arc::new(
-        (0..4_000u32)
-            .map(|i| IpAddr::V4(Ipv4Addr::new(127, 1, (i / 250) as u8, (i % 250 + 1) as u8)))
-            .collect(),
-    );
-    let probe = |req: Req, total: u64| Load {
+    // Each of the three runs has its own 4,000 source addresses (127.1–3.x.y): refusals of
+    // one run must not rate-limit the next one's addresses.
+    let sources = |run: u8| -> Arc<Vec<IpAddr>> {
+        Arc::new(
+            (0..4_000u32)
+                .map(|i| {
+                    IpAddr::V4(Ipv4Addr::new(
+                        127,
+                        run,
+                        (i / 250) as u8,
+                        (i % 250 + 1) as u8,
+                    ))
+                })
+                .collect(),
+        )
+    };
+    let probe = |req: Req, total: u64, run: u8| Load {
         conns: 1,
         req,
-        sources: Some(Arc::clone(&sources)),
+        sources: Some(sources(run)),
         per_conn: Some(50),
         total: Some(total),
         ..base(Vec::new())
@@ -861,7 +872,7 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
             ],
         )
     }));
-    let d = run(&probe(dis, 3_000)).await;
+    let d = run(&probe(dis, 3_000, 1)).await;
     let dp50 = d.pct(0.5);
     rows.push(Row {
         name: "public key alone: disabled key (cached), 1 conn".into(),
@@ -869,7 +880,7 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
         base: None,
         base_name: "",
     });
-    let u = run(&probe(unk, 3_000)).await;
+    let u = run(&probe(unk, 3_000, 2)).await;
     let up50 = u.pct(0.5);
     rows.push(Row {
         name: "public key alone: unknown, repeated, 1 conn".into(),
@@ -877,7 +888,7 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
         base: None,
         base_name: "",
     });
-    let f = run(&probe(fresh, 3_000)).await;
+    let f = run(&probe(fresh, 3_000, 3)).await;
     let fp50 = f.pct(0.5);
     rows.push(Row {
         name: "public key alone: unknown, distinct, 1 conn".into(),
