@@ -413,7 +413,21 @@ async fn run(load: &Load) -> Outcome {
 struct Proc(Child);
 
 impl Drop for Proc {
+    /// SIGTERM first and a few seconds to go: nginx's master stops its workers only then
+    /// (SIGKILL would leave them running), and `serve` writes its usage batch.
     fn drop(&mut self) {
+        let pid = i32::try_from(self.0.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            for _ in 0..50 {
+                if matches!(self.0.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
