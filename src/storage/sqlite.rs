@@ -54,8 +54,6 @@ use crate::domain::record::KeyRecord;
 use crate::domain::review::{FindingKind, OVER_PRIVILEGED_DAYS, ReviewPolicy};
 use crate::domain::scope::ScopeSet;
 
-mod bulk;
-
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,

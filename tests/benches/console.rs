@@ -1,7 +1,7 @@
 //! The console at a large org (issue 8): `cargo bench --bench console`.
 //!
 //! Seeds an organization of N keys (default 1,000,000; `KEYCONSOLE_BENCH_KEYS` overrides)
-//! straight into the SQLite file in one transaction (not through HTTP), starts a real
+//! through the store (`KeyStore::import_keys`, not HTTP), starts a real
 //! `keyconsole serve` process on it, and drives the console's own `App` and `Executor` over
 //! loopback, drawing to a 120x40 `TestBackend`. It prints, each as a median with a baseline
 //! measured in the same run:
@@ -19,12 +19,14 @@
 //! - **RSS with 100,000 keys loaded** (this process: the console, no server), after paging
 //!   through 500 pages; the goal is ≤ 100 MB; baseline: the RSS before loading them.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use keyconsole::api::OrgCreated;
 use keyconsole::client::Client;
+use keyconsole::domain::key::{Env, SecretHash};
+use keyconsole::domain::record::KeyRecord;
+use keyconsole::domain::scope::ScopeSet;
+use keyconsole::storage::{self, IfMissing, Retention};
 use keyconsole::tui::app::{Action, App, Command, Session, Settings, TimerKind};
 use keyconsole::tui::clipboard::{Clipboard, ClipboardMode, Environment};
 use keyconsole::tui::keymap::Keymap;
@@ -33,11 +35,14 @@ use keyconsole::tui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use sha2::{Digest, Sha256};
-use sqlx::Connection;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tui_input::InputRequest;
 
-const BIN: &str = env!("CARGO_BIN_EXE_keyconsole");
+#[allow(dead_code)]
+#[path = "../support/serve.rs"]
+mod serve;
+use serve::{Served, kc};
+
 const SIZE: (u16, u16) = (120, 40);
 /// Keys the RSS figure loads into the console.
 const LOADED: usize = 100_000;
@@ -55,12 +60,7 @@ fn keys_wanted() -> usize {
 }
 
 fn org_create(database: &str, name: &str) -> OrgCreated {
-    let out = Process::new(BIN)
-        .args(["org", "create", name, "--database", database, "--json"])
-        .env_remove("KEYCONSOLE_DATABASE_URL")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run org create");
+    let out = kc(&["org", "create", name, "--database", database, "--json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -80,95 +80,56 @@ fn base62(mut n: u64, len: usize) -> String {
     String::from_utf8(s).unwrap_or_default()
 }
 
-/// Insert `n` keys into `org` in one transaction, oldest first.
-async fn seed(path: &std::path::Path, org: &str, n: usize) -> Vec<String> {
-    let url = format!("sqlite://{}", path.display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open");
-    let mut tx = conn.begin().await.expect("begin");
-    let now = chrono::Utc::now().timestamp_millis();
+/// Insert `n` keys into `org` through the store, oldest first; some ids to look up.
+async fn seed(database: &str, org: &str, n: usize) -> Vec<String> {
+    let store = storage::open(database, Retention::default(), IfMissing::Refuse)
+        .await
+        .expect("open");
+    let now = chrono::Utc::now();
     let mut ids = Vec::with_capacity(16);
+    let mut batch = Vec::with_capacity(10_000);
     for i in 0..n {
         // A mixed hash of i gives ids and hashes that look random and never collide.
-        let digest = Sha256::digest(format!("bench-{org}-{i}").as_bytes());
+        let digest: [u8; 32] = Sha256::digest(format!("bench-{org}-{i}").as_bytes()).into();
         let x = u64::from_le_bytes(digest[..8].try_into().unwrap_or_default());
         let id = format!("pk_live_{}{}", base62(x, 12), base62(i as u64, 12));
-        let name = format!(
-            "{} {} {:07}",
-            WORDS[i % WORDS.len()],
-            TEAMS[(i / 8) % TEAMS.len()],
-            i
-        );
-        let created = now - (n - i) as i64 * 1_000;
-        sqlx::query(
-            "INSERT INTO keys (id, org_id, name, env, app_id, scopes, allowed_domains, enabled, \
-             secret_hash, secret_hint, created_at, updated_at, expires_at, last_used_at, \
-             rotated_from, rotated_to, version, owner, description, leaked_at) \
-             VALUES (?, ?, ?, 'live', NULL, '[\"runs:read\"]', '[]', ?, ?, ?, ?, ?, NULL, NULL, \
-             NULL, NULL, 1, ?, NULL, NULL)",
-        )
-        .bind(&id)
-        .bind(org)
-        .bind(&name)
-        .bind(i64::from(i % 17 != 0))
-        .bind(&digest[..])
-        .bind(format!("…{}", &id[id.len() - 4..]))
-        .bind(created)
-        .bind(created)
-        .bind((i % 3 == 0).then(|| format!("team-{}", i % 40)))
-        .execute(&mut *tx)
-        .await
-        .expect("insert key");
+        let created = now - chrono::Duration::seconds((n - i) as i64);
         if i % (n / 16).max(1) == 0 {
-            ids.push(id);
+            ids.push(id.clone());
+        }
+        batch.push(KeyRecord {
+            org_id: org.to_owned(),
+            name: format!(
+                "{} {} {:07}",
+                WORDS[i % WORDS.len()],
+                TEAMS[(i / 8) % TEAMS.len()],
+                i
+            ),
+            env: Env::Live,
+            app_id: None,
+            scopes: ScopeSet::parse(&["runs:read"]).expect("scopes"),
+            allowed_domains: Vec::new(),
+            enabled: i % 17 != 0,
+            secret_hash: SecretHash(digest),
+            secret_hint: id[id.len() - 4..].to_owned(),
+            created_at: created,
+            updated_at: created,
+            expires_at: None,
+            last_used_at: None,
+            rotated_from: None,
+            rotated_to: None,
+            version: 1,
+            owner: (i % 3 == 0).then(|| format!("team-{}", i % 40)),
+            description: None,
+            leaked_at: None,
+            id,
+        });
+        if batch.len() == 10_000 || i + 1 == n {
+            store.import_keys(&batch).await.expect("import keys");
+            batch.clear();
         }
     }
-    tx.commit().await.expect("commit");
     ids
-}
-
-/// `keyconsole serve` on 127.0.0.1:0, killed when dropped.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Served {
-    fn start(database: &str) -> Served {
-        let mut child = Process::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
-            .env_remove("KEYCONSOLE_DATABASE_URL")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(i) = line.find("listening on http://") {
-                    let url = line[i + "listening on ".len()..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
-                        .to_owned();
-                    let _ = tx.send(url);
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("serve printed its ready line");
-        Served { child, url }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 struct Console {
@@ -362,12 +323,12 @@ async fn main() {
     let big = org_create(&database, "Bench big");
     let empty = org_create(&database, "Bench empty");
     let t = Instant::now();
-    let ids = seed(&path, &big.org.id, n).await;
+    let ids = seed(&database, &big.org.id, n).await;
     println!(
-        "seeded {n} keys in {:.1} s (one transaction, straight into SQLite)",
+        "seeded {n} keys in {:.1} s through KeyStore::import_keys",
         t.elapsed().as_secs_f64()
     );
-    let served = Served::start(&database);
+    let served = Served::start(&["--database", &database]);
     let url = served.url.clone();
 
     let runs = 15;

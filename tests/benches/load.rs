@@ -1,7 +1,7 @@
 //! The service under load, over real sockets: `cargo bench --bench load`.
 //!
 //! Seeds an org of `KEYCONSOLE_LOAD_KEYS` keys (default 1,000,000) straight through the SQLite
-//! store (`bulk_insert_keys`, not HTTP), starts the real `keyconsole serve` on a free loopback
+//! store (`KeyStore::import_keys`, not HTTP), starts the real `keyconsole serve` on a free loopback
 //! port, and drives it with the load generator below: plain HTTP/1.1 keep-alive connections on
 //! tokio (64 by default, `KEYCONSOLE_LOAD_CONNECTIONS`), each sending a request, reading the
 //! whole answer and timing it, for `KEYCONSOLE_LOAD_SECONDS` (default 5) after one second of
@@ -129,7 +129,7 @@ async fn seed(n: usize) -> Result<Seeded, String> {
     let disabled = new_secret();
     let disabled_pk = new_id();
     store
-        .bulk_insert_keys(&[
+        .import_keys(&[
             record(new_id(), &owner, "owner".into(), &["*"], true),
             record(
                 disabled_pk.clone(),
@@ -156,10 +156,7 @@ async fn seed(n: usize) -> Result<Seeded, String> {
             batch.push(record(new_id(), &s, name, &["keys:read"], true));
             secrets.push(s.expose().into());
         }
-        store
-            .bulk_insert_keys(&batch)
-            .await
-            .map_err(|e| e.to_string())?;
+        store.import_keys(&batch).await.map_err(|e| e.to_string())?;
         done += batch.len();
     }
     store.close().await;

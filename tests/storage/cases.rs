@@ -1929,6 +1929,15 @@ pub async fn imported_keys_and_the_cursor_secret(h: &Harness) {
             h.store.key_by_id(&k.id).await.expect("get"),
             Some(k.clone())
         );
+        // Found the way verification finds it, by the secret's hash.
+        assert_eq!(
+            h.store
+                .key_by_hash(&k.secret_hash)
+                .await
+                .expect("by hash")
+                .map(|f| f.id),
+            Some(k.id.clone())
+        );
     }
     // All or nothing: a duplicate inside the batch leaves none of it.
     let mut dup: Vec<_> = (0..2)
