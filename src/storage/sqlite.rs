@@ -1422,17 +1422,19 @@ impl KeyStore for SqliteStore {
     }
 
     async fn latest_key_change(&self, key_ids: &[&str]) -> StoreResult<i64> {
-        let mut n = 0;
-        for id in key_ids {
-            let row =
-                sqlx::query("SELECT COALESCE(MAX(seq), 0) AS n FROM key_changes WHERE key_id = ?")
-                    .bind(*id)
-                    .fetch_one(&self.reader)
-                    .await
-                    .map_err(map_err)?;
-            n = n.max(get::<i64>(&row, "n")?);
+        if key_ids.is_empty() {
+            return Ok(0);
         }
-        Ok(n)
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT COALESCE(MAX(seq), 0) AS n FROM key_changes WHERE key_id IN (",
+        );
+        let mut ids = qb.separated(", ");
+        for id in key_ids {
+            ids.push_bind(*id);
+        }
+        qb.push(")");
+        let row = qb.build().fetch_one(&self.reader).await.map_err(map_err)?;
+        get(&row, "n")
     }
 
     async fn heartbeat(&self, instance: &InstanceRecord) -> StoreResult<()> {
