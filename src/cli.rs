@@ -1519,12 +1519,11 @@ async fn print_ack(client: &Client, change: Option<i64>, started: std::time::Ins
         println!("The change's number is unknown, so its spread to the instances is not checked.");
         return;
     };
-    match crate::client::ack::wait_applied(client, change, started, crate::client::ack::ACK_TIMEOUT)
-        .await
-    {
-        Ok(ack) => println!("Change {change}: {ack}."),
-        Err(e) => println!("Change {change}: could not ask the instances ({e})."),
-    }
+    let ack =
+        crate::client::ack::wait_applied(client, change, started, crate::client::ack::ACK_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string());
+    println!("Change {change}: {}.", crate::client::ack::describe(&ack));
 }
 
 async fn keys_delete(client: &Client, id: &str, yes: bool, json: bool) -> Result<(), CliError> {

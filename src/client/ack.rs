@@ -69,6 +69,15 @@ impl fmt::Display for Ack {
     }
 }
 
+/// The words for what asking the instances gave: "applied on 3 of 3 instances (41 ms)", or
+/// that they could not be asked.
+pub fn describe(result: &Result<Ack, String>) -> String {
+    match result {
+        Ok(ack) => ack.to_string(),
+        Err(e) => format!("could not ask the instances ({e})"),
+    }
+}
+
 /// Ask `GET /v1/instances` until every live instance has applied `change` or `timeout`
 /// passes; `started` is when the change's answer arrived.
 pub async fn wait_applied(

@@ -41,19 +41,27 @@ fn spawn<F, T>(
     });
 }
 
-/// After a disable, delete or rotate: ask which instances have applied the change (for up
-/// to two seconds, `client::ack`) and say it in a toast; a failure to ask says so.
-fn acknowledge(tx: UnboundedSender<Action>, c: crate::client::Client, change: Option<i64>) {
+/// After a disable, delete or rotate (`done` says which): ask which instances have applied
+/// the change (for up to two seconds, `client::ack`) and say it in a toast.
+fn acknowledge(
+    tx: UnboundedSender<Action>,
+    c: crate::client::Client,
+    key_id: String,
+    done: &'static str,
+    change: Option<i64>,
+) {
     let Some(change) = change else { return };
     let started = std::time::Instant::now();
     tokio::spawn(async move {
-        let ack =
-            crate::client::ack::wait_applied(&c, change, started, crate::client::ack::ACK_TIMEOUT);
-        let text = match ack.await {
-            Ok(a) => format!("Change {change} {a}"),
-            Err(e) => format!("Change {change}: could not ask the instances ({e})"),
-        };
-        let _ = tx.send(Action::ChangeApplied(text));
+        let result =
+            crate::client::ack::wait_applied(&c, change, started, crate::client::ack::ACK_TIMEOUT)
+                .await
+                .map_err(|e| e.to_string());
+        let _ = tx.send(Action::ChangeApplied {
+            key_id,
+            done,
+            result,
+        });
     });
 }
 
@@ -127,7 +135,7 @@ impl Executor {
                     async move {
                         let (k, change) = c.update_key_change(&id, &req, version).await?;
                         if disable {
-                            acknowledge(acks, c, change);
+                            acknowledge(acks, c, id, "Disabled", change);
                         }
                         Ok(k)
                     },
@@ -140,7 +148,7 @@ impl Executor {
                     tx,
                     async move {
                         let change = c.delete_key_change(&id).await?;
-                        acknowledge(acks, c, change);
+                        acknowledge(acks, c, id, "Deleted", change);
                         Ok(())
                     },
                     move |result| Action::KeyDeleted { id: id2, result },
@@ -318,7 +326,7 @@ impl Executor {
                             )
                             .await?;
                         if !bulk {
-                            acknowledge(acks, c, change);
+                            acknowledge(acks, c, id, "Rotated", change);
                         }
                         Ok(Box::new(r))
                     },

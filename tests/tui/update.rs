@@ -685,3 +685,53 @@ fn the_last_owner_refusal_is_explained() {
     let text = keyconsole::tui::app::explain(&e);
     assert!(text.contains("last enabled owner key"), "{text}");
 }
+
+/// The instances' answer after a change names the key it is about, in its own toast: it may
+/// arrive after another change's toast, which it must not be attached to.
+#[test]
+fn the_acknowledgement_names_its_own_key() {
+    use keyconsole::client::ack::Ack;
+    let mut a = app(5, (120, 40));
+    let ks = keys(5);
+    let (first, second) = (&ks[1], &ks[3]);
+    let _ = a.update(Action::KeyDeleted {
+        id: second.id.clone(),
+        result: Ok(()),
+    });
+    assert!(a.toast.as_ref().is_some_and(|t| t.text.contains("Deleted")));
+    // The answer about the first key, disabled earlier, arrives now.
+    let _ = a.update(Action::ChangeApplied {
+        key_id: first.id.clone(),
+        done: "Disabled",
+        result: Ok(Ack {
+            applied: 2,
+            total: 2,
+            elapsed: std::time::Duration::from_millis(41),
+            waited: keyconsole::client::ack::ACK_TIMEOUT,
+        }),
+    });
+    let t = a.toast.as_ref().expect("toast");
+    assert_eq!(
+        t.text,
+        format!(
+            "Disabled {} ({}): applied on 2 of 2 instances (41 ms)",
+            first.name, first.id
+        )
+    );
+    assert!(!t.text.contains(&second.id), "{}", t.text);
+    // A deleted key is no longer loaded: named by its id; a failure to ask is an error.
+    let _ = a.update(Action::ChangeApplied {
+        key_id: second.id.clone(),
+        done: "Deleted",
+        result: Err("connection refused".into()),
+    });
+    let t = a.toast.as_ref().expect("toast");
+    assert_eq!(
+        t.text,
+        format!(
+            "Deleted {}: could not ask the instances (connection refused)",
+            second.id
+        )
+    );
+    assert!(t.error);
+}

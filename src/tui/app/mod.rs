@@ -376,7 +376,14 @@ pub enum Action {
         result: TaskResult<KeyObject>,
     },
     /// What the instances said about a disable, delete or rotate (`client::ack`).
-    ChangeApplied(String),
+    ChangeApplied {
+        /// The key changed.
+        key_id: String,
+        /// What was done, as the toast says it ("Deleted", "Disabled", "Rotated").
+        done: &'static str,
+        /// Their answer, or why they could not be asked.
+        result: Result<crate::client::ack::Ack, String>,
+    },
     /// A key was deleted.
     KeyDeleted {
         /// The key.

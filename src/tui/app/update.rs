@@ -280,14 +280,20 @@ impl App {
             }
             Action::KeyCreated(r) => self.key_created(r),
             Action::KeyUpdated { origin, result } => self.key_updated(origin, result),
-            Action::ChangeApplied(text) => {
-                // Said after what was done ("Deleted …"), not instead of it: the answer of
-                // the instances often arrives a few milliseconds after the change's own.
-                let text = match &self.toast {
-                    Some(t) if !t.error && t.until > self.mono => format!("{} · {text}", t.text),
-                    _ => text,
-                };
-                self.toast(text, false);
+            Action::ChangeApplied {
+                key_id,
+                done,
+                result,
+            } => {
+                // Its own toast naming the key: it may arrive after another change's.
+                let label = self
+                    .keys
+                    .get(&key_id)
+                    .map_or_else(|| key_id.clone(), |k| format!("{} ({key_id})", k.name));
+                self.toast(
+                    format!("{done} {label}: {}", crate::client::ack::describe(&result)),
+                    result.is_err(),
+                );
                 Vec::new()
             }
             Action::KeyDeleted { id, result } => {
