@@ -26,7 +26,7 @@ use crate::domain::key::is_app_id;
 use crate::domain::record::KeyRecord;
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::domain::session::SessionPrincipal;
-use crate::storage::StoreError;
+use crate::storage::{Outage, StoreError};
 
 /// Per-request context, shared by the middleware and the handlers.
 #[derive(Debug)]
@@ -380,7 +380,7 @@ impl AppState {
         cached: Option<(Arc<KeyRecord>, std::time::Instant)>,
     ) -> Option<Arc<KeyRecord>> {
         let (hit, loaded) = cached?;
-        (self.feed.offline().is_some() && self.feed.within_grace(loaded)).then_some(hit)
+        (self.feed.offline() && self.feed.within_grace(loaded)).then_some(hit)
     }
 
     /// A lookup's read failed: an outage is answered from a cached entry within
@@ -391,7 +391,9 @@ impl AppState {
         cached: Option<(Arc<KeyRecord>, std::time::Instant)>,
     ) -> Result<Option<Arc<KeyRecord>>, ApiError> {
         match cached {
-            Some((hit, loaded)) if e.outage().is_some() && self.feed.within_grace(loaded) => {
+            Some((hit, loaded))
+                if e.outage() == Some(Outage::Unreachable) && self.feed.within_grace(loaded) =>
+            {
                 Ok(Some(hit))
             }
             _ => Err(e.into()),

@@ -330,11 +330,17 @@ impl KeyCache {
     /// read again at that version. A new key (version 1) has no stale copy: a lookup that
     /// raced with its creation found nothing or this very version.
     pub fn evict_older(&self, id: &str, hashes: &[SecretHash], version: i64) {
+        // First, so a lookup that read the old row while this runs does not cache it.
+        self.bump();
+        // Whatever the version, the key exists now (or changed): forget that it was unknown,
+        // or a secret refused before its key was created elsewhere stays refused here.
+        self.missing_id.write(id).remove(id);
+        for h in hashes {
+            self.missing_hash.write(h).remove(h);
+        }
         if version <= 1 {
             return;
         }
-        // First, so a lookup that read the old row while this runs does not cache it.
-        self.bump();
         let indexed = self.by_id.read(id).peek(id).copied();
         for h in indexed.iter().chain(hashes) {
             let stale = self
@@ -437,7 +443,10 @@ impl KeyCache {
     /// Trust no entry (key, org or unknown credential) whose database read started before
     /// `at`: each is read again on its next use. The floor only moves forward.
     pub fn set_trust_floor(&self, at: Instant) {
-        self.bump();
+        // No generation bump: `trusted` compares each entry's read start with the floor, so a
+        // read that started before it is distrusted whenever it lands, and one after it is
+        // fine. (A bump here would throw away every concurrent fill while the feed is behind,
+        // exactly when the database needs the cache most.)
         self.floor.fetch_max(self.nanos(at), Ordering::AcqRel);
     }
 

@@ -84,6 +84,8 @@ struct Progress {
     confirmed: Option<Instant>,
     /// The outage the last poll hit, until one succeeds.
     outage: Option<Outage>,
+    /// The last poll failed (for any reason), until one succeeds.
+    failing: bool,
 }
 
 /// Nanoseconds since `base` of a confirmation, plus one (0: never), so the hot path reads it
@@ -187,9 +189,12 @@ impl Feed {
         }
     }
 
-    /// Whether the database is known to be unreachable (the last poll failed).
-    pub fn offline(&self) -> Option<Outage> {
-        self.progress().outage
+    /// Whether the database is known to be unreachable (the last poll could not reach it).
+    /// Any other failure (a busy or full database, a row that does not decode) is not
+    /// offline: the database can still be read, so cached entries are re-read, never served
+    /// on the strength of the grace.
+    pub fn offline(&self) -> bool {
+        self.progress().outage == Some(Outage::Unreachable)
     }
 
     /// Whether a cached entry read at `loaded` may still answer while the database cannot
@@ -226,8 +231,9 @@ impl Feed {
 
     fn confirm(&self, at: Instant) {
         let mut p = self.progress();
-        if let Some(was) = p.outage.take() {
-            tracing::warn!(was = was.as_str(), "change feed: caught up again");
+        if std::mem::take(&mut p.failing) {
+            let was = p.outage.take().map_or("error", Outage::as_str);
+            tracing::warn!(was, "change feed: caught up again");
         }
         p.confirmed = Some(at);
         self.confirmed_stamp
@@ -236,15 +242,15 @@ impl Feed {
 
     fn failed(&self, e: &StoreError) {
         let mut p = self.progress();
-        let outage = e.outage();
-        if p.outage.is_none() {
+        if !p.failing {
             tracing::error!(
                 error = %e,
                 "change feed: cannot read key changes; cached keys are re-read from the \
                  database (or, while it is unreachable, served for at most --offline-grace)"
             );
         }
-        p.outage = Some(outage.unwrap_or(Outage::Unreachable));
+        p.failing = true;
+        p.outage = e.outage();
     }
 
     fn record(&self, now: DateTime<Utc>) -> InstanceRecord {
@@ -301,13 +307,18 @@ pub async fn run(state: AppState) {
         match state.store.latest_change(None).await {
             Ok(n) => {
                 feed.applied.store(n, Ordering::Release);
+                // A change committed between an entry's read and this one is at or below
+                // `n`, so it will never be applied: nothing read before now is vouched for.
+                state.cache.set_trust_floor(started);
                 feed.confirm(started);
                 break;
             }
             Err(e) => feed.failed(&e),
         }
     }
-    tokio::spawn(heartbeats(state.clone()));
+    // Ends with this task: aborting the feed (when `serve` stops) stops the heartbeats too,
+    // and with them their hold on the store.
+    let _heartbeats = AbortOnDrop(tokio::spawn(heartbeats(state.clone())));
     loop {
         tick.tick().await;
         let started = Instant::now();
@@ -320,6 +331,14 @@ pub async fn run(state: AppState) {
             }
             Err(e) => feed.failed(&e),
         }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

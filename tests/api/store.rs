@@ -30,6 +30,9 @@ struct Probe {
     /// Every read the verification path and the change feed make fails as if the database
     /// could not be reached.
     unreachable: AtomicBool,
+    /// Only the change feed's reads fail, with an error that is not an outage (a row that
+    /// does not decode): the database itself can still be read.
+    feed_fails: AtomicBool,
 }
 
 impl Probe {
@@ -237,6 +240,11 @@ impl KeyStore for Probe {
     }
     async fn changes_after(&self, after: i64, limit: u32) -> StoreResult<Vec<KeyChange>> {
         self.reach()?;
+        if self.feed_fails.load(Ordering::SeqCst) {
+            return Err(StoreError::Corrupt(
+                "probe: a change row that does not decode".into(),
+            ));
+        }
         self.inner.changes_after(after, limit).await
     }
     async fn latest_change(&self, org_id: Option<&str>) -> StoreResult<i64> {
@@ -271,6 +279,7 @@ async fn probe_server_with(config: keyconsole::server::ServerConfig) -> (TestSer
         lookups: AtomicUsize::new(0),
         ping_fails: AtomicBool::new(false),
         unreachable: AtomicBool::new(false),
+        feed_fails: AtomicBool::new(false),
     });
     let store: Arc<dyn KeyStore> = probe.clone();
     let s = TestServer::start_on(store, dir, None, config).await;
@@ -655,4 +664,131 @@ async fn offline_grace_zero_refuses_cached_keys_once_the_feed_is_behind() {
     tokio::time::sleep(keyconsole::server::feed::TRUST_WINDOW).await;
     let (st, _, c) = verify_as_owner(&s, cached.secret.expose()).await;
     assert_eq!((st, c.as_str()), (503, "unavailable"));
+}
+
+/// No stale allow while the database can still be read: the change feed fails (not an
+/// outage), another writer disables a cached key behind this instance's back, and within the
+/// contract's 1 s the instance refuses it, by reading the database again; the offline grace
+/// (5 min) never vouches for the stale entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_feed_with_a_reachable_database_never_allows_a_stale_key() {
+    let (s, probe) = probe_server_with(test_config()).await;
+    let k = s.create("Behind", &["runs:read"]).await;
+    assert_eq!(
+        verify_as_owner(&s, k.secret.expose()).await,
+        (200, true, "<none>".into())
+    );
+    readyz_until(&s, 200).await;
+    probe.feed_fails.store(true, Ordering::SeqCst);
+    // Disabled by another instance: this one's cache is not told, and its feed cannot say.
+    let mut rec = probe
+        .inner
+        .key_by_id(&k.key.id)
+        .await
+        .expect("read")
+        .expect("the key");
+    let was = rec.version;
+    rec.enabled = false;
+    rec.version += 1;
+    assert!(
+        probe
+            .inner
+            .update_key(&rec, was, &[])
+            .await
+            .expect("disable")
+    );
+    let changed = Instant::now();
+    let before = probe.lookups();
+    let owner = format!("Bearer {}", s.owner.secret.expose());
+    let body = serde_json::json!({ "credential": k.secret.expose() }).to_string();
+    loop {
+        let (st, _, b) = raw(
+            &s.url,
+            Method::POST,
+            "/v1/verify",
+            &[("authorization", &owner)],
+            Some(&body),
+        )
+        .await;
+        if st == 200 && b["valid"] == serde_json::json!(false) {
+            assert_eq!(b["code"], "key_disabled", "{b}");
+            break;
+        }
+        assert_eq!((st, &b["valid"]), (200, &serde_json::json!(true)), "{b}");
+        assert!(
+            changed.elapsed() <= Duration::from_secs(1),
+            "a stale allow past the contract's 1 s bound"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(probe.lookups() > before, "the key was read again");
+    assert_eq!(
+        readyz_until(&s, 200).await["change_feed"],
+        "reconnecting",
+        "readyz says the feed is behind"
+    );
+}
+
+/// A secret refused before its key existed is not refused for long once another instance
+/// creates the key: the change feed also forgets that the secret was unknown (the negative
+/// cache), within the contract's 1 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_created_elsewhere_stops_being_unknown_within_a_second() {
+    let (s, probe) = probe_server_with(test_config()).await;
+    let template = s.create("Template", &["runs:read"]).await;
+    let secret = unknown_secret();
+    let owner = format!("Bearer {}", s.owner.secret.expose());
+    let body = serde_json::json!({ "credential": secret.expose() }).to_string();
+    let verify = || async {
+        raw(
+            &s.url,
+            Method::POST,
+            "/v1/verify",
+            &[("authorization", &owner)],
+            Some(&body),
+        )
+        .await
+        .2
+    };
+    assert_eq!(verify().await["code"], "invalid_key");
+    readyz_until(&s, 200).await;
+    // Another instance creates a key with exactly that secret (straight into the database:
+    // this instance's cache is not told).
+    let mut rec = probe
+        .inner
+        .key_by_id(&template.key.id)
+        .await
+        .expect("read")
+        .expect("the template");
+    rec.id = format!("{}x", &rec.id[..rec.id.len() - 1]);
+    rec.secret_hash = secret.hash();
+    rec.secret_hint = secret.hint();
+    rec.version = 1;
+    let audit = NewAudit {
+        id: "aud_elsewhere".into(),
+        org_id: rec.org_id.clone(),
+        at: Utc::now(),
+        actor: keyconsole::api::Actor {
+            kind: keyconsole::api::ActorKind::System,
+            id: "another instance".into(),
+            name: None,
+        },
+        action: "key.created".into(),
+        key_id: Some(rec.id.clone()),
+        changes: serde_json::json!({}),
+    };
+    probe.inner.insert_key(&rec, &audit).await.expect("insert");
+    let created = Instant::now();
+    loop {
+        let b = verify().await;
+        if b["valid"] == serde_json::json!(true) {
+            break;
+        }
+        assert_eq!(b["code"], "invalid_key", "{b}");
+        assert!(
+            created.elapsed() <= Duration::from_secs(1),
+            "still refused as unknown past the contract's 1 s bound"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
