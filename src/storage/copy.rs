@@ -4,8 +4,8 @@
 //! Both schemas have the same tables and columns (see the migrations), so a row is copied
 //! column by column, converting only what the engines store differently (SQLite's 0/1 for
 //! PostgreSQL's booleans, integer widths). Secret hashes are copied as stored, so every
-//! existing secret keeps working; `seq` is kept, so lists, their order and cursors are the
-//! same on the copy.
+//! existing secret keeps working; `seq` is kept, so lists and their order are the same on
+//! the copy, and the cursor secret is copied too, so cursors a client holds keep working.
 //!
 //! The source is read in one snapshot (a read transaction); the target is written in one
 //! transaction and only when it is empty, so a failed copy leaves an empty target to retry
@@ -43,6 +43,15 @@ struct Table {
     /// Whether `seq` is an identity whose sequence must follow the copied values.
     seq: bool,
 }
+
+/// Tables whose one row every database's migrations make (so they do not count as content
+/// of the target): the target's row is replaced by the source's.
+const REPLACED: &[Table] = &[Table {
+    name: "cursor_secret",
+    columns: &[("id", Int4), ("secret", Bytes)],
+    order: "id",
+    seq: false,
+}];
 
 /// Every table a deployment has, parents first (foreign keys hold at every insert).
 const TABLES: &[Table] = &[
@@ -400,6 +409,22 @@ impl Conn {
 
     /// After explicit `seq` values: the identity continues above them (PostgreSQL; SQLite's
     /// AUTOINCREMENT follows inserted values by itself).
+    async fn clear(&mut self, table: &str) -> StoreResult<()> {
+        let sql = sqlx::AssertSqlSafe(format!("DELETE FROM {table}"));
+        match self {
+            Conn::Sqlite(c) => sqlx::query(sql)
+                .execute(&mut **c)
+                .await
+                .map(|_| ())
+                .map_err(sqlite::map_err),
+            Conn::Pg(c) => sqlx::query(sql)
+                .execute(&mut **c)
+                .await
+                .map(|_| ())
+                .map_err(postgres::map_err),
+        }
+    }
+
     async fn follow_seq(&mut self, t: &Table) -> StoreResult<()> {
         if let (Conn::Pg(c), true) = (&mut *self, t.seq) {
             let sql = format!(
@@ -481,7 +506,10 @@ async fn copy_between(
     let mut input = source.begin(false).await?;
     let r = async {
         let mut counts = Vec::new();
-        for t in TABLES {
+        for t in REPLACED {
+            out.clear(t.name).await?;
+        }
+        for t in TABLES.iter().chain(REPLACED) {
             let total = input.count(t.name).await?;
             let mut done = 0u64;
             progress(t.name, 0, total);

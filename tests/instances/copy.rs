@@ -39,6 +39,38 @@ async fn snapshot(url: &str, token: &str, owner: &str, keys: &[String]) -> Vec<S
     out
 }
 
+/// The first key page of one key: its cursor, and the page that cursor opens (through
+/// `url`, which need not be the server that made the cursor).
+async fn cursor_and_next(http: &reqwest::Client, url: &str, token: &str) -> (String, String) {
+    let first = call(http, url, token, Method::GET, "/v1/keys?limit=1", None, &[]).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let cursor = first.body["next_cursor"]
+        .as_str()
+        .expect("more than one key")
+        .to_owned();
+    (
+        cursor,
+        next_page(http, url, token, &first.body["next_cursor"]).await,
+    )
+}
+
+async fn next_page(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    cursor: &serde_json::Value,
+) -> String {
+    let cursor = cursor.as_str().expect("a cursor");
+    let path = format!("/v1/keys?limit=1&cursor={cursor}");
+    let next = call(http, url, token, Method::GET, &path, None, &[]).await;
+    assert_eq!(
+        next.status, 200,
+        "a cursor of the source on the copy: {}",
+        next.text
+    );
+    next.body["data"].to_string()
+}
+
 /// The owner key's `last_used_at`, wherever the key object appears.
 fn scrub(v: &mut serde_json::Value, owner: &str) {
     match v {
@@ -157,6 +189,8 @@ async fn db_copy_sqlite_to_postgres_and_back_keeps_every_secret() {
     }
     let served = Served::start(&["--database", &sqlite]);
     let before = snapshot(&served.url, &token, &owner_id, &key_ids).await;
+    let http = reqwest::Client::new();
+    let (cursor, after_cursor) = cursor_and_next(&http, &served.url, &token).await;
     let answers = secrets_answer(&served.url, &secrets).await;
     drop(served);
     assert!(
@@ -194,6 +228,11 @@ async fn db_copy_sqlite_to_postgres_and_back_keeps_every_secret() {
         answers,
         "every secret answers the same"
     );
+    // A cursor a client got from the source opens the same page on the copy.
+    assert_eq!(
+        next_page(&http, &on_pg.url, &token, &json!(cursor)).await,
+        after_cursor
+    );
     drop(on_pg);
 
     // A non-empty target is refused, and left as it was.
@@ -222,6 +261,11 @@ async fn db_copy_sqlite_to_postgres_and_back_keeps_every_secret() {
         "the copy back lists the same"
     );
     assert_eq!(secrets_answer(&on_back.url, &secrets).await, answers);
+    assert_eq!(
+        next_page(&http, &on_back.url, &token, &json!(cursor)).await,
+        after_cursor,
+        "and on the copy back"
+    );
 }
 
 #[test]
