@@ -10,8 +10,8 @@ use keyconsole::domain::record::KeyStatus;
 use keyconsole::domain::review::{FindingKind, ReviewPolicy};
 use keyconsole::domain::scope::ScopeSet;
 use keyconsole::storage::{
-    AuditFilter, AuthEventFilter, AuthEventRecord, KeyFilter, KeyPageReq, KeyPos, KeySort,
-    KeyTotal, LeakRecord, PageReq, ScopeDelta, StoreError, UsageBatch, UsageDelta,
+    AuditFilter, AuthEventFilter, AuthEventRecord, InstanceRecord, KeyFilter, KeyPageReq, KeyPos,
+    KeySort, KeyTotal, LeakRecord, PageReq, ScopeDelta, StoreError, UsageBatch, UsageDelta,
 };
 
 use crate::harness::{Harness, audit, key_record, org_records, t0};
@@ -1951,4 +1951,96 @@ pub async fn imported_keys_and_the_cursor_secret(h: &Harness) {
     let b = h.another().await.cursor_secret().await.expect("secret");
     assert_eq!(a, b);
     assert_ne!(a, [0u8; 32]);
+}
+
+/// The change feed's rows (API.md §7): one per key mutation, numbered densely in commit
+/// order, none for a usage flush; the newest per org and per key; heartbeats.
+pub async fn key_changes_are_dense_one_per_mutation_and_none_for_usage(h: &Harness) {
+    let base = h.store.latest_change(None).await.expect("latest");
+    let (org, _) = h.org("Acme").await;
+    let (other, _) = h.org("Globex").await;
+    let k = h.key(&org.id, "k", &["runs:read"], t0()).await;
+    let mut next = k.clone();
+    next.enabled = false;
+    next.version = k.version + 1;
+    let a = audit(&org.id, "key.updated", Some(&k.id), t0());
+    assert!(
+        h.store
+            .update_key(&next, k.version, std::slice::from_ref(&a))
+            .await
+            .expect("disable")
+    );
+    // Only `last_used_at` moves: no change row.
+    h.store
+        .record_usage(&UsageBatch {
+            last_used: vec![(k.id.clone(), t0() + Duration::minutes(1))],
+            ..Default::default()
+        })
+        .await
+        .expect("usage");
+    let d = audit(&org.id, "key.deleted", Some(&k.id), t0());
+    assert!(
+        h.store
+            .delete_key(&org.id, &k.id, &d)
+            .await
+            .expect("delete")
+    );
+    let changes = h.store.changes_after(base, 100).await.expect("changes");
+    let of_k: Vec<_> = changes.iter().filter(|c| c.key_id == k.id).collect();
+    assert_eq!(of_k.len(), 3, "create, disable, delete: {changes:?}");
+    let seqs: Vec<i64> = changes.iter().map(|c| c.seq).collect();
+    let dense: Vec<i64> = (base + 1..=base + seqs.len() as i64).collect();
+    assert_eq!(seqs, dense, "dense, in order");
+    assert!(of_k.iter().all(|c| c.hashes.contains(&k.secret_hash)));
+    assert_eq!(of_k[1].version, next.version);
+    let last = *seqs.last().expect("some");
+    assert_eq!(h.store.latest_change(None).await.expect("all"), last);
+    assert_eq!(
+        h.store.latest_change(Some(&org.id)).await.expect("org"),
+        last
+    );
+    assert!(h.store.latest_change(Some(&other.id)).await.expect("other") < last);
+    assert_eq!(
+        h.store
+            .latest_key_change(&[k.id.as_str(), "pk_live_none"])
+            .await
+            .expect("key"),
+        last
+    );
+    assert!(
+        h.store
+            .changes_after(last, 100)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+
+    // Heartbeats: one row per instance, moving only forward; listed since a time.
+    let beat = |at, applied| InstanceRecord {
+        id: "ins_a".into(),
+        started_at: t0(),
+        last_seen_at: at,
+        applied_change: applied,
+    };
+    h.store
+        .heartbeat(&beat(t0() + Duration::seconds(10), 5))
+        .await
+        .expect("beat");
+    h.store
+        .heartbeat(&beat(t0() + Duration::seconds(5), 3))
+        .await
+        .expect("late beat");
+    let live = h
+        .store
+        .list_instances(t0() + Duration::seconds(9))
+        .await
+        .expect("list");
+    assert_eq!(live, vec![beat(t0() + Duration::seconds(10), 5)]);
+    assert!(
+        h.store
+            .list_instances(t0() + Duration::seconds(11))
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }

@@ -66,4 +66,5 @@ contract!(
     review_candidates_per_kind,
     audit_lists_filter_and_keep_the_actor,
     ping_answers_while_the_database_works,
+    key_changes_are_dense_one_per_mutation_and_none_for_usage,
 );

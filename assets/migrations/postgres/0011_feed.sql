@@ -31,22 +31,14 @@ CREATE INDEX key_changes_key ON key_changes (key_id, seq);
 CREATE INDEX key_changes_org ON key_changes (org_id, seq);
 CREATE INDEX key_changes_at ON key_changes (at);
 
+-- Which changes of a row can alter a decision is said once, in the update trigger's WHEN
+-- clause below, so the function never runs for a usage flush (which moves only
+-- `last_used_at`).
 CREATE FUNCTION kc_key_change() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     next_seq BIGINT;
     now_ms   BIGINT := (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT;
 BEGIN
-    IF TG_OP = 'UPDATE' AND NOT (
-           NEW.version IS DISTINCT FROM OLD.version
-        OR NEW.enabled IS DISTINCT FROM OLD.enabled
-        OR NEW.deleted_at IS DISTINCT FROM OLD.deleted_at
-        OR NEW.secret_hash IS DISTINCT FROM OLD.secret_hash
-        OR NEW.scopes IS DISTINCT FROM OLD.scopes
-        OR NEW.allowed_domains IS DISTINCT FROM OLD.allowed_domains
-        OR NEW.expires_at IS DISTINCT FROM OLD.expires_at
-        OR NEW.app_id IS DISTINCT FROM OLD.app_id) THEN
-        RETURN NULL;
-    END IF;
     UPDATE key_change_counter SET n = n + 1 WHERE one RETURNING n INTO next_seq;
     IF TG_OP = 'INSERT' THEN
         INSERT INTO key_changes (seq, org_id, key_id, old_hash, new_hash, version, at)
@@ -66,8 +58,20 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER key_changes_row AFTER INSERT OR UPDATE OR DELETE ON keys
+CREATE TRIGGER key_changes_insert_delete AFTER INSERT OR DELETE ON keys
     FOR EACH ROW EXECUTE FUNCTION kc_key_change();
+
+CREATE TRIGGER key_changes_update AFTER UPDATE ON keys
+    FOR EACH ROW
+    WHEN (NEW.version IS DISTINCT FROM OLD.version
+       OR NEW.enabled IS DISTINCT FROM OLD.enabled
+       OR NEW.deleted_at IS DISTINCT FROM OLD.deleted_at
+       OR NEW.secret_hash IS DISTINCT FROM OLD.secret_hash
+       OR NEW.scopes IS DISTINCT FROM OLD.scopes
+       OR NEW.allowed_domains IS DISTINCT FROM OLD.allowed_domains
+       OR NEW.expires_at IS DISTINCT FROM OLD.expires_at
+       OR NEW.app_id IS DISTINCT FROM OLD.app_id)
+    EXECUTE FUNCTION kc_key_change();
 
 -- Every running `serve` process: a heartbeat and the last change it has applied
 -- (`GET /v1/instances`). Rows not seen for a day are pruned.
