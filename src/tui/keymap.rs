@@ -1489,7 +1489,7 @@ fn shadows(a: Context, b: Context) -> bool {
     let layered = |x: Context| {
         matches!(
             x,
-            C::Keys | C::Scopes | C::ScopesEditing | C::Domains | C::Usage | C::Audit
+            C::Keys | C::Scopes | C::ScopesEditing | C::Domains | C::Usage | C::Audit | C::Review
         )
     };
     let under = |x: Context| matches!(x, C::Nav | C::Global);
@@ -1811,6 +1811,11 @@ mod tests {
             km.action(&[Context::Keys, Context::Nav], &j),
             Some(Action::NewKey)
         );
+        // The Review tab is a tab like the others: its keys cannot take a list's.
+        let mut review = BTreeMap::new();
+        review.insert("review_rotate".to_owned(), "j".to_owned());
+        let e = Keymap::with_overrides(&review).expect_err("j is down in the Review list too");
+        assert!(e.to_string().contains("`down`"), "{e}");
         let mut bad = BTreeMap::new();
         bad.insert("quit".to_owned(), "ctrl-".to_owned());
         assert!(matches!(

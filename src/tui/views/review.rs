@@ -167,7 +167,9 @@ fn actions(f: &ReviewFinding) -> Vec<(&'static str, &'static str)> {
         Some(FindingKind::Stale) => v.push(("Space", "disable")),
         Some(FindingKind::RotationDue) => v.push(("r", "rotate")),
         Some(FindingKind::OverPrivileged) => v.push(("p", "narrow to the suggested scopes")),
-        Some(FindingKind::Wildcard | FindingKind::NoExpiryTest) => v.push(("e", "edit in Keys")),
+        Some(FindingKind::Wildcard | FindingKind::NoExpiryTest) => {
+            v.push(("Enter", "open in Keys, then e edits it"))
+        }
         None => {}
     }
     v
