@@ -411,33 +411,6 @@ impl App {
             false,
         );
     }
-
-    /// Disable a key, asking first (the name typed on a danger profile).
-    fn ask_disable(&mut self, k: &KeyObject) {
-        if !k.enabled {
-            self.toast(format!("{} is already disabled", k.name), false);
-            return;
-        }
-        let mut body = vec![format!(
-            "{} stops working at once for every client using it.",
-            k.id
-        )];
-        body.push(k.last_used_at.map_or_else(
-            || "It has never been used.".to_owned(),
-            |t| format!("Last used {}.", crate::tui::views::ago(t, self.now)),
-        ));
-        let own = self.is_own_key(&k.id);
-        if own {
-            body.extend(super::update::own_key_warning());
-        }
-        let pending = Pending::Disable {
-            id: k.id.clone(),
-            name: k.name.clone(),
-            version: k.version,
-        };
-        self.confirm_destructive(pending, format!("Disable {}?", k.name), body, &k.name, own);
-    }
-
     /// `L` on a key: rotate it (the wizard, grace chosen there) or disable it.
     pub(super) fn open_leak_choice(&mut self, key: KeyObject) {
         self.modals

@@ -76,7 +76,7 @@ pub fn change_lines(key: &crate::api::KeyObject, req: &UpdateKeyRequest) -> Vec<
 }
 
 /// The warning on disabling or deleting the key the console is signed in with.
-pub(super) fn own_key_warning() -> [String; 2] {
+fn own_key_warning() -> [String; 2] {
     [
         "This is the key this console uses: you will lose access at once,".to_owned(),
         "and nothing here can undo it. Type its name to go on.".to_owned(),
@@ -1105,6 +1105,34 @@ impl App {
         self.toast("Cancelled: nothing was changed", false);
     }
 
+    /// Disable a key, asking first (the name typed on a danger profile, and for the key
+    /// this console uses): from the Keys list, the Review tab and the leak response alike.
+    pub(super) fn ask_disable(&mut self, k: &crate::api::KeyObject) {
+        if !k.enabled {
+            self.toast(format!("{} is already disabled", k.name), false);
+            return;
+        }
+        let own = self.is_own_key(&k.id);
+        let mut body = vec![
+            format!("{} stops working at once for every client using it.", k.id),
+            k.last_used_at.map_or_else(
+                || "It has never been used.".to_owned(),
+                |t| format!("Last used {}.", crate::tui::views::ago(t, self.now)),
+            ),
+        ];
+        if own {
+            body.extend(own_key_warning());
+        } else {
+            body.push("You can enable it again with Space in the Keys tab.".to_owned());
+        }
+        let pending = Pending::Disable {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            version: k.version,
+        };
+        self.confirm_destructive(pending, format!("Disable {}?", k.name), body, &k.name, own);
+    }
+
     /// Whether this is the key the console itself is signed in with.
     pub fn is_own_key(&self, id: &str) -> bool {
         self.me
@@ -1348,27 +1376,7 @@ impl App {
             Action::ToggleEnabled => {
                 if let Some(k) = self.selected_key().cloned() {
                     if k.enabled {
-                        let own = self.is_own_key(&k.id);
-                        let mut body = vec![format!(
-                            "{} stops working at once for every client using it.",
-                            k.id
-                        )];
-                        if own {
-                            body.extend(own_key_warning());
-                        } else {
-                            body.push("You can enable it again with Space.".to_owned());
-                        }
-                        self.confirm_destructive(
-                            Pending::Disable {
-                                id: k.id.clone(),
-                                name: k.name.clone(),
-                                version: k.version,
-                            },
-                            format!("Disable {}?", k.name),
-                            body,
-                            &k.name,
-                            own,
-                        );
+                        self.ask_disable(&k);
                     } else {
                         let req = UpdateKeyRequest {
                             enabled: Some(true),
