@@ -735,3 +735,23 @@ fn the_acknowledgement_names_its_own_key() {
     );
     assert!(t.error);
 }
+
+/// On a danger profile a scope edit of a key that is no longer loaded (deleted meanwhile, or
+/// reloaded away) is not sent without its diff: the editor says why.
+#[test]
+fn a_danger_profile_never_sends_a_scope_edit_it_cannot_show() {
+    let mut a = app_with(5, (120, 40), true);
+    let _ = a.update(Action::GoTab(Tab::Scopes));
+    let _ = a.update(Action::EditScopes);
+    let _ = a.update(Action::Toggle);
+    let id = a.scopes.edit.as_ref().expect("editing").key_id.clone();
+    a.keys.remove(&id);
+    assert!(a.update(Action::Save).is_empty(), "nothing is sent");
+    let ed = a.scopes.edit.as_ref().expect("still editing");
+    assert!(!ed.saving);
+    assert!(
+        ed.refused.as_deref().is_some_and(|r| r.contains("no longer loaded")),
+        "{:?}",
+        ed.refused
+    );
+}

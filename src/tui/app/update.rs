@@ -1501,6 +1501,18 @@ impl App {
                     let key = self.keys.get(&id).cloned();
                     return match key {
                         Some(k) => self.change_key(&k, version, req, EditOrigin::Scopes),
+                        // A danger profile shows every change before it is sent; without the
+                        // key there is no diff to show, so nothing is sent.
+                        None if self.session.danger => {
+                            if let Some(ed) = &mut self.scopes.edit {
+                                ed.saving = false;
+                                ed.refused = Some(
+                                    "This key is no longer loaded; press Esc and reload."
+                                        .to_owned(),
+                                );
+                            }
+                            Vec::new()
+                        }
                         None => vec![Command::UpdateKey {
                             id,
                             req,
