@@ -750,7 +750,9 @@ fn a_danger_profile_never_sends_a_scope_edit_it_cannot_show() {
     let ed = a.scopes.edit.as_ref().expect("still editing");
     assert!(!ed.saving);
     assert!(
-        ed.refused.as_deref().is_some_and(|r| r.contains("no longer loaded")),
+        ed.refused
+            .as_deref()
+            .is_some_and(|r| r.contains("no longer loaded")),
         "{:?}",
         ed.refused
     );

@@ -124,8 +124,9 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
     // Diagnosis: it always agrees with the server's answer to the request as shown.
     let mut d: Vec<Line<'_>> = Vec::new();
     let server_env = app.me.as_ref().and_then(|m| m.key.as_ref()).map(|k| k.env);
+    let findings = t.lint(server_env);
     let lint = |d: &mut Vec<Line<'_>>, allowed: bool| {
-        for f in t.lint(server_env) {
+        for f in &findings {
             // A finding the server did not refuse for is a warning (⚠), as in `doctor`.
             let (mark, style) = if f.severity == Severity::Error && !allowed {
                 ("✗ ", th.error())
@@ -134,7 +135,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
             };
             d.push(Line::from(vec![
                 Span::styled(mark, style),
-                Span::raw(f.message),
+                Span::raw(f.message.clone()),
             ]));
             d.push(Line::from(Span::styled(format!("  → {}", f.fix), th.dim())));
         }
@@ -227,7 +228,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
             d.extend(lines.into_iter().map(Line::from));
         }
         _ => {
-            if t.lint(server_env).is_empty() {
+            if findings.is_empty() {
                 d.push(Line::from(Span::styled(
                     "Offline check: the credential looks well formed.",
                     th.ok(),
