@@ -1725,12 +1725,17 @@ fn doctor_jwt(token: &str, a: &DoctorArgs) -> Result<(), CliError> {
             println!("{l}");
         }
     }
-    if report.findings.is_empty() {
+    // As for keys: exit 0 with warnings only, 1 with an error (documented in README).
+    let n = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == crate::domain::lint::Severity::Error)
+        .count();
+    if n == 0 {
         Ok(())
     } else {
-        let n = report.findings.len();
         Err(CliError::Runtime(format!(
-            "doctor found {n} problem{} in the JWT",
+            "doctor found {n} error{} in the JWT",
             if n == 1 { "" } else { "s" }
         )))
     }

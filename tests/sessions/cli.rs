@@ -258,3 +258,20 @@ fn doctor_lints_a_jwt_offline_and_never_prints_it() {
     );
     assert!(v.to_string().contains("other.example"), "iss is shown: {v}");
 }
+
+/// As for keys, `doctor` exits 0 when a JWT has only warnings (here: no scopes), and says
+/// what it found.
+#[test]
+fn doctor_exits_0_for_a_jwt_with_warnings_only() {
+    let mut c = crate::keys::claims(chrono::Utc::now());
+    c.as_object_mut().expect("claims").remove("scope");
+    let jwt = TestKey::rsa("k1").token(&c);
+    let out = Command::new(BIN)
+        .args(["doctor", &format!("Authorization: Bearer {jwt}")])
+        .output()
+        .expect("doctor");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("⚠"), "the warning is shown: {stdout}");
+    assert!(!stdout.contains(&jwt));
+}
