@@ -205,6 +205,9 @@ pub enum FormatError {
     BadPrefix,
 }
 
+/// The longest secret prefix [`SecretPrefix::new`] accepts.
+pub const MAX_SECRET_PREFIX_LEN: usize = 16;
+
 /// A deployment's secret prefix (`sk` by default; `org` gives `org_live_…`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretPrefix(String);
@@ -213,7 +216,7 @@ impl SecretPrefix {
     /// Validate a prefix: 1-16 of `a-z0-9`, starting with a letter, not `pk`.
     pub fn new(s: &str) -> Result<SecretPrefix, FormatError> {
         let ok = !s.is_empty()
-            && s.len() <= 16
+            && s.len() <= MAX_SECRET_PREFIX_LEN
             && s.as_bytes()[0].is_ascii_lowercase()
             && s.bytes()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())

@@ -37,7 +37,7 @@ pub const BODY_LEN: usize = SECRET_RANDOM_LEN + CHECKSUM_LEN;
 /// `_live_` and `_test_`.
 const INFIX_LEN: usize = 6;
 /// The longest secret prefix `SecretPrefix` accepts.
-const MAX_PREFIX_LEN: usize = 16;
+const MAX_PREFIX_LEN: usize = super::key::MAX_SECRET_PREFIX_LEN;
 /// Bytes before an anchor that deciding it may read: the longest prefix and the longest
 /// escape that may stand before it (`\uXXXX`).
 const LEFT_CONTEXT: usize = MAX_PREFIX_LEN + 6;

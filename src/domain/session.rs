@@ -25,7 +25,7 @@ use super::jwt::{
     Field, SigningAlg, TimeClaim, decode_segment, quoted, refused_alg, relative, split_jwt,
     str_field, time_claim, utc_time,
 };
-use super::key::{ID_RANDOM_LEN, is_app_id, is_prefixed_id};
+use super::key::{is_app_id, is_org_id};
 use super::scope::{Catalog, Scope, ScopeSet};
 
 /// The longest token accepted, in bytes. Identity providers' tokens are 1–2 KiB; 8 KiB is
@@ -356,11 +356,6 @@ fn bounded_string(
         )),
         Field::Str(s) => Ok(Some(s.to_owned())),
     }
-}
-
-/// Whether `s` is a well-formed organization id (`org_` + 16 base62).
-pub fn is_org_id(s: &str) -> bool {
-    is_prefixed_id(s, "org", ID_RANDOM_LEN)
 }
 
 /// `sub` as a usable user id: a non-empty string of at most [`MAX_SUB_LEN`] characters.
