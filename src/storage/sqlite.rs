@@ -1668,18 +1668,18 @@ impl KeyStore for SqliteStore {
                     .push_bind(cut)
                     .push(") AND created_at < ")
                     .push_bind(cut)
-                    .push(" ORDER BY last_used_at");
+                    .push(" ORDER BY last_used_at, seq");
             }
             FindingKind::RotationDue => {
                 qb.push(" AND rotated_to IS NULL AND created_at < ")
                     .push_bind(ms(policy.rotation_cutoff(now)))
-                    .push(" ORDER BY created_at");
+                    .push(" ORDER BY created_at, seq");
             }
             FindingKind::OverPrivileged => {
                 let from = now - chrono::Duration::days(i64::from(OVER_PRIVILEGED_DAYS));
                 qb.push(" AND last_used_at >= ")
                     .push_bind(ms(from))
-                    .push(" ORDER BY last_used_at DESC");
+                    .push(" ORDER BY last_used_at DESC, seq DESC");
             }
             FindingKind::Wildcard => {
                 qb.push(
