@@ -69,6 +69,53 @@ pub struct TestServer {
     handle: Option<JoinHandle<Result<(), ServeError>>>,
 }
 
+/// Everything a test's database holds, as text: SQLite's files in `dir`, or a data dump of
+/// the PostgreSQL database `db` (`pg_dump`), so "nothing stored holds X" holds on both.
+pub fn database_text(dir: &tempfile::TempDir, db: Option<&TestDb>) -> String {
+    match db {
+        Some(db) => {
+            let out = std::process::Command::new("pg_dump")
+                .args(["--data-only", &db.url])
+                .output()
+                .expect("run pg_dump");
+            assert!(
+                out.status.success(),
+                "pg_dump: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+        None => {
+            let mut all = Vec::new();
+            for e in std::fs::read_dir(dir.path()).expect("dir") {
+                all.extend(std::fs::read(e.expect("entry").path()).expect("read"));
+            }
+            String::from_utf8_lossy(&all).into_owned()
+        }
+    }
+}
+
+/// Bytes the database takes where auth events land: SQLite's file and WAL, or PostgreSQL's
+/// `auth_events` table with its indexes.
+pub async fn database_bytes(s: &TestServer) -> u64 {
+    match &s.db {
+        Some(db) => {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+            let n: i64 = sqlx::query_scalar("SELECT pg_total_relation_size('auth_events')")
+                .fetch_one(&mut c)
+                .await
+                .expect("size");
+            let _ = c.close().await;
+            u64::try_from(n).unwrap_or(0)
+        }
+        None => ["keys.db", "keys.db-wal"]
+            .iter()
+            .map(|f| std::fs::metadata(s.dir.path().join(f)).map_or(0, |m| m.len()))
+            .sum(),
+    }
+}
+
 pub fn test_config() -> ServerConfig {
     ServerConfig {
         failed_auth_limit: 0,

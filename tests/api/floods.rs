@@ -40,13 +40,6 @@ async fn all_events(s: &TestServer) -> Vec<AuthEvent> {
     }
 }
 
-fn db_bytes(s: &TestServer) -> u64 {
-    ["keys.db", "keys.db-wal"]
-        .iter()
-        .map(|f| std::fs::metadata(s.dir.path().join(f)).map_or(0, |m| m.len()))
-        .sum()
-}
-
 fn request_id(h: &reqwest::header::HeaderMap) -> String {
     h.get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -86,7 +79,7 @@ async fn a_public_key_flood_from_a_wrong_origin_is_limited_and_evicts_nothing() 
     assert_eq!(st, 403);
     let genuine = request_id(&h);
     s.flush().await;
-    let before = db_bytes(&s);
+    let before = crate::common::database_bytes(&s).await;
 
     const FLOOD: usize = 20_500;
     const WORKERS: usize = 32;
@@ -165,7 +158,9 @@ async fn a_public_key_flood_from_a_wrong_origin_is_limited_and_evicts_nothing() 
     }
     assert_eq!(events.len(), 2 * (EVENTS_PER_MINUTE as usize + 1) + 1);
     // The database grew by a few dozen rows, not twenty thousand (about 4 MB unbounded).
-    let grown = db_bytes(&s).saturating_sub(before);
+    let grown = crate::common::database_bytes(&s)
+        .await
+        .saturating_sub(before);
     assert!(grown < 256 * 1024, "database grew by {grown} bytes");
 
     // The limit is per minute: in the next one the address may try again.
