@@ -806,3 +806,74 @@ async fn two_hundred_concurrent_creates() {
     assert_eq!(all.total, Some(201));
     assert_eq!(all.data.len(), 201);
 }
+
+/// Every key mutation's answer carries `x-keyconsole-change` (API.md §7): a decimal change
+/// number that grows with each change, a no-op PATCH and a leak report included; and
+/// `GET /v1/instances` lists this instance with its org's newest change.
+#[tokio::test]
+async fn every_key_mutation_answers_its_change_number() {
+    let s = TestServer::start().await;
+    let auth = format!("Bearer {}", s.owner.secret.expose());
+    let h = [("authorization", auth.as_str())];
+    let number = |st: u16, hd: &reqwest::header::HeaderMap, what: &str| -> i64 {
+        assert!(st < 300, "{what}: {st}");
+        hd.get("x-keyconsole-change")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{what}: no decimal x-keyconsole-change in {hd:?}"))
+    };
+    let mut seen = Vec::new();
+    let (st, hd, k) = raw(
+        &s.url,
+        Method::POST,
+        "/v1/keys",
+        &h,
+        Some(r#"{"name":"changes","scopes":["runs:read"]}"#),
+    )
+    .await;
+    seen.push(number(st, &hd, "create"));
+    let id = k["key"]["id"].as_str().expect("id").to_owned();
+    let secret = k["secret"].as_str().expect("secret").to_owned();
+    let path = format!("/v1/keys/{id}");
+    for (what, body) in [
+        ("PATCH", r#"{"name":"renamed"}"#),
+        ("no-op PATCH", r#"{"name":"renamed"}"#),
+    ] {
+        let (st, hd, _) = raw(&s.url, Method::PATCH, &path, &h, Some(body)).await;
+        seen.push(number(st, &hd, what));
+    }
+    let hash =
+        keyconsole::domain::scan::hash_hex(&keyconsole::domain::key::SecretHash::of(&secret));
+    let leak = format!(r#"{{"hashes":["{hash}"],"source":"test","action":"disable"}}"#);
+    let (st, hd, _) = raw(&s.url, Method::POST, "/v1/leaks", &h, Some(&leak)).await;
+    seen.push(number(st, &hd, "leak report"));
+    let (st, hd, r) = raw(
+        &s.url,
+        Method::POST,
+        &format!("{path}/rotate"),
+        &h,
+        Some(r#"{"grace_period_seconds":0}"#),
+    )
+    .await;
+    seen.push(number(st, &hd, "rotate"));
+    let new_id = r["key"]["id"].as_str().expect("new id").to_owned();
+    let (st, hd, _) = raw(
+        &s.url,
+        Method::DELETE,
+        &format!("/v1/keys/{new_id}"),
+        &h,
+        None,
+    )
+    .await;
+    seen.push(number(st, &hd, "delete"));
+    // A no-op PATCH (no If-Match) changes nothing: it answers the key's newest change,
+    // the one before it; every real change has a larger number.
+    assert_eq!(seen[2], seen[1], "no-op PATCH: {seen:?}");
+    seen.remove(2);
+    assert!(seen.windows(2).all(|w| w[1] > w[0]), "growing: {seen:?}");
+
+    let (st, _, list) = raw(&s.url, Method::GET, "/v1/instances", &h, None).await;
+    assert_eq!(st, 200, "{list}");
+    assert_eq!(list["latest_change"], *seen.last().expect("some"), "{list}");
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(1), "{list}");
+}
