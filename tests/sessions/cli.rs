@@ -1,9 +1,7 @@
 //! `keyconsole serve` with the session flags: what is refused at start (exit 2, one line),
 //! and that a good JWKS file lets the service start.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use serde_json::json;
 
@@ -104,41 +102,6 @@ fn a_good_jwks_file_lets_serve_start() {
     );
 }
 
-/// Start `serve` and return it with its base URL once it printed its ready line.
-fn spawn_serve(args: &[&str]) -> (std::process::Child, String) {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .env_remove("KEYCONSOLE_DATABASE_URL")
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(at) = line.find("listening on http://") {
-                let url: String = line[at + "listening on ".len()..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace() && *c != '"')
-                    .collect();
-                let _ = tx.send(url);
-            }
-        }
-    });
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(url) => (child, url),
-        Err(e) => {
-            let _ = child.kill();
-            panic!("serve did not print its ready line: {e}");
-        }
-    }
-}
-
 #[tokio::test]
 async fn sessions_through_real_serve_processes_act_as_the_user() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -173,7 +136,8 @@ async fn sessions_through_real_serve_processes_act_as_the_user() {
         "--jwt-audience",
         crate::keys::AUDIENCE,
     ];
-    let (mut on, url) = spawn_serve(&session_args);
+    let on = Served::start(&session_args);
+    let url = on.url.clone();
     let http = reqwest::Client::new();
     let me: serde_json::Value = http
         .get(format!("{url}/v1/me"))
@@ -204,11 +168,11 @@ async fn sessions_through_real_serve_processes_act_as_the_user() {
         .await
         .expect("json");
     assert_eq!(audit["data"][0]["actor"]["type"], "user", "{audit}");
-    let _ = on.kill();
-    let _ = on.wait();
+    drop(on);
 
     // The same database served without --jwks: the JWT is malformed_credentials there.
-    let (mut off, url) = spawn_serve(&["--database", &db]);
+    let off = Served::start(&["--database", &db]);
+    let url = off.url.clone();
     let r = http
         .get(format!("{url}/v1/me"))
         .bearer_auth(&jwt)
@@ -217,8 +181,7 @@ async fn sessions_through_real_serve_processes_act_as_the_user() {
         .expect("me");
     let status = r.status().as_u16();
     let body: serde_json::Value = r.json().await.expect("json");
-    let _ = off.kill();
-    let _ = off.wait();
+    drop(off);
     assert_eq!(status, 401);
     assert_eq!(body["error"]["code"], "malformed_credentials");
 }
