@@ -285,6 +285,12 @@ pub async fn serve(
         }
     }
     feed.abort();
+    // Its heartbeats end with it (dropping the feed aborts them): wait for that first.
+    let _ = feed.await;
+    // Leave the instance list now: an acknowledgement must not wait for this one.
+    if let Err(e) = state.store.forget_instance(state.feed.id()).await {
+        tracing::warn!(error = %e, "could not leave the instance list; it ages out in 30 s");
+    }
     // The last chance to write what is batched: a few tries, for a lock held elsewhere or
     // space being freed right now; then one line says what is lost.
     let mut last = Ok(());

@@ -761,6 +761,9 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn latest_key_change(&self, key_ids: &[&str]) -> StoreResult<i64>;
     /// Record an instance's heartbeat (insert or update its row).
     async fn heartbeat(&self, instance: &InstanceRecord) -> StoreResult<()>;
+    /// An instance that stops cleanly leaves the list at once (not 30 s later), so no
+    /// acknowledgement waits for it.
+    async fn forget_instance(&self, id: &str) -> StoreResult<()>;
     /// Instances whose last heartbeat is at or after `since`, oldest first.
     async fn list_instances(&self, since: DateTime<Utc>) -> StoreResult<Vec<InstanceRecord>>;
 

@@ -1576,6 +1576,15 @@ impl KeyStore for PgStore {
         .map_err(map_err)
     }
 
+    async fn forget_instance(&self, id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM instances WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+
     async fn list_instances(&self, since: DateTime<Utc>) -> StoreResult<Vec<InstanceRecord>> {
         let rows = sqlx::query(
             "SELECT id, started_at, last_seen_at, applied_change FROM instances \

@@ -1456,6 +1456,17 @@ impl KeyStore for SqliteStore {
         tx.end(r, |_| true).await
     }
 
+    async fn forget_instance(&self, id: &str) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let r = sqlx::query("DELETE FROM instances WHERE id = ?")
+            .bind(id)
+            .execute(tx.conn())
+            .await
+            .map(|_| ())
+            .map_err(map_err);
+        tx.end(r, |_| true).await
+    }
+
     async fn list_instances(&self, since: DateTime<Utc>) -> StoreResult<Vec<InstanceRecord>> {
         let rows = sqlx::query(
             "SELECT id, started_at, last_seen_at, applied_change FROM instances \

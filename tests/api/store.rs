@@ -256,6 +256,9 @@ impl KeyStore for Probe {
     async fn heartbeat(&self, instance: &InstanceRecord) -> StoreResult<()> {
         self.inner.heartbeat(instance).await
     }
+    async fn forget_instance(&self, id: &str) -> StoreResult<()> {
+        self.inner.forget_instance(id).await
+    }
     async fn list_instances(&self, since: DateTime<Utc>) -> StoreResult<Vec<InstanceRecord>> {
         self.inner.list_instances(since).await
     }

@@ -250,9 +250,13 @@ async fn sqlite_two_processes_agree_within_a_second() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("k.db").display());
     let owner = org_create(&url);
-    let p = Pair::start(&url, owner);
+    let mut p = Pair::start(&url, owner);
     disable_enable_run(&p, "sqlite, two processes", || async {}).await;
     edits_rotation_delete(&p).await;
+    // B stops cleanly: A lists it no more at once, so no acknowledgement waits for it.
+    assert_eq!(p.b.term(), 0, "{}", p.b.log());
+    let list = p.client_a().instances().await.expect("instances");
+    assert_eq!(list.data.len(), 1, "{list:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

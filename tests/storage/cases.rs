@@ -2043,4 +2043,7 @@ pub async fn key_changes_are_dense_one_per_mutation_and_none_for_usage(h: &Harne
             .expect("list")
             .is_empty()
     );
+    // A clean stop leaves the list at once.
+    h.store.forget_instance("ins_a").await.expect("forget");
+    assert!(h.store.list_instances(t0()).await.expect("list").is_empty());
 }
