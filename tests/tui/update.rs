@@ -719,7 +719,7 @@ fn the_acknowledgement_names_its_own_key() {
         )
     );
     assert!(!t.text.contains(&second.id), "{}", t.text);
-    // A deleted key is no longer loaded: named by its id; a failure to ask is an error.
+    // A deleted key is no longer loaded but still named; a failure to ask is an error.
     let _ = a.update(Action::ChangeApplied {
         key_id: second.id.clone(),
         done: "Deleted",
@@ -729,8 +729,8 @@ fn the_acknowledgement_names_its_own_key() {
     assert_eq!(
         t.text,
         format!(
-            "Deleted {}: could not ask the instances (connection refused)",
-            second.id
+            "Deleted {} ({}): could not ask the instances (connection refused)",
+            second.name, second.id
         )
     );
     assert!(t.error);

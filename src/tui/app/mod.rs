@@ -681,6 +681,9 @@ pub struct App {
     pub line: Option<(LineKind, Input)>,
     /// Toast row.
     pub toast: Option<Toast>,
+    /// The last key deleted (id, name): its acknowledgement arrives after it left the list
+    /// and still names it.
+    pub last_deleted: Option<(String, String)>,
     /// A copied secret's clear deadline.
     pub clipboard_until: Option<(u64, Instant)>,
     /// What that clear will do ("clipboard clears", "tmux buffer deleted").
@@ -718,6 +721,7 @@ impl App {
             modals: Vec::new(),
             line: None,
             toast: None,
+            last_deleted: None,
             clipboard_until: None,
             clipboard_clears: String::new(),
             now,

@@ -286,10 +286,13 @@ impl App {
                 result,
             } => {
                 // Its own toast naming the key: it may arrive after another change's.
-                let label = self
-                    .keys
-                    .get(&key_id)
-                    .map_or_else(|| key_id.clone(), |k| format!("{} ({key_id})", k.name));
+                let name = self.keys.get(&key_id).map(|k| k.name.clone()).or_else(|| {
+                    self.last_deleted
+                        .as_ref()
+                        .filter(|(id, _)| *id == key_id)
+                        .map(|(_, n)| n.clone())
+                });
+                let label = name.map_or_else(|| key_id.clone(), |n| format!("{n} ({key_id})"));
                 self.toast(
                     format!("{done} {label}: {}", crate::client::ack::describe(&result)),
                     result.is_err(),
@@ -306,6 +309,7 @@ impl App {
                             .unwrap_or_default();
                         self.keys.remove(&id);
                         self.toast(format!("Deleted {name} ({id})"), false);
+                        self.last_deleted = Some((id, name));
                     }
                     Err(e) => self.toast(format!("Delete failed: {}", explain(&e)), true),
                 }
