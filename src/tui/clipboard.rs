@@ -516,10 +516,19 @@ impl Clipboard {
 
     /// Like [`Clipboard::copy`], for a secret: a copy that lands in a tmux paste buffer is
     /// remembered until [`Clipboard::clear`] deletes that buffer, even after later copies.
+    /// The one-time tmux warning goes with the first such secret: only secrets are deleted
+    /// from tmux's buffers on clear, so only of them can the warning say so.
     pub fn copy_secret(&mut self, text: &str) -> Result<CopyReport, ClipboardError> {
-        let report = self.copy(text)?;
+        let mut report = self.copy(text)?;
         if report.method == Method::TmuxBuffer {
             self.tmux_secrets.push(Zeroizing::new(fingerprint(text)));
+            if !self.tmux_warned {
+                self.tmux_warned = true;
+                report.warning = Some(match report.warning.take() {
+                    Some(w) => format!("{w}; {TMUX_WARNING}"),
+                    None => TMUX_WARNING.to_owned(),
+                });
+            }
         }
         Ok(report)
     }
@@ -539,15 +548,13 @@ impl Clipboard {
                 self.native_set(text).map_err(ClipboardError::Native)?;
                 Method::Native
             }
-            ClipboardMode::Osc52 => self.osc52_copy(text, &mut warnings)?,
-            ClipboardMode::Auto if self.env.ssh || self.auto_use_osc52 => {
-                self.osc52_copy(text, &mut warnings)?
-            }
+            ClipboardMode::Osc52 => self.osc52_copy(text)?,
+            ClipboardMode::Auto if self.env.ssh || self.auto_use_osc52 => self.osc52_copy(text)?,
             ClipboardMode::Auto => match self.native_set(text) {
                 Ok(()) => Method::Native,
                 Err(e) => {
                     self.auto_use_osc52 = true;
-                    let method = self.osc52_copy(text, &mut warnings)?;
+                    let method = self.osc52_copy(text)?;
                     warnings.insert(
                         0,
                         format!(
@@ -648,13 +655,8 @@ impl Clipboard {
         }
     }
 
-    /// Sends `text` by OSC 52 in the form the environment needs; adds the
-    /// one-time tmux warning when tmux will keep a copy.
-    fn osc52_copy(
-        &mut self,
-        text: &str,
-        warnings: &mut Vec<String>,
-    ) -> Result<Method, ClipboardError> {
+    /// Sends `text` by OSC 52 in the form the environment needs.
+    fn osc52_copy(&mut self, text: &str) -> Result<Method, ClipboardError> {
         let passthrough = self.env.tmux && self.env.tmux_passthrough;
         if self.env.tmux && !passthrough && !self.env.tmux_set_clipboard {
             return Err(ClipboardError::TmuxDropsOsc52);
@@ -664,10 +666,6 @@ impl Clipboard {
             return Ok(Method::Osc52TmuxPassthrough);
         }
         if self.env.tmux {
-            if !self.tmux_warned {
-                self.tmux_warned = true;
-                warnings.push(TMUX_WARNING.to_owned());
-            }
             return Ok(Method::TmuxBuffer);
         }
         Ok(Method::Osc52)
@@ -1074,7 +1072,7 @@ mod tests {
                         let case = format!("{mode} ssh={ssh} tmux={tmux} pt={passthrough}");
                         let fake = Fake::failing_open();
                         let (mut cb, buf) = clipboard(mode, e, &fake);
-                        let result = cb.copy("foobar");
+                        let result = cb.copy_secret("foobar");
                         let osc_method = if tmux && passthrough {
                             Method::Osc52TmuxPassthrough
                         } else if tmux {
@@ -1159,10 +1157,10 @@ mod tests {
     fn tmux_warning_appears_once() {
         let fake = Fake::default();
         let (mut cb, buf) = clipboard(ClipboardMode::Osc52, env(false, true, false), &fake);
-        let first = cb.copy("one").expect("should succeed");
+        let first = cb.copy_secret("one").expect("should succeed");
         assert_eq!(first.method, Method::TmuxBuffer);
         assert_eq!(first.warning.as_deref(), Some(TMUX_WARNING));
-        let second = cb.copy("two").expect("should succeed");
+        let second = cb.copy_secret("two").expect("should succeed");
         assert_eq!(second.method, Method::TmuxBuffer);
         assert_eq!(second.warning, None);
         assert_eq!(
@@ -1176,12 +1174,35 @@ mod tests {
 
         // Auto over SSH in tmux behaves the same.
         let (mut cb, _buf) = clipboard(ClipboardMode::Auto, env(true, true, false), &fake);
-        assert!(cb.copy("one").expect("should succeed").warning.is_some());
-        assert!(cb.copy("two").expect("should succeed").warning.is_none());
+        assert!(
+            cb.copy_secret("one")
+                .expect("should succeed")
+                .warning
+                .is_some()
+        );
+        assert!(
+            cb.copy_secret("two")
+                .expect("should succeed")
+                .warning
+                .is_none()
+        );
+
+        // A key id or a cURL command is not deleted from tmux on clear: no word about it,
+        // and the one warning is kept for the first secret.
+        let (mut cb, _buf) = clipboard(ClipboardMode::Osc52, env(false, true, false), &fake);
+        let id = cb.copy("pk_live_x").expect("should succeed");
+        assert_eq!((id.method, id.warning), (Method::TmuxBuffer, None));
+        assert_eq!(
+            cb.copy_secret("one")
+                .expect("should succeed")
+                .warning
+                .as_deref(),
+            Some(TMUX_WARNING)
+        );
 
         // With passthrough there is nothing to warn about.
         let (mut cb, _buf) = clipboard(ClipboardMode::Osc52, env(false, true, true), &fake);
-        assert_eq!(cb.copy("one").expect("should succeed").warning, None);
+        assert_eq!(cb.copy_secret("one").expect("should succeed").warning, None);
     }
 
     #[test]
