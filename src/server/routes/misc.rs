@@ -242,12 +242,10 @@ pub async fn verify(
         .collect::<Result<Vec<_>, _>>()?;
     let org = caller.org_id().to_owned();
     let raw = req.credential.expose().as_bytes();
-    if let Ok(token) = extract_token(&[], &[raw])
-        && looks_like_jwt(token)
-    {
-        return verify_session(&state, &caller, token, req.app_id.as_deref(), &required).await;
-    }
     let (decision, found, cred) = match extract_token(&[], &[raw]) {
+        Ok(token) if looks_like_jwt(token) => {
+            return verify_session(&state, &caller, token, req.app_id.as_deref(), &required).await;
+        }
         Ok(token) => {
             state
                 .decide(
