@@ -582,6 +582,45 @@ async fn the_ready_line_is_printed_whatever_the_log_filter() {
     }
 }
 
+/// A TCP relay to `upstream` that records every byte clients send through it: what a
+/// command put on the wire, whatever the server logs.
+fn recording_relay(upstream: &str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    use std::io::{Read, Write};
+    let to = upstream.trim_start_matches("http://").to_owned();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = std::sync::Arc::clone(&sent);
+    std::thread::spawn(move || {
+        for client in listener.incoming().map_while(Result::ok) {
+            let Ok(server) = std::net::TcpStream::connect(&to) else {
+                continue;
+            };
+            let (mut c_in, mut s_out) = (
+                client.try_clone().expect("clone"),
+                server.try_clone().expect("clone"),
+            );
+            let (mut s_in, mut c_out) = (server, client);
+            let record = std::sync::Arc::clone(&record);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = c_in.read(&mut buf) {
+                    if n == 0 || s_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    record.lock().expect("record").extend_from_slice(&buf[..n]);
+                }
+                let _ = s_out.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s_in, &mut c_out);
+                let _ = c_out.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (url, sent)
+}
+
 /// `scan --check` and `--disable` against a real `serve`: only hashes are sent, findings are
 /// told apart as live keys or not, and `--disable` turns the found key off.
 #[test]
@@ -633,8 +672,22 @@ fn scan_check_and_disable_ask_a_real_server() {
     .expect("write");
     let path = file.to_str().expect("path");
 
-    let out = with_token(&["--url", &s.url, "scan", "--check", path]);
+    // Through a relay that records what the command sends.
+    let (relay, sent) = recording_relay(&s.url);
+    let out = with_token(&["--url", &relay, "scan", "--check", path]);
     assert_eq!(out.status.code(), Some(1));
+    let wire = String::from_utf8_lossy(&sent.lock().expect("sent")).into_owned();
+    assert!(wire.contains("POST /v1/leaks"), "{wire}");
+    for secret in [created.secret.expose(), stranger.expose()] {
+        // Neither the secret nor its random part crossed the wire; its SHA-256 did.
+        assert!(
+            !wire.contains(secret) && !wire.contains(&secret[8..40]),
+            "{wire}"
+        );
+        let hash =
+            keyconsole::domain::scan::hash_hex(&keyconsole::domain::key::SecretHash::of(secret));
+        assert!(wire.contains(&hash), "the hash is sent: {wire}");
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     for text in [&stdout, &stderr] {
