@@ -236,6 +236,9 @@ async fn db_copy_sqlite_to_postgres_and_back_keeps_every_secret() {
     drop(on_pg);
 
     // A non-empty target is refused, and left as it was.
+    let on_pg = Served::start(&["--database", &pg.url]);
+    let pg_before = snapshot(&on_pg.url, &token, &owner_id, &key_ids).await;
+    drop(on_pg);
     let again = copy_cmd(&sqlite, &pg.url);
     assert_eq!(again.status.code(), Some(2));
     let err = String::from_utf8_lossy(&again.stderr);
@@ -248,6 +251,7 @@ async fn db_copy_sqlite_to_postgres_and_back_keeps_every_secret() {
     let on_pg = Served::start(&["--database", &pg.url]);
     let pg_now = snapshot(&on_pg.url, &token, &owner_id, &key_ids).await;
     drop(on_pg);
+    assert_eq!(pg_now, pg_before, "the refused copy wrote nothing");
     let out = copy_cmd(&pg.url, &back);
     assert!(
         out.status.success(),
