@@ -188,6 +188,17 @@ impl TestServer {
         let handle = tokio::spawn(serve(listener, state.clone(), async move {
             let _ = rx.await;
         }));
+        // Ready once the change feed has confirmed the cache: an entry read before its first
+        // confirmation is read again after it, which a test that counts reads or relies on
+        // what is cached (a blocked request is attributed from the cache alone) must not race.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !(state.feed.is_running() && state.feed.caught_up()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the change feed did not confirm within 30 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         let client = Client::new(&url, Some(owner.secret.clone())).expect("client");
         TestServer {
             url,
