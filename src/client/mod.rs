@@ -11,6 +11,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub mod ack;
+pub mod renew;
+
+use std::sync::Arc;
 
 use crate::api::{
     App, AuditEntry, AuditQuery, AuthEvent, AuthEventsQuery, CreateAppRequest, CreateKeyRequest,
@@ -66,6 +69,15 @@ pub enum ClientError {
     /// No token configured.
     #[error("no API token: set KEYCONSOLE_TOKEN or configure a profile")]
     NoToken,
+    /// The server refused the session's JWT (401) and renewing it did not help: the token
+    /// source failed, or the server refused the new token too ([`renew`]).
+    #[error("the session expired ({code}) and renewing it failed: {reason}")]
+    SessionExpired {
+        /// The server's code for the last refusal (`token_expired`, `invalid_token`).
+        code: String,
+        /// Why renewing failed (the token source's error, or the second refusal).
+        reason: String,
+    },
 }
 
 impl ClientError {
@@ -83,7 +95,16 @@ impl ClientError {
             ClientError::Api { status, .. } | ClientError::Unexpected { status, .. } => {
                 Some(*status)
             }
+            ClientError::SessionExpired { .. } => Some(401),
             _ => None,
+        }
+    }
+
+    /// The server's code as sent (`unauthorized` when there was none).
+    fn code_str(&self) -> String {
+        match self {
+            ClientError::Api { body, .. } => body.error.code.clone(),
+            _ => "unauthorized".to_owned(),
         }
     }
 
@@ -126,6 +147,9 @@ pub struct Client {
     base: String,
     http: reqwest::Client,
     token: Option<Secret>,
+    /// Set for a session whose token can be renewed (`token_command`): then the token sent
+    /// is the renewal's, not `token`.
+    renewal: Option<Arc<renew::Renewal>>,
     timeout: Duration,
 }
 
@@ -134,6 +158,7 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base", &self.base)
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("renewable", &self.renewal.is_some())
             .finish()
     }
 }
@@ -160,6 +185,7 @@ impl Client {
             base,
             http,
             token,
+            renewal: None,
             timeout,
         })
     }
@@ -169,11 +195,34 @@ impl Client {
         &self.base
     }
 
-    /// A copy using another token.
+    /// A copy using another token (never renewed).
     pub fn with_token(&self, token: Option<Secret>) -> Client {
         Client {
             token,
+            renewal: None,
             ..self.clone()
+        }
+    }
+
+    /// This client, renewing its token from `source` when the server refuses it as a
+    /// session JWT ([`renew`]). Without a token it is unchanged.
+    pub fn with_renewal(self, source: renew::TokenSource) -> Client {
+        let renewal = self
+            .token
+            .clone()
+            .map(|t| Arc::new(renew::Renewal::new(t, source)));
+        Client { renewal, ..self }
+    }
+
+    /// The token to send now, with its renewal generation.
+    fn current_token(&self) -> ClientResult<(u64, Secret)> {
+        match &self.renewal {
+            Some(r) => Ok(r.current()),
+            None => self
+                .token
+                .clone()
+                .map(|t| (0, t))
+                .ok_or(ClientError::NoToken),
         }
     }
 
@@ -205,7 +254,54 @@ impl Client {
         body: Option<&B>,
         headers: &[(&str, String)],
     ) -> ClientResult<(T, reqwest::header::HeaderMap)> {
-        let token = self.token.as_ref().ok_or(ClientError::NoToken)?;
+        let (generation, token) = self.current_token()?;
+        let first = self
+            .call_with(&token, method.clone(), path, query, body, headers)
+            .await;
+        let Some(renewal) = &self.renewal else {
+            return first;
+        };
+        let refused = match &first {
+            Err(e @ ClientError::Api { status: 401, .. })
+                if crate::domain::jwt::looks_like_jwt(token.expose()) =>
+            {
+                e.code_str()
+            }
+            _ => return first,
+        };
+        let (_, fresh) =
+            renewal
+                .renew(generation)
+                .await
+                .map_err(|reason| ClientError::SessionExpired {
+                    code: refused.clone(),
+                    reason,
+                })?;
+        match self
+            .call_with(&fresh, method, path, query, body, headers)
+            .await
+        {
+            Err(e @ ClientError::Api { status: 401, .. }) => Err(ClientError::SessionExpired {
+                reason: format!(
+                    "the server refused the renewed token too ({})",
+                    e.code_str()
+                ),
+                code: refused,
+            }),
+            other => other,
+        }
+    }
+
+    /// One attempt of [`Client::call`] with `token`.
+    async fn call_with<B: Serialize, Q: Serialize, T: DeserializeOwned>(
+        &self,
+        token: &Secret,
+        method: Method,
+        path: &str,
+        query: Option<&Q>,
+        body: Option<&B>,
+        headers: &[(&str, String)],
+    ) -> ClientResult<(T, reqwest::header::HeaderMap)> {
         let mut req = self
             .http
             .request(method, format!("{}{}", self.base, path))

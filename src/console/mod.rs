@@ -346,7 +346,15 @@ impl Embedded {
 fn profile_target(cfg: &Config, name: &str) -> Result<Target, String> {
     let p = cfg.profile(name).map_err(|e| e.to_string())?;
     let token = config::resolve_token(name, p).map_err(|e| e.to_string())?;
-    let client = Client::new(&p.url, Some(token)).map_err(|e| e.to_string())?;
+    let mut client = Client::new(&p.url, Some(token)).map_err(|e| e.to_string())?;
+    if p.token_command.is_some() {
+        // A session JWT from an SSO tool expires: when the server refuses it, the client
+        // runs token_command again once and retries (client::renew).
+        let (name, p) = (name.to_owned(), p.clone());
+        client = client.with_renewal(std::sync::Arc::new(move || {
+            config::resolve_token(&name, &p).map_err(|e| e.to_string())
+        }));
+    }
     Ok(Target {
         client,
         session: Session {
@@ -422,4 +430,28 @@ pub async fn run(args: ConsoleArgs) -> Result<(), CliError> {
         e.stop().await;
     }
     result.map_err(|e| runtime(format!("terminal error: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_command_profile_renews_its_session_and_a_token_env_one_does_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[profiles.sso]\nurl = \"http://127.0.0.1:9\"\ntoken_command = \"printf a.b.c\"\n\
+             [profiles.env]\nurl = \"http://127.0.0.1:9\"\ntoken_env = \"PATH\"\n",
+        )
+        .expect("write");
+        let cfg = config::load(&path).expect("config");
+        let renewable = |name: &str| {
+            let t = profile_target(&cfg, name).expect("target");
+            format!("{:?}", t.client).contains("renewable: true")
+        };
+        assert!(renewable("sso"));
+        assert!(!renewable("env"));
+    }
 }

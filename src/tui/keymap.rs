@@ -1645,6 +1645,10 @@ impl App {
     /// describes the screen under it).
     pub fn contexts_at(&self, depth: usize) -> Vec<Context> {
         use Context as C;
+        // The expired session's screen is over everything: only retry and quit.
+        if self.expired.is_some() && depth == self.modals.len() {
+            return vec![C::Disconnected];
+        }
         if let Some(m) = depth.checked_sub(1).and_then(|i| self.modals.get(i)) {
             return match m {
                 Modal::Help { .. } => vec![C::Help],

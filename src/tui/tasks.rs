@@ -36,9 +36,23 @@ fn spawn<F, T>(
 {
     let tx = tx.clone();
     tokio::spawn(async move {
-        let r = fut.await.map_err(UiError::from);
-        let _ = tx.send(wrap(r));
+        let r = fut.await;
+        if let Err(e) = &r {
+            report_expiry(&tx, e);
+        }
+        let _ = tx.send(wrap(r.map_err(UiError::from)));
     });
+}
+
+/// When renewing the session failed, say so first, so the result that follows lands behind
+/// the expired screen (`app::session`).
+fn report_expiry(tx: &UnboundedSender<Action>, e: &crate::client::ClientError) {
+    if let crate::client::ClientError::SessionExpired { code, reason } = e {
+        let _ = tx.send(Action::SessionExpired(super::app::session::Expired {
+            code: code.clone(),
+            reason: reason.clone(),
+        }));
+    }
 }
 
 /// After a disable, delete or rotate (`done` says which): ask which instances have applied
@@ -410,7 +424,10 @@ impl Executor {
                                 key,
                             }
                         }
-                        Err(e) => Lookup::Failed(UiError::from(e).message),
+                        Err(e) => {
+                            report_expiry(&tx, &e);
+                            Lookup::Failed(UiError::from(e).message)
+                        }
                     };
                     let _ = tx.send(Action::LookedUp(Box::new(lookup)));
                 });
@@ -439,7 +456,10 @@ impl Executor {
                             keys: p.data,
                             cursor: 0,
                         },
-                        Err(e) => Lookup::Failed(UiError::from(e).message),
+                        Err(e) => {
+                            report_expiry(&tx, &e);
+                            Lookup::Failed(UiError::from(e).message)
+                        }
                     };
                     let _ = tx.send(Action::LookedUp(Box::new(lookup)));
                 });

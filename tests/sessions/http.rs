@@ -567,3 +567,101 @@ async fn a_new_signing_key_is_picked_up_over_http_and_a_wrong_kid_stays_refused(
         "one refresh for the unknown kid"
     );
 }
+
+/// The console's client with a renewable session (`client::renew`): an expired JWT is
+/// renewed from the token source once and the request sent again; a failed renewal, or a
+/// renewed token the server refuses too, is `SessionExpired` with the reason.
+#[tokio::test]
+async fn an_expired_session_is_renewed_once_and_the_request_sent_again() {
+    use keyconsole::client::renew::TokenSource;
+    use keyconsole::client::{Client, ClientError};
+    use keyconsole::domain::key::Secret;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let key = Arc::new(TestKey::ed25519("k1"));
+    let file = JwksFile::new(&jwks(&[&key]));
+    let s = Arc::new(Service::start(Some(file.arg())).await);
+    // What the token source does next: print a token for now, fail, or print `stale`.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Next {
+        Fresh,
+        Fail,
+        Stale,
+    }
+    let next = Arc::new(Mutex::new(Next::Fresh));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let first = key.token(&s.claims("openid keys:read"));
+    let stale = first.clone();
+    let source: TokenSource = {
+        let (key, s, next, runs) = (key.clone(), s.clone(), next.clone(), runs.clone());
+        Arc::new(move || {
+            runs.fetch_add(1, Ordering::SeqCst);
+            match *next.lock().expect("lock") {
+                Next::Fresh => Ok(Secret::new(key.token(&s.claims("openid keys:read")))),
+                Next::Fail => Err("profile `prod`: token_command failed (exit status: 1): \
+                                   not signed in; run the command in a shell to see why"
+                    .to_owned()),
+                Next::Stale => Ok(Secret::new(stale.clone())),
+            }
+        })
+    };
+    let c = Client::new(&s.url, Some(Secret::new(first)))
+        .expect("client")
+        .with_renewal(source);
+    let me = c.me().await.expect("a valid session");
+    assert_eq!(me.user.expect("user").sub, "user_ana");
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "nothing to renew yet");
+
+    // Expired (past the 60 s leeway): renewed once, and the request answered.
+    s.clock.advance(Duration::hours(2));
+    let me = c.me().await.expect("renewed and sent again");
+    assert_eq!(me.user.expect("user").sub, "user_ana");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    c.me().await.expect("the renewed token is kept");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    // Expired again and the source fails: eight requests refused at once run it once and
+    // all say why, with the server's code.
+    s.clock.advance(Duration::hours(2));
+    *next.lock().expect("lock") = Next::Fail;
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.me().await })
+        })
+        .collect();
+    for call in calls {
+        match call.await.expect("join") {
+            Err(ClientError::SessionExpired { code, reason }) => {
+                assert_eq!(code, "token_expired");
+                assert!(reason.contains("not signed in"), "{reason}");
+            }
+            other => panic!("expected SessionExpired, got {other:?}"),
+        }
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "one renewal for the burst");
+
+    // The source prints a token the server refuses too: said so, not retried again.
+    tokio::time::sleep(keyconsole::client::renew::FAILURE_REUSE).await;
+    *next.lock().expect("lock") = Next::Stale;
+    let e = c.me().await.expect_err("still expired");
+    assert!(
+        matches!(&e, ClientError::SessionExpired { reason, .. }
+            if reason.contains("refused the renewed token too (token_expired)")),
+        "{e}"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+
+    // Signed in again: the next request renews and works.
+    *next.lock().expect("lock") = Next::Fresh;
+    c.me().await.expect("signed in again");
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+
+    // A key is never renewed: its 401 is the server's answer as is.
+    let keyed = Client::new(&s.url, Some(Secret::new("sk_live_nope".into())))
+        .expect("client")
+        .with_renewal(Arc::new(|| panic!("a key is not renewed")));
+    let e = keyed.me().await.expect_err("unknown key");
+    assert!(matches!(e, ClientError::Api { status: 401, .. }), "{e}");
+}

@@ -5,6 +5,7 @@ mod fixtures;
 mod leaks;
 mod review;
 mod rotation;
+mod session;
 mod snapshots;
 mod tester;
 mod timers;

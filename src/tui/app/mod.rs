@@ -8,6 +8,7 @@ pub mod keys;
 pub mod modal;
 pub mod review;
 mod rotation;
+pub mod session;
 pub mod support;
 pub mod tabs;
 pub mod tester;
@@ -349,6 +350,8 @@ pub enum Action {
     Tick(DateTime<Utc>, Instant),
     /// A timer fired.
     TimerFired(TimerKind),
+    /// The session's JWT was refused and renewing it (`token_command` once more) failed.
+    SessionExpired(session::Expired),
     /// `/v1/me` answered.
     MeLoaded(TaskResult<MeResponse>),
     /// A page of keys arrived (`generation` drops stale answers).
@@ -681,6 +684,8 @@ pub struct App {
     pub line: Option<(LineKind, Input)>,
     /// Toast row.
     pub toast: Option<Toast>,
+    /// The session expired and could not be renewed: the expired screen is up.
+    pub expired: Option<session::Expired>,
     /// The last key deleted (id, name): its acknowledgement arrives after it left the list
     /// and still names it.
     pub last_deleted: Option<(String, String)>,
@@ -721,6 +726,7 @@ impl App {
             modals: Vec::new(),
             line: None,
             toast: None,
+            expired: None,
             last_deleted: None,
             clipboard_until: None,
             clipboard_clears: String::new(),

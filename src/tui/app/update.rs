@@ -114,6 +114,9 @@ impl App {
             Ok(cmds) => return cmds,
             Err(other) => other,
         };
+        if self.expired.is_some() && action.is_user_input() {
+            return self.update_expired(action);
+        }
         if !self.modals.is_empty() {
             return self.update_modal(action);
         }
@@ -210,6 +213,10 @@ impl App {
                 Vec::new()
             }
             Action::TimerFired(kind) => self.timer(kind),
+            Action::SessionExpired(e) => {
+                self.expired = Some(e);
+                Vec::new()
+            }
             Action::MeLoaded(r) => match r {
                 Ok(me) => {
                     self.me = Some(me);
@@ -218,6 +225,8 @@ impl App {
                     cmds.extend(self.load_keys(false));
                     cmds
                 }
+                // An expired session has its own screen, over whatever was open.
+                Err(e) if self.expired.is_some() && e.status == Some(401) => Vec::new(),
                 Err(e) => {
                     self.conn = Conn::Failed(e);
                     Vec::new()

@@ -8,6 +8,7 @@ mod keys;
 mod modals;
 mod review;
 mod scopes;
+mod session;
 mod support;
 mod tester;
 mod usage;
@@ -84,6 +85,10 @@ pub fn render(app: &App, keymap: &Keymap, theme: &Theme, frame: &mut Frame) {
     render_toast(app, &cx, frame, toast);
     render_hints(app, &cx, frame, hints);
     modals::render(app, &cx, frame, area);
+    if let Some(e) = &app.expired {
+        let [over, _] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+        session::render(app, e, &cx, frame, over);
+    }
 }
 
 fn render_header(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
