@@ -60,8 +60,10 @@ pub enum Context {
     Wizard,
     /// The rotation wizard, typing a custom grace.
     WizardText,
-    /// Bulk rotation.
+    /// Bulk rotation, its new secrets shown.
     Bulk,
+    /// Bulk rotation, choosing the grace (or rotating): nothing to show or copy yet.
+    BulkPlan,
     /// Bulk rotation, typing (custom grace, file path).
     BulkText,
     /// A support lookup result.
@@ -113,7 +115,7 @@ impl Context {
             Context::Detail => "Details",
             Context::Disconnected => "Not connected",
             Context::Wizard | Context::WizardText => "Rotation wizard",
-            Context::Bulk | Context::BulkText => "Bulk rotation",
+            Context::Bulk | Context::BulkPlan | Context::BulkText => "Bulk rotation",
             Context::Lookup => "Lookup",
             Context::Tester | Context::TesterText => "Request tester",
         }
@@ -749,7 +751,64 @@ pub fn defaults() -> Vec<Binding> {
             "close",
             true,
         ),
-        // Bulk rotation
+        // Bulk rotation, before the new secrets are there
+        b(
+            C::BulkPlan,
+            p(K::Up),
+            Action::Up,
+            "bulk_plan_up",
+            "grace",
+            false,
+        ),
+        b(
+            C::BulkPlan,
+            p(K::Down),
+            Action::Down,
+            "bulk_plan_down",
+            "grace",
+            false,
+        ),
+        b(
+            C::BulkPlan,
+            ch('k'),
+            Action::Up,
+            "bulk_plan_k",
+            "grace",
+            false,
+        ),
+        b(
+            C::BulkPlan,
+            ch('j'),
+            Action::Down,
+            "bulk_plan_j",
+            "grace",
+            false,
+        ),
+        b(
+            C::BulkPlan,
+            p(K::Enter),
+            Action::Enter,
+            "bulk_plan_enter",
+            "rotate all",
+            true,
+        ),
+        b(
+            C::BulkPlan,
+            p(K::Esc),
+            Action::Back,
+            "bulk_plan_back",
+            "cancel",
+            true,
+        ),
+        b(
+            C::BulkPlan,
+            ctrl('c'),
+            Action::ForceQuit,
+            "bulk_plan_quit",
+            "quit now",
+            false,
+        ),
+        // Bulk rotation, the new secrets shown
         b(C::Bulk, p(K::Up), Action::Up, "bulk_up", "up", false),
         b(
             C::Bulk,
@@ -790,7 +849,7 @@ pub fn defaults() -> Vec<Binding> {
             p(K::Enter),
             Action::Enter,
             "bulk_enter",
-            "rotate / done",
+            "I have stored them",
             true,
         ),
         b(C::Bulk, p(K::Esc), Action::Back, "bulk_back", "back", true),
@@ -1690,8 +1749,10 @@ impl App {
                             && b.grace == super::app::wizard::GraceChoice::Custom);
                     if typing {
                         vec![C::BulkText]
-                    } else {
+                    } else if b.step == super::app::bulk::BulkStep::Done {
                         vec![C::Bulk]
+                    } else {
+                        vec![C::BulkPlan]
                     }
                 }
             };

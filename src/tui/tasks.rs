@@ -531,10 +531,11 @@ impl Executor {
     }
 }
 
-/// Write `NAME=secret` lines to a NEW file readable only by its owner. Refuses to overwrite.
+/// Write each key's `# comment` and `NAME=secret` lines to a NEW file readable only by its
+/// owner. Refuses to overwrite.
 pub fn write_secrets(
     path: &str,
-    entries: &[(String, crate::domain::key::Secret)],
+    entries: &[super::app::bulk::SecretLine],
 ) -> Result<String, String> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
@@ -546,10 +547,13 @@ pub fn write_secrets(
     }
     let mut f = opts.open(path).map_err(|e| format!("{path}: {e}"))?;
     let mut text = zeroize::Zeroizing::new(String::new());
-    for (name, secret) in entries {
-        text.push_str(name);
+    for line in entries {
+        text.push_str("# ");
+        text.push_str(&line.comment);
+        text.push('\n');
+        text.push_str(&line.name);
         text.push('=');
-        text.push_str(secret.expose());
+        text.push_str(line.secret.expose());
         text.push('\n');
     }
     f.write_all(text.as_bytes())

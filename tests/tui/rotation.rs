@@ -318,14 +318,79 @@ fn bulk_rotation_summarises_then_reveals_every_secret() {
 }
 
 #[test]
+fn bulk_plan_offers_only_what_it_can_do_and_names_a_custom_grace() {
+    let mut a = app_with(6, (80, 24), true);
+    for _ in 0..3 {
+        let _ = a.update(Action::Mark);
+    }
+    let _ = a.update(Action::BulkRotate);
+    // Nothing rotated yet: no show, copy or write file on offer.
+    let hints = render(&a, (80, 24));
+    let last = hints.lines().last().unwrap_or_default().to_owned();
+    assert!(last.contains("rotate all"), "{last}");
+    for not in ["show", "copy", "write file"] {
+        assert!(!last.contains(not), "{not} offered before anything was rotated: {last}");
+    }
+    // Custom, left empty: Enter stops at the plan and says why.
+    for _ in 0..4 {
+        let _ = a.update(Action::Down);
+    }
+    let bulk = |a: &App| match a.modals.last() {
+        Some(Modal::Bulk(b)) => b.as_ref().clone(),
+        other => panic!("bulk on top: {other:?}"),
+    };
+    assert_eq!(bulk(&a).grace, GraceChoice::Custom);
+    assert!(a.update(Action::Enter).is_empty());
+    assert!(
+        bulk(&a).error.as_deref().is_some_and(|e| e.contains("type a grace period")),
+        "{:?}",
+        bulk(&a).error
+    );
+    assert!(render(&a, (80, 24)).contains("type a grace period"));
+    // 2h, pasted: the confirmation names it and asks for the words it wants.
+    let _ = a.update(Action::Paste("2h".into()));
+    assert_eq!(bulk(&a).error, None);
+    let _ = a.update(Action::Enter);
+    let Some(Modal::Confirm(c)) = a.modals.last() else {
+        panic!("confirmation")
+    };
+    assert!(c.body.iter().any(|l| l == "Grace period: 2h."), "{:?}", c.body);
+    let screen = render(&a, (80, 24));
+    assert!(
+        screen.contains("Type the words to confirm: rotate 3 keys"),
+        "{screen}"
+    );
+    assert!(!screen.contains("key name"), "{screen}");
+    for ch in "Rotate 3 Keys".chars() {
+        let _ = a.update(Action::Edit(tui_input::InputRequest::InsertChar(ch)));
+    }
+    let cmds = a.update(Action::Enter);
+    assert_eq!(cmds.len(), 3);
+    assert!(
+        cmds.iter()
+            .all(|c| matches!(c, Command::RotateKey { grace: 7_200, bulk: true, .. })),
+        "{cmds:?}"
+    );
+}
+
+#[test]
 fn the_secrets_file_is_new_and_private() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("out.env");
     let p = path.to_string_lossy().to_string();
-    let entries = vec![("BACKEND".to_owned(), Secret::new(SECRET.into()))];
+    let entries = vec![keyconsole::tui::app::bulk::SecretLine {
+        comment: "Backend: new key pk_live_new, rotated from pk_live_old".to_owned(),
+        name: "BACKEND_ab12CD".to_owned(),
+        secret: Secret::new(SECRET.into()),
+    }];
     keyconsole::tui::tasks::write_secrets(&p, &entries).expect("written");
     let text = std::fs::read_to_string(&path).expect("read");
-    assert_eq!(text, format!("BACKEND={SECRET}\n"));
+    assert_eq!(
+        text,
+        format!(
+            "# Backend: new key pk_live_new, rotated from pk_live_old\nBACKEND_ab12CD={SECRET}\n"
+        )
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -591,12 +591,12 @@ pub enum Command {
     },
     /// Last hour of a key's usage per minute, for rotation views.
     LoadRotationUsage(String),
-    /// Write `NAME=secret` lines to a new file with mode 0600.
+    /// Write the rotated keys' lines to a new file with mode 0600 (`bulk`).
     WriteSecrets {
         /// Path (must not exist).
         path: String,
         /// Lines.
-        entries: Vec<(String, Secret)>,
+        entries: Vec<bulk::SecretLine>,
     },
     /// `GET /v1/review`.
     LoadReview,

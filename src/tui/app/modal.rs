@@ -85,6 +85,16 @@ pub struct Confirm {
 }
 
 impl Confirm {
+    /// What must be typed, for the prompt and for the hint: the key's name, or the words
+    /// a bulk rotation asks for (`rotate 3 keys`).
+    pub fn typed_what(&self) -> (&'static str, &'static str) {
+        if matches!(self.pending, Pending::BulkRotate) {
+            ("the words", "the words")
+        } else {
+            ("the key name", "the name")
+        }
+    }
+
     /// Whether yes may be accepted now: the typed name matches, ignoring case and the
     /// spaces around it.
     pub fn ready(&self) -> bool {

@@ -504,18 +504,12 @@ impl App {
         let Some(b) = self.bulk_mut() else {
             return Vec::new();
         };
-        let grace = match b.grace {
-            GraceChoice::Now => 0,
-            GraceChoice::Hour => 3_600,
-            GraceChoice::Day => 86_400,
-            GraceChoice::Week => 604_800,
-            GraceChoice::Custom => match super::wizard::parse_duration(b.custom.value()) {
-                Ok(s) => s,
-                Err(e) => {
-                    b.error = Some(e);
-                    return Vec::new();
-                }
-            },
+        let grace = match b.grace_seconds() {
+            Ok(s) => s,
+            Err(e) => {
+                b.error = Some(e);
+                return Vec::new();
+            }
         };
         b.step = BulkStep::Running;
         b.keys
@@ -553,16 +547,28 @@ impl App {
                     }
                     Action::Edit(req) if b.grace == GraceChoice::Custom => {
                         b.custom.handle(req);
-                        b.error = super::wizard::parse_duration(b.custom.value()).err();
+                        b.error = b.grace_seconds().err();
+                    }
+                    Action::Paste(t) if b.grace == GraceChoice::Custom => {
+                        for c in t.chars().filter(|c| !c.is_control()) {
+                            b.custom.handle(InputRequest::InsertChar(c));
+                        }
+                        b.error = b.grace_seconds().err();
                     }
                     Action::Back | Action::Quit => {
                         self.modals.pop();
                     }
                     Action::Enter | Action::Save => {
+                        // A custom grace that is empty or wrong stops here, not after
+                        // the confirmation.
+                        if let Err(e) = b.grace_seconds() {
+                            b.error = Some(e);
+                            return Vec::new();
+                        }
                         let n = b.keys.len();
                         let apps = b.apps().join(", ");
                         let traffic = thousands(b.total_traffic());
-                        let grace = b.grace.label().to_owned();
+                        let grace = b.grace_label();
                         let body = vec![
                             format!("{n} keys across {apps}; {traffic} requests in the last hour."),
                             format!("Grace period: {grace}."),

@@ -388,13 +388,36 @@ pub fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// `in 3d` / `3d ago`.
+/// `in 3d` / `3d ago`. A time ahead is rounded to the nearest unit, not down: a 2-hour grace
+/// that began a few seconds ago ends "in 2h", not "in 1h".
 pub fn until(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (t - now).num_seconds();
     if secs > 0 {
-        format!("in {}", short_span(secs))
+        format!("in {}", nearest_span(secs))
     } else {
         ago(t, now)
+    }
+}
+
+/// [`short_span`] rounded to the nearest unit: `1h 59m` is `2h`, `1h 20m` is `1h`; under
+/// half a minute is `<1m`.
+pub fn nearest_span(secs: i64) -> String {
+    let s = secs.abs();
+    let near = |unit: i64| (s + unit / 2) / unit;
+    if s < 30 {
+        return "<1m".to_owned();
+    }
+    let (m, h, d, mo) = (near(60), near(3_600), near(86_400), near(2_592_000));
+    if m < 60 {
+        format!("{m}m")
+    } else if h < 24 {
+        format!("{h}h")
+    } else if d < 30 {
+        format!("{d}d")
+    } else if mo < 12 {
+        format!("{mo}mo")
+    } else {
+        format!("{}y", near(31_536_000))
     }
 }
 
@@ -445,6 +468,20 @@ pub fn focus_style(cx: &Ctx<'_>, focused: bool) -> Style {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_ahead_rounds_to_the_nearest_unit() {
+        let now = Utc::now();
+        let at = |secs: i64| until(now + chrono::Duration::seconds(secs), now);
+        assert_eq!(at(7_200 - 5), "in 2h", "a 2 h grace begun 5 s ago");
+        assert_eq!(at(3_600 + 20 * 60), "in 1h");
+        assert_eq!(at(3_570), "in 1h");
+        assert_eq!(at(86_000), "in 1d");
+        assert_eq!(at(30 * 86_400 - 60), "in 1mo");
+        assert_eq!(at(90), "in 2m");
+        assert_eq!(at(20), "in <1m");
+        assert_eq!(until(now - chrono::Duration::seconds(7_199), now), "1h ago");
+    }
 
     #[test]
     fn helpers() {

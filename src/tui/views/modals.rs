@@ -128,7 +128,7 @@ fn confirm(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, c: &Confirm, danger: boo
             ask.push(Span::styled(" PROD ", t.danger_badge()));
             ask.push(Span::raw(" "));
         }
-        ask.push(Span::raw("Type the key name to confirm: "));
+        ask.push(Span::raw(format!("Type {} to confirm: ", c.typed_what().0)));
         ask.push(Span::styled(want.clone(), t.title()));
         lines.push(Line::from(ask));
         let ok = c.ready();
@@ -147,9 +147,9 @@ fn confirm(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, c: &Confirm, danger: boo
         lines.push(Line::from(vec![
             Span::styled("Enter", t.key()),
             Span::raw(if ok {
-                " confirm   "
+                " confirm   ".to_owned()
             } else {
-                " (type the name first)   "
+                format!(" (type {} first)   ", c.typed_what().1)
             }),
             Span::styled("Esc", t.key()),
             Span::raw(" cancel"),
