@@ -40,6 +40,8 @@ pub const CLIPBOARD_MODES: [&str; 4] = ["auto", "osc52", "native", "off"];
 pub const CLIPBOARD_CLEAR_RANGE: std::ops::RangeInclusive<u64> = 5..=600;
 /// Accepted range of `ui.reveal_seconds`.
 pub const REVEAL_RANGE: std::ops::RangeInclusive<u64> = 5..=120;
+/// Accepted range of `ui.refresh_seconds` (0 also: never).
+pub const REFRESH_RANGE: std::ops::RangeInclusive<u64> = 5..=3_600;
 /// How long a `token_command` may run before it is killed.
 pub const TOKEN_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -268,6 +270,9 @@ pub struct UiSettings {
     pub reveal_seconds: u64,
     /// Whether mouse capture is enabled (default false).
     pub mouse: bool,
+    /// How often the key list on screen is loaded again, in [`REFRESH_RANGE`] or 0 for
+    /// never (default 30; paused while a form, a dialog or a typed line is open).
+    pub refresh_seconds: u64,
 }
 
 impl Default for UiSettings {
@@ -275,6 +280,7 @@ impl Default for UiSettings {
         UiSettings {
             reveal_seconds: 20,
             mouse: false,
+            refresh_seconds: 30,
         }
     }
 }
@@ -483,6 +489,14 @@ fn validate(path: &Path, config: &Config) -> Result<(), ConfigError> {
         .map_err(|p| invalid("clipboard.clear_after_seconds".to_owned(), p))?;
     check_range(config.ui.reveal_seconds, &REVEAL_RANGE)
         .map_err(|p| invalid("ui.reveal_seconds".to_owned(), p))?;
+    if config.ui.refresh_seconds != 0 {
+        check_range(config.ui.refresh_seconds, &REFRESH_RANGE).map_err(|p| {
+            invalid(
+                "ui.refresh_seconds".to_owned(),
+                format!("{p}, or 0 for never"),
+            )
+        })?;
+    }
     for (action, spec) in &config.keys {
         if action.trim().is_empty() {
             return Err(invalid(
@@ -1087,6 +1101,8 @@ refresh = "ctrl-r"
             ),
             ("[ui]\nreveal_seconds = 4\n", "ui.reveal_seconds"),
             ("[ui]\nreveal_seconds = 121\n", "ui.reveal_seconds"),
+            ("[ui]\nrefresh_seconds = 4\n", "ui.refresh_seconds"),
+            ("[ui]\nrefresh_seconds = 3601\n", "ui.refresh_seconds"),
         ] {
             let msg = load_err(text);
             assert!(msg.contains(field), "{msg}");
@@ -1096,6 +1112,9 @@ refresh = "ctrl-r"
             "[clipboard]\nclear_after_seconds = 600\n",
             "[ui]\nreveal_seconds = 5\n",
             "[ui]\nreveal_seconds = 120\n",
+            "[ui]\nrefresh_seconds = 0\n",
+            "[ui]\nrefresh_seconds = 5\n",
+            "[ui]\nrefresh_seconds = 3600\n",
         ] {
             let (_d, result) = load_text(text);
             assert!(result.is_ok(), "{text}");

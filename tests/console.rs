@@ -201,3 +201,58 @@ async fn a_disabled_console_key_is_enabled_again_at_the_next_start() {
     assert_eq!(consoles.len(), 1, "no second console key: {consoles:?}");
     second.stop().await;
 }
+
+/// The Usage tab's stale list follows the Review tab's rule on a real server: a key made a
+/// minute ago and never used is not stale (it was, when the list asked only for "not used
+/// since"), while the demo's old unused keys are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stale_list_holds_no_key_younger_than_its_cutoff() {
+    use keyconsole::api::CreateKeyRequest;
+    use keyconsole::tui::app::hygiene;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = start_embedded(dir.path(), false)
+        .await
+        .expect("embedded service");
+    let c = Client::new(&e.url, Some(e.token.clone())).expect("client");
+    let fresh = c
+        .create_key(&CreateKeyRequest {
+            name: "Made just now".into(),
+            scopes: Some(vec!["runs:read".into()]),
+            ..Default::default()
+        })
+        .await
+        .expect("created")
+        .key;
+    let now = chrono::Utc::now();
+    let stale = hygiene::stale(
+        c.list_keys(&hygiene::stale_query(now))
+            .await
+            .expect("list")
+            .data,
+    );
+    assert!(
+        stale.iter().all(|k| k.id != fresh.id),
+        "a key made just now is not stale"
+    );
+    assert!(!stale.is_empty(), "the demo has stale keys");
+    assert!(
+        stale
+            .iter()
+            .all(|k| k.created_at < now - chrono::Duration::days(30)
+                && k.last_used_at
+                    .is_none_or(|t| t < now - chrono::Duration::days(30))
+                && hygiene::in_review(k)),
+        "every one is older than the cutoff, unused since, and can still authenticate"
+    );
+    // What the list asked before: "not used since" alone holds the new key.
+    let before = c
+        .list_keys(&ListKeysQuery {
+            last_used_before: Some(now - chrono::Duration::days(30)),
+            limit: Some(200),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert!(before.data.iter().any(|k| k.id == fresh.id));
+    e.stop().await;
+}

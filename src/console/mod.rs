@@ -374,6 +374,7 @@ pub async fn run(args: ConsoleArgs) -> Result<(), CliError> {
     let settings = Settings {
         reveal: std::time::Duration::from_secs(cfg.ui.reveal_seconds),
         clipboard_clear: std::time::Duration::from_secs(cfg.clipboard.clear_after_seconds),
+        refresh: std::time::Duration::from_secs(cfg.ui.refresh_seconds),
         ..Settings::default()
     };
     let opts = Options {

@@ -4,6 +4,7 @@
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::app::hygiene;
 use super::app::support::Lookup;
 use super::app::{Action, Command, CopyDone, CopyWhat, UiError};
 use super::clipboard::{ClearOutcome, Clipboard, TMUX_WARNING};
@@ -196,33 +197,16 @@ impl Executor {
             Command::LoadStale => spawn(
                 tx,
                 async move {
-                    let cutoff = chrono::Utc::now() - chrono::Duration::days(30);
-                    c.list_keys(&ListKeysQuery {
-                        limit: Some(200),
-                        last_used_before: Some(cutoff),
-                        ..ListKeysQuery::default()
-                    })
-                    .await
-                    .map(|p| p.data)
+                    let q = hygiene::stale_query(chrono::Utc::now());
+                    c.list_keys(&q).await.map(|p| hygiene::stale(p.data))
                 },
                 Action::StaleLoaded,
             ),
             Command::LoadOld => spawn(
                 tx,
                 async move {
-                    let cutoff = chrono::Utc::now() - chrono::Duration::days(90);
-                    c.list_keys(&ListKeysQuery {
-                        limit: Some(200),
-                        created_before: Some(cutoff),
-                        ..ListKeysQuery::default()
-                    })
-                    .await
-                    .map(|p| {
-                        p.data
-                            .into_iter()
-                            .filter(|k| k.rotated_to.is_none())
-                            .collect()
-                    })
+                    let q = hygiene::rotation_due_query(chrono::Utc::now());
+                    c.list_keys(&q).await.map(|p| hygiene::rotation_due(p.data))
                 },
                 Action::OldLoaded,
             ),

@@ -3,6 +3,7 @@
 
 mod fixtures;
 mod leaks;
+mod refresh;
 mod review;
 mod rotation;
 mod session;

@@ -329,7 +329,10 @@ fn bulk_plan_offers_only_what_it_can_do_and_names_a_custom_grace() {
     let last = hints.lines().last().unwrap_or_default().to_owned();
     assert!(last.contains("rotate all"), "{last}");
     for not in ["show", "copy", "write file"] {
-        assert!(!last.contains(not), "{not} offered before anything was rotated: {last}");
+        assert!(
+            !last.contains(not),
+            "{not} offered before anything was rotated: {last}"
+        );
     }
     // Custom, left empty: Enter stops at the plan and says why.
     for _ in 0..4 {
@@ -342,7 +345,10 @@ fn bulk_plan_offers_only_what_it_can_do_and_names_a_custom_grace() {
     assert_eq!(bulk(&a).grace, GraceChoice::Custom);
     assert!(a.update(Action::Enter).is_empty());
     assert!(
-        bulk(&a).error.as_deref().is_some_and(|e| e.contains("type a grace period")),
+        bulk(&a)
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("type a grace period")),
         "{:?}",
         bulk(&a).error
     );
@@ -354,7 +360,11 @@ fn bulk_plan_offers_only_what_it_can_do_and_names_a_custom_grace() {
     let Some(Modal::Confirm(c)) = a.modals.last() else {
         panic!("confirmation")
     };
-    assert!(c.body.iter().any(|l| l == "Grace period: 2h."), "{:?}", c.body);
+    assert!(
+        c.body.iter().any(|l| l == "Grace period: 2h."),
+        "{:?}",
+        c.body
+    );
     let screen = render(&a, (80, 24));
     assert!(
         screen.contains("Type the words to confirm: rotate 3 keys"),
@@ -367,8 +377,14 @@ fn bulk_plan_offers_only_what_it_can_do_and_names_a_custom_grace() {
     let cmds = a.update(Action::Enter);
     assert_eq!(cmds.len(), 3);
     assert!(
-        cmds.iter()
-            .all(|c| matches!(c, Command::RotateKey { grace: 7_200, bulk: true, .. })),
+        cmds.iter().all(|c| matches!(
+            c,
+            Command::RotateKey {
+                grace: 7_200,
+                bulk: true,
+                ..
+            }
+        )),
         "{cmds:?}"
     );
 }

@@ -88,6 +88,14 @@ pub struct KeysState {
     pub generation: u64,
     /// Keys marked for bulk actions.
     pub marked: BTreeSet<String>,
+    /// When the rows were loaded (the first page; appended pages are newer), for the crumb
+    /// row's "updated 2m ago".
+    pub loaded_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The request in flight is an auto-refresh: its answer keeps the scroll position and a
+    /// failure is shown in the crumb row, not as a toast.
+    pub refreshing: bool,
+    /// The last auto-refresh failed (the rows are as of `loaded_at`).
+    pub refresh_failed: bool,
 }
 
 fn matches(k: &KeyObject, needle: &str) -> bool {

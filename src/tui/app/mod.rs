@@ -4,8 +4,10 @@
 
 pub mod bulk;
 pub mod form;
+pub mod hygiene;
 pub mod keys;
 pub mod modal;
+mod refresh;
 pub mod review;
 mod rotation;
 pub mod session;
@@ -153,6 +155,9 @@ pub struct Settings {
     pub clipboard_clear: Duration,
     /// Debounce before a typed filter is sent to the server.
     pub debounce: Duration,
+    /// How often the key list on screen is loaded again (zero: never); see
+    /// [`App::auto_refresh`].
+    pub refresh: Duration,
 }
 
 impl Default for Settings {
@@ -161,6 +166,7 @@ impl Default for Settings {
             reveal: Duration::from_secs(20),
             clipboard_clear: Duration::from_secs(30),
             debounce: Duration::from_millis(250),
+            refresh: Duration::from_secs(30),
         }
     }
 }
@@ -209,6 +215,8 @@ pub enum TimerKind {
     Monitor(u64),
     /// Re-mask the bulk reveal.
     BulkHide(u64),
+    /// Load the key list on screen again (`Settings::refresh`).
+    AutoRefresh(u64),
 }
 
 /// What a copy was of.
@@ -703,6 +711,8 @@ pub struct App {
     pub quit: bool,
     /// Id source for timers.
     pub seq: u64,
+    /// The live auto-refresh timer (0: none scheduled).
+    pub refresh_timer: u64,
 }
 
 impl App {
@@ -735,6 +745,7 @@ impl App {
             size: (80, 24),
             quit: false,
             seq: 0,
+            refresh_timer: 0,
         }
     }
 

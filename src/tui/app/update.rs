@@ -223,6 +223,7 @@ impl App {
                     self.conn = Conn::Ready;
                     let mut cmds = vec![Command::LoadCatalog, Command::LoadApps];
                     cmds.extend(self.load_keys(false));
+                    cmds.extend(self.start_refresh());
                     cmds
                 }
                 // An expired session has its own screen, over whatever was open.
@@ -240,20 +241,32 @@ impl App {
             } => {
                 if generation == self.keys.generation {
                     self.keys.loading = false;
+                    let refreshing = std::mem::take(&mut self.keys.refreshing);
                     match result {
                         Ok(page) => {
                             if append {
                                 self.keys.rows.extend(page.data);
                             } else {
                                 self.keys.rows = page.data;
-                                self.keys.offset = 0;
+                                self.keys.loaded_at = Some(self.now);
+                                if !refreshing {
+                                    self.keys.offset = 0;
+                                }
                             }
+                            self.keys.refresh_failed = false;
                             self.keys.total = page.total;
                             self.keys.next_cursor = page.next_cursor;
                             self.keys.query = query;
                             self.keys.error = None;
                             self.keys.rebuild_view();
+                            if refreshing {
+                                let h = self.table_height();
+                                self.keys.scroll_into_view(h);
+                            }
                         }
+                        // A background refresh that failed keeps the rows and says so in
+                        // the crumb row ("updated 2m ago · refresh failed").
+                        Err(_) if refreshing => self.keys.refresh_failed = true,
                         Err(e) => {
                             self.toast(format!("Loading keys failed: {}", e.message), true);
                             self.keys.error = Some(e);
@@ -492,6 +505,7 @@ impl App {
                 self.bulk_hide(id);
                 Vec::new()
             }
+            TimerKind::AutoRefresh(id) => self.auto_refresh(id),
             TimerKind::FilterDebounce(id) => {
                 if self.seq == id && self.keys.filter != self.keys.query {
                     self.load_keys(false)

@@ -183,6 +183,8 @@ fn render_crumb(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
             }
             if k.loading {
                 s.push(Span::styled("   loading…", t.dim()));
+            } else if let Some(age) = keys_age(app) {
+                s.push(Span::styled(format!("   {age}"), t.dim()));
             }
             Line::from(s)
         }
@@ -429,6 +431,16 @@ pub fn masked(secret: &str) -> String {
         return "••••••••".to_owned();
     }
     format!("{prefix}_••••••••{hint}")
+}
+
+/// How old the key rows are: `updated just now`, `updated 2m ago · refresh failed`.
+fn keys_age(app: &App) -> Option<String> {
+    let at = app.keys.loaded_at?;
+    let mut s = format!("updated {}", ago(at, app.now));
+    if app.keys.refresh_failed {
+        s.push_str(" · refresh failed");
+    }
+    Some(s)
 }
 
 /// A centered rectangle of at most `w`x`h` inside `area`.
