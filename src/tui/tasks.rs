@@ -105,8 +105,8 @@ impl Executor {
                 generation,
                 append,
                 query,
+                filter: q,
             } => {
-                let q = query.q.clone().unwrap_or_default();
                 spawn(
                     tx,
                     async move { c.list_keys(&query).await },

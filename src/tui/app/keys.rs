@@ -98,13 +98,6 @@ pub struct KeysState {
     pub refresh_failed: bool,
 }
 
-fn matches(k: &KeyObject, needle: &str) -> bool {
-    needle.is_empty()
-        || k.name.to_lowercase().contains(needle)
-        || k.id.contains(needle)
-        || k.id.to_lowercase().contains(needle)
-}
-
 impl KeysState {
     /// Rebuild `view` from `rows`, `filter` and `sort`, keeping the selected key if it is
     /// still shown. Without a local filter or sort this is O(1); with one it scans at most
@@ -112,10 +105,10 @@ impl KeysState {
     pub fn rebuild_view(&mut self) {
         let keep = self.selected_row();
         let keep_id = keep.and_then(|i| self.rows.get(i)).map(|k| k.id.clone());
-        let needle = self.filter.to_lowercase();
+        let filter = super::filter::KeyFilter::parse(&self.filter);
         // The server already filtered by `query`; narrow further only where the typed filter
         // is ahead of it.
-        let local = needle != self.query.to_lowercase();
+        let local = self.filter.trim().to_lowercase() != self.query.to_lowercase();
         if !local && self.sort == Sort::Created {
             self.view = View::All;
             self.selected = keep
@@ -138,7 +131,7 @@ impl KeysState {
             self.rows.len()
         };
         let mut view: Vec<usize> = (0..scan)
-            .filter(|&i| !local || matches(&self.rows[i], &needle))
+            .filter(|&i| !local || filter.matches(&self.rows[i]))
             .collect();
         let rows = &self.rows;
         match self.sort {

@@ -3,6 +3,7 @@
 //! `tui::tasks` runs, sending past-tense actions (`KeysLoaded`, `KeyCreated`, …) back.
 
 pub mod bulk;
+pub mod filter;
 pub mod form;
 pub mod hygiene;
 pub mod keys;
@@ -515,6 +516,8 @@ pub enum Command {
         append: bool,
         /// The query.
         query: ListKeysQuery,
+        /// The filter line it answers (`filter::KeyFilter`), echoed in `KeysLoaded`.
+        filter: String,
     },
     /// `GET /v1/scopes`.
     LoadCatalog,

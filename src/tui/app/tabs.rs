@@ -164,6 +164,53 @@ impl UsageTab {
     pub fn bucket(&self) -> BucketSize {
         self.bucket.unwrap_or(BucketSize::Minute)
     }
+
+    /// Rows in the list shown.
+    pub fn panel_len(&self) -> usize {
+        match self.panel {
+            UsagePanel::TopKeys => self.org.ready().map_or(0, |o| o.top_keys.len()),
+            UsagePanel::Stale => self.stale.ready().map_or(0, Vec::len),
+            UsagePanel::RotationDue => self.old.ready().map_or(0, Vec::len),
+            UsagePanel::Failures => self.failures.ready().map_or(0, Vec::len),
+        }
+    }
+
+    /// What the selected row names: a key to open, or a denied request to look up (its key
+    /// may be unknown).
+    pub fn selected_row(&self) -> Option<UsageRow> {
+        let i = self.cursor;
+        match self.panel {
+            UsagePanel::TopKeys => self
+                .org
+                .ready()
+                .and_then(|o| o.top_keys.get(i))
+                .map(|k| UsageRow::Key(k.key_id.clone())),
+            UsagePanel::Stale => self
+                .stale
+                .ready()
+                .and_then(|l| l.get(i))
+                .map(|k| UsageRow::Key(k.id.clone())),
+            UsagePanel::RotationDue => self
+                .old
+                .ready()
+                .and_then(|l| l.get(i))
+                .map(|k| UsageRow::Key(k.id.clone())),
+            UsagePanel::Failures => self
+                .failures
+                .ready()
+                .and_then(|l| l.get(i))
+                .map(|e| UsageRow::Request(e.request_id.clone())),
+        }
+    }
+}
+
+/// What a Usage list row opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageRow {
+    /// A key, in the Keys tab.
+    Key(String),
+    /// A denied request, in the `:request` lookup (the event, the key's state, the fix).
+    Request(String),
 }
 
 /// Actions the audit filter cycles through: every audit action of the API.

@@ -10,7 +10,7 @@ use super::form::{FormMode, KeyForm, ScopeChoice};
 use super::keys::PAGE;
 use super::modal::{Confirm, Modal, Pending, Reveal, ScopePicker, checklist_rows};
 use super::support::Lookup;
-use super::tabs::{AUDIT_ACTIONS, DomainsFocus, Loadable, ScopeEdit, UsagePanel};
+use super::tabs::{AUDIT_ACTIONS, DomainsFocus, Loadable, ScopeEdit, UsagePanel, UsageRow};
 use super::{Action, App, Command, Conn, CopyWhat, EditOrigin, LineKind, Tab, TimerKind, UiError};
 use crate::api::{BucketSize, ListKeysQuery, UpdateKeyRequest};
 use crate::domain::host_pattern::HostPattern;
@@ -522,20 +522,20 @@ impl App {
             self.keys.generation += 1;
         }
         self.keys.loading = true;
-        let q = self.keys.filter.trim().to_owned();
+        let filter = self.keys.filter.trim().to_owned();
         vec![Command::LoadKeys {
             generation: self.keys.generation,
             append,
-            query: ListKeysQuery {
+            query: super::filter::KeyFilter::parse(&filter).apply(ListKeysQuery {
                 limit: Some(PAGE),
                 cursor: if append {
                     self.keys.next_cursor.clone()
                 } else {
                     None
                 },
-                q: (!q.is_empty()).then_some(q),
                 ..ListKeysQuery::default()
-            },
+            }),
+            filter,
         }]
     }
 
@@ -1485,7 +1485,19 @@ impl App {
             }
             Action::Top => self.scopes.cursor = 0,
             Action::Bottom => self.scopes.cursor = rows.len().saturating_sub(1),
-            Action::EditScopes | Action::Enter if self.scopes.edit.is_none() => {
+            // Enter on the catalog: the keys that hold the scope, in the Keys tab (a
+            // `scope:` filter the server answers), where each can be opened.
+            Action::Enter if self.scopes.edit.is_none() => {
+                if let Some((name, _)) = rows.get(self.scopes.cursor) {
+                    let filter = format!("scope:{name}");
+                    self.tab = Tab::Keys;
+                    self.keys.filter = filter;
+                    self.keys.rebuild_view();
+                    self.keys.offset = 0;
+                    return self.load_keys(false);
+                }
+            }
+            Action::EditScopes if self.scopes.edit.is_none() => {
                 if let Some(k) = self.selected_key() {
                     let set: BTreeSet<String> = k.scopes.iter().cloned().collect();
                     self.scopes.edit = Some(ScopeEdit {
@@ -1690,7 +1702,17 @@ impl App {
                 u.cursor = 0;
             }
             Action::Up => u.cursor = u.cursor.saturating_sub(1),
-            Action::Down => u.cursor += 1,
+            Action::Down => u.cursor = (u.cursor + 1).min(u.panel_len().saturating_sub(1)),
+            Action::Top => u.cursor = 0,
+            Action::Bottom => u.cursor = u.panel_len().saturating_sub(1),
+            // Every row names a key or a request: Enter opens it.
+            Action::Enter => {
+                return match u.selected_row() {
+                    Some(UsageRow::Key(id)) => self.open_key(&id),
+                    Some(UsageRow::Request(id)) => self.run_command(&format!("request {id}")),
+                    None => Vec::new(),
+                };
+            }
             _ => {}
         }
         Vec::new()

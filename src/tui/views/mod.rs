@@ -157,8 +157,14 @@ fn render_crumb(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
             let k = &app.keys;
             let total = k.total.map_or_else(|| "?".to_owned(), thousands);
             let mut s = vec![Span::styled("Keys", t.title())];
-            if !k.filter.is_empty() {
-                s.push(Span::raw(format!(" › filter “{}”", k.filter)));
+            if !k.filter.trim().is_empty() {
+                let f = crate::tui::app::filter::KeyFilter::parse(&k.filter);
+                if !f.describe().is_empty() {
+                    s.push(Span::raw(format!(" › filter {}", f.describe())));
+                }
+                if let Some(p) = f.problems.first() {
+                    s.push(Span::styled(format!(" ✗ {p}"), t.error()));
+                }
             }
             s.push(Span::raw(format!(
                 "   {} of {}",

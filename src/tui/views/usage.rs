@@ -165,6 +165,15 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
         tabs_area,
     );
     let h = usize::from(list_area.height.saturating_sub(1)).max(1);
+    // The selected row (Enter opens it) stays in view, below a header line.
+    let first = u.cursor.saturating_sub(h.saturating_sub(2));
+    let mark = |i: usize, line: Line<'static>| {
+        if i == u.cursor {
+            line.style(t.selected())
+        } else {
+            line
+        }
+    };
     let now = app.now;
     let mut lines: Vec<Line<'_>> = Vec::new();
     match u.panel {
@@ -183,22 +192,25 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
                         t.dim(),
                     )));
                 }
-                for k in o.top_keys.iter().skip(u.cursor).take(h) {
-                    lines.push(Line::from(format!(
-                        "{:<24} {:>9} {:>7} {:>7} {:>7}",
-                        trunc(
-                            if k.name.is_empty() {
-                                &k.key_id
-                            } else {
-                                &k.name
-                            },
-                            24
-                        ),
-                        thousands(k.ok),
-                        thousands(k.unauthorized),
-                        thousands(k.forbidden),
-                        thousands(k.rate_limited)
-                    )));
+                for (i, k) in o.top_keys.iter().enumerate().skip(first).take(h) {
+                    lines.push(mark(
+                        i,
+                        Line::from(format!(
+                            "{:<24} {:>9} {:>7} {:>7} {:>7}",
+                            trunc(
+                                if k.name.is_empty() {
+                                    &k.key_id
+                                } else {
+                                    &k.name
+                                },
+                                24
+                            ),
+                            thousands(k.ok),
+                            thousands(k.unauthorized),
+                            thousands(k.forbidden),
+                            thousands(k.rate_limited)
+                        )),
+                    ));
                 }
             }
             _ => lines.push(Line::from(Span::styled("Loading…", t.dim()))),
@@ -217,17 +229,20 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
                     if keys.is_empty() {
                         lines.push(Line::from(Span::styled(empty, t.ok())));
                     }
-                    for k in keys.iter().skip(u.cursor).take(h) {
-                        lines.push(Line::from(vec![
-                            Span::raw(format!("{:<24} ", trunc(&k.name, 24))),
-                            Span::styled(format!("{:<16} ", trunc(&k.id, 16)), t.dim()),
-                            Span::raw(format!(
-                                "created {:<9} used {}",
-                                ago(k.created_at, now),
-                                k.last_used_at
-                                    .map_or_else(|| "never".to_owned(), |x| ago(x, now))
-                            )),
-                        ]));
+                    for (i, k) in keys.iter().enumerate().skip(first).take(h) {
+                        lines.push(mark(
+                            i,
+                            Line::from(vec![
+                                Span::raw(format!("{:<24} ", trunc(&k.name, 24))),
+                                Span::styled(format!("{:<16} ", trunc(&k.id, 16)), t.dim()),
+                                Span::raw(format!(
+                                    "created {:<9} used {}",
+                                    ago(k.created_at, now),
+                                    k.last_used_at
+                                        .map_or_else(|| "never".to_owned(), |x| ago(x, now))
+                                )),
+                            ]),
+                        ));
                     }
                 }
                 Loadable::Failed(e) => {
@@ -244,20 +259,23 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
                         t.ok(),
                     )));
                 }
-                for e in evs.iter().skip(u.cursor).take(h) {
-                    lines.push(Line::from(vec![
-                        Span::styled(format!("{:<8} ", ago(e.at, now)), t.dim()),
-                        Span::styled(format!("{:<20} ", e.code), t.error()),
-                        Span::raw(format!("{} {} ", e.method, trunc(&e.path, 18))),
-                        Span::styled(
-                            format!(
-                                "{} {}",
-                                e.key_id.as_deref().map_or("-", |k| k),
-                                e.request_id
+                for (i, e) in evs.iter().enumerate().skip(first).take(h) {
+                    lines.push(mark(
+                        i,
+                        Line::from(vec![
+                            Span::styled(format!("{:<8} ", ago(e.at, now)), t.dim()),
+                            Span::styled(format!("{:<20} ", e.code), t.error()),
+                            Span::raw(format!("{} {} ", e.method, trunc(&e.path, 18))),
+                            Span::styled(
+                                format!(
+                                    "{} {}",
+                                    e.key_id.as_deref().map_or("-", |k| k),
+                                    e.request_id
+                                ),
+                                t.dim(),
                             ),
-                            t.dim(),
-                        ),
-                    ]));
+                        ]),
+                    ));
                 }
             }
             Loadable::Failed(e) => {

@@ -1,0 +1,108 @@
+//! Finding keys by scope, status, owner, app or environment in one filter line, and every
+//! list row that names a key or a request opens it (issue 12, defect 9).
+
+use keyconsole::tui::app::modal::Modal;
+use keyconsole::tui::app::tabs::{Loadable, UsagePanel};
+use keyconsole::tui::app::{Action, App, Command, Tab, TimerKind};
+use tui_input::InputRequest;
+
+use crate::fixtures::{self, app, render};
+
+fn filter(a: &mut App, text: &str) -> Vec<Command> {
+    let _ = a.update(Action::StartFilter);
+    let mut last = Vec::new();
+    for c in text.chars() {
+        last = a.update(Action::Edit(InputRequest::InsertChar(c)));
+    }
+    let Some(Command::Timer(TimerKind::FilterDebounce(id), _)) = last.first().cloned() else {
+        panic!("debounce expected: {last:?}");
+    };
+    let cmds = a.update(Action::TimerFired(TimerKind::FilterDebounce(id)));
+    assert!(a.update(Action::Enter).is_empty(), "Enter keeps the filter");
+    cmds
+}
+
+fn asked(cmds: &[Command]) -> keyconsole::api::ListKeysQuery {
+    match cmds {
+        [Command::LoadKeys { query, .. }] => query.clone(),
+        other => panic!("one LoadKeys expected: {other:?}"),
+    }
+}
+
+#[test]
+fn a_scope_typed_in_the_filter_is_the_servers_scope_filter() {
+    let mut a = app(12, (80, 24));
+    let cmds = filter(&mut a, "webhooks:write");
+    let q = asked(&cmds);
+    assert_eq!(q.scope.as_deref(), Some("webhooks:write"));
+    assert_eq!(q.q, None, "not sent as a name search, which found nothing");
+    // While the answer is on its way, the loaded rows narrow the same way (wildcards count).
+    assert_eq!(a.keys.shown(), 8);
+    let screen = render(&a, (80, 24));
+    assert!(screen.contains("filter scope webhooks:write"), "{screen}");
+
+    let mut a = app(12, (80, 24));
+    let q = asked(&filter(&mut a, "status:disabled env:live service"));
+    assert_eq!(q.status.as_deref(), Some("disabled"));
+    assert_eq!(q.env.as_deref(), Some("live"));
+    assert_eq!(q.q.as_deref(), Some("service"));
+
+    // A value the server would refuse is not sent, and the crumb row says why.
+    let mut a = app(12, (80, 24));
+    let q = asked(&filter(&mut a, "status:gone"));
+    assert_eq!(q.status, None);
+    let screen = render(&a, (80, 24));
+    assert!(screen.contains("✗ status: use active"), "{screen}");
+}
+
+#[test]
+fn enter_on_the_scope_catalog_lists_its_holders_and_e_still_edits() {
+    let mut a = app(12, (80, 24));
+    let _ = a.update(Action::GoTab(Tab::Scopes));
+    let cmds = a.update(Action::Enter);
+    assert!(a.scopes.edit.is_none(), "Enter does not start editing");
+    assert_eq!(a.tab, Tab::Keys);
+    let q = asked(&cmds);
+    assert!(q.scope.is_some(), "{q:?}");
+    assert!(a.keys.filter.starts_with("scope:"), "{}", a.keys.filter);
+    let _ = a.update(Action::GoTab(Tab::Scopes));
+    let _ = a.update(Action::EditScopes);
+    assert!(a.scopes.edit.is_some(), "e edits");
+}
+
+#[test]
+fn usage_rows_open_their_key_or_their_request() {
+    let mut a = app(12, (80, 24));
+    let _ = a.update(Action::GoTab(Tab::Usage));
+    a.usage.failures = Loadable::Ready(fixtures::events());
+    a.usage.panel = UsagePanel::Failures;
+    let _ = a.update(Action::Down);
+    let screen = render(&a, (80, 24));
+    assert!(screen.contains("pk_live_000000000000000000000001"), "{screen}");
+    let cmds = a.update(Action::Enter);
+    assert_eq!(
+        cmds,
+        vec![Command::LookupRequest("req_00000000000000000001".into())]
+    );
+    assert!(matches!(a.modals.last(), Some(Modal::Lookup(_))));
+    let _ = a.update(Action::Back);
+    assert!(a.modals.is_empty());
+
+    // Down past the end stays on the last row.
+    for _ in 0..10 {
+        let _ = a.update(Action::Down);
+    }
+    assert_eq!(a.usage.cursor, 3);
+
+    // The stale list: Enter selects the key in the Keys tab.
+    let rows = fixtures::keys(12);
+    a.usage.stale = Loadable::Ready(vec![rows[7].clone()]);
+    a.usage.panel = UsagePanel::Stale;
+    a.usage.cursor = 0;
+    let _ = a.update(Action::Enter);
+    assert_eq!(a.tab, Tab::Keys);
+    assert_eq!(
+        a.selected_key().map(|k| k.id.clone()),
+        Some(rows[7].id.clone())
+    );
+}
