@@ -4,8 +4,11 @@
 //!
 //! Every key change appends a numbered row to `key_changes` in its own transaction (database
 //! triggers). [`run`] polls for rows above the last one applied every [`POLL_EVERY`] and
-//! evicts each changed key from the cache. A poll that succeeded *confirms* the cache as of
-//! the instant it started: every change acknowledged before then has been applied.
+//! evicts each changed key from the cache, and at once when the database hints that a change
+//! committed (PostgreSQL `LISTEN`/`NOTIFY`, `KeyStore::listen_changes`; hints are lost while
+//! the listener reconnects, which the polls cover). A poll that succeeded *confirms* the
+//! cache as of the instant it started: every change acknowledged before then has been
+//! applied.
 //!
 //! **No stale allow.** A cached entry is trusted while the last confirmation is younger than
 //! [`TRUST_WINDOW`] (under the 1 s bound, with room for the request itself); otherwise only
@@ -109,6 +112,9 @@ pub struct Feed {
     confirmed_stamp: AtomicU64,
     offline_grace: Duration,
     applied_more: Notify,
+    /// Notified when the database hints that a change committed (`KeyStore::listen_changes`):
+    /// the next poll runs at once.
+    hint: Notify,
 }
 
 impl Feed {
@@ -125,6 +131,7 @@ impl Feed {
             confirmed_stamp: AtomicU64::new(0),
             offline_grace,
             applied_more: Notify::new(),
+            hint: Notify::new(),
         }
     }
 
@@ -319,8 +326,13 @@ pub async fn run(state: AppState) {
     // Ends with this task: aborting the feed (when `serve` stops) stops the heartbeats too,
     // and with them their hold on the store.
     let _heartbeats = AbortOnDrop(tokio::spawn(heartbeats(state.clone())));
+    let _listener = AbortOnDrop(tokio::spawn(listen(state.clone())));
     loop {
-        tick.tick().await;
+        // Every POLL_EVERY, and at once when the database hints at a change.
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = feed.hint.notified() => {}
+        }
         let started = Instant::now();
         match poll(&state).await {
             Ok(applied) => {
@@ -339,6 +351,25 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// Keep listening for change hints (PostgreSQL `NOTIFY`); the polls go on regardless, so a
+/// listener that is down only costs latency (up to [`POLL_EVERY`]), never a missed change.
+async fn listen(state: AppState) {
+    let mut failing = false;
+    loop {
+        if let Err(e) = state.store.listen_changes(&state.feed.hint).await {
+            if !failing {
+                tracing::warn!(
+                    error = %e,
+                    "change listener failed; changes are still read every {} ms",
+                    POLL_EVERY.as_millis()
+                );
+            }
+            failing = true;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 }
 

@@ -754,6 +754,15 @@ pub trait KeyStore: Send + Sync + 'static {
 
     /// Changes with a sequence number above `after`, oldest first, at most `limit`.
     async fn changes_after(&self, after: i64, limit: u32) -> StoreResult<Vec<KeyChange>>;
+    /// Hints that a change committed: `wake` is notified whenever another instance may
+    /// have committed one (PostgreSQL `LISTEN`/`NOTIFY`), and once after every reconnect
+    /// (hints sent meanwhile are lost, so the feed reads what it missed). Returns only when
+    /// it cannot go on. A backend without hints never returns: the feed's polls alone
+    /// find the changes, as they always do when a hint is lost.
+    async fn listen_changes(&self, wake: &tokio::sync::Notify) -> StoreResult<()> {
+        let _ = wake;
+        std::future::pending().await
+    }
     /// The newest change's number (0 when there is none), of one org or of all.
     async fn latest_change(&self, org_id: Option<&str>) -> StoreResult<i64>;
     /// The newest change's number of any of these keys (0 when there is none): after a

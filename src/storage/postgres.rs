@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Postgres, QueryBuilder, Row, Transaction};
 
 use super::{
@@ -79,7 +79,18 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "change feed, instances",
         include_str!("../../assets/migrations/postgres/0011_feed.sql"),
     ),
+    (
+        12,
+        "change feed notifications",
+        include_str!("../../assets/migrations/postgres/0012_notify.sql"),
+    ),
 ];
+
+/// The channel each key change is announced on (`0012_notify.sql`).
+pub const CHANGE_CHANNEL: &str = "keyconsole_key_changes";
+/// `application_name` of the listener's connection, so it can be told apart (and, in tests,
+/// terminated on its own).
+pub const LISTENER_APPLICATION: &str = "keyconsole change listener";
 
 /// Session advisory lock held while migrating (`'kc' << 32 | 1`).
 pub const MIGRATION_LOCK: i64 = 0x6b63_0000_0001;
@@ -1500,6 +1511,36 @@ impl KeyStore for PgStore {
         qb.push(" LIMIT ").push_bind(i64::from(limit));
         let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
         rows.iter().map(key_from_row).collect()
+    }
+
+    async fn listen_changes(&self, wake: &tokio::sync::Notify) -> StoreResult<()> {
+        // A connection of its own, outside the pool (it is held for good), named so it can
+        // be found in pg_stat_activity.
+        let opts = self
+            .pool
+            .connect_options()
+            .as_ref()
+            .clone()
+            .application_name(LISTENER_APPLICATION);
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(opts);
+        let mut listener = PgListener::connect_with(&pool).await.map_err(map_err)?;
+        listener.listen(CHANGE_CHANNEL).await.map_err(map_err)?;
+        // Listening now: whatever committed before is found by one read.
+        wake.notify_one();
+        loop {
+            match listener.try_recv().await.map_err(map_err)? {
+                Some(_) => wake.notify_one(),
+                // The connection was lost (the next call reconnects and listens again);
+                // hints sent meanwhile are gone, so read what was missed.
+                None => {
+                    tracing::warn!("change listener: connection lost; reconnecting");
+                    wake.notify_one();
+                }
+            }
+        }
     }
 
     async fn changes_after(&self, after: i64, limit: u32) -> StoreResult<Vec<KeyChange>> {

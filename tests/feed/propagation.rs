@@ -287,3 +287,26 @@ async fn postgres_propagation_holds_with_connections_terminated_before_each_chan
     })
     .await;
 }
+
+/// The same run with only B's change listener (its `LISTEN` connection) terminated before
+/// each change: the hint for that change is lost, and B must still agree within the bound
+/// (its polls read the change; the listener reconnects meanwhile).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_propagation_holds_with_the_listener_killed_before_each_change() {
+    let Some(db) = crate::support::pg::TestDb::fresh("postgres_propagation_listener").await else {
+        return;
+    };
+    let owner = org_create(&db.url);
+    let p = Pair::start(&db.url, owner);
+    let db = &db;
+    disable_enable_run(&p, "postgres, listener killed", || async move {
+        db.terminate_listeners().await;
+    })
+    .await;
+    // Both instances listen again afterwards.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while db.listener_pids().await.len() < 2 {
+        assert!(Instant::now() < deadline, "the listeners reconnected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -285,3 +285,64 @@ async fn retention_runs_on_one_instance_at_a_time() {
     store.prune(t0() + Duration::days(3)).await.expect("prune");
     assert_eq!(minutes().await, 0);
 }
+
+/// Change hints (`LISTEN`/`NOTIFY`): a key change committed through one instance wakes the
+/// listener of another; after its connection is terminated the listener wakes once (to read
+/// what it missed), reconnects, listens again, and the next change wakes it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_wakes_another_instances_listener_even_after_its_connection_is_killed() {
+    use tokio::sync::Notify;
+    use tokio::time::timeout;
+    let Some(db) = fresh("listener_wakes").await else {
+        return;
+    };
+    let h = Harness::on(
+        crate::harness::open(&db.url, retention()).await,
+        db.url.clone(),
+    );
+    let listening = h.another().await;
+    let wake = Arc::new(Notify::new());
+    let task = {
+        let (s, w) = (listening.clone(), wake.clone());
+        tokio::spawn(async move { s.listen_changes(&w).await })
+    };
+    let within = std::time::Duration::from_secs(10);
+    timeout(within, wake.notified())
+        .await
+        .expect("a first wake once listening");
+    let first = db.listener_pids().await;
+    assert_eq!(first.len(), 1, "one listener connection: {first:?}");
+
+    // A change through the other instance wakes it.
+    let _ = h.org("Hinted").await;
+    timeout(within, wake.notified())
+        .await
+        .expect("the committed change woke the listener");
+
+    // Its backend terminated: a wake to read what was missed, then a new connection.
+    assert_eq!(db.terminate_listeners().await, 1);
+    timeout(within, wake.notified())
+        .await
+        .expect("a wake after the connection was lost");
+    // Changes keep coming until one wakes it: the listener is back and listening again.
+    let again = timeout(within, async {
+        let mut n = 0;
+        loop {
+            n += 1;
+            let _ = h.org(&format!("After {n}")).await;
+            if timeout(std::time::Duration::from_millis(200), wake.notified())
+                .await
+                .is_ok()
+            {
+                return n;
+            }
+        }
+    })
+    .await
+    .expect("a change after the reconnect woke the listener");
+    let now = db.listener_pids().await;
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(now, first, "a new connection (after {again} change(s))");
+    assert!(!task.is_finished(), "the listener goes on");
+    task.abort();
+}

@@ -103,6 +103,42 @@ impl TestDb {
         let _ = conn.close().await;
     }
 
+    /// Terminate only the change listeners' connections to this database (the instances'
+    /// `LISTEN` backends, found by their `application_name`); returns how many there were.
+    pub async fn terminate_listeners(&self) -> i64 {
+        let mut conn = PgConnection::connect(&self.server)
+            .await
+            .expect("admin connection");
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = $1 AND application_name = $2",
+        )
+        .bind(&self.name)
+        .bind(keyconsole::storage::postgres::LISTENER_APPLICATION)
+        .fetch_one(&mut conn)
+        .await
+        .expect("terminate listeners");
+        let _ = conn.close().await;
+        n
+    }
+
+    /// The pids of the change listeners' connections to this database.
+    pub async fn listener_pids(&self) -> Vec<i32> {
+        let mut conn = PgConnection::connect(&self.server)
+            .await
+            .expect("admin connection");
+        let pids: Vec<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
+        )
+        .bind(&self.name)
+        .bind(keyconsole::storage::postgres::LISTENER_APPLICATION)
+        .fetch_all(&mut conn)
+        .await
+        .expect("listener pids");
+        let _ = conn.close().await;
+        pids
+    }
+
     /// Terminate every connection to this database (as `pg_terminate_backend` does when a
     /// server restarts or an operator kills sessions).
     pub async fn terminate_connections(&self) {
