@@ -1,8 +1,10 @@
 //! Many instances over one database: `POST /v1/verify` throughput on 1, 2 and 4 real
-//! `keyconsole serve` processes sharing one SQLite file, as a ratio to one instance measured
-//! in the same run, and the change feed's propagation (disable/enable through one instance,
-//! timed until another agrees). Run with `cargo bench --bench instances`
-//! (`KEYCONSOLE_BENCH_SECS`, default 3, sets each throughput run's length).
+//! `keyconsole serve` processes sharing one SQLite file, and then one PostgreSQL database when
+//! `KEYCONSOLE_TEST_POSTGRES_URL` names a server (a fresh database, dropped after), as a
+//! ratio to one instance measured in the same run, and the change feed's propagation
+//! (disable/enable through one instance, timed until another agrees). Run with
+//! `cargo bench --bench instances` (`KEYCONSOLE_BENCH_SECS`, default 3, sets each throughput
+//! run's length).
 //!
 //! Every instance runs on the same machine, so the ratio shows what the shared database and
 //! the feed cost, not what more machines add: on a machine with few cores the instances
@@ -20,6 +22,10 @@ use serde_json::{Value, json};
 #[path = "../support/serve.rs"]
 mod process;
 use process::{Served, org_create};
+
+#[allow(dead_code)]
+#[path = "../support/pg.rs"]
+mod pg;
 
 /// Requests in flight at once, spread over the instances.
 const CONCURRENCY: usize = 16;
@@ -129,8 +135,34 @@ fn main() {
         return;
     };
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let owner = org_create(&url);
-    let args = ["--database", url.as_str(), "--failed-auth-limit", "0"];
+    run_on(
+        &rt,
+        &url,
+        "one SQLite database (the feed polls every 100 ms)",
+        secs,
+    );
+    // PostgreSQL too, on a fresh database, when the tests' server is set.
+    match std::env::var(pg::VAR) {
+        Ok(server) if !server.trim().is_empty() => {
+            let db = rt.block_on(pg::TestDb::create(&server));
+            run_on(
+                &rt,
+                &db.url,
+                "one PostgreSQL database (LISTEN/NOTIFY and the 100 ms poll)",
+                secs,
+            );
+            drop(db);
+        }
+        _ => println!(
+            "instances: {} is not set, so PostgreSQL is not measured",
+            pg::VAR
+        ),
+    }
+}
+
+fn run_on(rt: &tokio::runtime::Runtime, url: &str, label: &str, secs: u64) {
+    let owner = org_create(url);
+    let args = ["--database", url, "--failed-auth-limit", "0"];
     let served: Vec<Served> = (0..4).map(|_| Served::start(&args)).collect();
     let urls: Vec<String> = served.iter().map(|s| s.url.clone()).collect();
     rt.block_on(async {
@@ -150,7 +182,9 @@ fn main() {
         };
         let owner_secret = owner.secret.expose().to_owned();
         let mut base = 0.0;
-        println!("instances: POST /v1/verify, {CONCURRENCY} requests in flight, {secs} s per run, one SQLite database");
+        println!(
+            "instances: POST /v1/verify, {CONCURRENCY} requests in flight, {secs} s per run, {label}"
+        );
         for n in [1usize, 2, 4] {
             // Warm every instance's cache first.
             let _ = throughput(&urls[..n], &owner_secret, key.secret.expose(), 1).await;
@@ -168,8 +202,7 @@ fn main() {
                 let (p50, p99, max) = percentiles(took);
                 println!(
                     "propagation: {CHANGES} disable/enable changes on instance 1, until instance 2 \
-                     agrees: p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms (bound 1000 ms; \
-                     the feed polls every 100 ms)"
+                     agrees: p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms (bound 1000 ms)"
                 );
             }
             None => println!("propagation: a change did not reach instance 2 within 5 s"),
