@@ -1,7 +1,8 @@
 //! The console against a real server: the embedded service with its demo organization on a
 //! real port, the console's `App` driven by keystroke actions and its real `Executor` making
 //! the HTTP calls. The request tester's JWT form gets the server's own answer for a session
-//! token (sessions are off here) and its diagnosis agrees with it.
+//! token (sessions are off here) and its diagnosis agrees with it; the Audit tab's actor
+//! filter is the server's (`GET /v1/audit?actor=`), page after page.
 
 use std::time::Duration;
 
@@ -29,6 +30,12 @@ impl Console {
     /// A console on a fresh embedded service with demo data, its first page of keys loaded.
     async fn start(dir: &std::path::Path) -> (Console, keyconsole::console::Embedded) {
         let e = start_embedded(dir, false).await.expect("embedded");
+        let (c, _) = Console::on(&e).await;
+        (c, e)
+    }
+
+    /// A console on a running embedded service, and a client with the console's token.
+    async fn on(e: &keyconsole::console::Embedded) -> (Console, Client) {
         let client = Client::new(&e.url, Some(e.token.clone())).expect("client");
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let clip = Clipboard::new(
@@ -49,7 +56,7 @@ impl Console {
                 chrono::Utc::now(),
                 tokio::time::Instant::now(),
             ),
-            exec: Executor::new(client, tx, clip),
+            exec: Executor::new(client.clone(), tx, clip),
             rx,
         };
         c.press(Action::Resize(120, 40));
@@ -59,7 +66,7 @@ impl Console {
             !a.keys.rows.is_empty() && !a.keys.loading
         })
         .await;
-        (c, e)
+        (c, client)
     }
 
     fn run(&mut self, cmds: Vec<Command>) {
@@ -174,5 +181,109 @@ async fn a_jwt_sent_from_the_tester_gets_the_servers_verdict_and_a_sessions_fix(
     for piece in token.split(['.', '_', '-']).filter(|p| p.len() >= 6) {
         assert!(!screen.contains(piece), "the token shows\n{screen}");
     }
+    e.stop().await;
+}
+
+/// `A` on a row shows only that actor's entries, asked of the server: every row loaded, over
+/// two pages (the console asks 100 at a time), is by that actor, and there are exactly as
+/// many as the server holds for it; `A` again shows everyone's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_actor_filter_is_the_servers_and_pages() {
+    use keyconsole::api::{AuditQuery, CreateKeyRequest, UpdateKeyRequest};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = start_embedded(dir.path(), false).await.expect("embedded");
+    let owner = Client::new(&e.url, Some(e.token.clone())).expect("client");
+    // A second actor: a worker key that edits a key 110 times, each edit followed by one of
+    // the console's own key, so the log mixes the two.
+    let worker = owner
+        .create_key(&CreateKeyRequest {
+            name: "Audit worker".into(),
+            scopes: Some(vec!["keys:read".into(), "keys:write".into()]),
+            ..Default::default()
+        })
+        .await
+        .expect("worker key");
+    let target = owner
+        .create_key(&CreateKeyRequest {
+            name: "Edited by the worker".into(),
+            scopes: Some(vec!["keys:read".into()]),
+            ..Default::default()
+        })
+        .await
+        .expect("target key");
+    let w = Client::new(&e.url, Some(worker.secret.clone())).expect("client");
+    for i in 0..110 {
+        for (who, c) in [("worker", &w), ("owner", &owner)] {
+            c.update_key(
+                &target.key.id,
+                &UpdateKeyRequest {
+                    name: Some(format!("Edited by the {who} {i}")),
+                    ..Default::default()
+                },
+                None,
+            )
+            .await
+            .expect("edit");
+        }
+    }
+    let by_worker = format!("key:{}", worker.key.id);
+    let on_server = owner
+        .audit(&AuditQuery {
+            limit: Some(500),
+            actor: Some(by_worker.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("audit by the worker");
+    assert_eq!(on_server.data.len(), 110);
+
+    let (mut c, _) = Console::on(&e).await;
+    c.press(Action::GoTab(keyconsole::tui::app::Tab::Audit));
+    c.until("the audit log", |a| a.audit.loaded && !a.audit.loading)
+        .await;
+    let everyone = c.app.audit.rows.len();
+    assert_eq!(everyone, 100, "a full first page");
+    let theirs = |a: &App| {
+        a.audit
+            .rows
+            .iter()
+            .filter(|r| r.actor.id == worker.key.id)
+            .count()
+    };
+    assert_eq!(theirs(&c.app), 50, "half the page is the worker's");
+    // The newest is the console's own edit; the worker's is the row below.
+    assert_ne!(c.app.audit.rows[0].actor.id, worker.key.id);
+    c.press(Action::Down);
+    assert_eq!(c.app.audit.rows[1].actor.id, worker.key.id);
+    c.press(Action::FilterAuditActor);
+    c.until("the worker's entries", |a| {
+        a.audit.loaded && !a.audit.loading
+    })
+    .await;
+    assert_eq!(c.app.audit.rows.len(), 100);
+    assert!(c.app.audit.next_cursor.is_some(), "a second page");
+    let screen = c.screen();
+    // Named as the Actor column names it (the console has the worker in its keys).
+    assert!(
+        screen.contains("Audit › actor: key Audit worker"),
+        "{screen}"
+    );
+    // The next page keeps the filter.
+    c.press(Action::Bottom);
+    c.until("the second page", |a| !a.audit.loading).await;
+    let rows = &c.app.audit.rows;
+    assert_eq!(rows.len(), 110, "exactly the worker's entries");
+    assert!(rows.iter().all(|r| r.actor.id == worker.key.id
+        && r.actor.kind == keyconsole::api::ActorKind::Key));
+    assert!(c.app.audit.next_cursor.is_none());
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let want: Vec<&str> = on_server.data.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, want, "the server's entries, in the server's order");
+    // Again: everyone's.
+    c.press(Action::FilterAuditActor);
+    c.until("everyone's entries", |a| a.audit.loaded && !a.audit.loading)
+        .await;
+    assert!(c.app.audit.rows.iter().any(|r| r.actor.id != worker.key.id));
+    assert!(!c.screen().contains("actor:"));
     e.stop().await;
 }

@@ -974,6 +974,14 @@ pub fn defaults() -> Vec<Binding> {
             "action filter",
             true,
         ),
+        b(
+            C::Audit,
+            ch('A'),
+            Action::FilterAuditActor,
+            "audit_actor",
+            "only this actor",
+            true,
+        ),
         // Line input
         b(
             C::Line,

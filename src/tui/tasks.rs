@@ -245,6 +245,7 @@ impl Executor {
                 cursor,
                 key_id,
                 action,
+                actor,
             } => {
                 let append = cursor.is_some();
                 spawn(
@@ -255,7 +256,7 @@ impl Executor {
                             cursor,
                             key_id,
                             action,
-                            actor: None,
+                            actor,
                         })
                         .await
                     },

@@ -600,6 +600,7 @@ impl App {
                 .audit
                 .action_filter
                 .map(|i| AUDIT_ACTIONS[i].to_owned()),
+            actor: self.audit.actor_filter.as_ref().map(|f| f.param.clone()),
         }]
     }
 
@@ -1693,6 +1694,16 @@ impl App {
                     None => Some(0),
                     Some(i) if i + 1 < AUDIT_ACTIONS.len() => Some(i + 1),
                     Some(_) => None,
+                };
+                return self.load_audit(false);
+            }
+            Action::FilterAuditActor => {
+                a.actor_filter = match (&a.actor_filter, a.rows.get(a.selected)) {
+                    (Some(_), _) => None,
+                    (None, Some(e)) => Some(super::tabs::ActorFilter::of(e, |k| {
+                        self.keys.get(k).map(|key| key.name.clone())
+                    })),
+                    (None, None) => return Vec::new(),
                 };
                 return self.load_audit(false);
             }

@@ -2,7 +2,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Span;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
 use super::{Ctx, ago, trunc};
@@ -32,6 +32,30 @@ fn compact(v: &serde_json::Value) -> String {
         serde_json::Value::Null => "∅".to_owned(),
         other => other.to_string(),
     }
+}
+
+/// The crumb: `Audit › key pk_… › key.rotated › actor: user ana@acme.test   12 loaded`.
+pub(super) fn crumb(app: &App, cx: &Ctx<'_>) -> Line<'static> {
+    let t = cx.theme;
+    let a = &app.audit;
+    let mut s = vec![Span::styled("Audit", t.title())];
+    if let Some(k) = &a.key_filter {
+        s.push(Span::raw(format!(" › key {k}")));
+    }
+    if let Some(i) = a.action_filter {
+        s.push(Span::raw(format!(
+            " › {}",
+            crate::tui::app::tabs::AUDIT_ACTIONS[i]
+        )));
+    }
+    if let Some(f) = &a.actor_filter {
+        s.push(Span::raw(format!(" › actor: {}", f.label)));
+    }
+    s.push(Span::raw(format!("   {} loaded", a.rows.len())));
+    if a.next_cursor.is_some() {
+        s.push(Span::styled(" (more below)", t.dim()));
+    }
+    Line::from(s)
 }
 
 pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
