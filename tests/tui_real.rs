@@ -285,5 +285,54 @@ async fn the_audit_actor_filter_is_the_servers_and_pages() {
         .await;
     assert!(c.app.audit.rows.iter().any(|r| r.actor.id != worker.key.id));
     assert!(!c.screen().contains("actor:"));
+
+    // Enter on a row shows its whole change, which the table cuts off.
+    let wide: Vec<String> = [
+        "work-orders:write",
+        "work-orders:read",
+        "runs:read",
+        "runs:write",
+        "credits:read",
+        "webhooks:read",
+        "webhooks:write",
+        "templates:read",
+        "templates:write",
+        "usage:read",
+        "audit:read",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    owner
+        .update_key(
+            &target.key.id,
+            &UpdateKeyRequest {
+                scopes: Some(wide.clone()),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .expect("widen");
+    c.press(Action::Refresh);
+    c.until("the new entry", |a| {
+        !a.audit.loading
+            && a.audit
+                .rows
+                .first()
+                .is_some_and(|r| r.changes.get("scopes").is_some())
+    })
+    .await;
+    assert!(!c.screen().contains("audit:read"), "cut off in the table");
+    c.press(Action::Enter);
+    let flat = c
+        .screen()
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    for s in wide.iter().filter(|s| *s != "keys:read") {
+        assert!(flat.contains(&format!("+ {s}")), "{s}: {flat}");
+    }
+    assert!(flat.contains("− keys:read"), "{flat}");
     e.stop().await;
 }

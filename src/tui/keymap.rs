@@ -982,6 +982,14 @@ pub fn defaults() -> Vec<Binding> {
             "only this actor",
             true,
         ),
+        b(
+            C::Audit,
+            p(K::Enter),
+            Action::Enter,
+            "audit_open",
+            "details",
+            true,
+        ),
         // Line input
         b(
             C::Line,

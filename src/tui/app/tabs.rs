@@ -205,6 +205,10 @@ pub struct AuditTab {
     pub action_filter: Option<usize>,
     /// Only entries by this actor (a row's, frozen when the filter was set).
     pub actor_filter: Option<ActorFilter>,
+    /// The selected entry is open in full (`Enter`): every field of its change, uncut.
+    pub detail: bool,
+    /// Scroll of the open entry.
+    pub detail_scroll: u16,
     /// In flight.
     pub loading: bool,
     /// Last failure.

@@ -1679,8 +1679,28 @@ impl App {
         let a = &mut self.audit;
         let n = a.rows.len();
         match action {
+            // The selected entry in full: Enter opens and closes it, Esc closes it, PgUp/PgDn
+            // scroll it, j/k go to the next or previous entry.
+            Action::Enter if n > 0 => {
+                a.detail = !a.detail;
+                a.detail_scroll = 0;
+                return Vec::new();
+            }
+            Action::Back if a.detail => {
+                a.detail = false;
+                return Vec::new();
+            }
+            Action::PageDown | Action::PageUp if a.detail => {
+                a.detail_scroll = if action == Action::PageDown {
+                    a.detail_scroll.saturating_add(10)
+                } else {
+                    a.detail_scroll.saturating_sub(10)
+                };
+                return Vec::new();
+            }
             nav if super::list_move(&nav, a.selected, n, h).is_some() => {
                 a.selected = super::list_move(&nav, a.selected, n, h).unwrap_or(a.selected);
+                a.detail_scroll = 0;
             }
             Action::FilterAuditKey => {
                 a.key_filter = match (&a.key_filter, self.keys.selected_key()) {
