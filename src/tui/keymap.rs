@@ -1033,6 +1033,22 @@ pub fn defaults() -> Vec<Binding> {
             "action filter",
             true,
         ),
+        b(
+            C::Audit,
+            ch('A'),
+            Action::FilterAuditActor,
+            "audit_actor",
+            "only this actor",
+            true,
+        ),
+        b(
+            C::Audit,
+            p(K::Enter),
+            Action::Enter,
+            "audit_open",
+            "details",
+            true,
+        ),
         // Line input
         b(
             C::Line,

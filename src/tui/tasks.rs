@@ -243,6 +243,7 @@ impl Executor {
                 cursor,
                 key_id,
                 action,
+                actor,
             } => {
                 let append = cursor.is_some();
                 spawn(
@@ -253,7 +254,7 @@ impl Executor {
                             cursor,
                             key_id,
                             action,
-                            actor: None,
+                            actor,
                         })
                         .await
                     },

@@ -1,6 +1,7 @@
 //! The console without a terminal: pure `update` tests, `TestBackend` snapshots, secret-leak
 //! checks and timers on tokio's paused clock.
 
+mod audit;
 mod drill;
 mod fixtures;
 mod leaks;

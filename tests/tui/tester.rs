@@ -340,3 +340,264 @@ fn a_pasted_jwt_is_linted_offline() {
         insta::assert_snapshot!(format!("tester_jwt_lint_{}x{}", size.0, size.1), text);
     }
 }
+
+/// A session token for the lint, built by hand (base64url of JSON; the lint never checks a
+/// signature, so none is made).
+fn jwt(header: serde_json::Value, claims: serde_json::Value, signature: &str) -> String {
+    use base64::Engine as _;
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    format!("{}.{}.{signature}", b64(header), b64(claims))
+}
+
+/// Times from the fixed clock, so snapshots are stable.
+fn at(hours: i64) -> i64 {
+    (crate::fixtures::now() + chrono::Duration::hours(hours)).timestamp()
+}
+
+/// (a) RS256 with a kid and every claim a session needs, expired 3 h ago.
+fn expired_rs256() -> String {
+    jwt(
+        serde_json::json!({"alg": "RS256", "kid": "idp-2026-11", "typ": "JWT"}),
+        serde_json::json!({"iss": "https://id.acme.test/", "sub": "user_ana",
+                           "aud": "keyconsole", "org_id": "org_0000000000000001",
+                           "scope": "keys:read audit:read", "email": "ana@acme.test",
+                           "iat": at(-4), "exp": at(-3)}),
+        "c2lnbmF0dXJl",
+    )
+}
+
+/// (b) Unsigned: `alg: none`, no kid, an empty signature.
+fn alg_none() -> String {
+    jwt(
+        serde_json::json!({"alg": "none", "typ": "JWT"}),
+        serde_json::json!({"iss": "https://id.acme.test/", "sub": "user_ana",
+                           "org_id": "org_0000000000000001", "exp": at(1)}),
+        "",
+    )
+}
+
+/// (c) HS256 (a shared secret), without the org claim or any scope.
+fn hs256() -> String {
+    jwt(
+        serde_json::json!({"alg": "HS256", "kid": "k1", "typ": "JWT"}),
+        serde_json::json!({"iss": "https://id.acme.test/", "sub": "user_ana", "exp": at(1)}),
+        "c2lnbmF0dXJl",
+    )
+}
+
+/// Open the tester on the JWT form with `token` pasted.
+fn open_jwt(size: (u16, u16), token: &str) -> App {
+    let mut a = open(size);
+    while tester(&a).focus != TField::Form {
+        let _ = a.update(Action::PrevField);
+    }
+    while tester(&a).form != CredForm::BearerJwt {
+        let _ = a.update(Action::Right);
+    }
+    while tester(&a).focus != TField::Credential {
+        let _ = a.update(Action::NextField);
+    }
+    paste_secret(&mut a, token);
+    a
+}
+
+/// The JWT form: `Authorization: Bearer <jwt>`, the token masked as "JWT", no public key,
+/// and its offline check is the JWT lint, problems first.
+#[test]
+fn the_jwt_form_lints_the_token_offline() {
+    let cases = [
+        (
+            "jwt_form_expired_rs256",
+            expired_rs256(),
+            vec!["RS256", "idp-2026-11", "expired 3 h ago", "✗ expired"],
+        ),
+        (
+            "jwt_form_alg_none",
+            alg_none(),
+            vec!["`none`", "✗ alg_none", "✗ no_kid"],
+        ),
+        (
+            "jwt_form_hs256",
+            hs256(),
+            vec!["HS256", "✗ alg_hmac", "org_id"],
+        ),
+    ];
+    for (name, token, shows) in cases {
+        let mut a = open_jwt((120, 40), &token);
+        let t = tester(&a);
+        assert_eq!(t.form, CredForm::BearerJwt);
+        let headers: Vec<(String, String)> = t
+            .request_headers()
+            .into_iter()
+            .map(|(k, v)| (k, v.expose().to_owned()))
+            .collect();
+        assert_eq!(
+            headers,
+            vec![("authorization".to_owned(), format!("Bearer {token}"))]
+        );
+        let screen = render(&a, (120, 40));
+        for want in shows.iter().chain(&[
+            "Authorization: Bearer <jwt>",
+            "›JWT",
+            "Offline JWT check",
+            "The signature was not verified",
+        ]) {
+            assert!(screen.contains(want), "{name}: missing {want:?}\n{screen}");
+        }
+        assert!(!screen.contains("Public key"), "{name}\n{screen}");
+        for piece in token.split(['.', '_', '-']).filter(|p| p.len() >= 6) {
+            assert!(!screen.contains(piece), "{name}: the token shows\n{screen}");
+        }
+        insta::assert_snapshot!(format!("{name}_120x40"), screen);
+        // Nothing else shows it either.
+        assert!(!format!("{:?}", a.modals).contains(&token[..24]), "{name}");
+        let _ = a.update(Action::CopyCurl);
+        assert!(
+            a.toast
+                .as_ref()
+                .is_none_or(|t| !t.text.contains(&token[..24]))
+        );
+    }
+    insta::assert_snapshot!(
+        "jwt_form_expired_rs256_80x24",
+        render(&open_jwt((80, 24), &expired_rs256()), (80, 24))
+    );
+    for size in [(1, 1), (20, 5), (80, 9), (81, 25)] {
+        let mut a = open_jwt((80, 24), &expired_rs256());
+        let _ = a.update(Action::Resize(size.0, size.1));
+        let _ = render(&a, size);
+    }
+}
+
+fn session_trace(code: &str, steps: &[(&str, bool, &str)]) -> VerifyResponse {
+    VerifyResponse {
+        valid: false,
+        code: Some(code.into()),
+        status: 401,
+        message: None,
+        key: None,
+        scopes: vec![],
+        trace: steps
+            .iter()
+            .map(|(s, ok, d)| TraceItem {
+                step: (*s).into(),
+                ok: *ok,
+                detail: (*d).into(),
+            })
+            .collect(),
+        session: None,
+    }
+}
+
+fn refused(code: &str) -> TesterResponse {
+    TesterResponse::from_raw(
+        401,
+        4,
+        vec![("x-request-id".into(), "req_00000000000000000043".into())],
+        &format!(
+            r#"{{"error":{{"type":"unauthorized","code":"{code}","message":"m","request_id":"req_00000000000000000043"}}}}"#
+        ),
+    )
+}
+
+/// After sending a JWT the diagnosis agrees with the server: the trace it asked for is the
+/// token's (POST /v1/verify with exactly the token), and the fix is a session's, not a key's.
+#[test]
+fn a_refused_jwt_is_diagnosed_as_a_session() {
+    let no_verify = || keyconsole::tui::app::UiError {
+        message: "Refused".into(),
+        code: Some("insufficient_scope".into()),
+        status: Some(403),
+        request_id: None,
+        unreachable: false,
+    };
+    let expiry = [
+        ("parse", true, "the token is a JWT"),
+        ("signature", true, "the signature is valid"),
+        ("issuer", true, "issuer matches"),
+        ("audience", true, "audience matches"),
+        ("expiry", false, "the token expired"),
+    ];
+    let cases = vec![
+        (
+            "sessions off: every JWT is malformed_credentials",
+            "malformed_credentials",
+            Ok(session_trace(
+                "malformed_credentials",
+                &[(
+                    "parse",
+                    false,
+                    "This service does not accept session tokens (JWT); send an API key.",
+                )],
+            )),
+            vec![
+                "401 malformed_credentials",
+                "✗ parse",
+                "needs --jwks and --jwt-issuer",
+            ],
+            vec!["Bearer <key>", "Offline JWT check"],
+        ),
+        (
+            "expired: token_expired at the expiry step",
+            "token_expired",
+            Ok(session_trace("token_expired", &expiry)),
+            vec![
+                "401 token_expired",
+                "✓ signature",
+                "✗ expiry",
+                "sign in again",
+            ],
+            vec!["Code token_expired"],
+        ),
+        (
+            "a bad signature: invalid_token at the signature step",
+            "invalid_token",
+            Ok(session_trace(
+                "invalid_token",
+                &[
+                    ("parse", true, "the token is a JWT"),
+                    ("signature", false, "no key with kid `idp-2026-11`"),
+                ],
+            )),
+            vec!["401 invalid_token", "✗ signature", "--jwks"],
+            vec!["Code invalid_token"],
+        ),
+        (
+            "no trace (the console's key lacks keys:verify): the JWT lint, never the key lint",
+            "token_expired",
+            Err(no_verify()),
+            vec![
+                "401 token_expired",
+                "No trace",
+                "the token expired 3 h ago",
+                "sign in again",
+            ],
+            vec!["prefix", "Code token_expired"],
+        ),
+    ];
+    let token = expired_rs256();
+    for (case, code, diagnosed, shows, hides) in cases {
+        let mut a = open_jwt((120, 40), &token);
+        let cmds = a.update(Action::Send);
+        assert!(
+            matches!(cmds.as_slice(), [Command::SendRequest { headers, .. }]
+                if headers.len() == 1 && headers[0].1.expose() == format!("Bearer {token}")),
+            "{case}: {cmds:?}"
+        );
+        let cmds = a.update(Action::TesterAnswered(Box::new(Ok(refused(code)))));
+        let Some(Command::Diagnose(req)) = cmds.first() else {
+            panic!("{case}: {cmds:?}")
+        };
+        assert_eq!(req.credential.expose(), token, "{case}: the token alone");
+        let _ = a.update(Action::Diagnosed(diagnosed));
+        let screen = render(&a, (120, 40));
+        for want in shows {
+            assert!(screen.contains(want), "{case}: missing {want:?}\n{screen}");
+        }
+        for not in hides {
+            assert!(!screen.contains(not), "{case}: shows {not:?}\n{screen}");
+        }
+    }
+}

@@ -428,6 +428,121 @@ fn usage_and_audit_load_when_opened() {
     );
 }
 
+/// `A` on an audit row asks the server for that actor's entries only (`actor=type:id`, not a
+/// filter over the loaded page), names it in the crumb, keeps it while paging, and `A` again
+/// clears it.
+#[test]
+fn audit_actor_filter_is_sent_to_the_server_and_toggles() {
+    let mut a = app(3, (80, 24));
+    let _ = a.update(Action::GoTab(Tab::Audit));
+    let mut rows = fixtures::audit();
+    rows[2].actor = keyconsole::api::Actor {
+        kind: keyconsole::api::ActorKind::User,
+        id: "user_ana".into(),
+        name: Some("ana@acme.test".into()),
+    };
+    rows[2].actor_key_id = None;
+    // No row, no actor: nothing is asked.
+    assert!(a.update(Action::FilterAuditActor).is_empty());
+    assert!(a.audit.actor_filter.is_none());
+    let generation = a.audit.generation;
+    let _ = a.update(Action::AuditLoaded {
+        generation,
+        append: false,
+        result: Ok(Page {
+            data: rows.clone(),
+            next_cursor: None,
+            total: None,
+            total_is_lower_bound: false,
+        }),
+    });
+    let _ = a.update(Action::Down);
+    let _ = a.update(Action::Down);
+    assert_eq!(a.audit.selected, 2);
+    let cmds = a.update(Action::FilterAuditActor);
+    assert!(
+        matches!(cmds.as_slice(), [Command::LoadAudit { actor: Some(x), cursor: None, key_id: None, action: None, .. }] if x == "user:user_ana"),
+        "{cmds:?}"
+    );
+    let screen = crate::fixtures::render(&a, (80, 24));
+    assert!(
+        screen.contains("Audit › actor: user ana@acme.test"),
+        "{screen}"
+    );
+    // Its answer, with more to come: paging keeps the actor.
+    let generation = a.audit.generation;
+    let only_ana: Vec<_> = rows
+        .iter()
+        .filter(|e| e.actor.id == "user_ana")
+        .cloned()
+        .collect();
+    let _ = a.update(Action::AuditLoaded {
+        generation,
+        append: false,
+        result: Ok(Page {
+            data: only_ana,
+            next_cursor: Some("c1".into()),
+            total: None,
+            total_is_lower_bound: false,
+        }),
+    });
+    let cmds = a.update(Action::Bottom);
+    assert!(
+        matches!(cmds.as_slice(), [Command::LoadAudit { actor: Some(x), cursor: Some(c), .. }] if x == "user:user_ana" && c == "c1"),
+        "{cmds:?}"
+    );
+    // A key actor: its id on the wire, its name in the crumb.
+    let _ = a.update(Action::FilterAuditActor);
+    let generation = a.audit.generation;
+    let _ = a.update(Action::AuditLoaded {
+        generation,
+        append: false,
+        result: Ok(Page {
+            data: rows,
+            next_cursor: None,
+            total: None,
+            total_is_lower_bound: false,
+        }),
+    });
+    let cmds = a.update(Action::FilterAuditActor);
+    assert!(
+        matches!(cmds.as_slice(), [Command::LoadAudit { actor: Some(x), .. }] if x == "key:pk_live_000000000000000000000001"),
+        "{cmds:?}"
+    );
+    assert!(
+        crate::fixtures::render(&a, (120, 40)).contains("actor: key Service 001"),
+        "{}",
+        crate::fixtures::render(&a, (120, 40))
+    );
+    // Again: cleared, and the crumb says so.
+    let cmds = a.update(Action::FilterAuditActor);
+    assert!(
+        matches!(cmds.as_slice(), [Command::LoadAudit { actor: None, .. }]),
+        "{cmds:?}"
+    );
+    assert!(a.audit.actor_filter.is_none());
+    assert!(!crate::fixtures::render(&a, (80, 24)).contains("actor:"));
+}
+
+/// `A` is the Audit tab's, taken by nothing else there (nor by the lists or everywhere), and
+/// remapping it onto another of those keys is refused.
+#[test]
+fn audit_actor_key_is_free_and_remap_checked() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use keyconsole::tui::keymap::{Context, Keymap};
+    let km = Keymap::default();
+    let shift_a = KeyEvent::new(KeyCode::Char('A'), KeyModifiers::SHIFT);
+    assert_eq!(
+        km.action(&[Context::Audit, Context::Nav, Context::Global], &shift_a),
+        Some(Action::FilterAuditActor)
+    );
+    let mut o = std::collections::BTreeMap::new();
+    o.insert("audit_actor".to_owned(), "K".to_owned());
+    assert!(Keymap::with_overrides(&o).is_err(), "K is the key filter's");
+    o.insert("audit_actor".to_owned(), "F".to_owned());
+    assert!(Keymap::with_overrides(&o).is_ok());
+}
+
 #[test]
 fn command_line() {
     let mut a = app(3, (80, 24));

@@ -333,6 +333,8 @@ pub enum Action {
     FilterAuditKey,
     /// Audit tab: cycle the action filter.
     CycleAuditAction,
+    /// Audit tab: only entries by the selected row's actor (toggle).
+    FilterAuditActor,
     /// Open the rotation wizard (or the monitor of a rotation in progress).
     RotateKey,
     /// Mark the selected key for a bulk action.
@@ -560,6 +562,8 @@ pub enum Command {
         key_id: Option<String>,
         /// Action filter.
         action: Option<String>,
+        /// Actor filter: `key:<pk>`, `user:<sub>` or `system:<what>`.
+        actor: Option<String>,
     },
     /// Copy to the clipboard.
     Copy(CopyWhat),

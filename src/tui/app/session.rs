@@ -63,6 +63,7 @@ impl Action {
             | Action::CycleBucket
             | Action::FilterAuditKey
             | Action::CycleAuditAction
+            | Action::FilterAuditActor
             | Action::RotateKey
             | Action::Mark
             | Action::BulkRotate

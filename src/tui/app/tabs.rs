@@ -216,6 +216,25 @@ pub enum UsageRow {
 /// Actions the audit filter cycles through: every audit action of the API.
 pub use crate::api::AUDIT_ACTIONS;
 
+/// The Audit tab's actor filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActorFilter {
+    /// As `GET /v1/audit?actor=` takes it: `key:<pk>`, `user:<sub>`, `system:<what>`.
+    pub param: String,
+    /// As the crumb names it: `user ana@acme.test`, `key Billing worker`.
+    pub label: String,
+}
+
+impl ActorFilter {
+    /// The filter for `entry`'s actor; `key_name` names a key actor when it is known.
+    pub fn of(entry: &AuditEntry, key_name: impl Fn(&str) -> Option<String>) -> ActorFilter {
+        ActorFilter {
+            param: format!("{}:{}", entry.actor.kind.as_str(), entry.actor.id),
+            label: crate::tui::session::actor_label(entry, key_name),
+        }
+    }
+}
+
 /// Audit tab.
 #[derive(Debug, Default)]
 pub struct AuditTab {
@@ -231,6 +250,12 @@ pub struct AuditTab {
     pub key_filter: Option<String>,
     /// Only this action (index into [`AUDIT_ACTIONS`]).
     pub action_filter: Option<usize>,
+    /// Only entries by this actor (a row's, frozen when the filter was set).
+    pub actor_filter: Option<ActorFilter>,
+    /// The selected entry is open in full (`Enter`): every field of its change, uncut.
+    pub detail: bool,
+    /// Scroll of the open entry.
+    pub detail_scroll: u16,
     /// In flight.
     pub loading: bool,
     /// Last failure.

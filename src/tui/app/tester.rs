@@ -2,14 +2,21 @@
 //! see the answer, and for a 401/403 from the key service the server's decision trace with
 //! the failing step and the fix. Copy as cURL puts `$API_KEY` where the secret was.
 //!
+//! A session token (API.md §8) goes as `Authorization: Bearer <jwt>`, the only form the
+//! service takes one in: its offline check is the JWT lint (header, claims, what the service
+//! would refuse; the signature is never verified here), and the fix after a refusal follows
+//! the session's codes and trace steps.
+//!
 //! The credential is held as a [`Secret`] (zeroized, redacted `Debug`) and shown masked.
 
 use chrono::{DateTime, Utc};
 use tui_input::{Input, InputRequest};
 
 use crate::api::VerifyResponse;
+use crate::domain::jwt::looks_like_jwt;
+use crate::domain::jwt_lint::{JwtLintContext, JwtReport, lint_jwt};
 use crate::domain::key::{Env, Secret};
-use crate::domain::lint::{Finding, LintContext, lint_headers};
+use crate::domain::lint::{Finding, LintContext, Severity, lint_headers, rule};
 
 use super::tabs::Loadable;
 
@@ -24,17 +31,20 @@ pub enum CredForm {
     ApiKey,
     /// `Authorization: Bearer <pk>` with an `Origin`.
     PublicKey,
+    /// `Authorization: Bearer <jwt>`: a signed-in user's session token (API.md §8).
+    BearerJwt,
     /// No credential header.
     None,
 }
 
 impl CredForm {
     /// All, in cycle order.
-    pub const ALL: [CredForm; 5] = [
+    pub const ALL: [CredForm; 6] = [
         CredForm::BearerSecret,
         CredForm::BearerPair,
         CredForm::ApiKey,
         CredForm::PublicKey,
+        CredForm::BearerJwt,
         CredForm::None,
     ];
 
@@ -45,6 +55,7 @@ impl CredForm {
             CredForm::BearerPair => "Authorization: Bearer <pk>:<secret>",
             CredForm::ApiKey => "x-api-key: <secret>",
             CredForm::PublicKey => "Authorization: Bearer <pk> + Origin",
+            CredForm::BearerJwt => "Authorization: Bearer <jwt>",
             CredForm::None => "no credential",
         }
     }
@@ -293,6 +304,14 @@ impl Tester {
         }
     }
 
+    /// A field's label under the current form: the credential is a "JWT" in the session form.
+    pub fn label(&self, f: TField) -> &'static str {
+        match f {
+            TField::Credential if self.form == CredForm::BearerJwt => "JWT",
+            _ => f.label(),
+        }
+    }
+
     /// Whether a field is used by the current form.
     pub fn has(&self, f: TField) -> bool {
         match f {
@@ -369,7 +388,9 @@ impl Tester {
         self.secret = Secret::new(s);
     }
 
-    /// Paste into the focused field.
+    /// Paste into the focused field. A JWT pasted as the secret of a form that cannot carry
+    /// one (the pair, x-api-key) switches to `Authorization: Bearer <jwt>`: the service takes a
+    /// session token only that way (API.md §8) and refuses the others as malformed.
     pub fn paste(&mut self, text: &str) {
         for c in text.chars() {
             // Keep what was pasted, whitespace included, so the lint can point at it; only
@@ -378,6 +399,16 @@ impl Tester {
                 self.edit(InputRequest::InsertChar(c));
             }
         }
+        if self.focus == TField::Credential
+            && matches!(self.form, CredForm::BearerPair | CredForm::ApiKey)
+            && looks_like_jwt(self.secret.expose().trim())
+        {
+            self.form = CredForm::BearerJwt;
+            self.note = Some(
+                "That is a JWT: the form is now Authorization: Bearer <jwt>, the only one the service takes it in."
+                    .to_owned(),
+            );
+        }
     }
 
     /// The credential token as the chosen form puts it after `Bearer ` (or in x-api-key).
@@ -385,7 +416,9 @@ impl Tester {
         let pk = self.pk.value();
         let s = self.secret.expose();
         match self.form {
-            CredForm::BearerSecret | CredForm::ApiKey => Some(Secret::new(s.to_owned())),
+            CredForm::BearerSecret | CredForm::ApiKey | CredForm::BearerJwt => {
+                Some(Secret::new(s.to_owned()))
+            }
             CredForm::BearerPair => Some(Secret::new(format!("{pk}:{s}"))),
             CredForm::PublicKey => Some(Secret::new(pk.to_owned())),
             CredForm::None => None,
@@ -479,8 +512,78 @@ impl Tester {
         out
     }
 
-    /// Offline findings for the credential as it will be sent.
-    pub fn lint(&self, server_env: Option<Env>) -> Vec<Finding> {
+    /// The session token the request carries as `Authorization: Bearer <jwt>`, exactly as
+    /// it follows `Bearer ` (surrounding whitespace kept): whatever is in the JWT form, or a
+    /// JWT in the secret-alone form.
+    pub fn sent_jwt(&self) -> Option<Secret> {
+        let (auth, _) = self.credential_headers();
+        let auth = auth?;
+        let v = auth.expose();
+        let token = v
+            .get(..7)
+            .filter(|p| p.eq_ignore_ascii_case("bearer "))
+            .map(|_| &v[7..])?;
+        (self.form == CredForm::BearerJwt || looks_like_jwt(token.trim()))
+            .then(|| Secret::new(token.to_owned()))
+    }
+
+    /// The offline JWT lint of the session token sent, if any. Never holds the token.
+    pub fn jwt_report(&self, now: DateTime<Utc>) -> Option<JwtReport> {
+        self.sent_jwt()
+            .map(|t| lint_jwt(t.expose(), &JwtLintContext::at(now)))
+    }
+
+    /// What the request around a session token adds to its lint: both credential headers,
+    /// whitespace next to the token (the service wants exactly one space after `Bearer`).
+    pub fn jwt_request_findings(&self) -> Vec<Finding> {
+        let Some(token) = self.sent_jwt() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if self.credential_headers().1.is_some() {
+            out.push(Finding {
+                rule: rule::BOTH_HEADERS,
+                severity: Severity::Error,
+                message: "both Authorization and x-api-key are set; a request must carry exactly one credential".to_owned(),
+                fix: "remove the x-api-key header".to_owned(),
+            });
+        }
+        let t = token.expose();
+        if t.trim().len() != t.len() {
+            out.push(Finding {
+                rule: rule::STRAY_WHITESPACE,
+                severity: Severity::Error,
+                message: "there is whitespace before or after the token; the service takes exactly one space after `Bearer` and nothing else".to_owned(),
+                fix: "paste the token alone, without spaces around it".to_owned(),
+            });
+        }
+        out
+    }
+
+    /// A JWT where the chosen form cannot carry one (the pair's secret, x-api-key).
+    fn misplaced_jwt(&self) -> Option<Finding> {
+        let in_form = matches!(self.form, CredForm::BearerPair | CredForm::ApiKey)
+            && looks_like_jwt(self.secret.expose().trim());
+        let in_header = self
+            .extra_headers()
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("x-api-key") && looks_like_jwt(v));
+        (in_form || in_header).then(|| Finding {
+            rule: "jwt_not_bearer",
+            severity: Severity::Error,
+            message: "this is a JWT (a session token); the service takes one only as `Authorization: Bearer <jwt>` and refuses it anywhere else as malformed".to_owned(),
+            fix: "choose the credential form `Authorization: Bearer <jwt>`".to_owned(),
+        })
+    }
+
+    /// Offline findings for the credential as it will be sent: the JWT lint's for a session
+    /// token, the key lint's otherwise.
+    pub fn lint(&self, server_env: Option<Env>, now: DateTime<Utc>) -> Vec<Finding> {
+        if let Some(report) = self.jwt_report(now) {
+            let mut out = self.jwt_request_findings();
+            out.extend(report.findings);
+            return out;
+        }
         let (auth, key) = self.credential_headers();
         let origin = self.origin.value().trim();
         let ctx = LintContext {
@@ -489,11 +592,13 @@ impl Tester {
             origin: (!origin.is_empty()).then(|| origin.to_owned()),
             ..LintContext::default()
         };
-        lint_headers(
+        let mut out: Vec<Finding> = self.misplaced_jwt().into_iter().collect();
+        out.extend(lint_headers(
             auth.as_ref().map(Secret::expose),
             key.as_ref().map(Secret::expose),
             &ctx,
-        )
+        ));
+        out
     }
 
     /// The request as cURL, with `$API_KEY` in place of the secret.
@@ -559,6 +664,44 @@ impl Tester {
         self.headers = Input::new(h.headers);
         self.body = Input::new(h.body);
     }
+}
+
+/// The fix for a refused session token (API.md §8): from the code and, when the server's
+/// trace is known, the step that failed. `None` for codes a token gets just as a key does
+/// (scopes, app, rate limits): the key's fix applies.
+pub fn session_fix(code: &str, verify: Option<&VerifyResponse>) -> Option<String> {
+    let failed = verify
+        .and_then(|v| v.trace.iter().find(|s| !s.ok))
+        .map(|s| s.step.as_str());
+    let session = verify.and_then(|v| v.session.as_ref());
+    let fix = match (code, failed) {
+        ("malformed_credentials", _) => "This service does not take session tokens (sessions are off: `serve` needs --jwks and --jwt-issuer), so it refuses every JWT as malformed: send an API key, or use a service with sessions on.".to_owned(),
+        ("token_expired", _) => {
+            let when = session
+                .and_then(|s| s.expires_at)
+                .map(|t| format!(" (exp {})", t.format("%Y-%m-%d %H:%M UTC")))
+                .unwrap_or_default();
+            format!("The token has expired{when}: sign in again (or run the profile's token_command) to get a fresh token.")
+        }
+        ("invalid_token", Some("parse")) => "The token does not decode: paste the whole token as the identity provider issued it.".to_owned(),
+        ("invalid_token", Some("signature")) => "The signature did not verify: the token must be signed by the identity provider this service trusts (`serve --jwks`), with a kid in its JWKS and an RS256, ES256 or EdDSA key (never none or HMAC).".to_owned(),
+        ("invalid_token", Some("issuer")) => match session {
+            Some(s) => format!("iss must be `{}`: sign in with the identity provider this service trusts.", s.issuer),
+            None => "iss must be the service's --jwt-issuer: sign in with the identity provider this service trusts.".to_owned(),
+        },
+        ("invalid_token", Some("audience")) => match session.and_then(|s| s.audience.as_deref()) {
+            Some(aud) => format!("aud must contain `{aud}`: ask the identity provider for a token meant for this service."),
+            None => "aud must contain the service's --jwt-audience: ask the identity provider for a token meant for this service.".to_owned(),
+        },
+        ("invalid_token", Some("expiry")) => "The token is not valid yet (nbf) or has no usable exp: check the identity provider's clock and that it sets exp.".to_owned(),
+        ("invalid_token", Some("org")) => {
+            let claim = session.map_or("org_id", |s| s.org_claim.as_str());
+            format!("The `{claim}` claim must name an organization of this service (for this check, the console's own): sign in to the right organization, and check the token has sub and {claim}.")
+        }
+        ("invalid_token", _) => "The service refused the session token (signature, kid, issuer, audience, claims or organization); the offline check shows what can be seen without its keys, and POST /v1/verify (keys:verify) says which step failed.".to_owned(),
+        _ => return None,
+    };
+    Some(fix)
 }
 
 impl super::App {
@@ -740,9 +883,13 @@ mod tests {
     #[test]
     fn lint_runs_on_what_will_be_sent() {
         let mut t = Tester::new("http://h:1", None);
-        assert!(t.lint(None).iter().any(|f| f.rule == "no_credential"));
+        assert!(
+            t.lint(None, Utc::now())
+                .iter()
+                .any(|f| f.rule == "no_credential")
+        );
         with_secret(&mut t, &S[..S.len() - 2]);
-        let findings = t.lint(None);
+        let findings = t.lint(None, Utc::now());
         assert!(!findings.is_empty());
         assert!(
             findings
@@ -752,12 +899,205 @@ mod tests {
         let mut t = Tester::new("http://h:1", None);
         with_secret(&mut t, S);
         assert!(
-            t.lint(Some(Env::Live)).is_empty(),
+            t.lint(Some(Env::Live), Utc::now()).is_empty(),
             "{:?}",
-            t.lint(Some(Env::Live))
+            t.lint(Some(Env::Live), Utc::now())
         );
         t.headers = Input::new(format!("x-api-key: {S}"));
-        assert!(t.lint(None).iter().any(|f| f.rule == "both_headers"));
+        assert!(
+            t.lint(None, Utc::now())
+                .iter()
+                .any(|f| f.rule == "both_headers")
+        );
+    }
+
+    /// A session token, unsigned for the lint: `header.claims.c2lnbmF0dXJl`.
+    fn jwt(header: serde_json::Value, claims: serde_json::Value) -> String {
+        use base64::Engine as _;
+        let b64 = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        format!("{}.{}.c2lnbmF0dXJl", b64(header), b64(claims))
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_000_000, 0).unwrap_or_default()
+    }
+
+    fn rs256() -> String {
+        jwt(
+            serde_json::json!({"alg": "RS256", "kid": "k1"}),
+            serde_json::json!({"iss": "https://id.example.test/", "sub": "user_ana",
+                               "org_id": "org_0000000000000001", "scope": "keys:read",
+                               "exp": now().timestamp() + 3600}),
+        )
+    }
+
+    #[test]
+    fn the_jwt_form_sends_exactly_bearer_and_the_token() {
+        let token = rs256();
+        let mut t = Tester::new("http://h:1", Some("pk_live_000000000000000000000001"));
+        t.form = CredForm::BearerJwt;
+        assert!(!t.has(TField::PublicKey), "no public key in the JWT form");
+        assert!(t.has(TField::Credential));
+        assert_eq!(t.label(TField::Credential), "JWT");
+        with_secret(&mut t, &token);
+        let headers: Vec<(String, String)> = t
+            .request_headers()
+            .into_iter()
+            .map(|(k, v)| (k, v.expose().to_owned()))
+            .collect();
+        assert_eq!(
+            headers,
+            vec![("authorization".to_owned(), format!("Bearer {token}"))],
+            "exactly Authorization: Bearer <jwt>, no pk"
+        );
+        assert_eq!(
+            t.sent_jwt().map(|s| s.expose().to_owned()),
+            Some(token.clone())
+        );
+        // Its lint is the JWT lint, not the key lint (no "wrong prefix" for a token).
+        let findings = t.lint(None, now());
+        assert!(findings.is_empty(), "{findings:?}");
+        // Nothing shows the token: Debug, the history, cURL.
+        assert!(!format!("{t:?}").contains(&token[..20]));
+        t.remember(401, now());
+        assert!(!format!("{:?}", t.history).contains(&token[..20]));
+        let curl = t.curl();
+        assert!(
+            curl.contains("authorization: Bearer $API_KEY") && !curl.contains(&token[..20]),
+            "{curl}"
+        );
+        // The other labels stay.
+        t.form = CredForm::BearerSecret;
+        assert_eq!(t.label(TField::Credential), "Secret");
+    }
+
+    #[test]
+    fn the_jwt_form_lints_what_the_service_would_refuse() {
+        let mut t = Tester::new("http://h:1", None);
+        t.form = CredForm::BearerJwt;
+        let expired = jwt(
+            serde_json::json!({"alg": "HS256"}),
+            serde_json::json!({"sub": "u", "exp": now().timestamp() - 3 * 3600}),
+        );
+        with_secret(&mut t, &expired);
+        let rules: Vec<&str> = t.lint(None, now()).iter().map(|f| f.rule).collect();
+        for r in ["alg_hmac", "no_kid", "expired", "bad_identity"] {
+            assert!(rules.contains(&r), "{r} in {rules:?}");
+        }
+        assert!(!rules.contains(&"wrong_prefix"), "{rules:?}");
+        // Not a token at all: the JWT lint says so (the form is for tokens).
+        let mut t = Tester::new("http://h:1", None);
+        t.form = CredForm::BearerJwt;
+        with_secret(&mut t, S);
+        assert_eq!(
+            t.lint(None, now()).first().map(|f| f.rule),
+            Some("jwt_malformed")
+        );
+        // The request around the token: a space before it, and x-api-key as well.
+        let mut t = Tester::new("http://h:1", None);
+        t.form = CredForm::BearerJwt;
+        with_secret(&mut t, &format!(" {}", rs256()));
+        t.headers = Input::new(format!("x-api-key: {S}"));
+        let rules: Vec<&str> = t.lint(None, now()).iter().map(|f| f.rule).collect();
+        assert_eq!(rules, vec!["both_headers", "stray_whitespace"]);
+    }
+
+    #[test]
+    fn a_jwt_in_the_secret_alone_form_is_still_linted_as_a_jwt() {
+        let mut t = Tester::new("http://h:1", None);
+        assert_eq!(t.form, CredForm::BearerSecret);
+        with_secret(&mut t, &rs256());
+        assert_eq!(
+            t.form,
+            CredForm::BearerSecret,
+            "the same request: no switch"
+        );
+        assert!(t.jwt_report(now()).is_some());
+        assert!(t.lint(None, now()).is_empty());
+        // A key in that form is a key.
+        let mut t = Tester::new("http://h:1", None);
+        with_secret(&mut t, S);
+        assert!(t.sent_jwt().is_none() && t.jwt_report(now()).is_none());
+    }
+
+    #[test]
+    fn a_jwt_pasted_where_no_jwt_goes_switches_to_the_jwt_form() {
+        for form in [CredForm::BearerPair, CredForm::ApiKey] {
+            let mut t = Tester::new("http://h:1", Some("pk_live_000000000000000000000001"));
+            t.form = form;
+            with_secret(&mut t, &rs256());
+            assert_eq!(t.form, CredForm::BearerJwt, "from {form:?}");
+            assert!(
+                t.note
+                    .as_deref()
+                    .is_some_and(|n| n.contains("Bearer <jwt>"))
+            );
+            assert!(
+                !t.note
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains(&rs256()[..20])
+            );
+        }
+        // Typed (not pasted) into the pair: the key lint says where a JWT goes.
+        let mut t = Tester::new("http://h:1", Some("pk_live_000000000000000000000001"));
+        for c in rs256().chars() {
+            t.edit(InputRequest::InsertChar(c));
+        }
+        assert_eq!(t.form, CredForm::BearerPair);
+        assert!(t.sent_jwt().is_none(), "pk:<jwt> is not a session token");
+        assert_eq!(
+            t.lint(None, now()).first().map(|f| f.rule),
+            Some("jwt_not_bearer")
+        );
+    }
+
+    #[test]
+    fn session_refusals_get_the_sessions_fix() {
+        let trace = |step: &str| VerifyResponse {
+            valid: false,
+            code: Some("invalid_token".into()),
+            status: 401,
+            message: None,
+            key: None,
+            scopes: vec![],
+            trace: vec![
+                crate::api::TraceItem {
+                    step: "parse".into(),
+                    ok: true,
+                    detail: String::new(),
+                },
+                crate::api::TraceItem {
+                    step: step.into(),
+                    ok: false,
+                    detail: String::new(),
+                },
+            ],
+            session: Some(crate::api::VerifySession {
+                issuer: "https://id.example.test/".into(),
+                audience: Some("keyconsole".into()),
+                org_claim: "org_id".into(),
+                user: None,
+                expires_at: None,
+            }),
+        };
+        let fix = |code: &str, v: Option<&VerifyResponse>| session_fix(code, v).unwrap_or_default();
+        assert!(fix("malformed_credentials", None).contains("sessions are off"));
+        assert!(fix("token_expired", None).contains("sign in again"));
+        assert!(fix("invalid_token", Some(&trace("signature"))).contains("--jwks"));
+        assert!(
+            fix("invalid_token", Some(&trace("issuer"))).contains("`https://id.example.test/`")
+        );
+        assert!(fix("invalid_token", Some(&trace("audience"))).contains("`keyconsole`"));
+        assert!(fix("invalid_token", Some(&trace("org"))).contains("org_id"));
+        assert!(fix("invalid_token", None).contains("POST /v1/verify"));
+        assert_eq!(
+            session_fix("insufficient_scope", None),
+            None,
+            "the key's fix applies"
+        );
     }
 
     #[test]

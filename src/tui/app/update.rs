@@ -623,6 +623,7 @@ impl App {
                 .audit
                 .action_filter
                 .map(|i| AUDIT_ACTIONS[i].to_owned()),
+            actor: self.audit.actor_filter.as_ref().map(|f| f.param.clone()),
         }]
     }
 
@@ -1723,8 +1724,28 @@ impl App {
         let a = &mut self.audit;
         let n = a.rows.len();
         match action {
+            // The selected entry in full: Enter opens and closes it, Esc closes it, PgUp/PgDn
+            // scroll it, j/k go to the next or previous entry.
+            Action::Enter if n > 0 => {
+                a.detail = !a.detail;
+                a.detail_scroll = 0;
+                return Vec::new();
+            }
+            Action::Back if a.detail => {
+                a.detail = false;
+                return Vec::new();
+            }
+            Action::PageDown | Action::PageUp if a.detail => {
+                a.detail_scroll = if action == Action::PageDown {
+                    a.detail_scroll.saturating_add(10)
+                } else {
+                    a.detail_scroll.saturating_sub(10)
+                };
+                return Vec::new();
+            }
             nav if super::list_move(&nav, a.selected, n, h).is_some() => {
                 a.selected = super::list_move(&nav, a.selected, n, h).unwrap_or(a.selected);
+                a.detail_scroll = 0;
             }
             Action::FilterAuditKey => {
                 a.key_filter = match (&a.key_filter, self.keys.selected_key()) {
@@ -1738,6 +1759,16 @@ impl App {
                     None => Some(0),
                     Some(i) if i + 1 < AUDIT_ACTIONS.len() => Some(i + 1),
                     Some(_) => None,
+                };
+                return self.load_audit(false);
+            }
+            Action::FilterAuditActor => {
+                a.actor_filter = match (&a.actor_filter, a.rows.get(a.selected)) {
+                    (Some(_), _) => None,
+                    (None, Some(e)) => Some(super::tabs::ActorFilter::of(e, |k| {
+                        self.keys.get(k).map(|key| key.name.clone())
+                    })),
+                    (None, None) => return Vec::new(),
                 };
                 return self.load_audit(false);
             }

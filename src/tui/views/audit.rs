@@ -1,9 +1,10 @@
-//! Audit tab: the append-only log, newest first, with the actor of every change.
+//! Audit tab: the append-only log, newest first, with the actor of every change; `Enter`
+//! opens the selected entry in full (the table's Changes column is cut to the width left).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Span;
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 use super::{Ctx, ago, trunc};
 use crate::api::AuditEntry;
@@ -25,6 +26,43 @@ fn summary(e: &AuditEntry) -> String {
     }
 }
 
+/// Every field of a change on its own line, nothing cut: `name: Old → New`, and for lists
+/// what was added and removed (`scopes: a b → a c  (+ c  − b)`).
+pub(super) fn change_lines(changes: &serde_json::Value) -> Vec<String> {
+    let serde_json::Value::Object(m) = changes else {
+        return vec![compact(changes)];
+    };
+    if m.is_empty() {
+        return vec!["(nothing recorded)".to_owned()];
+    }
+    m.iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::Object(ft) if ft.contains_key("from") => {
+                let (from, to) = (&ft["from"], &ft["to"]);
+                let mut line = format!("{k}: {} → {}", compact(from), compact(to));
+                if let (Some(f), Some(t)) = (from.as_array(), to.as_array()) {
+                    let added: Vec<String> = t
+                        .iter()
+                        .filter(|x| !f.contains(x))
+                        .map(|x| format!("+ {}", compact(x)))
+                        .collect();
+                    let removed: Vec<String> = f
+                        .iter()
+                        .filter(|x| !t.contains(x))
+                        .map(|x| format!("− {}", compact(x)))
+                        .collect();
+                    let diff: Vec<String> = added.into_iter().chain(removed).collect();
+                    if !diff.is_empty() {
+                        line.push_str(&format!("  ({})", diff.join("  ")));
+                    }
+                }
+                line
+            }
+            other => format!("{k} = {}", compact(other)),
+        })
+        .collect()
+}
+
 fn compact(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
@@ -34,9 +72,102 @@ fn compact(v: &serde_json::Value) -> String {
     }
 }
 
+/// The crumb: `Audit › key pk_… › key.rotated › actor: user ana@acme.test   12 loaded`.
+pub(super) fn crumb(app: &App, cx: &Ctx<'_>) -> Line<'static> {
+    let t = cx.theme;
+    let a = &app.audit;
+    let mut s = vec![Span::styled("Audit", t.title())];
+    if let Some(k) = &a.key_filter {
+        s.push(Span::raw(format!(" › key {k}")));
+    }
+    if let Some(i) = a.action_filter {
+        s.push(Span::raw(format!(
+            " › {}",
+            crate::tui::app::tabs::AUDIT_ACTIONS[i]
+        )));
+    }
+    if let Some(f) = &a.actor_filter {
+        s.push(Span::raw(format!(" › actor: {}", f.label)));
+    }
+    s.push(Span::raw(format!("   {} loaded", a.rows.len())));
+    if a.next_cursor.is_some() {
+        s.push(Span::styled(" (more below)", t.dim()));
+    }
+    Line::from(s)
+}
+
+/// The selected entry in full, in place of the table.
+fn render_detail(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, e: &AuditEntry) {
+    let t = cx.theme;
+    let a = &app.audit;
+    let key_name = |k: &str| app.keys.get(k).map(|key| key.name.clone());
+    let row = |label: &str, value: String| {
+        Line::from(vec![
+            Span::styled(format!("{label:<8} "), t.dim()),
+            Span::raw(value),
+        ])
+    };
+    let mut lines = vec![
+        row(
+            "When",
+            format!(
+                "{}  ({})",
+                e.at.format("%Y-%m-%d %H:%M:%S%.3f UTC"),
+                ago(e.at, app.now)
+            ),
+        ),
+        row("Action", e.action.clone()),
+        row(
+            "Key",
+            e.key_id.as_deref().map_or_else(
+                || "-".to_owned(),
+                |k| match key_name(k) {
+                    Some(n) => format!("{k} ({n})"),
+                    None => k.to_owned(),
+                },
+            ),
+        ),
+        row(
+            "Actor",
+            format!(
+                "{}  ({}:{})",
+                crate::tui::session::actor_label(e, key_name),
+                e.actor.kind.as_str(),
+                e.actor.id
+            ),
+        ),
+        row("Entry", e.id.clone()),
+        Line::default(),
+        Line::from(Span::styled("Changes", t.title())),
+    ];
+    lines.extend(
+        change_lines(&e.changes)
+            .into_iter()
+            .map(|l| Line::from(format!("  {l}"))),
+    );
+    let title = format!(
+        " Entry {} of {} (j/k previous/next, PgUp/PgDn scroll, Esc back) ",
+        a.selected + 1,
+        a.rows.len()
+    );
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((a.detail_scroll, 0))
+            .block(Block::default().borders(Borders::TOP).title(title)),
+        area,
+    );
+}
+
 pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     let t = cx.theme;
     let a = &app.audit;
+    if a.detail
+        && let Some(e) = a.rows.get(a.selected)
+    {
+        render_detail(app, cx, frame, area, e);
+        return;
+    }
     let block = Block::default().borders(Borders::TOP);
     if a.rows.is_empty() {
         let msg = match (&a.error, a.loading) {

@@ -214,24 +214,7 @@ fn render_crumb(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
             }
             Line::from(s)
         }
-        Tab::Audit => {
-            let a = &app.audit;
-            let mut s = vec![Span::styled("Audit", t.title())];
-            if let Some(k) = &a.key_filter {
-                s.push(Span::raw(format!(" › key {k}")));
-            }
-            if let Some(i) = a.action_filter {
-                s.push(Span::raw(format!(
-                    " › {}",
-                    super::app::tabs::AUDIT_ACTIONS[i]
-                )));
-            }
-            s.push(Span::raw(format!("   {} loaded", a.rows.len())));
-            if a.next_cursor.is_some() {
-                s.push(Span::styled(" (more below)", t.dim()));
-            }
-            Line::from(s)
-        }
+        Tab::Audit => audit::crumb(app, cx),
         Tab::Review => review::crumb(app, cx),
     };
     frame.render_widget(Paragraph::new(line), area);

@@ -12,7 +12,7 @@ use crate::domain::lint::Severity;
 use crate::tui::app::App;
 use crate::tui::app::support::fix_for;
 use crate::tui::app::tabs::Loadable;
-use crate::tui::app::tester::{TField, Tester};
+use crate::tui::app::tester::{CredForm, TField, Tester, session_fix};
 
 fn body_area(area: Rect) -> Rect {
     Rect {
@@ -21,6 +21,63 @@ fn body_area(area: Rect) -> Rect {
         width: area.width,
         height: area.height.saturating_sub(2),
     }
+}
+
+/// The offline JWT check: the signature note, then what the service would refuse (so it shows
+/// first at 80x24), then the header and the claims. Never the token itself.
+fn jwt_lines(
+    cx: &Ctx<'_>,
+    report: &crate::domain::jwt_lint::JwtReport,
+    request: Vec<crate::domain::lint::Finding>,
+) -> Vec<Line<'static>> {
+    let th = cx.theme;
+    let mut d = vec![Line::from(Span::styled(
+        crate::domain::jwt_lint::SIGNATURE_NOTE,
+        th.warn(),
+    ))];
+    let findings: Vec<_> = request.into_iter().chain(report.findings.clone()).collect();
+    if findings.is_empty() {
+        d.push(Line::from(Span::styled(
+            "✓ no problems found offline",
+            th.ok(),
+        )));
+    }
+    for f in &findings {
+        let (mark, style) = match f.severity {
+            Severity::Error => ("✗ ", th.error()),
+            Severity::Warning => ("⚠ ", th.warn()),
+        };
+        d.push(Line::from(vec![
+            Span::styled(mark, style),
+            Span::styled(format!("{}: ", f.rule), style),
+            Span::raw(f.message.clone()),
+        ]));
+        d.push(Line::from(Span::styled(format!("  → {}", f.fix), th.dim())));
+    }
+    let width = report
+        .header
+        .iter()
+        .chain(&report.claims)
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (title, rows) in [("header:", &report.header), ("claims:", &report.claims)] {
+        if rows.is_empty() {
+            continue;
+        }
+        d.push(Line::from(Span::styled(title, th.title())));
+        for c in rows {
+            let mut spans = vec![
+                Span::styled(format!("  {:<width$}  ", c.name), th.dim()),
+                Span::raw(c.value.clone()),
+            ];
+            if let Some(n) = &c.note {
+                spans.push(Span::styled(format!("  ({n})"), th.dim()));
+            }
+            d.push(Line::from(spans));
+        }
+    }
+    d
 }
 
 pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: &Tester) {
@@ -56,10 +113,17 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
             TField::PublicKey => (t.pk.value().to_owned(), Some(&t.pk)),
             TField::Credential => {
                 let s = t.secret.expose();
-                let shown = if s.is_empty() {
-                    "(paste the secret; it stays masked)".to_owned()
-                } else {
-                    format!("{}  ({} characters)", masked(s), s.chars().count())
+                let jwt =
+                    t.form == CredForm::BearerJwt || crate::domain::jwt::looks_like_jwt(s.trim());
+                let shown = match (s.is_empty(), jwt) {
+                    (true, true) => "(paste the JWT; it stays masked)".to_owned(),
+                    (true, false) => "(paste the secret; it stays masked)".to_owned(),
+                    // A token has no prefix or hint worth showing: every character is masked
+                    // (`masked` would keep text before its underscores).
+                    (false, true) => format!("••••••••  ({} characters)", s.chars().count()),
+                    (false, false) => {
+                        format!("{}  ({} characters)", masked(s), s.chars().count())
+                    }
                 };
                 (shown, None)
             }
@@ -105,7 +169,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
         };
         lines.push(Line::from(vec![
             Span::styled(
-                format!("{marker}{:<w$}", f.label(), w = label_w),
+                format!("{marker}{:<w$}", t.label(f), w = label_w),
                 focus_style(cx, focused),
             ),
             Span::styled(shown, if focused { th.focus() } else { th.text() }),
@@ -124,7 +188,15 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
     // Diagnosis: it always agrees with the server's answer to the request as shown.
     let mut d: Vec<Line<'_>> = Vec::new();
     let server_env = app.me.as_ref().and_then(|m| m.key.as_ref()).map(|k| k.env);
-    let findings = t.lint(server_env);
+    let findings = t.lint(server_env, app.now);
+    // The fix for a refusal: a session token's codes and steps differ from a key's.
+    let session = t.sent_jwt().is_some();
+    let fix = |code: &str, v: Option<&crate::api::VerifyResponse>, required: &[String]| {
+        session
+            .then(|| session_fix(code, v))
+            .flatten()
+            .unwrap_or_else(|| fix_for(code, v.and_then(|v| v.key.as_ref()), required, app.now))
+    };
     let lint = |d: &mut Vec<Line<'_>>, allowed: bool| {
         for f in &findings {
             // A finding the server did not refuse for is a warning (⚠), as in `doctor`.
@@ -175,7 +247,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
                     d.push(Line::default());
                     d.push(Line::from(vec![
                         Span::styled("Fix: ", th.title()),
-                        Span::raw(fix_for(&code, v.key.as_ref(), &r.required_scopes, app.now)),
+                        Span::raw(fix(&code, Some(v), &r.required_scopes)),
                     ]));
                 }
                 Loadable::Loading => d.push(Line::from(Span::styled(
@@ -206,7 +278,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
                     lint(&mut d, false);
                     d.push(Line::from(vec![
                         Span::styled("Fix: ", th.title()),
-                        Span::raw(fix_for(&code, None, &r.required_scopes, app.now)),
+                        Span::raw(fix(&code, None, &r.required_scopes)),
                     ]));
                 }
             }
@@ -218,14 +290,12 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
             )));
             lint(&mut d, true);
         }
-        _ if let Some(lines) =
-            crate::tui::session::jwt_lint_lines(t.secret.expose().trim(), app.now) =>
-        {
+        _ if let Some(report) = t.jwt_report(app.now) => {
             d.push(Line::from(Span::styled(
                 "Offline JWT check (decoded here, sent nowhere):",
                 th.title(),
             )));
-            d.extend(lines.into_iter().map(Line::from));
+            d.extend(jwt_lines(cx, &report, t.jwt_request_findings()));
         }
         _ => {
             if findings.is_empty() {

@@ -1,0 +1,124 @@
+//! The Audit tab's entry detail: `Enter` shows the selected entry in full, every field of its
+//! change uncut (the table's Changes column is cut to the width left), `j`/`k` step through
+//! entries, `PgUp`/`PgDn` scroll, `Esc` goes back to the table.
+
+use keyconsole::api::Page;
+use keyconsole::tui::app::{Action, App, Tab};
+
+use crate::fixtures::{self, app, render};
+
+/// Every catalog scope but one, as a key might hold them before a narrowing.
+const WIDE: [&str; 12] = [
+    "work-orders:write",
+    "work-orders:read",
+    "runs:read",
+    "runs:write",
+    "credits:read",
+    "webhooks:read",
+    "webhooks:write",
+    "templates:read",
+    "templates:write",
+    "keys:read",
+    "usage:read",
+    "audit:read",
+];
+
+/// The audit fixture, with entry 1 a long change: twelve scopes narrowed to two, a renamed
+/// key and a new description.
+fn loaded(size: (u16, u16)) -> App {
+    let mut a = app(3, size);
+    let _ = a.update(Action::GoTab(Tab::Audit));
+    let mut rows = fixtures::audit();
+    rows[1].changes = serde_json::json!({
+        "scopes": {"from": WIDE, "to": ["runs:read", "audit:read"]},
+        "name": {"from": "Payments backend (eu-west-1, primary)", "to": "Payments backend (eu-west-1, read-only replica)"},
+        "description": {"from": null, "to": "narrowed after the access review of November: only reads runs and the audit log"},
+    });
+    let generation = a.audit.generation;
+    let _ = a.update(Action::AuditLoaded {
+        generation,
+        append: false,
+        result: Ok(Page {
+            data: rows,
+            next_cursor: None,
+            total: None,
+            total_is_lower_bound: false,
+        }),
+    });
+    a
+}
+
+#[test]
+fn enter_shows_the_whole_change_and_esc_goes_back() {
+    for size in [(80, 24), (120, 40)] {
+        let mut a = loaded(size);
+        let _ = a.update(Action::Down);
+        let table = render(&a, size);
+        assert!(
+            !table.contains("audit:read"),
+            "the table cuts the change off\n{table}"
+        );
+        assert!(a.update(Action::Enter).is_empty(), "nothing to load");
+        assert!(a.audit.detail);
+        let screen = render(&a, size);
+        // Every scope that was removed is named, and what was kept; the long values are whole.
+        let flat = screen.lines().map(str::trim).collect::<Vec<_>>().join(" ");
+        for s in WIDE
+            .iter()
+            .filter(|s| !["runs:read", "audit:read"].contains(s))
+        {
+            assert!(flat.contains(&format!("− {s}")), "{size:?}: {s}\n{screen}");
+        }
+        for want in [
+            "Entry 2 of 6",
+            "key.updated",
+            "aud_00000000000000000001",
+            "key Service 001  (key:pk_live_000000000000000000000001)",
+            "read-only replica)",
+            "only reads runs and the audit log",
+        ] {
+            assert!(flat.contains(want), "{size:?}: missing {want:?}\n{screen}");
+        }
+        insta::assert_snapshot!(format!("audit_entry_{}x{}", size.0, size.1), screen);
+        // j goes to the next entry, still in full.
+        let _ = a.update(Action::Down);
+        let screen = render(&a, size);
+        assert!(
+            screen.contains("Entry 3 of 6") && screen.contains("key.disabled"),
+            "{screen}"
+        );
+        // Esc: the table again, on the entry reached.
+        let _ = a.update(Action::Back);
+        assert!(!a.audit.detail);
+        assert_eq!(a.audit.selected, 2);
+        assert!(render(&a, size).contains("When"), "the table");
+        // Enter toggles too.
+        let _ = a.update(Action::Enter);
+        let _ = a.update(Action::Enter);
+        assert!(!a.audit.detail);
+    }
+}
+
+#[test]
+fn a_long_entry_scrolls_and_an_empty_log_opens_nothing() {
+    let mut a = loaded((80, 12));
+    let _ = a.update(Action::Down);
+    let _ = a.update(Action::Enter);
+    let top = render(&a, (80, 12));
+    assert!(top.contains("When"), "{top}");
+    let _ = a.update(Action::PageDown);
+    assert_eq!(a.audit.detail_scroll, 10);
+    assert_eq!(a.audit.selected, 1, "PgDn scrolls the entry, not the list");
+    let scrolled = render(&a, (80, 12));
+    assert!(!scrolled.contains("When    "), "{scrolled}");
+    let _ = a.update(Action::PageUp);
+    assert_eq!(a.audit.detail_scroll, 0);
+    for size in [(1, 1), (20, 5), (80, 9)] {
+        let _ = a.update(Action::Resize(size.0, size.1));
+        let _ = render(&a, size);
+    }
+    let mut empty = app(3, (80, 24));
+    let _ = empty.update(Action::GoTab(Tab::Audit));
+    let _ = empty.update(Action::Enter);
+    assert!(!empty.audit.detail);
+}
