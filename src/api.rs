@@ -652,6 +652,10 @@ pub struct AuthEvent {
     /// A denied session's user (`sub`), when its signature was valid (API.md §8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// For `insufficient_scope`: the scopes the request needed (what to grant); absent for
+    /// every other code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_scopes: Vec<String>,
     /// How many denied requests this event stands for. 1, except for the one event per
     /// (code, client address) and minute that aggregates the requests past the first 20 of
     /// that minute: it is the first such request, and `count` says how many there were.

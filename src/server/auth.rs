@@ -51,6 +51,9 @@ pub struct Attribution {
     pub event_user: Option<String>,
     /// Code to record instead of the response's (for `/v1/verify`).
     pub event_code: Option<ErrorCode>,
+    /// For `/v1/verify`: the scopes a refused verification lacked (recorded with its
+    /// `insufficient_scope` event).
+    pub event_required: Vec<String>,
     /// The endpoint's required scopes, set once the caller is allowed (scope usage).
     pub required: &'static [&'static str],
     /// For `/v1/verify`: the verify call's `required_scopes` when the verified key was
@@ -119,6 +122,12 @@ impl ReqCtx {
             a.usage_status = Some(d.status());
             a.event = event.map(|(o, k)| (o.to_owned(), k.map(str::to_owned)));
             a.event_code = d.code();
+            a.event_required = d
+                .result
+                .as_ref()
+                .err()
+                .map(|x| x.required_scopes.clone())
+                .unwrap_or_default();
         });
     }
 

@@ -175,6 +175,7 @@ mod tests {
             origin: None,
             app_id: None,
             user: None,
+            required_scopes: Vec::new(),
             count: 1,
         }
     }

@@ -306,6 +306,17 @@ pub async fn request_layer(
     if let (Some((org_id, key_id)), Some(code)) = (&attr.event, event_code)
         && matches!(code.status(), 401 | 403 | 429)
     {
+        // What to grant, for a support lookup of this request id.
+        let required_scopes = match code {
+            ErrorCode::InsufficientScope if attr.usage_status.is_some() => {
+                attr.event_required.clone()
+            }
+            ErrorCode::InsufficientScope => marker
+                .as_ref()
+                .map(|m| m.0.required_scopes.clone())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
         state.usage.event(AuthEventRecord {
             request_id: request_id.to_owned(),
             org_id: org_id.clone(),
@@ -320,6 +331,7 @@ pub async fn request_layer(
             origin,
             app_id,
             user: attr.event_user.clone(),
+            required_scopes,
             count: 1,
         });
     }

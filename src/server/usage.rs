@@ -97,7 +97,8 @@ enum Msg {
         at: DateTime<Utc>,
         scopes: ScopeHit,
     },
-    Event(AuthEventRecord),
+    // Boxed: an event is much larger than a hit, and only refusals send one.
+    Event(Box<AuthEventRecord>),
     Flush(oneshot::Sender<Result<(), FlushError>>),
 }
 
@@ -462,7 +463,7 @@ impl UsageRecorder {
                             flusher.pending.add_scopes(&key_id, &org_id, at, &scopes);
                         }
                         Some(Msg::Event(e)) => {
-                            for e in flusher.bound.admit(e) {
+                            for e in flusher.bound.admit(*e) {
                                 flusher.pending.event(e);
                             }
                         }
@@ -525,7 +526,7 @@ impl UsageRecorder {
 
     /// Record a denied decision.
     pub fn event(&self, e: AuthEventRecord) {
-        let _ = self.tx.send(Msg::Event(e));
+        let _ = self.tx.send(Msg::Event(Box::new(e)));
     }
 
     /// Write everything received so far. Messages sent before this call are included.
@@ -556,6 +557,7 @@ mod tests {
             origin: None,
             app_id: None,
             user: None,
+            required_scopes: Vec::new(),
             count: 1,
         }
     }

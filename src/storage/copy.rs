@@ -139,6 +139,7 @@ const TABLES: &[Table] = &[
             ("app_id", Text),
             ("count", Int),
             ("user_sub", Text),
+            ("required_scopes", Text),
         ],
         order: "seq",
         seq: true,

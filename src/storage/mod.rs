@@ -382,9 +382,22 @@ pub struct AuthEventRecord {
     pub app_id: Option<String>,
     /// A session's user (`sub`), when the token's signature was valid (API.md §8).
     pub user: Option<String>,
+    /// For `insufficient_scope`: the scopes the request needed (empty otherwise).
+    pub required_scopes: Vec<String>,
     /// How many denied requests this event stands for: 1, or more for the aggregate of one
     /// (org, code, client address) minute's excess (`server::events`).
     pub count: u64,
+}
+
+/// An auth event's required scopes as stored: space-separated, `NULL` when there are none.
+pub(crate) fn scopes_text(scopes: &[String]) -> Option<String> {
+    (!scopes.is_empty()).then(|| scopes.join(" "))
+}
+
+/// [`scopes_text`] read back.
+pub(crate) fn scopes_from_text(text: Option<String>) -> Vec<String> {
+    text.map(|t| t.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 /// Filters of `GET /v1/auth-events`.

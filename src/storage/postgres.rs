@@ -84,6 +84,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "change feed notifications",
         include_str!("../../assets/migrations/postgres/0012_notify.sql"),
     ),
+    (
+        13,
+        "auth event required scopes",
+        include_str!("../../assets/migrations/postgres/0013_event_required_scopes.sql"),
+    ),
 ];
 
 /// The channel each key change is announced on (`0012_notify.sql`).
@@ -1296,7 +1301,7 @@ impl KeyStore for PgStore {
     ) -> StoreResult<Paged<AuthEventRecord>> {
         let mut qb = QueryBuilder::<Postgres>::new(
             "SELECT seq, request_id, org_id, at, key_id, code, status, method, path, ip, origin, \
-             app_id, count, user_sub FROM auth_events WHERE org_id = ",
+             app_id, count, user_sub, required_scopes FROM auth_events WHERE org_id = ",
         );
         qb.push_bind(org_id.to_owned());
         if let Some(r) = &filter.request_id {
@@ -1328,6 +1333,7 @@ impl KeyStore for PgStore {
                         app_id: get(r, "app_id")?,
                         count: u64::try_from(get::<i64>(r, "count")?).unwrap_or(1),
                         user: get(r, "user_sub")?,
+                        required_scopes: super::scopes_from_text(get(r, "required_scopes")?),
                     },
                 ))
             })
@@ -1712,11 +1718,11 @@ impl PgStore {
             |f: fn(&AuthEventRecord) -> Option<&str>| events.iter().map(f).collect::<Vec<_>>();
         sqlx::query(
             "INSERT INTO auth_events (request_id, org_id, at, key_id, code, status, method, path, \
-             ip, origin, app_id, count, user_sub) \
-             SELECT r, o, a, k, c, s, m, p, i, og, ap, n, u FROM UNNEST($1::text[], $2::text[], \
-             $3::bigint[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::text[], \
-             $10::text[], $11::text[], $12::bigint[], $13::text[]) WITH ORDINALITY \
-             AS e(r, o, a, k, c, s, m, p, i, og, ap, n, u, ord) ORDER BY ord",
+             ip, origin, app_id, count, user_sub, required_scopes) \
+             SELECT r, o, a, k, c, s, m, p, i, og, ap, n, u, rs FROM UNNEST($1::text[], \
+             $2::text[], $3::bigint[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], \
+             $9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[], $14::text[]) \
+             WITH ORDINALITY AS e(r, o, a, k, c, s, m, p, i, og, ap, n, u, rs, ord) ORDER BY ord",
         )
         .bind(texts(|e| &e.request_id))
         .bind(texts(|e| &e.org_id))
@@ -1736,6 +1742,12 @@ impl PgStore {
         .bind(opts(|e| e.app_id.as_deref()))
         .bind(events.iter().map(|e| count(e.count)).collect::<Vec<_>>())
         .bind(opts(|e| e.user.as_deref()))
+        .bind(
+            events
+                .iter()
+                .map(|e| super::scopes_text(&e.required_scopes))
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *conn)
         .await
         .map_err(map_err)?;

@@ -90,6 +90,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "session auth events",
         include_str!("../../assets/migrations/sqlite/0008_session_events.sql"),
     ),
+    (
+        9,
+        "auth event required scopes",
+        include_str!("../../assets/migrations/sqlite/0009_event_required_scopes.sql"),
+    ),
 ];
 
 /// After a failed write, `ping` tries a small write at most this often.
@@ -1165,8 +1170,8 @@ impl KeyStore for SqliteStore {
             let mut orgs: Vec<&str> = Vec::new();
             for e in &batch.events {
                 sqlx::query(
-                    "INSERT INTO auth_events (request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id, count, user_sub) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO auth_events (request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id, count, user_sub, required_scopes) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&e.request_id)
                 .bind(&e.org_id)
@@ -1181,6 +1186,7 @@ impl KeyStore for SqliteStore {
                 .bind(&e.app_id)
                 .bind(i64::try_from(e.count).unwrap_or(i64::MAX))
                 .bind(&e.user)
+                .bind(super::scopes_text(&e.required_scopes))
                 .execute(tx.conn())
                 .await
                 .map_err(map_err)?;
@@ -1341,7 +1347,7 @@ impl KeyStore for SqliteStore {
     ) -> StoreResult<Paged<AuthEventRecord>> {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "SELECT seq, request_id, org_id, at, key_id, code, status, method, path, ip, origin, app_id, \
-             count, user_sub FROM auth_events WHERE org_id = ",
+             count, user_sub, required_scopes FROM auth_events WHERE org_id = ",
         );
         qb.push_bind(org_id);
         if let Some(r) = &filter.request_id {
@@ -1373,6 +1379,7 @@ impl KeyStore for SqliteStore {
                         origin: get(r, "origin")?,
                         app_id: get(r, "app_id")?,
                         user: get(r, "user_sub")?,
+                        required_scopes: super::scopes_from_text(get(r, "required_scopes")?),
                         count: u64::try_from(get::<i64>(r, "count")?).unwrap_or(1),
                     },
                 ))

@@ -325,6 +325,11 @@ async fn auth_events_are_found_by_request_id() {
     assert_eq!(e.status, 403);
     assert_eq!(e.key_id.as_deref(), Some(k.key.id.as_str()));
     assert_eq!((e.method.as_str(), e.path.as_str()), ("GET", "/v1/keys"));
+    assert_eq!(
+        e.required_scopes,
+        ["keys:read"],
+        "the event names what to grant, for a support lookup"
+    );
     assert_eq!(e.origin.as_deref(), Some("https://shop.example.com"));
     assert_eq!(e.ip, "127.0.0.1");
     let ev2 = s
@@ -337,6 +342,7 @@ async fn auth_events_are_found_by_request_id() {
         .expect("events");
     assert_eq!(ev2.data.len(), 1);
     assert_eq!(ev2.data[0].code, "invalid_key");
+    assert!(ev2.data[0].required_scopes.is_empty());
     assert_eq!(ev2.data[0].key_id.as_deref(), Some(k.key.id.as_str()));
     // Filters by key and code; allowed requests are not events.
     let by_key = s
@@ -624,4 +630,49 @@ async fn a_dead_server_is_a_connect_error() {
     assert!(matches!(e, ClientError::Connect { .. }), "{e:?}");
     assert!(e.is_unreachable());
     assert!(e.to_string().contains(&url));
+}
+
+/// A verification refused for a missing scope is an auth event of the verified key naming
+/// the scopes the call required, so a support lookup of its request id can say what to
+/// grant.
+#[tokio::test]
+async fn a_verify_refused_for_scopes_records_what_it_needed() {
+    let s = TestServer::start().await;
+    let k = s.create("Gateway client", &["runs:read"]).await;
+    let req = serde_json::json!({
+        "credential": k.secret.expose(),
+        "required_scopes": ["runs:read", "webhooks:write"]
+    })
+    .to_string();
+    let (status, h, body) = raw(
+        &s.url,
+        Method::POST,
+        "/v1/verify",
+        &[(
+            "authorization",
+            &format!("Bearer {}", s.owner.secret.expose()),
+        )],
+        Some(&req),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["code"], "insufficient_scope", "{body}");
+    let rid = h
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("rid")
+        .to_owned();
+    s.flush().await;
+    let ev = s
+        .client
+        .auth_events(&AuthEventsQuery {
+            request_id: Some(rid),
+            ..Default::default()
+        })
+        .await
+        .expect("events");
+    assert_eq!(ev.data.len(), 1, "{:?}", ev.data);
+    assert_eq!(ev.data[0].key_id.as_deref(), Some(k.key.id.as_str()));
+    // What the call required, as a 403's body says it (the console names the missing one).
+    assert_eq!(ev.data[0].required_scopes, ["runs:read", "webhooks:write"]);
 }

@@ -1250,6 +1250,12 @@ fn event(org: &str, i: u32, key: Option<&str>, code: &str) -> AuthEventRecord {
         count: u64::from(i % 3 + 1),
         // A denied session names its user; a key's event does not.
         user: key.is_none().then(|| format!("user_{i}")),
+        // What a refusal for a missing scope needed, kept for support lookups.
+        required_scopes: if i % 4 == 3 {
+            vec!["keys:write".to_owned(), "runs:read".to_owned()]
+        } else {
+            Vec::new()
+        },
     }
 }
 

@@ -219,6 +219,11 @@ pub fn events() -> Vec<AuthEvent> {
             origin: None,
             app_id: None,
             user: None,
+            required_scopes: if i == 1 {
+                vec!["keys:write".to_owned()]
+            } else {
+                Vec::new()
+            },
             count: 1,
         })
         .collect()

@@ -182,6 +182,7 @@ pub async fn auth_events(
                 origin: e.origin,
                 app_id: e.app_id,
                 user: e.user,
+                required_scopes: e.required_scopes,
                 count: e.count,
             })
             .collect(),

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::api::{AuthEvent, KeyObject};
+use crate::domain::scope::{Scope, ScopeSet};
 
 /// What a lookup found. (Boxed where it travels; the size difference does not matter.)
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +75,31 @@ pub fn fix_for(
             None => "The key expired and has since been deleted: create a new key.".to_owned(),
         },
         "insufficient_scope" => {
-            let need = if required.is_empty() { "the required scope".to_owned() } else { required.join(", ") };
+            // The ones the key lacks now, when it is known; else all the request needed.
+            let held = key.and_then(|k| ScopeSet::parse(&k.scopes).ok());
+            let missing: Vec<&String> = required
+                .iter()
+                .filter(|r| {
+                    held.as_ref().is_none_or(|h| {
+                        Scope::parse(r).map_or(true, |s| !h.covers(&s))
+                    })
+                })
+                .collect();
+            let need = match (missing.is_empty(), required.is_empty()) {
+                (_, true) => "the required scope".to_owned(),
+                // The key holds them all by now (granted since the request).
+                (true, false) => {
+                    return format!(
+                        "{name} holds {} now (granted since this request): retry it.",
+                        required.join(", ")
+                    );
+                }
+                (false, false) => missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
             format!("Grant {need} to {name} (Scopes tab), or use a key that holds it.")
         }
         "origin_not_allowed" => format!(
@@ -107,6 +132,23 @@ mod tests {
         );
         let fix = fix_for("insufficient_scope", Some(&k), &["keys:write".into()], now);
         assert!(fix.contains("keys:write") && fix.contains("Backend"));
+        // Only what the key lacks is named; all of it granted since: retry.
+        k.scopes = vec!["runs:read".into()];
+        let fix = fix_for(
+            "insufficient_scope",
+            Some(&k),
+            &["runs:read".into(), "webhooks:write".into()],
+            now,
+        );
+        assert!(fix.starts_with("Grant webhooks:write to"), "{fix}");
+        k.scopes = vec!["*".into()];
+        let fix = fix_for(
+            "insufficient_scope",
+            Some(&k),
+            &["runs:read".into(), "webhooks:write".into()],
+            now,
+        );
+        assert!(fix.contains("granted since this request"), "{fix}");
         for code in [
             "missing_credentials",
             "malformed_credentials",

@@ -84,7 +84,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, l: 
             v.push(Line::default());
             v.push(Line::from(vec![
                 Span::styled("Fix  ", t.title()),
-                Span::raw(fix_for(&e.code, key.as_ref(), &[], now)),
+                Span::raw(fix_for(&e.code, key.as_ref(), &e.required_scopes, now)),
             ]));
             (format!(" {request_id} "), v)
         }

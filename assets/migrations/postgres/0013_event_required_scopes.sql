@@ -1,0 +1,4 @@
+-- The scopes a request refused with insufficient_scope needed (space-separated; NULL for
+-- any other refusal), so a support lookup of its request id names the missing scope.
+-- SQLite: 0009_event_required_scopes.sql.
+ALTER TABLE auth_events ADD COLUMN required_scopes TEXT COLLATE "C";
