@@ -8,4 +8,5 @@ mod rotation;
 mod snapshots;
 mod tester;
 mod timers;
+mod truncation;
 mod update;

@@ -8,7 +8,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Tabs};
 
-use super::{Ctx, ago, thousands, trunc};
+use super::{Ctx, ago, pad, thousands, trunc};
 use crate::api::UsageBucket;
 use crate::tui::app::App;
 use crate::tui::app::tabs::{Loadable, UsagePanel};
@@ -185,8 +185,8 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
                 }
                 for k in o.top_keys.iter().skip(u.cursor).take(h) {
                     lines.push(Line::from(format!(
-                        "{:<24} {:>9} {:>7} {:>7} {:>7}",
-                        trunc(
+                        "{} {:>9} {:>7} {:>7} {:>7}",
+                        pad(
                             if k.name.is_empty() {
                                 &k.key_id
                             } else {
@@ -219,8 +219,8 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
                     }
                     for k in keys.iter().skip(u.cursor).take(h) {
                         lines.push(Line::from(vec![
-                            Span::raw(format!("{:<24} ", trunc(&k.name, 24))),
-                            Span::styled(format!("{:<16} ", trunc(&k.id, 16)), t.dim()),
+                            Span::raw(format!("{} ", pad(&k.name, 24))),
+                            Span::styled(format!("{} ", pad(&k.id, 16)), t.dim()),
                             Span::raw(format!(
                                 "created {:<9} used {}",
                                 ago(k.created_at, now),
