@@ -1,8 +1,10 @@
 //! Defect 10, "truncation hides facts": what a cut hides must show that it was cut (`…`),
 //! the facts that matter must survive a narrow terminal (`+N` scopes, `q quit`, a
-//! rotation's other key). Snapshots at 80x24, 120x36 and 200x50, the sizes it was seen at.
+//! rotation's other key), and a status message too long for its row is kept whole in the
+//! message log. Snapshots at 80x24, 120x36 and 200x50, the sizes it was seen at.
 
 use chrono::{Duration, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use keyconsole::api::{CreateKeyRequest, KeyObject, ListKeysQuery, RotateRequest};
 use keyconsole::client::Client;
 use keyconsole::domain::record::KeyStatus;
@@ -114,6 +116,102 @@ fn the_hint_row_always_shows_help_first_and_quit_last() {
     let hints = last_line(&render_with(&a, (80, 24), &km));
     assert!(hints.starts_with("F1 help"), "{hints}");
     assert!(hints.ends_with("C-q quit"), "{hints}");
+}
+
+/// The unknown-command message: longer than 80 columns.
+fn long_message(a: &mut App) -> String {
+    let _ = a.run_command("frobnicate");
+    a.toast.as_ref().expect("a toast").text.clone()
+}
+
+#[test]
+fn a_long_status_message_ends_with_an_ellipsis_and_the_log_holds_it_whole() {
+    for size in SIZES {
+        let mut a = app(5, size);
+        let msg = long_message(&mut a);
+        assert!(msg.chars().count() > 80, "{msg}");
+        let text = render(&a, size);
+        let status = text
+            .lines()
+            .nth(usize::from(size.1) - 2)
+            .unwrap_or_default();
+        if msg.chars().count() > usize::from(size.0) {
+            assert!(status.ends_with('…'), "{status}");
+        } else {
+            assert_eq!(status, msg);
+        }
+        insta::assert_snapshot!(format!("status_long_{}x{}", size.0, size.1), text);
+        // `:messages` shows it whole, wrapped, with its time.
+        let _ = a.run_command("messages");
+        let text = render(&a, size);
+        assert!(text.contains("Messages, newest first"), "{text}");
+        assert!(
+            text.contains(&now().format("%H:%M:%S").to_string()),
+            "{text}"
+        );
+        for word in msg.split(' ') {
+            assert!(text.contains(word), "{word} missing: {text}");
+        }
+        insta::assert_snapshot!(format!("messages_{}x{}", size.0, size.1), text);
+    }
+}
+
+#[test]
+fn m_opens_the_log_which_scrolls_keeps_the_last_200_and_closes() {
+    let size = (80, 24);
+    let mut a = app(5, size);
+    for i in 0..205 {
+        a.toast(format!("message number {i}"), i % 10 == 0);
+    }
+    let km = Keymap::default();
+    let m = KeyEvent::new(KeyCode::Char('M'), KeyModifiers::SHIFT);
+    let open = km.action(&a.contexts(), &m).expect("M is bound everywhere");
+    let _ = a.update(open);
+    let text = render(&a, size);
+    assert!(text.contains("message number 204"), "newest first: {text}");
+    assert!(text.contains("of 200"), "{text}");
+    assert!(!text.contains("message number 4 "), "dropped: {text}");
+    // Scrolls by message, to the oldest kept.
+    let down = KeyEvent::new(KeyCode::Char('j'), KeyModifiers::NONE);
+    let act = km.action(&a.contexts(), &down).expect("j scrolls");
+    let _ = a.update(act);
+    let text = render(&a, size);
+    assert!(!text.contains("message number 204"), "{text}");
+    assert!(text.contains("message number 203"), "{text}");
+    let end = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
+    let act = km
+        .action(&a.contexts(), &end)
+        .expect("G goes to the oldest");
+    let _ = a.update(act);
+    let text = render(&a, size);
+    assert!(text.contains("message number 5"), "the oldest kept: {text}");
+    assert!(text.contains("200-200 of 200"), "{text}");
+    // Esc closes; the help overlay lists the key.
+    let esc = KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE);
+    let act = km.action(&a.contexts(), &esc).expect("Esc closes");
+    let _ = a.update(act);
+    assert!(a.modals.is_empty());
+    let _ = a.update(Action::Help);
+    for c in "message".chars() {
+        let _ = a.update(Action::Edit(tui_input::InputRequest::InsertChar(c)));
+    }
+    let text = render(&a, size);
+    assert!(
+        text.contains("message log") && text.contains("[messages]"),
+        "{text}"
+    );
+    // Also when the console could not connect: errors are what one wants to read again.
+    let mut a = App::new(
+        fixtures::session(false),
+        keyconsole::tui::app::Settings::default(),
+        now(),
+        tokio::time::Instant::now(),
+    );
+    let _ = a.update(Action::Resize(size.0, size.1));
+    a.toast("Loading scopes failed: connection refused", true);
+    let act = km.action(&a.contexts(), &m).expect("M while not connected");
+    let _ = a.update(act);
+    assert!(render(&a, size).contains("Loading scopes failed"));
 }
 
 /// Key 0 rotated with a day of grace: the new key first (newest), the old one rotating.

@@ -5,6 +5,7 @@
 pub mod bulk;
 pub mod form;
 pub mod keys;
+pub mod messages;
 pub mod modal;
 pub mod review;
 mod rotation;
@@ -271,6 +272,8 @@ pub enum Action {
     StartCommand,
     /// Show help for what works here.
     Help,
+    /// Open the message log (every status message, whole, with its time).
+    Messages,
     /// Create a key.
     NewKey,
     /// Edit the selected key.
@@ -681,6 +684,8 @@ pub struct App {
     pub line: Option<(LineKind, Input)>,
     /// Toast row.
     pub toast: Option<Toast>,
+    /// Every toast, whole, with its time (the last 200).
+    pub messages: messages::MessageLog,
     /// The last key deleted (id, name): its acknowledgement arrives after it left the list
     /// and still names it.
     pub last_deleted: Option<(String, String)>,
@@ -721,6 +726,7 @@ impl App {
             modals: Vec::new(),
             line: None,
             toast: None,
+            messages: messages::MessageLog::default(),
             last_deleted: None,
             clipboard_until: None,
             clipboard_clears: String::new(),
@@ -772,10 +778,12 @@ impl App {
         self.seq
     }
 
-    /// Show a toast for a few seconds.
+    /// Show a toast for a few seconds; the message log keeps it.
     pub fn toast(&mut self, text: impl Into<String>, error: bool) {
+        let text = text.into();
+        self.messages.push(self.now, &text, error);
         self.toast = Some(Toast {
-            text: text.into(),
+            text,
             error,
             until: self.mono + Duration::from_secs(if error { 8 } else { 4 }),
         });

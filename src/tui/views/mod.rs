@@ -5,6 +5,7 @@
 mod audit;
 mod domains;
 mod keys;
+mod messages;
 mod modals;
 mod review;
 mod scopes;
@@ -381,7 +382,11 @@ fn render_toast(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
             if toast.error { t.error() } else { t.ok() },
         ));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    // Too long for the row: cut with `…`; the message log (`:messages`) holds it whole.
+    frame.render_widget(
+        Paragraph::new(cut_line(spans, usize::from(area.width))),
+        area,
+    );
 }
 
 fn render_hints(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
