@@ -72,6 +72,8 @@ pub enum Context {
     Tester,
     /// The request tester on a text field.
     TesterText,
+    /// The message log.
+    Messages,
 }
 
 impl Context {
@@ -118,6 +120,7 @@ impl Context {
             Context::Bulk | Context::BulkPlan | Context::BulkText => "Bulk rotation",
             Context::Lookup => "Lookup",
             Context::Tester | Context::TesterText => "Request tester",
+            Context::Messages => "Message log",
         }
     }
 }
@@ -1393,6 +1396,7 @@ pub fn defaults() -> Vec<Binding> {
         ),
     ];
     v.extend(review_bindings());
+    v.extend(message_bindings());
     v.shrink_to_fit();
     v
 }
@@ -1521,6 +1525,120 @@ fn review_bindings() -> Vec<Binding> {
             KeySpec::ctrl('c'),
             Action::ForceQuit,
             "leak_quit",
+            "quit now",
+            false,
+        ),
+    ]
+}
+
+/// The message log: `M` (free in every tab) opens it; it scrolls like a list.
+fn message_bindings() -> Vec<Binding> {
+    use Context as C;
+    use KeyCode as K;
+    let p = KeySpec::plain;
+    let ch = KeySpec::ch;
+    vec![
+        b(
+            C::Global,
+            ch('M'),
+            Action::Messages,
+            "messages",
+            "message log",
+            false,
+        ),
+        b(
+            C::Messages,
+            ch('j'),
+            Action::Down,
+            "messages_down",
+            "older",
+            true,
+        ),
+        b(
+            C::Messages,
+            p(K::Down),
+            Action::Down,
+            "messages_down_arrow",
+            "older",
+            false,
+        ),
+        b(
+            C::Messages,
+            ch('k'),
+            Action::Up,
+            "messages_up",
+            "newer",
+            true,
+        ),
+        b(
+            C::Messages,
+            p(K::Up),
+            Action::Up,
+            "messages_up_arrow",
+            "newer",
+            false,
+        ),
+        b(
+            C::Messages,
+            p(K::PageDown),
+            Action::PageDown,
+            "messages_page_down",
+            "older page",
+            false,
+        ),
+        b(
+            C::Messages,
+            p(K::PageUp),
+            Action::PageUp,
+            "messages_page_up",
+            "newer page",
+            false,
+        ),
+        b(
+            C::Messages,
+            ch('g'),
+            Action::Top,
+            "messages_top",
+            "newest",
+            false,
+        ),
+        b(
+            C::Messages,
+            ch('G'),
+            Action::Bottom,
+            "messages_bottom",
+            "oldest",
+            false,
+        ),
+        b(
+            C::Messages,
+            p(K::Esc),
+            Action::Back,
+            "messages_close",
+            "close",
+            true,
+        ),
+        b(
+            C::Messages,
+            ch('q'),
+            Action::Back,
+            "messages_close_q",
+            "close",
+            false,
+        ),
+        b(
+            C::Messages,
+            ch('M'),
+            Action::Back,
+            "messages_close_m",
+            "close",
+            false,
+        ),
+        b(
+            C::Messages,
+            KeySpec::ctrl('c'),
+            Action::ForceQuit,
+            "messages_quit",
             "quit now",
             false,
         ),
@@ -1757,6 +1875,7 @@ impl App {
                 }
                 Modal::Lookup(_) => vec![C::Lookup],
                 Modal::Leak(_) => vec![C::LeakChoice],
+                Modal::Messages { .. } => vec![C::Messages],
                 Modal::Tester(t) if t.focus.is_text() => vec![C::TesterText, C::Tester],
                 Modal::Tester(_) => vec![C::Tester],
                 Modal::Bulk(b) => {

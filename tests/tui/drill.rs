@@ -78,10 +78,7 @@ fn usage_rows_open_their_key_or_their_request() {
     a.usage.panel = UsagePanel::Failures;
     let _ = a.update(Action::Down);
     let screen = render(&a, (80, 24));
-    assert!(
-        screen.contains("pk_live_000000000000000000000001"),
-        "{screen}"
-    );
+    assert!(screen.contains("req_00000000000000000001"), "{screen}");
     let cmds = a.update(Action::Enter);
     assert_eq!(
         cmds,

@@ -88,3 +88,70 @@ fn a_failed_copy_says_why_without_the_secret() {
     let t = a.toast.as_ref().expect("toast");
     assert!(t.error && t.text.contains("clipboard is off") && !shows_secret(&t.text));
 }
+
+/// The message log keeps every toast: a create, reveal, copy, clear and close, a copied
+/// id, a failed copy and a rotation's reveal and copy leave no secret in it, nor on its
+/// screen.
+#[test]
+fn the_message_log_never_holds_a_secret() {
+    let size = (80, 24);
+    let mut a = app(3, size);
+    created(&mut a);
+    let _ = a.update(Action::Reveal);
+    let _ = a.update(Action::CopySecret);
+    let _ = a.update(Action::Copied {
+        secret: true,
+        result: Ok(crate::fixtures::osc52_done("Secret")),
+    });
+    let _ = a.update(Action::ClipboardCleared(Ok(
+        "Clipboard cleared (cannot be confirmed)".into(),
+    )));
+    let _ = a.update(Action::Copied {
+        secret: true,
+        result: Err("clipboard is off".into()),
+    });
+    let _ = a.update(Action::Enter);
+    let _ = a.update(Action::CopyId);
+    let _ = a.update(Action::Copied {
+        secret: false,
+        result: Ok(crate::fixtures::osc52_done(
+            "Key id pk_live_000000000000000000000009",
+        )),
+    });
+    // A rotation answered after its wizard closed: the secret is shown once, copied.
+    let old = a.selected_key().cloned().expect("a key");
+    let mut new = old.clone();
+    new.id = "pk_live_0000000000000000000N1a2b".into();
+    let _ = a.update(Action::KeyRotated {
+        id: old.id.clone(),
+        bulk: false,
+        result: Ok(Box::new(keyconsole::api::RotateResponse {
+            key: new,
+            secret: Secret::new(SECRET.into()),
+            credential: Secret::new(SECRET.into()),
+            previous: old,
+        })),
+    });
+    let _ = a.update(Action::Reveal);
+    let _ = a.update(Action::CopySecret);
+    let _ = a.update(Action::Copied {
+        secret: true,
+        result: Ok(crate::fixtures::osc52_done("Secret")),
+    });
+    let _ = a.update(Action::Enter);
+    let texts: Vec<&str> = a.messages.iter().map(|m| m.text.as_str()).collect();
+    assert!(texts.len() >= 6, "every toast is kept: {texts:?}");
+    assert!(texts.iter().any(|t| t.contains("OSC 52")), "{texts:?}");
+    assert!(
+        texts.iter().any(|t| t.contains("clipboard is off")),
+        "{texts:?}"
+    );
+    for t in &texts {
+        assert!(!shows_secret(t), "a secret in the log: {t}");
+    }
+    assert!(!shows_secret(&format!("{:?}", a.messages)));
+    let _ = a.run_command("messages");
+    let screen = render(&a, size);
+    assert!(screen.contains("Messages, newest first"), "{screen}");
+    assert!(!shows_secret(&screen), "{screen}");
+}

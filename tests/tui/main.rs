@@ -12,4 +12,5 @@ mod session;
 mod snapshots;
 mod tester;
 mod timers;
+mod truncation;
 mod update;

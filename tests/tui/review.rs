@@ -187,6 +187,49 @@ fn review_tab_snapshots() {
     insta::assert_snapshot!("review_over_privileged_120x40", text);
 }
 
+/// Defect 10: the crumb row at 80 columns lost its last count mid-word.
+#[test]
+fn the_crumb_fits_and_keeps_the_facts_that_matter() {
+    let crumb = |a: &App, size: (u16, u16)| {
+        render(a, size)
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    for size in [(80, 24), (200, 50)] {
+        let a = on_review(size, false);
+        let c = crumb(&a, size);
+        assert!(c.contains("6 findings") && c.contains("leaked 1"), "{c}");
+        // Whole counts only: a count is either there with its number or left out, and a
+        // `…` says some were.
+        assert!(
+            c.ends_with(" 1") || c.ends_with(" 2") || c.ends_with('…'),
+            "{c}"
+        );
+        if size.0 >= 200 {
+            assert!(c.ends_with("wildcard 1"), "{c}");
+        }
+        // A cut-off list and keys changed since: those stay, the least important counts go.
+        let mut r = review();
+        r.truncated = vec!["stale".into()];
+        let mut a = on_review(size, false);
+        let _ = a.update(Action::ReviewLoaded(Ok(r)));
+        a.review.stale = true;
+        let c = crumb(&a, size);
+        assert!(c.contains("6 findings") && c.contains("leaked 1"), "{c}");
+        assert!(c.contains("(first 1,000 of stale)"), "{c}");
+        assert!(c.contains("Ctrl-r"), "{c}");
+        if size.0 == 80 {
+            assert!(c.ends_with('…') && !c.contains("wildcard"), "{c}");
+        }
+        insta::assert_snapshot!(
+            format!("review_crumb_{}x{}", size.0, size.1),
+            render(&a, size)
+        );
+    }
+}
+
 #[test]
 fn leaked_badge_sightings_and_scope_usage_snapshots() {
     for size in SIZES {

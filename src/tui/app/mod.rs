@@ -7,6 +7,7 @@ pub mod filter;
 pub mod form;
 pub mod hygiene;
 pub mod keys;
+pub mod messages;
 pub mod modal;
 mod refresh;
 pub mod review;
@@ -281,6 +282,8 @@ pub enum Action {
     StartCommand,
     /// Show help for what works here.
     Help,
+    /// Open the message log (every status message, whole, with its time).
+    Messages,
     /// Create a key.
     NewKey,
     /// Edit the selected key.
@@ -701,6 +704,8 @@ pub struct App {
     pub toast: Option<Toast>,
     /// The session expired and could not be renewed: the expired screen is up.
     pub expired: Option<session::Expired>,
+    /// Every toast, whole, with its time (the last 200).
+    pub messages: messages::MessageLog,
     /// The last key deleted (id, name): its acknowledgement arrives after it left the list
     /// and still names it.
     pub last_deleted: Option<(String, String)>,
@@ -744,6 +749,7 @@ impl App {
             line: None,
             toast: None,
             expired: None,
+            messages: messages::MessageLog::default(),
             last_deleted: None,
             clipboard_until: None,
             clipboard_clears: String::new(),
@@ -796,10 +802,12 @@ impl App {
         self.seq
     }
 
-    /// Show a toast for a few seconds.
+    /// Show a toast for a few seconds; the message log keeps it.
     pub fn toast(&mut self, text: impl Into<String>, error: bool) {
+        let text = text.into();
+        self.messages.push(self.now, &text, error);
         self.toast = Some(Toast {
-            text: text.into(),
+            text,
             error,
             until: self.mono + Duration::from_secs(if error { 8 } else { 4 }),
         });

@@ -160,6 +160,11 @@ pub enum Modal {
     Tester(Box<super::tester::Tester>),
     /// Respond to a leak: rotate or disable.
     Leak(Box<super::review::LeakChoice>),
+    /// The message log.
+    Messages {
+        /// Messages skipped from the newest.
+        scroll: usize,
+    },
 }
 
 /// Rows of the scope checklist: `*`, each `resource:*`, then each catalog scope.

@@ -64,6 +64,7 @@ impl Action {
             | Action::FilterAuditKey
             | Action::CycleAuditAction
             | Action::FilterAuditActor
+            | Action::Messages
             | Action::RotateKey
             | Action::Mark
             | Action::BulkRotate

@@ -138,6 +138,7 @@ impl App {
                     Vec::new()
                 }
                 Action::Help => self.open_help(),
+                Action::Messages => self.open_messages(),
                 _ => Vec::new(),
             };
         }
@@ -152,6 +153,7 @@ impl App {
             }
             Action::GoTab(t) => self.go_tab(t),
             Action::Help => self.open_help(),
+            Action::Messages => self.open_messages(),
             Action::StartCommand => {
                 self.line = Some((LineKind::Command, Input::default()));
                 Vec::new()
@@ -923,6 +925,7 @@ impl App {
             },
             Modal::Bulk(_) => return self.update_bulk(action),
             Modal::Leak(_) => return self.update_leak_choice(action),
+            Modal::Messages { .. } => return self.update_messages(action),
         }
         Vec::new()
     }
@@ -1278,6 +1281,7 @@ impl App {
             ("", _) => Vec::new(),
             ("q" | "quit" | "q!", _) => self.update(Action::Quit),
             ("help" | "h", _) => self.open_help(),
+            ("messages" | "mes", _) => self.open_messages(),
             ("refresh" | "r", _) => self.refresh(),
             ("profile", Some(name)) => vec![Command::SwitchProfile(name.to_owned())],
             ("request", Some(id)) => {
@@ -1347,7 +1351,7 @@ impl App {
             }
             (other, _) => {
                 self.toast(
-                    format!("Unknown command `{other}`: try :keys :usage :review :rotate ID :request REQ_ID :hint LAST4 :profile NAME :q"),
+                    format!("Unknown command `{other}`: try :keys :usage :review :rotate ID :request REQ_ID :hint LAST4 :profile NAME :messages :q"),
                     true,
                 );
                 Vec::new()

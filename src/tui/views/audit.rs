@@ -73,27 +73,34 @@ fn compact(v: &serde_json::Value) -> String {
 }
 
 /// The crumb: `Audit › key pk_… › key.rotated › actor: user ana@acme.test   12 loaded`.
-pub(super) fn crumb(app: &App, cx: &Ctx<'_>) -> Line<'static> {
+pub(super) fn crumb(app: &App, cx: &Ctx<'_>) -> Vec<super::Part> {
+    use super::{KEEP, Part};
     let t = cx.theme;
     let a = &app.audit;
-    let mut s = vec![Span::styled("Audit", t.title())];
+    let mut s = vec![Part::new(KEEP, Span::styled("Audit", t.title()))];
     if let Some(k) = &a.key_filter {
-        s.push(Span::raw(format!(" › key {k}")));
+        s.push(Part::new(200, Span::raw(format!(" › key {k}"))));
     }
     if let Some(i) = a.action_filter {
-        s.push(Span::raw(format!(
-            " › {}",
-            crate::tui::app::tabs::AUDIT_ACTIONS[i]
-        )));
+        s.push(Part::new(
+            200,
+            Span::raw(format!(" › {}", crate::tui::app::tabs::AUDIT_ACTIONS[i])),
+        ));
     }
     if let Some(f) = &a.actor_filter {
-        s.push(Span::raw(format!(" › actor: {}", f.label)));
+        s.push(
+            Part::new(200, Span::raw(format!(" › actor: {}", f.label)))
+                .or(format!(" › actor: {}", super::trunc(&f.label, 20))),
+        );
     }
-    s.push(Span::raw(format!("   {} loaded", a.rows.len())));
+    s.push(Part::new(
+        150,
+        Span::raw(format!("   {} loaded", a.rows.len())),
+    ));
     if a.next_cursor.is_some() {
-        s.push(Span::styled(" (more below)", t.dim()));
+        s.push(Part::new(100, Span::styled(" (more below)", t.dim())));
     }
-    Line::from(s)
+    s
 }
 
 /// The selected entry in full, in place of the table.

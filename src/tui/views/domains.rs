@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::{Ctx, trunc};
+use super::{Ctx, pad, trunc};
 use crate::domain::host_pattern::{HostPattern, check_origin};
 use crate::tui::app::App;
 use crate::tui::app::tabs::DomainsFocus;
@@ -154,8 +154,8 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
         .take(usize::from(bottom.height.saturating_sub(3)))
     {
         lines.push(Line::from(vec![
-            Span::raw(format!("{:<20} ", trunc(&k.name, 20))),
-            Span::styled(format!("{:<16} ", trunc(&k.id, 16)), t.dim()),
+            Span::raw(format!("{} ", pad(&k.name, 20))),
+            Span::styled(format!("{} ", pad(&k.id, 16)), t.dim()),
             Span::raw(k.allowed_domains.join(" ")),
         ]));
     }

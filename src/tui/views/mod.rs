@@ -5,6 +5,7 @@
 mod audit;
 mod domains;
 mod keys;
+mod messages;
 mod modals;
 mod review;
 mod scopes;
@@ -141,83 +142,202 @@ fn render_header(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
 
 fn render_crumb(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     let t = cx.theme;
+    let width = usize::from(area.width);
     let wizard = app.modals.iter().rev().find_map(|m| match m {
         super::app::modal::Modal::Wizard(w) => Some(w),
         _ => None,
     });
     if let Some(w) = wizard {
         frame.render_widget(
-            Paragraph::new(Span::styled(wizard::crumb(w), t.title())),
+            Paragraph::new(cut_line(
+                vec![Span::styled(wizard::crumb(w), t.title())],
+                width,
+            )),
             area,
         );
         return;
     }
-    let line = match app.tab {
+    // Each part says how much it matters (`KEEP` is never dropped) and may have a short
+    // form: when the row is too narrow, parts are shortened, then the least important ones
+    // dropped (a `…` says so).
+    let parts: Vec<Part> = match app.tab {
         Tab::Keys => {
             let k = &app.keys;
             let total = k.total.map_or_else(|| "?".to_owned(), thousands);
-            let mut s = vec![Span::styled("Keys", t.title())];
+            let mut s = vec![Part::new(KEEP, Span::styled("Keys", t.title()))];
             if !k.filter.trim().is_empty() {
                 let f = crate::tui::app::filter::KeyFilter::parse(&k.filter);
-                if !f.describe().is_empty() {
-                    s.push(Span::raw(format!(" › filter {}", f.describe())));
+                let described = f.describe();
+                if !described.is_empty() {
+                    s.push(
+                        Part::new(200, Span::raw(format!(" › filter {described}")))
+                            .or(format!(" › {}", trunc(&described, 24))),
+                    );
                 }
                 if let Some(p) = f.problems.first() {
-                    s.push(Span::styled(format!(" ✗ {p}"), t.error()));
+                    s.push(
+                        Part::new(220, Span::styled(format!(" ✗ {p}"), t.error()))
+                            .or(format!(" ✗ {}", trunc(p, 24))),
+                    );
                 }
             }
-            s.push(Span::raw(format!(
-                "   {} of {}",
-                thousands(k.shown() as u64),
-                total
-            )));
+            s.push(Part::new(
+                250,
+                Span::raw(format!("   {} of {}", thousands(k.shown() as u64), total)),
+            ));
             if k.rows.len() as u64 != k.total.unwrap_or(0) {
-                s.push(Span::styled(
-                    format!(" (loaded {})", thousands(k.rows.len() as u64)),
-                    t.dim(),
+                s.push(Part::new(
+                    100,
+                    Span::styled(
+                        format!(" (loaded {})", thousands(k.rows.len() as u64)),
+                        t.dim(),
+                    ),
                 ));
             }
-            s.push(Span::styled(
-                format!("   sort: {}", k.sort.label()),
-                t.dim(),
+            s.push(Part::new(
+                50,
+                Span::styled(format!("   sort: {}", k.sort.label()), t.dim()),
             ));
             if !k.marked.is_empty() {
-                s.push(Span::styled(
-                    format!("   marked: {}", k.marked.len()),
-                    t.warn(),
+                s.push(Part::new(
+                    150,
+                    Span::styled(format!("   marked: {}", k.marked.len()), t.warn()),
                 ));
             }
             if k.loading {
-                s.push(Span::styled("   loading…", t.dim()));
+                s.push(Part::new(120, Span::styled("   loading…", t.dim())));
             } else if let Some(age) = keys_age(app) {
-                s.push(Span::styled(format!("   {age}"), t.dim()));
+                s.push(Part::new(60, Span::styled(format!("   {age}"), t.dim())));
             }
-            Line::from(s)
+            s
         }
         Tab::Scopes | Tab::Domains | Tab::Usage => {
-            let mut s = vec![Span::styled(app.tab.title(), t.title()), Span::raw(" › ")];
+            let mut s = vec![Part::new(KEEP, Span::styled(app.tab.title(), t.title()))];
             match app.selected_key() {
                 Some(k) => {
-                    s.push(Span::raw(k.name.clone()));
-                    s.push(Span::styled(format!(" ({})", k.id), t.dim()));
+                    s.push(
+                        Part::new(240, Span::raw(format!(" › {}", k.name)))
+                            .or(format!(" › {}", trunc(&k.name, 24))),
+                    );
+                    s.push(Part::new(
+                        100,
+                        Span::styled(format!(" ({})", k.id), t.dim()),
+                    ));
                 }
-                None => s.push(Span::styled(
-                    "no key selected (pick one in 1 Keys)",
-                    t.dim(),
+                None => s.push(Part::new(
+                    240,
+                    Span::styled(" › no key selected (pick one in 1 Keys)", t.dim()),
                 )),
             }
             if app.tab == Tab::Usage {
-                s.push(Span::styled(
-                    format!("   per {}", app.usage.bucket().as_str()),
-                    t.dim(),
+                s.push(Part::new(
+                    150,
+                    Span::styled(format!("   per {}", app.usage.bucket().as_str()), t.dim()),
                 ));
             }
-            Line::from(s)
+            s
         }
         Tab::Audit => audit::crumb(app, cx),
         Tab::Review => review::crumb(app, cx),
     };
-    frame.render_widget(Paragraph::new(line), area);
+    frame.render_widget(Paragraph::new(fit(parts, width, cx.theme)), area);
+}
+
+/// How much a crumb part matters when it is never dropped.
+pub(super) const KEEP: u8 = u8::MAX;
+
+/// A part of a crumb row.
+pub(super) struct Part {
+    /// Higher stays longer; [`KEEP`] always stays.
+    keep: u8,
+    /// The text.
+    span: Span<'static>,
+    /// A shorter text (same style), used before anything is dropped.
+    short: Option<String>,
+}
+
+impl Part {
+    /// A part that matters `keep` much.
+    pub(super) fn new(keep: u8, span: Span<'static>) -> Part {
+        Part {
+            keep,
+            span,
+            short: None,
+        }
+    }
+
+    /// With a shorter form.
+    pub(super) fn or(mut self, short: String) -> Part {
+        self.short = Some(short);
+        self
+    }
+}
+
+fn parts_width(parts: &[Part]) -> usize {
+    parts.iter().map(|p| p.span.width()).sum()
+}
+
+/// The rightmost of the least important parts that `pick` accepts.
+fn least(parts: &[Part], pick: impl Fn(&Part) -> bool) -> Option<usize> {
+    parts
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| pick(p))
+        .min_by_key(|(i, p)| (p.keep, usize::MAX - i))
+        .map(|(i, _)| i)
+}
+
+/// One row from parts: while it is wider than `width`, the least important part with a
+/// short form takes it; then the least important parts are dropped and a dim ` …` ends
+/// the row to say so; what still does not fit is cut with `…`.
+pub(super) fn fit(mut parts: Vec<Part>, width: usize, theme: &Theme) -> Line<'static> {
+    while parts_width(&parts) > width {
+        let Some(i) = least(&parts, |p| p.short.is_some()) else {
+            break;
+        };
+        if let Some(short) = parts[i].short.take() {
+            parts[i].span = Span::styled(short, parts[i].span.style);
+        }
+    }
+    let mut dropped = false;
+    while parts_width(&parts) + if dropped { 2 } else { 0 } > width {
+        let Some(i) = least(&parts, |p| p.keep < KEEP) else {
+            break;
+        };
+        parts.remove(i);
+        dropped = true;
+    }
+    let mut spans: Vec<Span<'static>> = parts.into_iter().map(|p| p.span).collect();
+    if dropped {
+        spans.push(Span::styled(" …", theme.dim()));
+    }
+    cut_line(spans, width)
+}
+
+/// A row of spans cut to `width` columns: where it overflows, the text is cut and ends
+/// with `…`.
+pub fn cut_line(spans: Vec<Span<'static>>, width: usize) -> Line<'static> {
+    if spans.iter().map(Span::width).sum::<usize>() <= width {
+        return Line::from(spans);
+    }
+    let room = width.saturating_sub(1);
+    let mut out = Vec::with_capacity(spans.len());
+    let mut used = 0usize;
+    for s in spans {
+        let w = s.width();
+        if used + w <= room {
+            used += w;
+            out.push(s);
+            continue;
+        }
+        let mut kept = take_width(&s.content, room - used).trim_end().to_owned();
+        if width > 0 {
+            kept.push('…');
+        }
+        out.push(Span::styled(kept, s.style));
+        break;
+    }
+    Line::from(out)
 }
 
 fn render_line(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
@@ -259,29 +379,53 @@ fn render_toast(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
             if toast.error { t.error() } else { t.ok() },
         ));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    // Too long for the row: cut with `…`; the message log (`:messages`) holds it whole.
+    frame.render_widget(
+        Paragraph::new(cut_line(spans, usize::from(area.width))),
+        area,
+    );
 }
 
 fn render_hints(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     let mut hints = cx.keymap.hints(&app.contexts());
-    // Help is always reachable, so its hint goes first and is never cut off.
-    if let Some(i) = hints.iter().position(|(_, d)| *d == "help") {
-        let h = hints.remove(i);
-        hints.insert(0, h);
-    }
-    let mut spans = Vec::new();
-    let mut used = 0usize;
-    let width = usize::from(area.width);
-    for (key, desc) in hints {
-        let w = key.chars().count() + desc.chars().count() + 3;
-        if used + w > width {
-            break;
+    // Help goes first and quit last, whatever keys they are on, so both always show; the
+    // hints between them that do not fit are left out.
+    let mut take = |desc: &str| {
+        hints
+            .iter()
+            .position(|(_, d)| *d == desc)
+            .map(|i| hints.remove(i))
+    };
+    let help = take("help");
+    let quit = take("quit");
+    // `key desc` and a two-column gap; the last hint needs no gap.
+    let cost = |(key, desc): &(String, &str)| width(key) + width(desc) + 3;
+    let mut room = usize::from(area.width)
+        .saturating_sub(help.as_ref().map_or(0, cost))
+        .saturating_sub(quit.as_ref().map_or(0, |q| cost(q) - 2));
+    let mut shown: Vec<(String, &str)> = help.into_iter().collect();
+    for h in hints {
+        let c = cost(&h);
+        if c <= room {
+            room -= c;
+            shown.push(h);
         }
-        used += w;
-        spans.push(Span::styled(key, cx.theme.key()));
-        spans.push(Span::raw(format!(" {desc}  ")));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    shown.extend(quit);
+    let last = shown.len().saturating_sub(1);
+    let mut spans = Vec::new();
+    for (i, (key, desc)) in shown.into_iter().enumerate() {
+        spans.push(Span::styled(key, cx.theme.key()));
+        spans.push(Span::raw(if i == last {
+            format!(" {desc}")
+        } else {
+            format!(" {desc}  ")
+        }));
+    }
+    frame.render_widget(
+        Paragraph::new(cut_line(spans, usize::from(area.width))),
+        area,
+    );
 }
 
 fn render_failed(app: &App, e: &super::app::UiError, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
@@ -444,17 +588,49 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     }
 }
 
-/// Truncate to `w` characters with an ellipsis.
+/// Columns `s` takes on a terminal (a CJK character or an emoji takes two).
+pub fn width(s: &str) -> usize {
+    Span::raw(s).width()
+}
+
+/// The longest start of `s` that fits in `w` columns.
+pub(super) fn take_width(s: &str, w: usize) -> String {
+    let mut used = 0usize;
+    let mut out = String::new();
+    let mut buf = [0u8; 4];
+    for c in s.chars() {
+        let cw = width(c.encode_utf8(&mut buf));
+        if used + cw > w {
+            break;
+        }
+        used += cw;
+        out.push(c);
+    }
+    out
+}
+
+/// `s` in at most `w` terminal columns: whole when it fits, else cut and ending with `…`,
+/// so a cut never looks like the whole text. Columns, not characters: a table cell cut by
+/// the terminal instead would lose the `…`.
 pub fn trunc(s: &str, w: usize) -> String {
-    if s.chars().count() <= w {
+    if width(s) <= w {
         s.to_owned()
     } else if w == 0 {
         String::new()
     } else {
-        let mut out: String = s.chars().take(w - 1).collect();
+        let mut out = take_width(s, w - 1);
         out.push('…');
         out
     }
+}
+
+/// [`trunc`], then padded with spaces to exactly `w` columns (`format!("{:<w$}")` counts
+/// characters, which misaligns wide ones).
+pub fn pad(s: &str, w: usize) -> String {
+    let mut out = trunc(s, w);
+    let n = width(&out);
+    out.extend(std::iter::repeat_n(' ', w.saturating_sub(n)));
+    out
 }
 
 /// A style that marks focus.
@@ -496,5 +672,25 @@ mod tests {
         );
         assert_eq!(masked("short"), "••••••••");
         assert_eq!(trunc("abcdef", 4), "abc…");
+        assert_eq!(trunc("abcd", 4), "abcd");
+        assert_eq!(trunc("abcd", 0), "");
+    }
+
+    #[test]
+    fn cuts_count_terminal_columns_and_always_say_so() {
+        // Seven wide characters take 14 columns: cut to 6 columns, not 6 characters.
+        let name = "東京決済サーバ";
+        assert_eq!(width(name), 14);
+        assert_eq!(trunc(name, 6), "東京…");
+        assert_eq!(width(&trunc(name, 6)), 5);
+        assert_eq!(trunc(name, 14), name);
+        assert_eq!(pad("東京", 6), "東京  ");
+        assert_eq!(pad("abcdefgh", 6), "abcde…");
+        // A row of spans cut where it overflows, with `…`.
+        let row = cut_line(vec![Span::raw("Saved "), Span::raw("Checkout service")], 12);
+        assert_eq!(row.to_string(), "Saved Check…");
+        assert_eq!(row.width(), 12);
+        let whole = cut_line(vec![Span::raw("ab"), Span::raw("cd")], 4);
+        assert_eq!(whole.to_string(), "abcd");
     }
 }

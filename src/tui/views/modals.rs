@@ -28,6 +28,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
             Modal::Lookup(l) => super::support::render(app, cx, frame, area, l),
             Modal::Tester(t) => super::tester::render(app, cx, frame, area, t),
             Modal::Leak(c) => super::review::render_leak_choice(app, cx, frame, area, c),
+            Modal::Messages { scroll } => super::messages::render(app, cx, frame, area, *scroll),
             Modal::Detail(id) => {
                 let rect = centered(area, 76, 20);
                 frame.render_widget(Clear, rect);

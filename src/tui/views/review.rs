@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::{Ctx, ago, centered, thousands, trunc};
+use super::{Ctx, Part, ago, centered, pad, thousands, trunc};
 use crate::api::{ActorKind, KeyObject, ReviewFinding};
 use crate::domain::review::FindingKind;
 use crate::tui::app::App;
@@ -30,42 +30,55 @@ pub fn kind_label(k: FindingKind) -> &'static str {
     }
 }
 
-/// The crumb row of the Review tab: how many findings of each kind.
-pub(super) fn crumb(app: &App, cx: &Ctx<'_>) -> Line<'static> {
+/// The crumb row of the Review tab: how many findings of each kind, as parts that say how
+/// much they matter (see [`super::fit`]). When the row is narrow the total, the leaked
+/// count, a cut-off list and a stale view stay; the other counts go from the last kind
+/// back (each kind's header in the list below still has its count).
+pub(super) fn crumb(app: &App, cx: &Ctx<'_>) -> Vec<Part> {
     let t = cx.theme;
-    let mut s = vec![Span::styled("Review", t.title())];
+    let mut s = vec![Part::new(super::KEEP, Span::styled("Review", t.title()))];
     match &app.review.data {
         Loadable::Ready(r) => {
-            s.push(Span::raw(format!(
-                "   {} findings",
-                thousands(r.findings.len() as u64)
-            )));
-            for (k, n) in app.review.counts() {
-                s.push(Span::styled(
-                    format!("  {} {n}", k.as_str()),
-                    if k == FindingKind::Leaked {
-                        t.error()
-                    } else {
-                        t.dim()
-                    },
+            let n = thousands(r.findings.len() as u64);
+            s.push(
+                Part::new(250, Span::raw(format!("   {n} findings"))).or(format!(" {n} findings")),
+            );
+            for (i, (k, n)) in app.review.counts().into_iter().enumerate() {
+                let (keep, style) = if k == FindingKind::Leaked {
+                    (240, t.error())
+                } else {
+                    (200 - u8::try_from(i).unwrap_or(100), t.dim())
+                };
+                s.push(Part::new(
+                    keep,
+                    Span::styled(format!("  {} {n}", k.as_str()), style),
                 ));
             }
             if !r.truncated.is_empty() {
-                s.push(Span::styled(
-                    format!("  (first 1,000 of {})", r.truncated.join(", ")),
-                    t.warn(),
+                s.push(Part::new(
+                    230,
+                    Span::styled(
+                        format!("  (first 1,000 of {})", r.truncated.join(", ")),
+                        t.warn(),
+                    ),
                 ));
             }
         }
-        Loadable::Loading => s.push(Span::styled("   loading…", t.dim())),
+        Loadable::Loading => s.push(Part::new(250, Span::styled("   loading…", t.dim()))),
         _ => {}
     }
     if app.review.loading && matches!(app.review.data, Loadable::Ready(_)) {
-        s.push(Span::styled("   reloading…", t.dim()));
+        s.push(Part::new(220, Span::styled("   reloading…", t.dim())));
     } else if app.review.stale {
-        s.push(Span::styled("   (keys changed; Ctrl-r reloads)", t.dim()));
+        s.push(
+            Part::new(
+                220,
+                Span::styled("   (keys changed; Ctrl-r reloads)", t.dim()),
+            )
+            .or("  (changed: Ctrl-r)".to_owned()),
+        );
     }
-    Line::from(s)
+    s
 }
 
 pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
@@ -133,12 +146,10 @@ fn render_list(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, block: Bl
             ReviewRow::Finding(i) => {
                 let f = &findings[i];
                 let text = format!(
-                    "  {:<nw$} {:<iw$} {}",
-                    trunc(&f.key.name, name_w),
-                    trunc(&f.key.id, id_w),
+                    "  {} {} {}",
+                    pad(&f.key.name, name_w),
+                    pad(&f.key.id, id_w),
                     trunc(&f.detail, detail_w),
-                    nw = name_w,
-                    iw = id_w,
                 );
                 let style = if i == r.selected {
                     t.selected()

@@ -8,7 +8,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Tabs};
 
-use super::{Ctx, ago, thousands, trunc};
+use super::{Ctx, ago, pad, thousands, trunc};
 use crate::api::UsageBucket;
 use crate::tui::app::App;
 use crate::tui::app::tabs::{Loadable, UsagePanel};
@@ -196,8 +196,8 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
                     lines.push(mark(
                         i,
                         Line::from(format!(
-                            "{:<24} {:>9} {:>7} {:>7} {:>7}",
-                            trunc(
+                            "{} {:>9} {:>7} {:>7} {:>7}",
+                            pad(
                                 if k.name.is_empty() {
                                     &k.key_id
                                 } else {
@@ -233,8 +233,8 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
                         lines.push(mark(
                             i,
                             Line::from(vec![
-                                Span::raw(format!("{:<24} ", trunc(&k.name, 24))),
-                                Span::styled(format!("{:<16} ", trunc(&k.id, 16)), t.dim()),
+                                Span::raw(format!("{} ", pad(&k.name, 24))),
+                                Span::styled(format!("{} ", pad(&k.id, 16)), t.dim()),
                                 Span::raw(format!(
                                     "created {:<9} used {}",
                                     ago(k.created_at, now),
@@ -267,10 +267,12 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
                             Span::styled(format!("{:<20} ", e.code), t.error()),
                             Span::raw(format!("{} {} ", e.method, trunc(&e.path, 18))),
                             Span::styled(
+                                // The request id first: it is what a customer quotes
+                                // and Enter looks up.
                                 format!(
                                     "{} {}",
-                                    e.key_id.as_deref().map_or("-", |k| k),
-                                    e.request_id
+                                    e.request_id,
+                                    e.key_id.as_deref().map_or("-", |k| k)
                                 ),
                                 t.dim(),
                             ),
