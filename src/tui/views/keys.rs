@@ -348,11 +348,7 @@ pub fn detail_lines(app: &App, cx: &Ctx<'_>, key: &KeyObject) -> Vec<Line<'stati
                 ago(key.created_at, now)
             ),
         ),
-        field(
-            "Last used",
-            key.last_used_at
-                .map_or_else(|| "never".to_owned(), |u| ago(u, now)),
-        ),
+        field("Last request", last_used(key, now)),
         field(
             "Expires",
             key.expires_at.map_or_else(
@@ -383,4 +379,52 @@ fn render_detail(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, key: Op
             .block(block),
         area,
     );
+}
+
+/// The detail's "Last request": when a request last presented the key, allowed or refused
+/// (API.md §5: every authenticated request moves `last_used_at`). When that was after the
+/// key was disabled, or after it expired, the request was refused, and it says so: a
+/// disabled key reads "just now (refused: disabled 2m ago)", never as if it were in use.
+pub(crate) fn last_used(key: &KeyObject, now: chrono::DateTime<chrono::Utc>) -> String {
+    let Some(at) = key.last_used_at else {
+        return "never".to_owned();
+    };
+    let refused = if !key.enabled && at > key.updated_at {
+        Some(format!("refused: disabled {}", ago(key.updated_at, now)))
+    } else {
+        key.expires_at
+            .filter(|e| at > *e)
+            .map(|e| format!("refused: expired {}", ago(e, now)))
+    };
+    match refused {
+        Some(why) => format!("{} ({why})", ago(at, now)),
+        None => ago(at, now),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::app::wizard::tests_support::key;
+    use chrono::{Duration, Utc};
+
+    #[test]
+    fn a_request_after_a_disable_or_expiry_reads_as_refused() {
+        let now = Utc::now();
+        let mut k = key("Billing");
+        k.updated_at = now - Duration::minutes(10);
+        k.last_used_at = Some(now - Duration::minutes(1));
+        assert_eq!(last_used(&k, now), "1m ago");
+        k.enabled = false;
+        assert_eq!(last_used(&k, now), "1m ago (refused: disabled 10m ago)");
+        // Used before it was disabled: nothing to say.
+        k.last_used_at = Some(now - Duration::minutes(20));
+        assert_eq!(last_used(&k, now), "20m ago");
+        k.enabled = true;
+        k.expires_at = Some(now - Duration::minutes(30));
+        k.last_used_at = Some(now - Duration::minutes(2));
+        assert_eq!(last_used(&k, now), "2m ago (refused: expired 30m ago)");
+        k.last_used_at = None;
+        assert_eq!(last_used(&k, now), "never");
+    }
 }
