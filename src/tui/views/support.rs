@@ -70,12 +70,11 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, l: 
                 Some(k) => v.push(field(
                     "Key now",
                     format!(
-                        "{} · {} · scopes {} · last used {}",
+                        "{} · {} · scopes {} · last request {}",
                         k.name,
                         status_text(k),
                         k.scopes.join(" "),
-                        k.last_used_at
-                            .map_or_else(|| "never".to_owned(), |u| ago(u, now))
+                        super::keys::last_used(k, now)
                     ),
                 )),
                 None if e.key_id.is_some() => v.push(field("Key now", "deleted".to_owned())),
