@@ -89,6 +89,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "auth event required scopes",
         include_str!("../../assets/migrations/postgres/0013_event_required_scopes.sql"),
     ),
+    (
+        14,
+        "audit in time order",
+        include_str!("../../assets/migrations/postgres/0014_audit_time_order.sql"),
+    ),
 ];
 
 /// The channel each key change is announced on (`0012_notify.sql`).
@@ -1676,7 +1681,18 @@ impl KeyStore for PgStore {
                 .push(" AND actor_id = ")
                 .push_bind(a.id.clone());
         }
-        let rows = self.fetch_page(qb, page).await?;
+        // Newest first by time, then by insertion; a cursor is the last entry's seq, and
+        // the page goes on below that entry's (at, seq) (entries are never deleted).
+        if let Some(before) = page.before {
+            qb.push(" AND (at, seq) < (SELECT at, seq FROM audit WHERE org_id = ")
+                .push_bind(org_id.to_owned())
+                .push(" AND seq = ")
+                .push_bind(before)
+                .push(")");
+        }
+        qb.push(" ORDER BY at DESC, seq DESC LIMIT ")
+            .push_bind(i64::from(page.limit) + 1);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
         let items = rows
             .iter()
             .map(|r| {

@@ -95,6 +95,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "auth event required scopes",
         include_str!("../../assets/migrations/sqlite/0009_event_required_scopes.sql"),
     ),
+    (
+        10,
+        "audit in time order",
+        include_str!("../../assets/migrations/sqlite/0010_audit_time_order.sql"),
+    ),
 ];
 
 /// After a failed write, `ping` tries a small write at most this often.
@@ -1518,7 +1523,18 @@ impl KeyStore for SqliteStore {
                 .push(" AND actor_id = ")
                 .push_bind(a.id.as_str());
         }
-        let rows = self.fetch_page(qb, page).await?;
+        // Newest first by time, then by insertion; a cursor is the last entry's seq, and
+        // the page goes on below that entry's (at, seq) (entries are never deleted).
+        if let Some(before) = page.before {
+            qb.push(" AND (at, seq) < (SELECT at, seq FROM audit WHERE org_id = ")
+                .push_bind(org_id)
+                .push(" AND seq = ")
+                .push_bind(before)
+                .push(")");
+        }
+        qb.push(" ORDER BY at DESC, seq DESC LIMIT ")
+            .push_bind(i64::from(page.limit) + 1);
+        let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
         let items = rows
             .iter()
             .map(|r| {

@@ -2053,3 +2053,73 @@ pub async fn key_changes_are_dense_one_per_mutation_and_none_for_usage(h: &Harne
     h.store.forget_instance("ins_a").await.expect("forget");
     assert!(h.store.list_instances(t0()).await.expect("list").is_empty());
 }
+
+/// The audit log lists newest first by time, whatever order the entries were written in
+/// (a backdated import, a write that stamped its time before waiting for the lock), ties
+/// of one millisecond by insertion, and pages through that order losing and repeating
+/// nothing.
+pub async fn audit_lists_in_time_order_whatever_the_order_written(h: &Harness) {
+    let (org, _) = h.org("Acme").await;
+    // Written in this order, with these times (seconds after t0; 3 twice).
+    let mut written = Vec::new();
+    for (i, secs) in [50, 10, 30, 30, 20, 40].into_iter().enumerate() {
+        let k = h
+            .key(
+                &org.id,
+                &format!("k{i}"),
+                &["runs:read"],
+                t0() + Duration::days(1) + Duration::seconds(secs),
+            )
+            .await;
+        written.push((secs, k.id));
+    }
+    let all = h
+        .store
+        .list_audit(&org.id, &AuditFilter::default(), page(50, None))
+        .await
+        .expect("all");
+    let ours: Vec<(i64, String)> = all
+        .items
+        .iter()
+        .filter(|a| {
+            written
+                .iter()
+                .any(|(_, id)| a.key_id.as_deref() == Some(id))
+        })
+        .map(|a| {
+            (
+                (a.at - (t0() + Duration::days(1))).num_seconds(),
+                a.key_id.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let mut want = written.clone();
+    // Newest first; of the two at 30 s, the later written first.
+    want.sort_by(|a, b| b.0.cmp(&a.0));
+    let at30: Vec<&String> = written.iter().filter(|w| w.0 == 30).map(|w| &w.1).collect();
+    let pos = want.iter().position(|w| w.0 == 30).expect("30");
+    want[pos].1 = at30[1].clone();
+    want[pos + 1].1 = at30[0].clone();
+    assert_eq!(ours, want, "time order, ties by insertion");
+    // Every entry (the org's own included) is in non-increasing time order.
+    assert!(all.items.windows(2).all(|w| w[0].at >= w[1].at));
+    // Pages of two walk the same order.
+    let mut walked = Vec::new();
+    let mut before = None;
+    loop {
+        let p = h
+            .store
+            .list_audit(&org.id, &AuditFilter::default(), page(2, before))
+            .await
+            .expect("page");
+        walked.extend(p.items.iter().map(|a| a.id.clone()));
+        match p.next {
+            Some(n) => before = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(
+        walked,
+        all.items.iter().map(|a| a.id.clone()).collect::<Vec<_>>()
+    );
+}

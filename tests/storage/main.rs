@@ -65,6 +65,7 @@ contract!(
     scope_counts_sum_per_key_and_scope,
     review_candidates_per_kind,
     audit_lists_filter_and_keep_the_actor,
+    audit_lists_in_time_order_whatever_the_order_written,
     ping_answers_while_the_database_works,
     key_changes_are_dense_one_per_mutation_and_none_for_usage,
 );
