@@ -2095,7 +2095,7 @@ pub async fn audit_lists_in_time_order_whatever_the_order_written(h: &Harness) {
         .collect();
     let mut want = written.clone();
     // Newest first; of the two at 30 s, the later written first.
-    want.sort_by(|a, b| b.0.cmp(&a.0));
+    want.sort_by_key(|w| std::cmp::Reverse(w.0));
     let at30: Vec<&String> = written.iter().filter(|w| w.0 == 30).map(|w| &w.1).collect();
     let pos = want.iter().position(|w| w.0 == 30).expect("30");
     want[pos].1 = at30[1].clone();
