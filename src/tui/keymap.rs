@@ -477,6 +477,14 @@ pub fn defaults() -> Vec<Binding> {
         b(C::Keys, ch('s'), Action::CycleSort, "sort", "sort", false),
         b(
             C::Keys,
+            ch('S'),
+            Action::ReverseSort,
+            "sort_reverse",
+            "reverse sort",
+            false,
+        ),
+        b(
+            C::Keys,
             ch('r'),
             Action::RotateKey,
             "rotate",

@@ -106,3 +106,78 @@ fn usage_rows_open_their_key_or_their_request() {
         Some(rows[7].id.clone())
     );
 }
+
+/// `s` orders the list through the server (`sort=`, so every page and cursor follows it)
+/// and `S` reverses it; the loaded rows re-sort at once, the header's column carries the
+/// direction, and the server's answer then stands as it came.
+#[test]
+fn sorting_is_asked_of_the_server_and_shown_in_the_header() {
+    let mut a = app(12, (80, 24));
+    let sort_of = |cmds: &[Command]| match cmds {
+        [
+            Command::LoadKeys {
+                query,
+                append: false,
+                ..
+            },
+        ] => query.sort.clone(),
+        other => panic!("one first-page load expected: {other:?}"),
+    };
+    let q = sort_of(&a.update(Action::CycleSort));
+    assert_eq!(q.as_deref(), Some("name"));
+    // At once, before the answer: the loaded rows by name.
+    let names: Vec<String> = (0..3)
+        .filter_map(|p| a.keys.row_at(p).map(|i| a.keys.rows[i].name.clone()))
+        .collect();
+    assert_eq!(names, ["Service 000", "Service 001", "Service 002"]);
+    let screen = render(&a, (80, 24));
+    assert!(screen.contains("Name▲"), "{screen}");
+    assert!(screen.contains("sort: name A-Z"), "{screen}");
+    // Reversed.
+    assert_eq!(
+        sort_of(&a.update(Action::ReverseSort)).as_deref(),
+        Some("-name")
+    );
+    let first = a.keys.row_at(0).map(|i| a.keys.rows[i].name.clone());
+    assert_eq!(first.as_deref(), Some("Service 011"));
+    assert!(render(&a, (80, 24)).contains("Name▼"));
+    // The server's answer stands in the order it came (no second local sort).
+    let mut rows = fixtures::keys(3);
+    rows.reverse();
+    let _ = crate::fixtures::load_rows(&mut a, rows.clone());
+    let shown: Vec<String> = (0..3)
+        .filter_map(|p| a.keys.row_at(p).map(|i| a.keys.rows[i].id.clone()))
+        .collect();
+    assert_eq!(shown, rows.iter().map(|k| k.id.clone()).collect::<Vec<_>>());
+    // The next page follows the same order.
+    a.keys.next_cursor = Some("cur_next".into());
+    let cmds = a.load_keys(true);
+    match cmds.as_slice() {
+        [
+            Command::LoadKeys {
+                query,
+                append: true,
+                ..
+            },
+        ] => {
+            assert_eq!(query.sort.as_deref(), Some("-name"));
+            assert_eq!(query.cursor.as_deref(), Some("cur_next"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Cycling on starts each order in its natural direction: most recently used first.
+    assert_eq!(
+        sort_of(&a.update(Action::CycleSort)).as_deref(),
+        Some("-last_used")
+    );
+    assert!(render(&a, (80, 24)).contains("Used▼"));
+    assert_eq!(
+        sort_of(&a.update(Action::CycleSort)).as_deref(),
+        Some("expires")
+    );
+    assert!(render(&a, (80, 24)).contains("Expires▲"));
+    assert_eq!(
+        sort_of(&a.update(Action::CycleSort)).as_deref(),
+        Some("-created")
+    );
+}

@@ -13,13 +13,16 @@ pub const LOCAL_FILTER_LIMIT: usize = 5_000;
 /// Page size asked of the server.
 pub const PAGE: u32 = 200;
 
-/// Display order of the loaded rows.
+/// What the key list is ordered by: asked of the server (`GET /v1/keys?sort=`), so every
+/// page and cursor follows it; the loaded rows are re-sorted at once while its answer is on
+/// the way. Each field has a natural direction (newest, A-Z, most recently used, soonest
+/// expiry); `S` reverses it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Sort {
-    /// Newest first (the server's order).
+    /// Newest first (the server's default).
     #[default]
     Created,
-    /// By name.
+    /// By name, A-Z.
     Name,
     /// Most recently used first; never-used last.
     LastUsed,
@@ -38,13 +41,51 @@ impl Sort {
         }
     }
 
-    /// Label for the crumb row.
-    pub fn label(self) -> &'static str {
+    /// Label for the crumb row, in the natural direction or reversed.
+    pub fn label(self, reversed: bool) -> &'static str {
+        match (self, reversed) {
+            (Sort::Created, false) => "newest",
+            (Sort::Created, true) => "oldest",
+            (Sort::Name, false) => "name A-Z",
+            (Sort::Name, true) => "name Z-A",
+            (Sort::LastUsed, false) => "last used, latest first",
+            (Sort::LastUsed, true) => "last used, never first",
+            (Sort::Expires, false) => "expires, soonest first",
+            (Sort::Expires, true) => "expires, never first",
+        }
+    }
+
+    /// Whether the natural direction is largest first.
+    fn natural_descending(self) -> bool {
+        matches!(self, Sort::Created | Sort::LastUsed)
+    }
+
+    /// Whether this order, reversed or not, is largest first.
+    pub fn descending(self, reversed: bool) -> bool {
+        self.natural_descending() != reversed
+    }
+
+    /// The server's `sort=` value (`api::KEY_SORTS`).
+    pub fn param(self, reversed: bool) -> &'static str {
+        match (self, self.descending(reversed)) {
+            (Sort::Created, true) => "-created",
+            (Sort::Created, false) => "created",
+            (Sort::Name, true) => "-name",
+            (Sort::Name, false) => "name",
+            (Sort::LastUsed, true) => "-last_used",
+            (Sort::LastUsed, false) => "last_used",
+            (Sort::Expires, true) => "-expires",
+            (Sort::Expires, false) => "expires",
+        }
+    }
+
+    /// The Keys table column it orders, for the header's arrow (none for creation).
+    pub fn column(self) -> Option<&'static str> {
         match self {
-            Sort::Created => "newest",
-            Sort::Name => "name",
-            Sort::LastUsed => "last used",
-            Sort::Expires => "expires",
+            Sort::Created => None,
+            Sort::Name => Some("Name"),
+            Sort::LastUsed => Some("Used"),
+            Sort::Expires => Some("Expires"),
         }
     }
 }
@@ -80,6 +121,12 @@ pub struct KeysState {
     pub offset: usize,
     /// Display order.
     pub sort: Sort,
+    /// `sort` reversed from its natural direction (`S`).
+    pub reversed: bool,
+    /// The order the newest first-page request asked the server for.
+    pub asked_sort: (Sort, bool),
+    /// The order the loaded rows are in, as the server answered (`None`: the default).
+    pub answered_sort: Option<(Sort, bool)>,
     /// A request is in flight.
     pub loading: bool,
     /// The last load failed.
@@ -109,7 +156,8 @@ impl KeysState {
         // The server already filtered by `query`; narrow further only where the typed filter
         // is ahead of it.
         let local = self.filter.trim().to_lowercase() != self.query.to_lowercase();
-        if !local && self.sort == Sort::Created {
+        let sorted = self.answered_sort.unwrap_or_default() == (self.sort, self.reversed);
+        if !local && sorted {
             self.view = View::All;
             self.selected = keep
                 .filter(|&i| self.rows.get(i).map(|k| &k.id) == keep_id.as_ref())
@@ -133,20 +181,27 @@ impl KeysState {
         let mut view: Vec<usize> = (0..scan)
             .filter(|&i| !local || filter.matches(&self.rows[i]))
             .collect();
+        // Until the server's answer in this order arrives, the loaded rows in it (ascending,
+        // then reversed when largest first), as the server orders them.
         let rows = &self.rows;
-        match self.sort {
-            Sort::Created => {}
-            Sort::Name => view.sort_by(|&a, &b| {
-                rows[a]
-                    .name
-                    .to_lowercase()
-                    .cmp(&rows[b].name.to_lowercase())
-            }),
-            Sort::LastUsed => {
-                view.sort_by(|&a, &b| rows[b].last_used_at.cmp(&rows[a].last_used_at))
+        if !sorted {
+            match self.sort {
+                Sort::Created => view.sort_by_key(|&i| rows[i].created_at),
+                Sort::Name => view.sort_by(|&a, &b| {
+                    rows[a]
+                        .name
+                        .to_lowercase()
+                        .cmp(&rows[b].name.to_lowercase())
+                }),
+                // Never used counts as the oldest.
+                Sort::LastUsed => view.sort_by_key(|&i| rows[i].last_used_at),
+                // Never expiring counts as the latest.
+                Sort::Expires => {
+                    view.sort_by_key(|&i| (rows[i].expires_at.is_none(), rows[i].expires_at))
+                }
             }
-            Sort::Expires => {
-                view.sort_by_key(|&i| (rows[i].expires_at.is_none(), rows[i].expires_at))
+            if self.sort.descending(self.reversed) {
+                view.reverse();
             }
         }
         self.selected = keep_id

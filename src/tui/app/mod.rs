@@ -296,6 +296,8 @@ pub enum Action {
     CopyId,
     /// Cycle the sort order.
     CycleSort,
+    /// Keys tab: reverse the order's direction.
+    ReverseSort,
     /// Next focus (forms) / next panel.
     NextField,
     /// Previous focus / previous panel.

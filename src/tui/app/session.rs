@@ -43,6 +43,7 @@ impl Action {
             | Action::DeleteKey
             | Action::CopyId
             | Action::CycleSort
+            | Action::ReverseSort
             | Action::NextField
             | Action::PrevField
             | Action::Left

@@ -250,6 +250,7 @@ impl App {
                                 self.keys.rows.extend(page.data);
                             } else {
                                 self.keys.rows = page.data;
+                                self.keys.answered_sort = Some(self.keys.asked_sort);
                                 self.keys.loaded_at = Some(self.now);
                                 if !refreshing {
                                     self.keys.offset = 0;
@@ -524,6 +525,9 @@ impl App {
             self.keys.generation += 1;
         }
         self.keys.loading = true;
+        if !append {
+            self.keys.asked_sort = (self.keys.sort, self.keys.reversed);
+        }
         let filter = self.keys.filter.trim().to_owned();
         vec![Command::LoadKeys {
             generation: self.keys.generation,
@@ -535,6 +539,7 @@ impl App {
                 } else {
                     None
                 },
+                sort: Some(self.keys.sort.param(self.keys.reversed).to_owned()),
                 ..ListKeysQuery::default()
             }),
             filter,
@@ -1389,10 +1394,18 @@ impl App {
             Action::StartFilter => {
                 self.line = Some((LineKind::Filter, Input::default()));
             }
-            Action::CycleSort => {
-                self.keys.sort = self.keys.sort.next();
+            // Asked of the server, so every page and cursor follows it; the loaded rows are
+            // re-sorted at once meanwhile.
+            Action::CycleSort | Action::ReverseSort => {
+                if action == Action::CycleSort {
+                    self.keys.sort = self.keys.sort.next();
+                    self.keys.reversed = false;
+                } else {
+                    self.keys.reversed = !self.keys.reversed;
+                }
                 self.keys.rebuild_view();
                 self.keys.scroll_into_view(h);
+                return self.load_keys(false);
             }
             Action::NewKey => {
                 let mut f = KeyForm::create(self.my_env());

@@ -175,7 +175,13 @@ fn render_table(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     // Full ids when there is room; they are what people search and paste.
     let id_w: u16 = if area.width >= 110 { 32 } else { 14 };
     // Env, App, Used, Expires, and a column of spacing between each of the eight.
-    let fixed = usize::from(id_w) + 4 + 8 + 5 + 7 + 7;
+    // Expires is one wider while it carries the sort arrow ("Expires▼").
+    let expires_w: u16 = if k.sort.column() == Some("Expires") {
+        8
+    } else {
+        7
+    };
+    let fixed = usize::from(id_w) + 4 + 8 + 5 + usize::from(expires_w) + 7;
     let statuses: Vec<Vec<String>> = visible
         .iter()
         .map(|&idx| status_variants(app, &k.rows[idx]))
@@ -237,9 +243,25 @@ fn render_table(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
             }
         })
         .collect();
-    let header = Row::new([
-        "Name", "Key", "Env", "App", "Scopes", "Status", "Used", "Expires",
-    ])
+    // The column the list is ordered by carries the direction: ▲ smallest first.
+    let sorted = k.sort.column();
+    let arrow = if k.sort.descending(k.reversed) {
+        "▼"
+    } else {
+        "▲"
+    };
+    let header = Row::new(
+        [
+            "Name", "Key", "Env", "App", "Scopes", "Status", "Used", "Expires",
+        ]
+        .map(|c| {
+            if Some(c) == sorted {
+                format!("{c}{arrow}")
+            } else {
+                c.to_owned()
+            }
+        }),
+    )
     .style(t.title());
     let len = |w: usize| Constraint::Length(u16::try_from(w).unwrap_or(u16::MAX));
     let widths = [
@@ -250,7 +272,7 @@ fn render_table(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
         len(scopes_w),
         len(status_w),
         Constraint::Length(5),
-        Constraint::Length(7),
+        Constraint::Length(expires_w),
     ];
     frame.render_widget(
         Table::new(rows, widths)

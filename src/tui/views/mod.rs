@@ -196,7 +196,7 @@ fn render_crumb(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
             }
             s.push(Part::new(
                 50,
-                Span::styled(format!("   sort: {}", k.sort.label()), t.dim()),
+                Span::styled(format!("   sort: {}", k.sort.label(k.reversed)), t.dim()),
             ));
             if !k.marked.is_empty() {
                 s.push(Part::new(
