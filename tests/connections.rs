@@ -282,7 +282,16 @@ struct Run {
     seconds: u64,
 }
 
-async fn flood_run(soft: u64, hard: Option<u64>, extra: &[&str], reconnect: bool) -> Run {
+/// A flood of slow clients while real requests are timed. With `wait_for`, the real
+/// requests start only once the server's log holds that line (up to 60 s), so a run does not
+/// depend on how fast this machine accepts the flood.
+async fn flood_run(
+    soft: u64,
+    hard: Option<u64>,
+    extra: &[&str],
+    reconnect: bool,
+    wait_for: Option<&str>,
+) -> Run {
     enough_files_here();
     let dir = tempfile::tempdir().expect("tempdir");
     let db = format!("sqlite://{}", dir.path().join("k.db").display());
@@ -290,6 +299,17 @@ async fn flood_run(soft: u64, hard: Option<u64>, extra: &[&str], reconnect: bool
     let mut server = start(&db, soft, hard, extra);
     let started = Instant::now();
     let flood = Flood::start(&server.addr, reconnect).await;
+    if let Some(line) = wait_for {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !server.log().contains(line) {
+            assert!(
+                Instant::now() < deadline,
+                "the log never said `{line}`:\n{}",
+                tail(&server.log(), 30)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     let took = real_client(&server, owner.secret.expose()).await;
     flood.stop().await;
     let seconds = started.elapsed().as_secs() + 1;
@@ -310,7 +330,16 @@ async fn flood_run(soft: u64, hard: Option<u64>, extra: &[&str], reconnect: bool
 async fn slow_clients_at_the_file_limit_are_shed_and_real_requests_served() {
     let _one = SERIAL.lock().await;
     // Soft and hard limit 1024: raising gains nothing, the cap (896) and shedding must do it.
-    let mut run = flood_run(1024, Some(1024), &[], true).await;
+    // Slow heads are not timed out during the run (a slow machine accepting the flood
+    // slowly must still reach the cap), and the real requests wait until it is reached.
+    let mut run = flood_run(
+        1024,
+        Some(1024),
+        &["--header-read-timeout", "60s"],
+        true,
+        Some("connection limit reached"),
+    )
+    .await;
     let log = run.server.log();
     report("cap and shedding", &mut run.took, &log);
     assert!(
@@ -337,7 +366,7 @@ async fn slow_clients_at_the_file_limit_are_shed_and_real_requests_served() {
 async fn serve_raises_a_low_soft_file_limit_and_times_slow_heads_out() {
     let _one = SERIAL.lock().await;
     // Soft 1024 under the (higher) inherited hard limit: serve raises it at start.
-    let mut run = flood_run(1024, None, &[], true).await;
+    let mut run = flood_run(1024, None, &[], true, None).await;
     let log = run.server.log();
     report("raised limit", &mut run.took, &log);
     assert!(
@@ -357,7 +386,14 @@ async fn serve_raises_a_low_soft_file_limit_and_times_slow_heads_out() {
 async fn accept_errors_at_the_file_limit_back_off_without_spinning() {
     let _one = SERIAL.lock().await;
     // A cap above the file limit: accept itself fails with EMFILE.
-    let mut run = flood_run(1024, Some(1024), &["--max-connections", "5000"], false).await;
+    let mut run = flood_run(
+        1024,
+        Some(1024),
+        &["--max-connections", "5000"],
+        false,
+        None,
+    )
+    .await;
     let log = run.server.log();
     report("EMFILE", &mut run.took, &log);
     assert!(
