@@ -756,6 +756,14 @@ pub fn defaults() -> Vec<Binding> {
         ),
         b(
             C::Lookup,
+            ch('c'),
+            Action::CopyReply,
+            "lookup_copy_reply",
+            "copy a reply for the customer",
+            true,
+        ),
+        b(
+            C::Lookup,
             p(K::Esc),
             Action::Back,
             "lookup_close",

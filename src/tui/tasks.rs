@@ -271,6 +271,11 @@ impl Executor {
                     CopyWhat::Text(text) => {
                         (false, "cURL command".to_owned(), self.clipboard.copy(text))
                     }
+                    CopyWhat::Reply(text) => (
+                        false,
+                        "Reply for the customer".to_owned(),
+                        self.clipboard.copy(text),
+                    ),
                     CopyWhat::Secret(s) => (
                         true,
                         "Secret".to_owned(),

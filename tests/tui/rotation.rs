@@ -443,6 +443,22 @@ fn request_id_lookup_shows_the_event_the_key_and_the_fix() {
         "{text}"
     );
     insta::assert_snapshot!("lookup_request_120x40", text);
+    // `c`: a reply for the customer in their terms, without a secret or console keys.
+    match a.update(Action::CopyReply).as_slice() {
+        [Command::Copy(keyconsole::tui::app::CopyWhat::Reply(r))] => {
+            assert!(
+                r.starts_with("About your request req_00000000000000000003"),
+                "{r}"
+            );
+            assert!(r.contains("pk_live_000000000000000000000009"), "{r}");
+            assert!(!r.contains(SECRET) && !r.contains("(e in Keys)"), "{r}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(a.modals.last(), Some(Modal::Lookup(_))),
+        "the lookup stays"
+    );
     // Issue 12, defect 5: Enter opens the key rather than only closing the popup.
     let cmds = a.update(Action::Enter);
     assert!(

@@ -230,6 +230,8 @@ pub enum CopyWhat {
     Secret(Secret),
     /// Other text that holds no secret (e.g. a cURL line with `$API_KEY`).
     Text(String),
+    /// A reply for a customer about a refused request (`support::customer_reply`).
+    Reply(String),
 }
 
 /// What a copy did, in words that claim nothing the console cannot confirm.
@@ -296,6 +298,8 @@ pub enum Action {
     CopyId,
     /// Cycle the sort order.
     CycleSort,
+    /// Support lookup: copy a reply for the customer (no secret).
+    CopyReply,
     /// Keys tab: reverse the order's direction.
     ReverseSort,
     /// Next focus (forms) / next panel.

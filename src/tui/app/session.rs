@@ -43,6 +43,7 @@ impl Action {
             | Action::DeleteKey
             | Action::CopyId
             | Action::CycleSort
+            | Action::CopyReply
             | Action::ReverseSort
             | Action::NextField
             | Action::PrevField

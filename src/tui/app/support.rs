@@ -76,15 +76,7 @@ pub fn fix_for(
         },
         "insufficient_scope" => {
             // The ones the key lacks now, when it is known; else all the request needed.
-            let held = key.and_then(|k| ScopeSet::parse(&k.scopes).ok());
-            let missing: Vec<&String> = required
-                .iter()
-                .filter(|r| {
-                    held.as_ref().is_none_or(|h| {
-                        Scope::parse(r).map_or(true, |s| !h.covers(&s))
-                    })
-                })
-                .collect();
+            let missing = missing_scopes(key, required);
             let need = match (missing.is_empty(), required.is_empty()) {
                 (_, true) => "the required scope".to_owned(),
                 // The key holds them all by now (granted since the request).
@@ -94,11 +86,7 @@ pub fn fix_for(
                         required.join(", ")
                     );
                 }
-                (false, false) => missing
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                (false, false) => missing.join(", "),
             };
             format!("Grant {need} to {name} (Scopes tab), or use a key that holds it.")
         }
@@ -112,6 +100,127 @@ pub fn fix_for(
         "rate_limited" => "Too many failed attempts from that address: wait for Retry-After, then fix the credential.".to_owned(),
         other => format!("Code {other}: see the error message."),
     }
+}
+
+/// What the key still lacks of `required` (all of it when the key is unknown).
+fn missing_scopes<'a>(key: Option<&KeyObject>, required: &'a [String]) -> Vec<&'a str> {
+    let held = key.and_then(|k| ScopeSet::parse(&k.scopes).ok());
+    required
+        .iter()
+        .filter(|r| {
+            held.as_ref()
+                .is_none_or(|h| Scope::parse(r).map_or(true, |s| !h.covers(&s)))
+        })
+        .map(String::as_str)
+        .collect()
+}
+
+/// A reply for the customer behind a refused request, in their terms: what happened to
+/// their request and what they can do. It names the request, the key by its public id
+/// (safe to show) and the last characters of its secret as they would read them out, and
+/// never a secret, an internal note or a console key.
+pub fn customer_reply(event: &AuthEvent, key: Option<&KeyObject>) -> String {
+    let when = event.at.format("%Y-%m-%d %H:%M UTC");
+    let which = key.map_or_else(
+        || "the key it sent".to_owned(),
+        |k| {
+            format!(
+                "the key {} (secret ending {})",
+                k.id,
+                k.secret_hint.trim_start_matches('…')
+            )
+        },
+    );
+    let what = match event.code.as_str() {
+        "missing_credentials" => "It carried no API key. Send your secret key as \
+             `Authorization: Bearer <secret key>` or `x-api-key: <secret key>`."
+            .to_owned(),
+        "malformed_credentials" => "Its Authorization header was not in the expected form. \
+             Send exactly `Authorization: Bearer <secret key>` (one space, no quotes), and \
+             check that the key was copied whole."
+            .to_owned(),
+        "invalid_key" => "The key it sent is not a valid key of your account. Check that \
+             you use the intended key (live or test) and that it was copied whole; if it \
+             was replaced, use the new key."
+            .to_owned(),
+        "key_disabled" => format!(
+            "{} is disabled, so requests with it are refused. Use another active key, or \
+             ask us to enable it again.",
+            capitalise(&which)
+        ),
+        "key_expired" => match key.map(|k| (&k.rotated_to, k.expires_at)) {
+            Some((Some(new), Some(at))) => format!(
+                "{} was replaced by the key {new}, and the old key stopped working on {}. \
+                 Please switch to the new key.",
+                capitalise(&which),
+                at.format("%Y-%m-%d %H:%M UTC")
+            ),
+            Some((None, Some(at))) => format!(
+                "{} expired on {}. Please use a current key; we can issue one.",
+                capitalise(&which),
+                at.format("%Y-%m-%d %H:%M UTC")
+            ),
+            _ => "The key it sent has expired. Please use a current key; we can issue one."
+                .to_owned(),
+        },
+        "insufficient_scope" => {
+            let missing = missing_scopes(key, &event.required_scopes);
+            match (missing.is_empty(), event.required_scopes.is_empty()) {
+                (_, true) => format!(
+                    "{} is not allowed to make this request. We can grant the permission, or \
+                     you can use a key that has it.",
+                    capitalise(&which)
+                ),
+                (true, false) => format!(
+                    "{} now has the permission this request needed ({}): please retry it.",
+                    capitalise(&which),
+                    event.required_scopes.join(", ")
+                ),
+                (false, false) => format!(
+                    "{} does not have the permission this request needs: {}. We can grant \
+                     it, or you can use a key that has it.",
+                    capitalise(&which),
+                    missing.join(", ")
+                ),
+            }
+        }
+        "origin_not_allowed" => format!(
+            "It came from {}, which is not one of the websites allowed for {which}. We can \
+             add your site's domain, or you can call from your server with the secret key.",
+            event.origin.as_deref().unwrap_or("a website")
+        ),
+        "app_mismatch" => match key.and_then(|k| k.app_id.as_deref()) {
+            Some(app) => format!(
+                "{} belongs to the app {app}: send the header `x-app-id: {app}` with it, or \
+                 use a key that is not bound to an app.",
+                capitalise(&which)
+            ),
+            None => {
+                "Its x-app-id header names no app of your account: check the app id.".to_owned()
+            }
+        },
+        "rate_limited" => format!(
+            "Too many failed attempts came from your address ({}). Wait a minute, then \
+             retry with a valid key.",
+            event.ip
+        ),
+        "token_expired" => "Your session had expired: please sign in again and retry.".to_owned(),
+        "invalid_token" => "Your session token was not accepted: please sign in again and \
+             retry."
+            .to_owned(),
+        other => format!("It was refused with the code {other}."),
+    };
+    format!(
+        "About your request {} on {when} ({} {}): it was refused ({} {}). {what}",
+        event.request_id, event.method, event.path, event.status, event.code
+    )
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -160,5 +269,69 @@ mod tests {
         ] {
             assert!(!fix_for(code, None, &[], now).is_empty());
         }
+    }
+
+    fn event(code: &str, required: &[&str]) -> AuthEvent {
+        AuthEvent {
+            request_id: "req_00000000000000000042".into(),
+            at: DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default(),
+            key_id: Some("pk_live_old".into()),
+            code: code.into(),
+            status: 403,
+            method: "POST".into(),
+            path: "/v1/webhooks".into(),
+            ip: "203.0.113.7".into(),
+            origin: Some("https://shop.example.com".into()),
+            app_id: None,
+            user: None,
+            required_scopes: required.iter().map(|s| (*s).to_owned()).collect(),
+            count: 1,
+        }
+    }
+
+    #[test]
+    fn a_customer_reply_says_what_happened_and_what_to_do_in_their_terms() {
+        let mut k = key("Billing");
+        k.scopes = vec!["runs:read".into()];
+        let r = customer_reply(
+            &event("insufficient_scope", &["runs:read", "webhooks:write"]),
+            Some(&k),
+        );
+        assert!(r.contains("req_00000000000000000042"), "{r}");
+        assert!(r.contains("POST /v1/webhooks"), "{r}");
+        assert!(r.contains("pk_live_old (secret ending abcd)"), "{r}");
+        assert!(r.contains("needs: webhooks:write."), "{r}");
+        assert!(!r.contains("runs:read,"), "only what is missing: {r}");
+        // Every code gets words for the customer, never the console's own keys or a
+        // secret.
+        for code in [
+            "missing_credentials",
+            "malformed_credentials",
+            "invalid_key",
+            "key_disabled",
+            "key_expired",
+            "insufficient_scope",
+            "origin_not_allowed",
+            "app_mismatch",
+            "rate_limited",
+            "token_expired",
+            "invalid_token",
+            "something_new",
+        ] {
+            let r = customer_reply(&event(code, &[]), Some(&k));
+            assert!(r.starts_with("About your request req_"), "{r}");
+            for not in [
+                "Space in Keys",
+                "Scopes tab",
+                "Domains tab",
+                "sk_live",
+                "(e in",
+            ] {
+                assert!(!r.contains(not), "{code}: {not} in {r}");
+            }
+        }
+        let r = customer_reply(&event("origin_not_allowed", &[]), None);
+        assert!(r.contains("https://shop.example.com"), "{r}");
+        assert!(r.contains("the key it sent"), "{r}");
     }
 }

@@ -910,6 +910,17 @@ impl App {
                         return self.load_keys(false);
                     }
                 }
+                (
+                    Lookup::Request {
+                        event: Some(e),
+                        key,
+                        ..
+                    },
+                    Action::CopyReply,
+                ) => {
+                    let reply = super::support::customer_reply(e, key.as_ref());
+                    return vec![Command::Copy(CopyWhat::Reply(reply))];
+                }
                 (Lookup::Request { key: Some(k), .. }, Action::Enter) => {
                     // Open the key: select it in the Keys tab (details show for it).
                     let id = k.id.clone();
