@@ -1085,7 +1085,22 @@ pub fn defaults() -> Vec<Binding> {
             "clear / cancel",
             true,
         ),
-        b(C::Line, p(K::Up), Action::Up, "line_up", "up", false),
+        b(
+            C::Line,
+            p(K::Up),
+            Action::Up,
+            "line_up",
+            "up / older command",
+            false,
+        ),
+        b(
+            C::Line,
+            p(K::Tab),
+            Action::NextField,
+            "line_complete",
+            "complete",
+            false,
+        ),
         b(
             C::Line,
             p(K::Down),
@@ -1911,6 +1926,13 @@ impl App {
         if self.line.is_some() && depth == self.modals.len() {
             return vec![C::Line];
         }
+        self.screen_contexts()
+    }
+
+    /// The contexts of the screen itself, under any modal or line (what the command
+    /// palette's actions run in).
+    pub fn screen_contexts(&self) -> Vec<Context> {
+        use Context as C;
         if !matches!(self.conn, Conn::Ready) {
             return vec![C::Disconnected, C::Global];
         }

@@ -9,6 +9,7 @@ pub mod hygiene;
 pub mod keys;
 pub mod messages;
 pub mod modal;
+pub mod palette;
 mod refresh;
 pub mod review;
 mod rotation;
@@ -712,6 +713,8 @@ pub struct App {
     pub expired: Option<session::Expired>,
     /// Every toast, whole, with its time (the last 200).
     pub messages: messages::MessageLog,
+    /// The command palette's history.
+    pub palette: palette::Palette,
     /// The last key deleted (id, name): its acknowledgement arrives after it left the list
     /// and still names it.
     pub last_deleted: Option<(String, String)>,
@@ -756,6 +759,7 @@ impl App {
             toast: None,
             expired: None,
             messages: messages::MessageLog::default(),
+            palette: palette::Palette::default(),
             last_deleted: None,
             clipboard_until: None,
             clipboard_clears: String::new(),

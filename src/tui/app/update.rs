@@ -1247,6 +1247,15 @@ impl App {
                 self.quit = true;
                 return Vec::new();
             }
+            // The palette: earlier commands, and completion.
+            Action::Up | Action::Down if kind == LineKind::Command => {
+                self.palette_recall(action == Action::Up);
+                return Vec::new();
+            }
+            Action::NextField if kind == LineKind::Command => {
+                self.palette_complete();
+                return Vec::new();
+            }
             Action::Up | Action::Down if kind == LineKind::Filter => {
                 let h = self.table_height();
                 self.keys
@@ -1277,6 +1286,7 @@ impl App {
 
     /// Run a `:` command.
     pub fn run_command(&mut self, text: &str) -> Vec<Command> {
+        self.palette_remember(text);
         let mut words = text.split_whitespace();
         let cmd = words.next().unwrap_or("");
         let arg = words.next();
@@ -1365,9 +1375,11 @@ impl App {
                 self.tab = Tab::Keys;
                 self.update_keys(Action::NewKey)
             }
+            // Any action of the screen by its name (what help lists and [keys] remaps).
+            (name, None) if let Some(cmds) = self.run_binding(name) => cmds,
             (other, _) => {
                 self.toast(
-                    format!("Unknown command `{other}`: try :keys :usage :review :rotate ID :request REQ_ID :hint LAST4 :profile NAME :messages :q"),
+                    format!("Unknown command `{other}`: try :keys :usage :review :rotate ID :request REQ_ID :hint LAST4 :profile NAME :messages :q, or an action's name from help (Tab completes)"),
                     true,
                 );
                 Vec::new()

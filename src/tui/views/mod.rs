@@ -7,6 +7,7 @@ mod domains;
 mod keys;
 mod messages;
 mod modals;
+mod palette;
 mod review;
 mod scopes;
 mod session;
@@ -82,6 +83,7 @@ pub fn render(app: &App, keymap: &Keymap, theme: &Theme, frame: &mut Frame) {
     }
     if app.line.is_some() {
         render_line(app, &cx, frame, crumb);
+        palette::render(app, &cx, frame, crumb, body);
     }
     render_toast(app, &cx, frame, toast);
     render_hints(app, &cx, frame, hints);

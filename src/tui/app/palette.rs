@@ -1,0 +1,268 @@
+//! The command palette (`:`): every command and every action of the screen by name, matched
+//! as you type (the letters in order, not necessarily together: `srev` finds
+//! `sort_reverse`), with each one's arguments or key shown; `Tab` completes the best match
+//! and the arguments that name keys (`:rotate`, `:test`) or requests (`:request`); `↑`/`↓`
+//! recall earlier commands. An action's name is the one help shows and `[keys]` remaps:
+//! `:sort_reverse` does what `S` does on the Keys tab.
+
+use super::{Action, App, Command};
+use crate::tui::keymap::{self, Context};
+
+/// Commands kept for `↑`.
+pub const HISTORY: usize = 50;
+/// Candidates shown under the line.
+pub const SHOWN: usize = 6;
+
+/// The palette's memory.
+#[derive(Debug, Default)]
+pub struct Palette {
+    /// Commands run, oldest first (no repeats in a row).
+    pub history: Vec<String>,
+    /// The history entry on the line (`↑`), counted from the newest.
+    pub recall: Option<usize>,
+}
+
+/// One match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// What `Tab` puts on the line.
+    pub text: String,
+    /// Its arguments or what it does.
+    pub hint: String,
+    /// The binding's name, for the view to show its key.
+    pub binding: Option<&'static str>,
+}
+
+/// The commands of the line, with their arguments.
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("keys", "tab 1"),
+    ("scopes", "tab 2"),
+    ("domains", "tab 3"),
+    ("usage", "tab 4"),
+    ("audit", "tab 5"),
+    ("review", "tab 6"),
+    ("new", "a new key"),
+    ("rotate", "<key id>  the rotation wizard"),
+    ("test", "[key id]  the request tester"),
+    ("request", "<req_…>  a customer's refused request"),
+    ("hint", "<last 1-4> [pk prefix]  keys by their secret's end"),
+    ("profile", "<name>  switch profile"),
+    ("messages", "the message log"),
+    ("refresh", "load again"),
+    ("help", "every key"),
+    ("quit", "leave"),
+];
+
+/// Commands whose argument names a key.
+const KEY_ARGUMENT: [&str; 2] = ["rotate", "test"];
+
+/// How well `needle` matches `hay`: its letters in order (case aside); prefixes first, then
+/// tighter matches. `None`: no match.
+fn score(needle: &str, hay: &str) -> Option<(bool, usize)> {
+    let hay_l = hay.to_lowercase();
+    let needle = needle.to_lowercase();
+    let mut pos = 0usize;
+    let mut first = None;
+    for c in needle.chars() {
+        let found = hay_l[pos..].find(c)? + pos;
+        first.get_or_insert(found);
+        pos = found + c.len_utf8();
+    }
+    Some((!hay_l.starts_with(&needle), pos - first.unwrap_or(0)))
+}
+
+fn ranked(mut found: Vec<((bool, usize), Candidate)>) -> Vec<Candidate> {
+    found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.text.len().cmp(&b.1.text.len())));
+    found.into_iter().map(|(_, c)| c).collect()
+}
+
+impl App {
+    /// The actions of the screen by binding name (what help lists), once each.
+    fn screen_actions(&self) -> Vec<keymap::Binding> {
+        let contexts = self.screen_contexts();
+        let mut seen: Vec<Action> = Vec::new();
+        keymap::defaults()
+            .into_iter()
+            .filter(|b| contexts.contains(&b.ctx) && b.ctx != Context::Nav)
+            .filter(|b| {
+                let new = !seen.contains(&b.action);
+                seen.push(b.action.clone());
+                new
+            })
+            .collect()
+    }
+
+    /// What matches the line now, best first.
+    pub fn palette_candidates(&self, line: &str) -> Vec<Candidate> {
+        let line = line.trim_start();
+        match line.split_once(' ') {
+            None => {
+                let mut found = Vec::new();
+                for (name, hint) in COMMANDS {
+                    if let Some(s) = score(line, name) {
+                        found.push((
+                            s,
+                            Candidate {
+                                text: (*name).to_owned(),
+                                hint: (*hint).to_owned(),
+                                binding: None,
+                            },
+                        ));
+                    }
+                }
+                for b in self.screen_actions() {
+                    if COMMANDS.iter().any(|(n, _)| *n == b.name) {
+                        continue;
+                    }
+                    if let Some(s) = score(line, b.name) {
+                        found.push((
+                            s,
+                            Candidate {
+                                text: b.name.to_owned(),
+                                hint: b.desc.to_owned(),
+                                binding: Some(b.name),
+                            },
+                        ));
+                    }
+                }
+                ranked(found)
+            }
+            Some((cmd, arg)) => {
+                let arg = arg.trim();
+                if KEY_ARGUMENT.contains(&cmd) {
+                    let mut found = Vec::new();
+                    for k in self.keys.rows.iter().take(keys_limit()) {
+                        let s = score(arg, &k.id).or_else(|| score(arg, &k.name));
+                        if let Some(s) = s {
+                            found.push((
+                                s,
+                                Candidate {
+                                    text: format!("{cmd} {}", k.id),
+                                    hint: k.name.clone(),
+                                    binding: None,
+                                },
+                            ));
+                        }
+                    }
+                    ranked(found)
+                } else if cmd == "request" {
+                    let events = self.usage.failures.ready().map_or(&[][..], Vec::as_slice);
+                    ranked(
+                        events
+                            .iter()
+                            .filter_map(|e| {
+                                score(arg, &e.request_id).map(|s| {
+                                    (
+                                        s,
+                                        Candidate {
+                                            text: format!("request {}", e.request_id),
+                                            hint: format!("{} {} {}", e.code, e.method, e.path),
+                                            binding: None,
+                                        },
+                                    )
+                                })
+                            })
+                            .collect(),
+                    )
+                } else {
+                    // Say what the command takes.
+                    COMMANDS
+                        .iter()
+                        .filter(|(n, _)| *n == cmd)
+                        .map(|(n, h)| Candidate {
+                            text: line.to_owned(),
+                            hint: format!("{n} {h}"),
+                            binding: None,
+                        })
+                        .collect()
+                }
+            }
+        }
+    }
+
+    /// `Tab`: the best match onto the line (with a space after a command that takes an
+    /// argument).
+    pub(super) fn palette_complete(&mut self) {
+        let Some((_, input)) = &self.line else {
+            return;
+        };
+        let Some(best) = self.palette_candidates(input.value()).into_iter().next() else {
+            return;
+        };
+        let takes_argument = COMMANDS
+            .iter()
+            .any(|(n, h)| *n == best.text && (h.starts_with('<') || h.starts_with('[')));
+        let text = if takes_argument {
+            format!("{} ", best.text)
+        } else {
+            best.text
+        };
+        if let Some((_, input)) = &mut self.line {
+            *input = tui_input::Input::new(text);
+        }
+    }
+
+    /// `↑` (`older`) or `↓`: an earlier command onto the line.
+    pub(super) fn palette_recall(&mut self, older: bool) {
+        let n = self.palette.history.len();
+        if n == 0 {
+            return;
+        }
+        let next = match (self.palette.recall, older) {
+            (None, true) => Some(0),
+            (None, false) => None,
+            (Some(i), true) => Some((i + 1).min(n - 1)),
+            (Some(0), false) => None,
+            (Some(i), false) => Some(i - 1),
+        };
+        self.palette.recall = next;
+        let text = next
+            .and_then(|i| self.palette.history.get(n - 1 - i))
+            .cloned()
+            .unwrap_or_default();
+        if let Some((_, input)) = &mut self.line {
+            *input = tui_input::Input::new(text);
+        }
+    }
+
+    /// Keep a command that was run.
+    pub(super) fn palette_remember(&mut self, text: &str) {
+        self.palette.recall = None;
+        let text = text.trim();
+        if text.is_empty() || self.palette.history.last().is_some_and(|l| l == text) {
+            return;
+        }
+        self.palette.history.push(text.to_owned());
+        if self.palette.history.len() > HISTORY {
+            self.palette.history.remove(0);
+        }
+    }
+
+    /// Run a screen action by its binding name, as its key would.
+    pub(super) fn run_binding(&mut self, name: &str) -> Option<Vec<Command>> {
+        let action: Action = self
+            .screen_actions()
+            .into_iter()
+            .find(|b| b.name == name)?
+            .action;
+        Some(self.update(action))
+    }
+}
+
+/// Keys the argument completion looks through (the loaded rows, bounded per keystroke).
+fn keys_limit() -> usize {
+    super::keys::LOCAL_FILTER_LIMIT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn letters_in_order_match_prefixes_first() {
+        assert_eq!(score("rot", "rotate"), Some((false, 3)));
+        assert!(score("srev", "sort_reverse").is_some());
+        assert_eq!(score("x", "rotate"), None);
+        assert!(score("rot", "rotate") < score("rot", "sort_reverse_rot"));
+    }
+}
