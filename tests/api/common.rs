@@ -236,19 +236,41 @@ impl TestServer {
     }
 
     pub async fn create(&self, name: &str, scopes: &[&str]) -> CreateKeyResponse {
-        self.client
+        let k = self
+            .client
             .create_key(&CreateKeyRequest {
                 name: name.to_owned(),
                 scopes: Some(scopes.iter().map(|s| (*s).to_owned()).collect()),
                 ..CreateKeyRequest::default()
             })
             .await
-            .expect("create key")
+            .expect("create key");
+        self.settled().await;
+        k
+    }
+
+    /// Wait until this instance's change feed has applied every change committed so far. A
+    /// database read that races the feed's eviction of the same key is (rightly) not cached,
+    /// so a test that relies on what a request leaves in the cache must not race the feed
+    /// hearing of the change the test itself just made (at once on PostgreSQL, by NOTIFY).
+    pub async fn settled(&self) {
+        let Ok(latest) = self.state.store.latest_change(None).await else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.state.feed.is_running() && self.state.feed.applied() < latest {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the change feed did not apply change {latest} within 10 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
     }
 
     /// A key whose public key alone works from any `https://….example.com` page.
     pub async fn widget(&self) -> CreateKeyResponse {
-        self.client
+        let k = self
+            .client
             .create_key(&CreateKeyRequest {
                 name: "Widget".into(),
                 scopes: Some(vec!["runs:read".into()]),
@@ -256,12 +278,15 @@ impl TestServer {
                 ..CreateKeyRequest::default()
             })
             .await
-            .expect("create widget key")
+            .expect("create widget key");
+        self.settled().await;
+        k
     }
 
     /// Enable or disable a key as the owner.
     pub async fn set_enabled(&self, id: &str, enabled: bool) -> keyconsole::api::KeyObject {
-        self.client
+        let k = self
+            .client
             .update_key(
                 id,
                 &keyconsole::api::UpdateKeyRequest {
@@ -271,7 +296,9 @@ impl TestServer {
                 None,
             )
             .await
-            .expect("enable or disable")
+            .expect("enable or disable");
+        self.settled().await;
+        k
     }
 
     /// Clean shutdown, as SIGTERM would do; returns what a restart needs.
