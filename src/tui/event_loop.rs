@@ -82,6 +82,9 @@ fn to_action(app: &App, keymap: &Keymap, mouse: bool, ev: Event) -> Option<Actio
         Event::Mouse(m) if mouse => match m.kind {
             MouseEventKind::ScrollDown => Some(Action::Down),
             MouseEventKind::ScrollUp => Some(Action::Up),
+            MouseEventKind::Down(crossterm::event::MouseButton::Left) => {
+                crate::tui::views::click(app, app.size, m.column, m.row)
+            }
             _ => None,
         },
         _ => None,

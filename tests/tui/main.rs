@@ -5,6 +5,7 @@ mod audit;
 mod drill;
 mod fixtures;
 mod leaks;
+mod mouse;
 mod palette;
 mod refresh;
 mod review;

@@ -303,6 +303,8 @@ pub enum Action {
     CopyReply,
     /// Keys tab: reverse the order's direction.
     ReverseSort,
+    /// Keys tab: a click on the row at this view position (the selected one opens).
+    SelectRow(usize),
     /// Next focus (forms) / next panel.
     NextField,
     /// Previous focus / previous panel.

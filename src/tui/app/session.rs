@@ -45,6 +45,7 @@ impl Action {
             | Action::CycleSort
             | Action::CopyReply
             | Action::ReverseSort
+            | Action::SelectRow(_)
             | Action::NextField
             | Action::PrevField
             | Action::Left

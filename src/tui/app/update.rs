@@ -1398,7 +1398,11 @@ impl App {
             Action::PageDown => self.keys.move_by(h as isize, h),
             Action::Top => self.keys.jump(false, h),
             Action::Bottom => self.keys.jump(true, h),
-            Action::Enter => {
+            Action::SelectRow(pos) if pos != self.keys.selected => {
+                self.keys.selected = pos.min(self.keys.shown().saturating_sub(1));
+                self.keys.scroll_into_view(h);
+            }
+            Action::Enter | Action::SelectRow(_) => {
                 if let Some(k) = self.selected_key()
                     && !self.wide()
                 {

@@ -25,7 +25,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::app::{App, Conn, LineKind, Tab};
+use super::app::{Action, App, Conn, LineKind, Tab};
 use super::keymap::Keymap;
 use super::theme::Theme;
 
@@ -94,52 +94,129 @@ pub fn render(app: &App, keymap: &Keymap, theme: &Theme, frame: &mut Frame) {
     }
 }
 
-fn render_header(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
-    let t = cx.theme;
-    let mut spans: Vec<Span<'_>> = Vec::new();
-    for tab in Tab::ALL {
-        let label = format!(" {} {} ", tab.index() + 1, tab.title());
-        if tab == app.tab {
-            spans.push(Span::styled(label, t.tab_active()));
-        } else {
-            spans.push(Span::styled(label, t.dim()));
-        }
-    }
-    let mut right: Vec<Span<'_>> = Vec::new();
+/// The header's right side: the badges and who this console acts as.
+fn header_right(app: &App) -> Vec<(String, HeaderPart)> {
+    let mut right = Vec::new();
     if app.session.danger {
-        right.push(Span::styled(" [PROD] ", t.danger_badge()));
-        right.push(Span::raw(" "));
+        right.push((" [PROD] ".to_owned(), HeaderPart::Danger));
+        right.push((" ".to_owned(), HeaderPart::Plain));
     }
     if app.session.demo {
-        right.push(Span::styled("[DEMO] ", t.warn()));
+        right.push(("[DEMO] ".to_owned(), HeaderPart::Warn));
     }
-    right.push(Span::styled(
+    right.push((
         crate::tui::session::profile_label(app.me.as_ref(), &app.session.profile),
-        t.title(),
+        HeaderPart::Title,
     ));
+    right
+}
+
+#[derive(Clone, Copy)]
+enum HeaderPart {
+    Danger,
+    Warn,
+    Title,
+    Plain,
+}
+
+/// The tab labels as the header draws them at `width`, from the left edge: full names when
+/// they fit beside the right side, else numbers with only the current tab named (the badge
+/// matters more). Drawing and mouse clicks both use this, so they agree.
+fn tab_labels(app: &App, width: u16) -> (Vec<(Tab, String)>, bool) {
+    let full: Vec<(Tab, String)> = Tab::ALL
+        .iter()
+        .map(|t| (*t, format!(" {} {} ", t.index() + 1, t.title())))
+        .collect();
+    let right: usize = header_right(app)
+        .iter()
+        .map(|(s, _)| s.chars().count())
+        .sum();
+    let left: usize = full.iter().map(|(_, l)| l.chars().count()).sum();
+    if left + right < usize::from(width) {
+        return (full, true);
+    }
+    let narrow = Tab::ALL
+        .iter()
+        .map(|t| {
+            let label = format!(" {}", t.index() + 1);
+            if *t == app.tab {
+                (*t, format!("{label}:{}", t.title()))
+            } else {
+                (*t, label)
+            }
+        })
+        .collect();
+    (narrow, false)
+}
+
+fn render_header(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
+    let t = cx.theme;
+    let (labels, wide) = tab_labels(app, area.width);
+    let mut spans: Vec<Span<'_>> = labels
+        .into_iter()
+        .map(|(tab, label)| {
+            if tab == app.tab {
+                Span::styled(label, t.tab_active())
+            } else {
+                Span::styled(label, t.dim())
+            }
+        })
+        .collect();
+    let right: Vec<Span<'_>> = header_right(app)
+        .into_iter()
+        .map(|(text, part)| match part {
+            HeaderPart::Danger => Span::styled(text, t.danger_badge()),
+            HeaderPart::Warn => Span::styled(text, t.warn()),
+            HeaderPart::Title => Span::styled(text, t.title()),
+            HeaderPart::Plain => Span::raw(text),
+        })
+        .collect();
     let right_width: usize = right.iter().map(|s| s.content.chars().count()).sum();
     let left_width: usize = spans.iter().map(|s| s.content.chars().count()).sum();
     let width = usize::from(area.width);
-    if left_width + right_width < width {
+    if wide {
         spans.push(Span::raw(" ".repeat(width - left_width - right_width)));
-        spans.extend(right);
     } else {
-        // Narrow: the badge matters more than tab names.
-        spans = Tab::ALL
-            .iter()
-            .map(|tab| {
-                let label = format!(" {}", tab.index() + 1);
-                if *tab == app.tab {
-                    Span::styled(format!("{label}:{}", tab.title()), t.tab_active())
-                } else {
-                    Span::styled(label, t.dim())
-                }
-            })
-            .collect();
         spans.push(Span::raw(" "));
-        spans.extend(right);
     }
+    spans.extend(right);
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// What a mouse click at (`column`, `row`) of a `width` x `height` terminal does, from the
+/// layout the frame was drawn with: a tab in the header opens it; a row of the Keys table
+/// selects it, and a click on the selected row opens it. Nothing while a modal, a typed line
+/// or the expired screen is up, or on a terminal below the minimum size.
+pub fn click(app: &App, (width, height): (u16, u16), column: u16, row: u16) -> Option<Action> {
+    if width < MIN_SIZE.0
+        || height < MIN_SIZE.1
+        || !app.modals.is_empty()
+        || app.line.is_some()
+        || app.expired.is_some()
+    {
+        return None;
+    }
+    if row == 0 {
+        let mut x = 0u16;
+        for (tab, label) in tab_labels(app, width).0 {
+            let w = u16::try_from(label.chars().count()).unwrap_or(u16::MAX);
+            if (x..x.saturating_add(w)).contains(&column) {
+                return Some(Action::GoTab(tab));
+            }
+            x = x.saturating_add(w);
+        }
+        return None;
+    }
+    // The body starts on row 2; the Keys table's top border and header row take two more.
+    let first = 4u16;
+    if app.tab != Tab::Keys || app.conn != Conn::Ready || row < first {
+        return None;
+    }
+    let table_rows = usize::from(height.saturating_sub(first + 2));
+    let table_rows = table_rows.min(app.table_height().max(1));
+    let i = usize::from(row - first);
+    let pos = app.keys.offset + i;
+    (i < table_rows && pos < app.keys.shown()).then_some(Action::SelectRow(pos))
 }
 
 fn render_crumb(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
