@@ -10,7 +10,11 @@ use crate::fixtures::{app, render};
 #[test]
 fn a_click_opens_the_tab_under_it_at_every_width() {
     let a = app(3, (80, 24));
-    let header = render(&a, (80, 24)).lines().next().unwrap_or_default().to_owned();
+    let header = render(&a, (80, 24))
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     // Where " 4 Usage " is drawn.
     let x = u16::try_from(header.find("4 Usage").expect("drawn")).expect("x");
     assert_eq!(click(&a, (80, 24), x, 0), Some(Action::GoTab(Tab::Usage)));
@@ -18,7 +22,11 @@ fn a_click_opens_the_tab_under_it_at_every_width() {
     assert_eq!(click(&a, (80, 24), 79, 0), None, "the profile is not a tab");
     // Narrow: numbers only; the click still finds the tab drawn there.
     let a = app(3, (44, 12));
-    let header = render(&a, (44, 12)).lines().next().unwrap_or_default().to_owned();
+    let header = render(&a, (44, 12))
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let x = u16::try_from(header.find(" 3").expect("drawn") + 1).expect("x");
     assert_eq!(click(&a, (44, 12), x, 0), Some(Action::GoTab(Tab::Domains)));
 }
