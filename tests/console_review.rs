@@ -6,85 +6,28 @@
 //! owner, disable the leaked key; and that the key detail shows where the leak was seen and
 //! how each held scope was used.
 
-use std::time::Duration;
-
 use keyconsole::api::KeyObject;
-use keyconsole::client::Client;
 use keyconsole::console::start_embedded;
 use keyconsole::tui::app::form::Field;
 use keyconsole::tui::app::modal::{Modal, Pending};
 use keyconsole::tui::app::tabs::Loadable;
-use keyconsole::tui::app::{Action, App, Command, Session, Settings, Tab};
-use keyconsole::tui::clipboard::{Clipboard, ClipboardMode, Environment};
-use keyconsole::tui::keymap::Keymap;
-use keyconsole::tui::tasks::Executor;
-use keyconsole::tui::theme::Theme;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use tokio::sync::mpsc::UnboundedReceiver;
+use keyconsole::tui::app::{Action, App, Tab};
 use tui_input::InputRequest;
 
-struct Console {
-    app: App,
-    exec: Executor,
-    rx: UnboundedReceiver<Action>,
-}
+#[path = "support/mod.rs"]
+mod support;
+use support::console::Console;
 
-impl Console {
-    fn run(&mut self, cmds: Vec<Command>) {
-        for c in cmds {
-            let _ = self.exec.run(c);
-        }
-    }
-
-    /// Apply a user action and run what it asks for.
-    fn press(&mut self, a: Action) {
-        let cmds = self.app.update(a);
-        self.run(cmds);
-    }
-
-    /// Feed results back until `done` holds (at most 20 s).
-    async fn until(&mut self, what: &str, done: impl Fn(&App) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while !done(&self.app) {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let Ok(Some(a)) = tokio::time::timeout(left, self.rx.recv()).await else {
-                panic!("timed out waiting for {what}; toast: {:?}", self.app.toast);
-            };
-            let cmds = self.app.update(a);
-            self.run(cmds);
-        }
-    }
-
-    fn screen(&self) -> String {
-        let (w, h) = self.app.size;
-        let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
-        term.draw(|f| {
-            keyconsole::tui::views::render(&self.app, &Keymap::default(), &Theme::mono(), f)
-        })
-        .expect("draw");
-        let buf = term.backend().buffer().clone();
-        let mut out = String::new();
-        for y in 0..h {
-            for x in 0..w {
-                out.push_str(buf[(x, y)].symbol());
-            }
-            out.push('\n');
-        }
-        out
-    }
-
-    fn select(&mut self, kind: &str, name_starts: &str) -> KeyObject {
-        let i = self
-            .app
-            .review
-            .findings()
-            .iter()
-            .position(|f| f.kind == kind && f.key.name.starts_with(name_starts))
-            .unwrap_or_else(|| panic!("a {kind} finding for {name_starts}"));
-        self.app.review.selected = i;
-        self.app.review.findings()[i].key.clone()
-    }
+fn select(c: &mut Console, kind: &str, name_starts: &str) -> KeyObject {
+    let i = c
+        .app
+        .review
+        .findings()
+        .iter()
+        .position(|f| f.kind == kind && f.key.name.starts_with(name_starts))
+        .unwrap_or_else(|| panic!("a {kind} finding for {name_starts}"));
+    c.app.review.selected = i;
+    c.app.review.findings()[i].key.clone()
 }
 
 fn review_ready(a: &App) -> bool {
@@ -96,36 +39,7 @@ async fn review_actions_change_the_keys_on_a_real_server() {
     let dir = tempfile::tempdir().expect("tempdir");
     let e = start_embedded(dir.path(), false).await.expect("embedded");
     assert!(e.demo);
-    let client = Client::new(&e.url, Some(e.token.clone())).expect("client");
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let clip = Clipboard::new(
-        ClipboardMode::Osc52,
-        Environment::from_vars(|_| None, false),
-        Box::new(std::io::sink()),
-    );
-    let session = Session {
-        profile: "local".into(),
-        url: e.url.clone(),
-        danger: false,
-        demo: true,
-    };
-    let mut c = Console {
-        app: App::new(
-            session,
-            Settings::default(),
-            chrono::Utc::now(),
-            tokio::time::Instant::now(),
-        ),
-        exec: Executor::new(client.clone(), tx, clip),
-        rx,
-    };
-    c.press(Action::Resize(120, 40));
-    let start = c.app.start();
-    c.run(start);
-    c.until("the first page of keys", |a| {
-        !a.keys.rows.is_empty() && !a.keys.loading
-    })
-    .await;
+    let (mut c, client) = Console::on(&e).await;
 
     // The demo shows the review at work: the leaked key first, then the other kinds.
     c.press(Action::GoTab(Tab::Review));
@@ -141,7 +55,7 @@ async fn review_actions_change_the_keys_on_a_real_server() {
     assert!(screen.contains("No owner ("), "{screen}");
 
     // Narrow an over-privileged key: the diff first, then the PATCH.
-    let globex = c.select("over_privileged", "Partner: Globex");
+    let globex = select(&mut c, "over_privileged", "Partner: Globex");
     c.press(Action::NarrowScopes);
     let Some(Modal::Confirm(confirm)) = c.app.modals.last() else {
         panic!("a confirmation: {:?}", c.app.modals);
@@ -180,7 +94,7 @@ async fn review_actions_change_the_keys_on_a_real_server() {
     );
 
     // Set an owner from a no_owner finding: the edit form, focused on the owner.
-    let nobody = c.select("no_owner", "");
+    let nobody = select(&mut c, "no_owner", "");
     c.press(Action::SetOwner);
     assert!(matches!(c.app.modals.last(), Some(Modal::Form(f)) if f.focus == Field::Owner));
     for ch in "ops-team".chars() {
@@ -200,7 +114,7 @@ async fn review_actions_change_the_keys_on_a_real_server() {
 
     // The leaked key's detail: where it was seen, and the use of each scope.
     c.until("the review reloaded", review_ready).await;
-    let leaked = c.select("leaked", "Mobile app (Android)");
+    let leaked = select(&mut c, "leaked", "Mobile app (Android)");
     c.press(Action::Enter);
     assert_eq!(c.app.tab, Tab::Keys);
     c.until("the leaked key's detail", |a| {

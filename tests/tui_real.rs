@@ -4,114 +4,16 @@
 //! token (sessions are off here) and its diagnosis agrees with it; the Audit tab's actor
 //! filter is the server's (`GET /v1/audit?actor=`), page after page.
 
-use std::time::Duration;
-
 use keyconsole::client::Client;
 use keyconsole::console::start_embedded;
 use keyconsole::tui::app::modal::Modal;
 use keyconsole::tui::app::tabs::Loadable;
 use keyconsole::tui::app::tester::{CredForm, Tester};
-use keyconsole::tui::app::{Action, App, Command, Session, Settings};
-use keyconsole::tui::clipboard::{Clipboard, ClipboardMode, Environment};
-use keyconsole::tui::keymap::Keymap;
-use keyconsole::tui::tasks::Executor;
-use keyconsole::tui::theme::Theme;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use tokio::sync::mpsc::UnboundedReceiver;
+use keyconsole::tui::app::{Action, App};
 
-struct Console {
-    app: App,
-    exec: Executor,
-    rx: UnboundedReceiver<Action>,
-}
-
-impl Console {
-    /// A console on a fresh embedded service with demo data, its first page of keys loaded.
-    async fn start(dir: &std::path::Path) -> (Console, keyconsole::console::Embedded) {
-        let e = start_embedded(dir, false).await.expect("embedded");
-        let (c, _) = Console::on(&e).await;
-        (c, e)
-    }
-
-    /// A console on a running embedded service, and a client with the console's token.
-    async fn on(e: &keyconsole::console::Embedded) -> (Console, Client) {
-        let client = Client::new(&e.url, Some(e.token.clone())).expect("client");
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let clip = Clipboard::new(
-            ClipboardMode::Osc52,
-            Environment::from_vars(|_| None, false),
-            Box::new(std::io::sink()),
-        );
-        let session = Session {
-            profile: "local".into(),
-            url: e.url.clone(),
-            danger: false,
-            demo: true,
-        };
-        let mut c = Console {
-            app: App::new(
-                session,
-                Settings::default(),
-                chrono::Utc::now(),
-                tokio::time::Instant::now(),
-            ),
-            exec: Executor::new(client.clone(), tx, clip),
-            rx,
-        };
-        c.press(Action::Resize(120, 40));
-        let start = c.app.start();
-        c.run(start);
-        c.until("the first page of keys", |a| {
-            !a.keys.rows.is_empty() && !a.keys.loading
-        })
-        .await;
-        (c, client)
-    }
-
-    fn run(&mut self, cmds: Vec<Command>) {
-        for c in cmds {
-            let _ = self.exec.run(c);
-        }
-    }
-
-    /// Apply a user action and run what it asks for.
-    fn press(&mut self, a: Action) {
-        let cmds = self.app.update(a);
-        self.run(cmds);
-    }
-
-    /// Feed results back until `done` holds (at most 20 s).
-    async fn until(&mut self, what: &str, done: impl Fn(&App) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while !done(&self.app) {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let Ok(Some(a)) = tokio::time::timeout(left, self.rx.recv()).await else {
-                panic!("timed out waiting for {what}; toast: {:?}", self.app.toast);
-            };
-            let cmds = self.app.update(a);
-            self.run(cmds);
-        }
-    }
-
-    fn screen(&self) -> String {
-        let (w, h) = self.app.size;
-        let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
-        term.draw(|f| {
-            keyconsole::tui::views::render(&self.app, &Keymap::default(), &Theme::mono(), f)
-        })
-        .expect("draw");
-        let buf = term.backend().buffer().clone();
-        let mut out = String::new();
-        for y in 0..h {
-            for x in 0..w {
-                out.push_str(buf[(x, y)].symbol());
-            }
-            out.push('\n');
-        }
-        out
-    }
-}
+#[path = "support/mod.rs"]
+mod support;
+use support::console::Console;
 
 fn tester(a: &App) -> Option<&Tester> {
     a.modals.iter().rev().find_map(|m| match m {
