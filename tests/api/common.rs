@@ -221,6 +221,19 @@ impl TestServer {
         self.state.flush_usage().await.expect("flush usage");
     }
 
+    /// The owner's org's auth events of one request id, after a flush.
+    pub async fn events_of(&self, rid: &str) -> Vec<keyconsole::api::AuthEvent> {
+        self.flush().await;
+        self.client
+            .auth_events(&keyconsole::api::AuthEventsQuery {
+                request_id: Some(rid.to_owned()),
+                ..Default::default()
+            })
+            .await
+            .expect("auth events")
+            .data
+    }
+
     /// Another organization with its owner, in the same database.
     pub async fn new_org(&self, name: &str) -> OrgCreated {
         bootstrap::create_org_with_owner(
@@ -315,6 +328,14 @@ impl TestServer {
             db: self.db.clone(),
         }
     }
+}
+
+/// The `x-request-id` of an answer.
+pub fn request_id(h: &reqwest::header::HeaderMap) -> String {
+    h.get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("x-request-id")
+        .to_owned()
 }
 
 /// A raw request with exactly these headers.

@@ -14,7 +14,7 @@ use keyconsole::server::events::EVENTS_PER_MINUTE;
 use keyconsole::storage::Retention;
 use reqwest::Method;
 
-use crate::common::{TestServer, code, raw, test_config, unknown_secret};
+use crate::common::{TestServer, code, raw, request_id, test_config, unknown_secret};
 
 const ME: &str = "/v1/me";
 
@@ -38,13 +38,6 @@ async fn all_events(s: &TestServer) -> Vec<AuthEvent> {
             None => return out,
         }
     }
-}
-
-fn request_id(h: &reqwest::header::HeaderMap) -> String {
-    h.get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("x-request-id")
-        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -308,17 +301,9 @@ fn proxies(nets: &[&str], header: ForwardedHeader) -> TrustedProxies {
 }
 
 async fn event_ip(s: &TestServer, rid: &str) -> String {
-    s.flush().await;
-    let ev = s
-        .client
-        .auth_events(&AuthEventsQuery {
-            request_id: Some(rid.to_owned()),
-            ..Default::default()
-        })
-        .await
-        .expect("events");
-    assert_eq!(ev.data.len(), 1, "{rid}");
-    ev.data[0].ip.clone()
+    let ev = s.events_of(rid).await;
+    assert_eq!(ev.len(), 1, "{rid}");
+    ev[0].ip.clone()
 }
 
 #[tokio::test]

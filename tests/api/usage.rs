@@ -10,7 +10,7 @@ use keyconsole::server::clock::Clock;
 use keyconsole::storage::Retention;
 use reqwest::Method;
 
-use crate::common::{TestServer, raw, test_config};
+use crate::common::{TestServer, raw, request_id, test_config};
 
 fn minute_total(u: &keyconsole::api::KeyUsage) -> (u64, u64, u64, u64) {
     u.buckets.iter().fold((0, 0, 0, 0), |a, b| {
@@ -179,27 +179,16 @@ async fn a_429_is_counted_for_a_cached_key_and_is_an_auth_event() {
         (st, body["error"]["code"].as_str()),
         (429, Some("rate_limited"))
     );
-    let rid = h
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("rid")
-        .to_owned();
+    let rid = request_id(&h);
     // Let the owner (same address) read again.
     s.clock.advance(chrono::Duration::seconds(61));
     s.flush().await;
     assert_eq!(usage_of(&s, &k.key.id).await, (0, 1, 0, 1));
-    let ev = s
-        .client
-        .auth_events(&AuthEventsQuery {
-            request_id: Some(rid),
-            ..Default::default()
-        })
-        .await
-        .expect("events");
-    assert_eq!(ev.data.len(), 1, "the 429 is an auth event");
-    assert_eq!(ev.data[0].code, "rate_limited");
-    assert_eq!(ev.data[0].status, 429);
-    assert_eq!(ev.data[0].key_id.as_deref(), Some(k.key.id.as_str()));
+    let ev = s.events_of(&rid).await;
+    assert_eq!(ev.len(), 1, "the 429 is an auth event");
+    assert_eq!(ev[0].code, "rate_limited");
+    assert_eq!(ev[0].status, 429);
+    assert_eq!(ev[0].key_id.as_deref(), Some(k.key.id.as_str()));
 }
 
 #[tokio::test]
@@ -284,11 +273,7 @@ async fn auth_events_are_found_by_request_id() {
     )
     .await;
     assert_eq!(status, 403);
-    let rid = h
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("rid")
-        .to_owned();
+    let rid = request_id(&h);
     // A wrong secret sent with a real public key is still attributed to that key's org.
     let mut fill = |b: &mut [u8]| keyconsole::server::os_random(b);
     let wrong = keyconsole::domain::key::Secret::generate(
@@ -305,22 +290,10 @@ async fn auth_events_are_found_by_request_id() {
     )
     .await;
     assert_eq!(status, 401);
-    let rid2 = h2
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("rid")
-        .to_owned();
-    s.flush().await;
-    let ev = s
-        .client
-        .auth_events(&AuthEventsQuery {
-            request_id: Some(rid.clone()),
-            ..Default::default()
-        })
-        .await
-        .expect("events");
-    assert_eq!(ev.data.len(), 1);
-    let e = &ev.data[0];
+    let rid2 = request_id(&h2);
+    let ev = s.events_of(&rid).await;
+    assert_eq!(ev.len(), 1);
+    let e = &ev[0];
     assert_eq!(e.code, "insufficient_scope");
     assert_eq!(e.status, 403);
     assert_eq!(e.key_id.as_deref(), Some(k.key.id.as_str()));
@@ -332,18 +305,11 @@ async fn auth_events_are_found_by_request_id() {
     );
     assert_eq!(e.origin.as_deref(), Some("https://shop.example.com"));
     assert_eq!(e.ip, "127.0.0.1");
-    let ev2 = s
-        .client
-        .auth_events(&AuthEventsQuery {
-            request_id: Some(rid2),
-            ..Default::default()
-        })
-        .await
-        .expect("events");
-    assert_eq!(ev2.data.len(), 1);
-    assert_eq!(ev2.data[0].code, "invalid_key");
-    assert!(ev2.data[0].required_scopes.is_empty());
-    assert_eq!(ev2.data[0].key_id.as_deref(), Some(k.key.id.as_str()));
+    let ev2 = s.events_of(&rid2).await;
+    assert_eq!(ev2.len(), 1);
+    assert_eq!(ev2[0].code, "invalid_key");
+    assert!(ev2[0].required_scopes.is_empty());
+    assert_eq!(ev2[0].key_id.as_deref(), Some(k.key.id.as_str()));
     // Filters by key and code; allowed requests are not events.
     let by_key = s
         .client
@@ -393,21 +359,9 @@ async fn stored_origin_and_app_id_are_capped() {
     )
     .await;
     assert_eq!(status, 403);
-    let rid = h
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("rid")
-        .to_owned();
-    s.flush().await;
-    let ev = s
-        .client
-        .auth_events(&AuthEventsQuery {
-            request_id: Some(rid),
-            ..Default::default()
-        })
-        .await
-        .expect("events");
-    let stored = ev.data[0].origin.as_deref().expect("origin");
+    let rid = request_id(&h);
+    let ev = s.events_of(&rid).await;
+    let stored = ev[0].origin.as_deref().expect("origin");
     assert_eq!(stored.chars().count(), 256);
     assert!(origin.starts_with(stored));
 }
@@ -657,22 +611,10 @@ async fn a_verify_refused_for_scopes_records_what_it_needed() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["code"], "insufficient_scope", "{body}");
-    let rid = h
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("rid")
-        .to_owned();
-    s.flush().await;
-    let ev = s
-        .client
-        .auth_events(&AuthEventsQuery {
-            request_id: Some(rid),
-            ..Default::default()
-        })
-        .await
-        .expect("events");
-    assert_eq!(ev.data.len(), 1, "{:?}", ev.data);
-    assert_eq!(ev.data[0].key_id.as_deref(), Some(k.key.id.as_str()));
+    let rid = request_id(&h);
+    let ev = s.events_of(&rid).await;
+    assert_eq!(ev.len(), 1, "{:?}", ev);
+    assert_eq!(ev[0].key_id.as_deref(), Some(k.key.id.as_str()));
     // What the call required, as a 403's body says it (the console names the missing one).
-    assert_eq!(ev.data[0].required_scopes, ["runs:read", "webhooks:write"]);
+    assert_eq!(ev[0].required_scopes, ["runs:read", "webhooks:write"]);
 }
