@@ -357,17 +357,19 @@ impl Drop for AbortOnDrop {
 /// Keep listening for change hints (PostgreSQL `NOTIFY`); the polls go on regardless, so a
 /// listener that is down only costs latency (up to [`POLL_EVERY`]), never a missed change.
 async fn listen(state: AppState) {
-    let mut failing = false;
+    // Retried every second; said at most once a minute, so an outage is one line, not
+    // sixty, and a later one is said again.
+    let mut said: Option<Instant> = None;
     loop {
         if let Err(e) = state.store.listen_changes(&state.feed.hint).await {
-            if !failing {
+            if said.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
                 tracing::warn!(
                     error = %e,
                     "change listener failed; changes are still read every {} ms",
                     POLL_EVERY.as_millis()
                 );
+                said = Some(Instant::now());
             }
-            failing = true;
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }

@@ -46,7 +46,12 @@ impl KeyFilter {
         let mut text: Vec<&str> = Vec::new();
         for word in line.split_whitespace() {
             let Some((prefix, value)) = word.split_once(':') else {
-                text.push(word);
+                // `*` on its own is the scope that grants everything.
+                if word == "*" {
+                    f.set_scope(word);
+                } else {
+                    text.push(word);
+                }
                 continue;
             };
             let value = value.trim();
@@ -76,10 +81,6 @@ impl KeyFilter {
                 _ if Scope::parse(word).is_ok() => f.set_scope(word),
                 _ => text.push(word),
             }
-        }
-        if line.split_whitespace().any(|w| w == "*") {
-            text.retain(|w| *w != "*");
-            f.set_scope("*");
         }
         f.text = text.join(" ");
         f
