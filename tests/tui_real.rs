@@ -238,3 +238,116 @@ async fn the_audit_actor_filter_is_the_servers_and_pages() {
     assert!(flat.contains("− keys:read"), "{flat}");
     e.stop().await;
 }
+
+/// Undo from the audit log against the real server: `u` on an edit's entry sets the key
+/// back (the undo is audited itself); when the key changes between the question and the
+/// answer, the PATCH's If-Match is refused, said, and the other change stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undo_sets_a_key_back_and_a_conflict_overwrites_nothing() {
+    use keyconsole::api::{CreateKeyRequest, UpdateKeyRequest};
+    use keyconsole::tui::app::Tab;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = start_embedded(dir.path(), false).await.expect("embedded");
+    let owner = Client::new(&e.url, Some(e.token.clone())).expect("client");
+    let target = owner
+        .create_key(&CreateKeyRequest {
+            name: "Undo me".into(),
+            scopes: Some(vec!["runs:read".into()]),
+            ..Default::default()
+        })
+        .await
+        .expect("key")
+        .key;
+    let rename = |name: &str| UpdateKeyRequest {
+        name: Some(name.into()),
+        scopes: Some(vec!["runs:read".into(), "runs:write".into()]),
+        ..Default::default()
+    };
+    owner
+        .update_key(&target.id, &rename("Undo me (renamed)"), None)
+        .await
+        .expect("edit");
+    let (mut c, _) = Console::on(&e).await;
+    c.press(Action::GoTab(Tab::Audit));
+    c.until("the audit log", |a| a.audit.loaded && !a.audit.loading)
+        .await;
+    let edit = |a: &App| {
+        a.audit
+            .rows
+            .iter()
+            .position(|r| r.key_id.as_deref() == Some(&target.id) && r.action == "key.updated")
+            .expect("the edit's entry")
+    };
+    c.app.audit.selected = edit(&c.app);
+    c.press(Action::Undo);
+    c.until("the undo's question", |a| {
+        matches!(a.modals.last(), Some(Modal::Confirm(_)))
+    })
+    .await;
+    let Some(Modal::Confirm(q)) = c.app.modals.last() else {
+        unreachable!()
+    };
+    let body = q.body.join("\n");
+    assert!(body.contains("name: Undo me (renamed) → Undo me"), "{body}");
+    assert!(body.contains("− runs:write"), "{body}");
+    c.press(Action::Yes);
+    c.until("the undo", |a| {
+        a.toast
+            .as_ref()
+            .is_some_and(|t| t.text.starts_with("Undone"))
+    })
+    .await;
+    let now = owner.get_key(&target.id).await.expect("key");
+    assert_eq!(now.name, "Undo me");
+    assert_eq!(now.scopes, vec!["runs:read".to_owned()]);
+    c.until("the log again", |a| a.audit.loaded && !a.audit.loading)
+        .await;
+    assert_eq!(
+        c.app.audit.rows[0].actor.id,
+        c.app
+            .me
+            .as_ref()
+            .and_then(|m| m.key.as_ref())
+            .expect("me")
+            .id,
+        "the undo is an entry of its own, by the console's key"
+    );
+
+    // Again, but someone edits the key while the question is open.
+    owner
+        .update_key(&target.id, &rename("Renamed twice"), None)
+        .await
+        .expect("edit");
+    c.press(Action::Refresh);
+    c.until("the log", |a| {
+        a.audit.loaded && !a.audit.loading && a.audit.rows.len() > 1
+    })
+    .await;
+    c.app.audit.selected = edit(&c.app);
+    c.press(Action::Undo);
+    c.until("the undo's question", |a| {
+        matches!(a.modals.last(), Some(Modal::Confirm(_)))
+    })
+    .await;
+    owner
+        .update_key(
+            &target.id,
+            &UpdateKeyRequest {
+                description: Some(Some("edited meanwhile".into())),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .expect("the other edit");
+    c.press(Action::Yes);
+    c.until("the refusal", |a| {
+        a.toast
+            .as_ref()
+            .is_some_and(|t| t.text.starts_with("Not undone"))
+    })
+    .await;
+    let now = owner.get_key(&target.id).await.expect("key");
+    assert_eq!(now.name, "Renamed twice", "nothing overwritten");
+    assert_eq!(now.description.as_deref(), Some("edited meanwhile"));
+}

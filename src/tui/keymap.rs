@@ -492,6 +492,14 @@ pub fn defaults() -> Vec<Binding> {
             true,
         ),
         b(C::Keys, ch('m'), Action::Mark, "mark", "mark", false),
+        b(
+            C::Keys,
+            ch('u'),
+            Action::Undo,
+            "undo_latest",
+            "undo its latest change",
+            false,
+        ),
         b(C::Keys, ch('t'), Action::TestKey, "test_key", "test", true),
         // Request tester
         b(
@@ -1066,6 +1074,14 @@ pub fn defaults() -> Vec<Binding> {
             Action::Enter,
             "audit_open",
             "details",
+            true,
+        ),
+        b(
+            C::Audit,
+            ch('u'),
+            Action::Undo,
+            "undo",
+            "undo this change",
             true,
         ),
         // Line input

@@ -454,6 +454,27 @@ impl Executor {
                     let _ = tx.send(Action::LookedUp(Box::new(lookup)));
                 });
             }
+            Command::PrepareUndo { key_id, entry } => spawn(
+                tx,
+                async move {
+                    let key = c.get_key(&key_id).await?;
+                    let entry = match entry {
+                        Some(e) => Some(*e),
+                        None => c
+                            .audit(&AuditQuery {
+                                limit: Some(1),
+                                key_id: Some(key_id),
+                                ..AuditQuery::default()
+                            })
+                            .await?
+                            .data
+                            .into_iter()
+                            .next(),
+                    };
+                    Ok((entry, key))
+                },
+                |r| Action::UndoReady(Box::new(r)),
+            ),
             Command::LoadReview => spawn(
                 tx,
                 async move { c.review(&crate::api::ReviewQuery::default()).await },

@@ -255,6 +255,22 @@ pub fn audit() -> Vec<AuditEntry> {
         .collect()
 }
 
+/// The Audit tab open on the fixture log (`audit()`), as the server answered it.
+pub fn on_audit(a: &mut App) {
+    let _ = a.update(Action::GoTab(keyconsole::tui::app::Tab::Audit));
+    let generation = a.audit.generation;
+    let _ = a.update(Action::AuditLoaded {
+        generation,
+        append: false,
+        result: Ok(Page {
+            data: audit(),
+            next_cursor: None,
+            total: None,
+            total_is_lower_bound: false,
+        }),
+    });
+}
+
 /// Render to text (monochrome), one line per row.
 pub fn render(app: &App, size: (u16, u16)) -> String {
     let backend = TestBackend::new(size.0, size.1);

@@ -15,4 +15,5 @@ mod snapshots;
 mod tester;
 mod timers;
 mod truncation;
+mod undo;
 mod update;

@@ -1,7 +1,7 @@
 //! `TestBackend` + insta snapshots of every tab and modal at 80x24 and 120x40, in the empty,
 //! loading, error, masked and revealed states. Monochrome, so the text carries the meaning.
 
-use keyconsole::api::{CreateKeyResponse, Page};
+use keyconsole::api::CreateKeyResponse;
 use keyconsole::domain::key::Secret;
 use keyconsole::tui::app::tabs::Loadable;
 use keyconsole::tui::app::{Action, App, Conn, Settings, Tab, UiError};
@@ -230,18 +230,7 @@ fn other_tabs() {
     });
     snap("audit_ready", |size| {
         let mut a = app(5, size);
-        let _ = a.update(Action::GoTab(Tab::Audit));
-        let generation = a.audit.generation;
-        let _ = a.update(Action::AuditLoaded {
-            generation,
-            append: false,
-            result: Ok(Page {
-                data: fixtures::audit(),
-                next_cursor: None,
-                total: None,
-                total_is_lower_bound: false,
-            }),
-        });
+        fixtures::on_audit(&mut a);
         a
     });
 }

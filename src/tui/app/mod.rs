@@ -17,6 +17,7 @@ pub mod session;
 pub mod support;
 pub mod tabs;
 pub mod tester;
+pub mod undo;
 mod update;
 
 pub use update::explain;
@@ -347,6 +348,9 @@ pub enum Action {
     CycleAuditAction,
     /// Audit tab: only entries by the selected row's actor (toggle).
     FilterAuditActor,
+    /// Undo a change: the selected Audit entry, or the selected key's latest one (the diff
+    /// first, then one confirmation).
+    Undo,
     /// Open the rotation wizard (or the monitor of a rotation in progress).
     RotateKey,
     /// Mark the selected key for a bulk action.
@@ -491,6 +495,9 @@ pub enum Action {
         /// Outcome.
         result: TaskResult<crate::api::ScopeUsage>,
     },
+    /// An undo's audit entry (the key's newest when none was chosen; `None`: it has none)
+    /// and the key as it is now.
+    UndoReady(Box<TaskResult<(Option<AuditEntry>, KeyObject)>>),
     /// A leaked key's sightings arrived (for its detail).
     SightingsLoaded {
         /// The key.
@@ -515,6 +522,8 @@ pub enum EditOrigin {
     Wizard,
     /// A Review tab action (narrowing scopes).
     Review,
+    /// Undoing an audit entry's change.
+    Undo,
 }
 
 /// Side effects, run by `tui::tasks`.
@@ -631,6 +640,13 @@ pub enum Command {
     LoadScopeUsage(String),
     /// `GET /v1/keys/{id}/leaks` (newest first).
     LoadSightings(String),
+    /// Read a key as it is now, and the audit entry to undo (the key's newest when `None`).
+    PrepareUndo {
+        /// The key.
+        key_id: String,
+        /// The entry chosen in the Audit tab.
+        entry: Option<Box<AuditEntry>>,
+    },
 }
 
 /// The item after (or before) `current` in `items`, wrapping around; the first item when

@@ -67,6 +67,7 @@ impl Action {
             | Action::FilterAuditKey
             | Action::CycleAuditAction
             | Action::FilterAuditActor
+            | Action::Undo
             | Action::Messages
             | Action::RotateKey
             | Action::Mark
@@ -110,7 +111,8 @@ impl Action {
             | Action::ClipboardCleared(_)
             | Action::ReviewLoaded(_)
             | Action::ScopeUsageLoaded { .. }
-            | Action::SightingsLoaded { .. } => false,
+            | Action::SightingsLoaded { .. }
+            | Action::UndoReady(_) => false,
         }
     }
 }

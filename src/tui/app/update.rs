@@ -475,6 +475,7 @@ impl App {
                 }
                 Vec::new()
             }
+            Action::UndoReady(r) => self.undo_ready(*r),
             a @ (Action::ReviewLoaded(_)
             | Action::ScopeUsageLoaded { .. }
             | Action::SightingsLoaded { .. }) => self.review_result(a),
@@ -613,7 +614,7 @@ impl App {
         c
     }
 
-    fn load_audit(&mut self, append: bool) -> Vec<Command> {
+    pub(super) fn load_audit(&mut self, append: bool) -> Vec<Command> {
         if !append {
             self.audit.generation += 1;
         }
@@ -677,6 +678,7 @@ impl App {
                 self.wizard_finished(Ok(k));
             }
             Err(e) if origin == EditOrigin::Wizard => self.wizard_finished(Err(e)),
+            r if origin == EditOrigin::Undo => return self.undo_done(r),
             r if origin == EditOrigin::Review => {
                 if let Ok(k) = &r {
                     self.keys.replace(k.clone());
@@ -711,7 +713,7 @@ impl App {
                         self.domains.refused = None;
                         self.toast(format!("Allowed domains of {name} saved"), false);
                     }
-                    EditOrigin::Wizard | EditOrigin::Review => {}
+                    EditOrigin::Wizard | EditOrigin::Review | EditOrigin::Undo => {}
                 }
             }
             Err(e) => {
@@ -736,7 +738,7 @@ impl App {
                         self.domains.saving = false;
                         self.domains.refused = Some(text);
                     }
-                    EditOrigin::Wizard | EditOrigin::Review => {}
+                    EditOrigin::Wizard | EditOrigin::Review | EditOrigin::Undo => {}
                 }
             }
         }
@@ -1147,7 +1149,7 @@ impl App {
                 }
             }
             EditOrigin::Domains => self.domains.saving = false,
-            EditOrigin::Toggle | EditOrigin::Wizard | EditOrigin::Review => {}
+            EditOrigin::Toggle | EditOrigin::Wizard | EditOrigin::Review | EditOrigin::Undo => {}
         }
         self.toast("Cancelled: nothing was changed", false);
     }
@@ -1508,6 +1510,7 @@ impl App {
                 }
             }
             Action::BulkRotate => return self.open_bulk(),
+            Action::Undo => return self.ask_undo(),
             Action::RespondLeak => self.respond_leak_selected(),
             _ => {}
         }
@@ -1791,6 +1794,7 @@ impl App {
                 a.selected = super::list_move(&nav, a.selected, n, h).unwrap_or(a.selected);
                 a.detail_scroll = 0;
             }
+            Action::Undo => return self.ask_undo(),
             Action::FilterAuditKey => {
                 a.key_filter = match (&a.key_filter, self.keys.selected_key()) {
                     (Some(_), _) | (None, None) => None,

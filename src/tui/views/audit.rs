@@ -152,6 +152,14 @@ fn render_detail(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, e: &Aud
             .into_iter()
             .map(|l| Line::from(format!("  {l}"))),
     );
+    lines.push(Line::default());
+    lines.push(match crate::tui::app::undo::not_reversible(&e.action) {
+        None => Line::from(vec![
+            Span::styled("u", t.key()),
+            Span::raw(" undo: sets back each field that still has its new value (the diff first)"),
+        ]),
+        Some(why) => Line::from(Span::styled(format!("Cannot be undone: {why}"), t.dim())),
+    });
     let title = format!(
         " Entry {} of {} (j/k previous/next, PgUp/PgDn scroll, Esc back) ",
         a.selected + 1,
