@@ -220,6 +220,8 @@ pub struct Config {
     pub clipboard: ClipboardSettings,
     /// Display behaviour (`[ui]`).
     pub ui: UiSettings,
+    /// Colours (`[theme]`): named ANSI colours or `#rrggbb`; unset ones are the terminal's.
+    pub theme: ThemeSettings,
     /// Keymap overrides: action name to raw key spec, parsed elsewhere (`[keys]`).
     pub keys: BTreeMap<String, String>,
 }
@@ -273,6 +275,55 @@ pub struct UiSettings {
     /// How often the key list on screen is loaded again, in [`REFRESH_RANGE`] or 0 for
     /// never (default 30; paused while a form, a dialog or a typed line is open).
     pub refresh_seconds: u64,
+    /// Draw with ASCII only (`true`), or never (`false`); unset: ASCII when the locale
+    /// (`LC_ALL`, `LC_CTYPE`, `LANG`) does not say UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ascii: Option<bool>,
+}
+
+/// `[theme]`: the console's colours, each a named ANSI colour (`cyan`, `bright-red`,
+/// `dark-gray`, `default`) or `#rrggbb`; checked by `tui::theme::parse_color`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThemeSettings {
+    /// The active tab, keys in the hint row, focused fields (default `cyan`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accent: Option<String>,
+    /// Good states (default `green`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ok: Option<String>,
+    /// Warnings (default `yellow`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warn: Option<String>,
+    /// Errors and the `[PROD]` badge (default `red`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Secondary text (default `dark-gray`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dim: Option<String>,
+    /// The selected row's background (default: reversed video).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selection: Option<String>,
+}
+
+impl ThemeSettings {
+    /// The value set for one of `tui::theme::PALETTE_KEYS`.
+    pub fn get(&self, key: &str) -> Option<String> {
+        match key {
+            "accent" => self.accent.clone(),
+            "ok" => self.ok.clone(),
+            "warn" => self.warn.clone(),
+            "error" => self.error.clone(),
+            "dim" => self.dim.clone(),
+            "selection" => self.selection.clone(),
+            _ => None,
+        }
+    }
+
+    /// The palette these settings give.
+    pub fn palette(&self) -> Result<crate::tui::theme::Palette, (String, String)> {
+        crate::tui::theme::Palette::with(|k| self.get(k))
+    }
 }
 
 impl Default for UiSettings {
@@ -281,6 +332,7 @@ impl Default for UiSettings {
             reveal_seconds: 20,
             mouse: false,
             refresh_seconds: 30,
+            ascii: None,
         }
     }
 }
@@ -497,6 +549,10 @@ fn validate(path: &Path, config: &Config) -> Result<(), ConfigError> {
             )
         })?;
     }
+    config
+        .theme
+        .palette()
+        .map_err(|(field, problem)| invalid(field, problem))?;
     for (action, spec) in &config.keys {
         if action.trim().is_empty() {
             return Err(invalid(
@@ -1086,6 +1142,36 @@ refresh = "ctrl-r"
         assert!(msg.contains("default_profile"), "{msg}");
         assert!(msg.contains("`prd`"), "{msg}");
         assert!(msg.contains("prod"), "{msg}");
+    }
+
+    #[test]
+    fn theme_colours_and_ascii_are_read_and_a_bad_colour_names_its_key() {
+        let (_d, result) = load_text(
+            "[ui]\nascii = true\n[theme]\naccent = \"bright-magenta\"\nselection = \"#303030\"\n",
+        );
+        let c = result.expect("valid");
+        assert_eq!(c.ui.ascii, Some(true));
+        let p = c.theme.palette().expect("palette");
+        assert_eq!(p.accent, ratatui::style::Color::LightMagenta);
+        assert_eq!(
+            p.selection,
+            Some(ratatui::style::Color::Rgb(0x30, 0x30, 0x30))
+        );
+        let (_d, result) = load_text("");
+        assert_eq!(
+            result.expect("empty").ui.ascii,
+            None,
+            "unset: from the locale"
+        );
+        let msg = load_err("[theme]\nwarn = \"orange\"\n");
+        assert!(
+            msg.contains("`theme.warn`") && msg.contains("orange") && msg.contains("#rrggbb"),
+            "{msg}"
+        );
+        let msg = load_err("[theme]\naccent = \"#12\"\n");
+        assert!(msg.contains("`theme.accent`"), "{msg}");
+        let msg = load_err("[theme]\naccnet = \"red\"\n");
+        assert!(msg.contains("accnet"), "an unknown key is named: {msg}");
     }
 
     #[test]

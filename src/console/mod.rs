@@ -382,7 +382,7 @@ pub async fn run(args: ConsoleArgs) -> Result<(), CliError> {
         keymap,
         mouse: args.mouse || cfg.ui.mouse,
         clipboard,
-        theme: Theme::from_env(),
+        theme: Theme::new(cfg.theme.palette().unwrap_or_default(), cfg.ui.ascii),
     };
     let mut embedded: Option<Embedded> = None;
     let target = if let Some(url) = &args.url {

@@ -273,10 +273,14 @@ pub fn on_audit(a: &mut App) {
 
 /// Render to text (monochrome), one line per row.
 pub fn render(app: &App, size: (u16, u16)) -> String {
+    render_with(app, size, Theme::mono())
+}
+
+/// Render to text with this theme, one line per row.
+pub fn render_with(app: &App, size: (u16, u16), theme: Theme) -> String {
     let backend = TestBackend::new(size.0, size.1);
     let mut term = Terminal::new(backend).expect("terminal");
     let keymap = Keymap::default();
-    let theme = Theme::mono();
     term.draw(|f| keyconsole::tui::views::render(app, &keymap, &theme, f))
         .expect("draw");
     let buf = term.backend().buffer().clone();

@@ -1,6 +1,7 @@
 //! The console without a terminal: pure `update` tests, `TestBackend` snapshots, secret-leak
 //! checks and timers on tokio's paused clock.
 
+mod ascii;
 mod audit;
 mod drill;
 mod fixtures;

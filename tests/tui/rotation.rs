@@ -13,7 +13,7 @@ use keyconsole::tui::app::{Action, App, Command, EditOrigin, TimerKind};
 
 use crate::fixtures::{SECRET, app, app_with, key, now, render};
 
-fn usage(id: &str, per_minute: &[u64]) -> KeyUsage {
+pub(crate) fn usage(id: &str, per_minute: &[u64]) -> KeyUsage {
     let n = per_minute.len();
     KeyUsage {
         key_id: id.into(),
@@ -59,7 +59,7 @@ fn rotated(old: &KeyObject, grace: i64) -> RotateResponse {
 }
 
 /// Open the wizard on the first key (used 13 minutes ago… key 0 is used "now").
-fn open(size: (u16, u16)) -> (App, KeyObject) {
+pub(crate) fn open(size: (u16, u16)) -> (App, KeyObject) {
     let mut a = app(5, size);
     let k = a.keys.selected_key().cloned().expect("key");
     let cmds = a.update(Action::RotateKey);
@@ -72,7 +72,7 @@ fn open(size: (u16, u16)) -> (App, KeyObject) {
 }
 
 /// Review → grace (1 day) → rotated → reveal closed: the monitor.
-fn to_cutover(a: &mut App, k: &KeyObject) {
+pub(crate) fn to_cutover(a: &mut App, k: &KeyObject) {
     let _ = a.update(Action::Enter);
     let _ = a.update(Action::Enter);
     let _ = a.update(Action::KeyRotated {

@@ -17,18 +17,18 @@ fn tester(a: &App) -> &keyconsole::tui::app::tester::Tester {
     }
 }
 
-fn open(size: (u16, u16)) -> App {
+pub(crate) fn open(size: (u16, u16)) -> App {
     let mut a = app(3, size);
     let _ = a.update(Action::TestKey);
     a
 }
 
-fn paste_secret(a: &mut App, s: &str) {
+pub(crate) fn paste_secret(a: &mut App, s: &str) {
     // Focus starts on the secret.
     let _ = a.update(Action::Paste(s.to_owned()));
 }
 
-fn denied() -> TesterResponse {
+pub(crate) fn denied() -> TesterResponse {
     TesterResponse::from_raw(
         401,
         12,
@@ -43,7 +43,7 @@ fn denied() -> TesterResponse {
     )
 }
 
-fn trace() -> VerifyResponse {
+pub(crate) fn trace() -> VerifyResponse {
     let mut k = key(0, "Service 000", KeyStatus::Expired);
     k.rotated_to = Some("pk_live_000000000000000000000099".into());
     k.expires_at = Some(crate::fixtures::now() - chrono::Duration::hours(3));

@@ -653,7 +653,17 @@ fn the_monochrome_theme_marks_meaning_without_colour() {
     assert!(t.danger_badge().add_modifier.contains(Modifier::REVERSED));
     assert!(t.selected().add_modifier.contains(Modifier::REVERSED));
     assert_eq!(t.error().fg, None);
-    assert!(Theme { color: true }.error().fg.is_some());
+    let colour = Theme {
+        color: true,
+        ..Theme::mono()
+    };
+    assert!(colour.error().fg.is_some());
+    // A theme's selection colour goes behind the row; without colour it stays reversed.
+    let mut themed = colour;
+    themed.palette.selection = Some(ratatui::style::Color::Blue);
+    assert_eq!(themed.selected().bg, Some(ratatui::style::Color::Blue));
+    themed.color = false;
+    assert!(themed.selected().add_modifier.contains(Modifier::REVERSED));
 }
 
 #[test]

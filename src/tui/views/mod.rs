@@ -2,6 +2,7 @@
 //! one header row (tabs and profile badge), one crumb row, the body, one toast row and one
 //! hint row; modals draw on top. Only visible rows are built.
 
+pub mod ascii;
 mod audit;
 mod domains;
 mod keys;
@@ -40,8 +41,15 @@ pub struct Ctx<'a> {
     pub keymap: &'a Keymap,
 }
 
-/// Draw the whole console.
+/// Draw the whole console (in ASCII only when the theme says so: [`ascii`]).
 pub fn render(app: &App, keymap: &Keymap, theme: &Theme, frame: &mut Frame) {
+    draw(app, keymap, theme, frame);
+    if theme.ascii {
+        ascii::asciify(frame.buffer_mut());
+    }
+}
+
+fn draw(app: &App, keymap: &Keymap, theme: &Theme, frame: &mut Frame) {
     let area = frame.area();
     let cx = Ctx { theme, keymap };
     if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {

@@ -20,6 +20,19 @@ const SERIES: [(&str, Marker); 4] = [
     ("429", Marker::Block),
 ];
 
+/// The series' markers in ASCII mode, each its own character: `* ok`, `x 401`, `o 403`,
+/// `# 429`.
+const ASCII_MARKS: [char; 4] = ['*', 'x', 'o', '#'];
+
+/// The legend's mark of series `i`, the character its points are drawn with.
+fn mark(ascii: bool, i: usize) -> String {
+    if ascii {
+        ASCII_MARKS[i].to_string()
+    } else {
+        ["⠿", "•", "▄", "█"][i].to_owned()
+    }
+}
+
 fn value(b: &UsageBucket, i: usize) -> u64 {
     match i {
         0 => b.ok,
@@ -63,7 +76,11 @@ fn chart(
         .map(|(i, (name, marker))| {
             Dataset::default()
                 .name(*name)
-                .marker(*marker)
+                .marker(if t.ascii {
+                    Marker::Custom(ASCII_MARKS[i])
+                } else {
+                    *marker
+                })
                 .graph_type(if i == 0 {
                     GraphType::Line
                 } else {
@@ -75,11 +92,12 @@ fn chart(
         .collect();
     let first = format!("-{}{unit}", buckets.len().saturating_sub(1));
     // The legend with totals reads without colour: markers ⠿ ok, • 401, ▄ 403, █ 429.
+    let m = |i| mark(t.ascii, i);
     let legend = Line::from(vec![
-        Span::styled(format!(" ⠿ok {} ", thousands(sums[0])), t.series(0)),
-        Span::styled(format!("•401 {} ", thousands(sums[1])), t.series(1)),
-        Span::styled(format!("▄403 {} ", thousands(sums[2])), t.series(2)),
-        Span::styled(format!("█429 {} ", thousands(sums[3])), t.series(3)),
+        Span::styled(format!(" {}ok {} ", m(0), thousands(sums[0])), t.series(0)),
+        Span::styled(format!("{}401 {} ", m(1), thousands(sums[1])), t.series(1)),
+        Span::styled(format!("{}403 {} ", m(2), thousands(sums[2])), t.series(2)),
+        Span::styled(format!("{}429 {} ", m(3), thousands(sums[3])), t.series(3)),
     ]);
     let widget = Chart::new(datasets)
         .block(
