@@ -377,12 +377,13 @@ pub async fn run(args: ConsoleArgs) -> Result<(), CliError> {
         refresh: std::time::Duration::from_secs(cfg.ui.refresh_seconds),
         ..Settings::default()
     };
-    let opts = Options {
+    let mut opts = Options {
         settings,
         keymap,
         mouse: args.mouse || cfg.ui.mouse,
         clipboard,
         theme: Theme::new(cfg.theme.palette().unwrap_or_default(), cfg.ui.ascii),
+        profiles: cfg.profiles.keys().cloned().collect(),
     };
     let mut embedded: Option<Embedded> = None;
     let target = if let Some(url) = &args.url {
@@ -417,6 +418,9 @@ pub async fn run(args: ConsoleArgs) -> Result<(), CliError> {
     };
     let local: Option<Target> = embedded.as_ref().and_then(|e| e.target().ok());
     let local_parts = local.map(|t| (t.client, t.session));
+    if local_parts.is_some() {
+        opts.profiles.insert(0, "local".to_owned());
+    }
     let resolver: Resolver = Box::new(move |name: &str| {
         if name == "local" {
             return local_parts

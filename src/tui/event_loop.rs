@@ -52,6 +52,8 @@ pub struct Options {
     pub clipboard: ClipboardMode,
     /// Styles.
     pub theme: Theme,
+    /// The profiles `:profile` completes.
+    pub profiles: Vec<String>,
 }
 
 fn input_thread(tx: mpsc::UnboundedSender<Event>, stop: Arc<AtomicBool>) {
@@ -143,6 +145,7 @@ async fn event_loop(
     let stop = Arc::new(AtomicBool::new(false));
     input_thread(ev_tx, Arc::clone(&stop));
     let mut app = App::new(session, opts.settings, Utc::now(), Instant::now());
+    app.profiles.clone_from(&opts.profiles);
     let size = terminal.size()?;
     app.size = (size.width, size.height);
     let mut pending: Vec<Command> = app.start();
@@ -159,6 +162,7 @@ async fn event_loop(
                             let size = app.size;
                             app = App::new(t.session, opts.settings, Utc::now(), Instant::now());
                             app.size = size;
+                            app.profiles.clone_from(&opts.profiles);
                             app.toast(format!("Switched to profile {name}"), false);
                             pending.extend(app.start());
                         }

@@ -938,6 +938,22 @@ pub fn defaults() -> Vec<Binding> {
             true,
         ),
         b(
+            C::Scopes,
+            p(K::Right),
+            Action::Right,
+            "holders_pane",
+            "pick a holder",
+            true,
+        ),
+        b(
+            C::Scopes,
+            p(K::Left),
+            Action::Left,
+            "catalog_pane",
+            "back to the catalog",
+            false,
+        ),
+        b(
             C::ScopesEditing,
             ch(' '),
             Action::Toggle,

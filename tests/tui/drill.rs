@@ -181,3 +181,64 @@ fn sorting_is_asked_of_the_server_and_shown_in_the_header() {
         Some("-created")
     );
 }
+
+/// The holders pane (`w`): `→` picks a row, `j`/`k` move, Enter opens that key in the Keys
+/// tab (filtering for it when it is not loaded), `←` goes back to the catalog.
+#[test]
+fn enter_on_a_holder_opens_that_key() {
+    let mut a = app(3, (120, 40));
+    let _ = a.update(Action::GoTab(Tab::Scopes));
+    let _ = a.update(Action::Right);
+    assert_eq!(a.scopes.holder, None, "no pane yet");
+    let mut holders = fixtures::keys(3);
+    holders.push(fixtures::key(
+        40,
+        "Not loaded",
+        keyconsole::domain::record::KeyStatus::Active,
+    ));
+    fixtures::on_holders(&mut a, holders);
+    let _ = a.update(Action::Right);
+    assert_eq!(a.scopes.holder, Some(0));
+    let _ = a.update(Action::Down);
+    let _ = a.update(Action::Down);
+    assert_eq!(a.scopes.cursor, 0, "j moves in the pane, not the catalog");
+    let screen = render(&a, (120, 40));
+    assert!(screen.contains("Enter opens"), "{screen}");
+    let _ = a.update(Action::Down);
+    assert_eq!(a.scopes.holder, Some(3));
+    let cmds = a.update(Action::Enter);
+    assert_eq!(a.tab, Tab::Keys);
+    assert_eq!(
+        a.keys.filter,
+        fixtures::key(40, "x", keyconsole::domain::record::KeyStatus::Active).id
+    );
+    assert!(
+        matches!(cmds.as_slice(), [Command::LoadKeys { .. }]),
+        "{cmds:?}"
+    );
+
+    // A loaded holder is selected in place; ← and Esc leave the pane.
+    let mut a = app(3, (120, 40));
+    fixtures::on_holders(&mut a, fixtures::keys(3));
+    let _ = a.update(Action::Right);
+    let _ = a.update(Action::Left);
+    assert_eq!(a.scopes.holder, None);
+    let _ = a.update(Action::Right);
+    let _ = a.update(Action::Down);
+    let cmds = a.update(Action::Enter);
+    assert!(
+        !cmds.iter().any(|c| matches!(c, Command::LoadKeys { .. })),
+        "a loaded key is not asked for again: {cmds:?}"
+    );
+    assert_eq!(a.tab, Tab::Keys);
+    assert_eq!(
+        a.keys.selected_key().map(|k| k.name.as_str()),
+        Some("Service 001")
+    );
+    // At 80x24 the key opens in its detail.
+    let mut a = app(3, (80, 24));
+    fixtures::on_holders(&mut a, fixtures::keys(3));
+    let _ = a.update(Action::Right);
+    let _ = a.update(Action::Enter);
+    assert!(matches!(a.modals.last(), Some(Modal::Detail(_))));
+}

@@ -271,6 +271,17 @@ pub fn on_audit(a: &mut App) {
     });
 }
 
+/// The Scopes tab with "which keys hold `*`" answered with `holders`.
+pub fn on_holders(a: &mut App, holders: Vec<KeyObject>) {
+    let _ = a.update(Action::GoTab(keyconsole::tui::app::Tab::Scopes));
+    let _ = a.update(Action::WhoHolds);
+    let total = holders.len() as u64;
+    let _ = a.update(Action::HoldersLoaded {
+        scope: "*".into(),
+        result: Ok((holders, Some(total))),
+    });
+}
+
 /// Render to text (monochrome), one line per row.
 pub fn render(app: &App, size: (u16, u16)) -> String {
     render_with(app, size, Theme::mono())

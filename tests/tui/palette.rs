@@ -101,3 +101,47 @@ fn up_and_down_recall_earlier_commands() {
     let _ = a.update(Action::Down);
     assert_eq!(line(&a), "");
 }
+
+/// `:profile` completes the configured profiles' names, `:scope` the catalog's scopes (and
+/// runs as the Keys tab's `scope:` filter).
+#[test]
+fn profile_and_scope_arguments_complete() {
+    let mut a = app(3, (80, 24));
+    a.profiles = vec!["local".into(), "prod".into(), "staging".into()];
+    let _ = a.update(Action::StartCommand);
+    typed(&mut a, "prof");
+    let _ = a.update(Action::NextField);
+    assert_eq!(line(&a), "profile ");
+    typed(&mut a, "stg");
+    let found = a.palette_candidates(&line(&a));
+    assert_eq!(found[0].text, "profile staging", "{found:?}");
+    let _ = a.update(Action::NextField);
+    assert_eq!(line(&a), "profile staging");
+    let screen = render(&a, (80, 24));
+    assert!(screen.contains("switch to it"), "{screen}");
+    assert_eq!(
+        a.update(Action::Enter),
+        vec![Command::SwitchProfile("staging".into())]
+    );
+    // The profile on screen says so.
+    let _ = a.update(Action::StartCommand);
+    typed(&mut a, "profile lo");
+    let found = a.palette_candidates(&line(&a));
+    assert_eq!(
+        (found[0].text.as_str(), found[0].hint.as_str()),
+        ("profile local", "this profile")
+    );
+    let _ = a.update(Action::Back);
+
+    let _ = a.update(Action::StartCommand);
+    typed(&mut a, "scope webw");
+    let found = a.palette_candidates(&line(&a));
+    assert_eq!(found[0].text, "scope webhooks:write", "{found:?}");
+    let _ = a.update(Action::NextField);
+    let cmds = a.update(Action::Enter);
+    assert_eq!(a.keys.filter, "scope:webhooks:write");
+    let [Command::LoadKeys { query, .. }] = cmds.as_slice() else {
+        panic!("{cmds:?}");
+    };
+    assert_eq!(query.scope.as_deref(), Some("webhooks:write"));
+}

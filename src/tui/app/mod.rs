@@ -733,6 +733,9 @@ pub struct App {
     pub messages: messages::MessageLog,
     /// The command palette's history.
     pub palette: palette::Palette,
+    /// The profiles `:profile` can switch to (the config file's, and `local` when the
+    /// embedded service runs), for completion.
+    pub profiles: Vec<String>,
     /// The last key deleted (id, name): its acknowledgement arrives after it left the list
     /// and still names it.
     pub last_deleted: Option<(String, String)>,
@@ -778,6 +781,7 @@ impl App {
             expired: None,
             messages: messages::MessageLog::default(),
             palette: palette::Palette::default(),
+            profiles: Vec::new(),
             last_deleted: None,
             clipboard_until: None,
             clipboard_clears: String::new(),

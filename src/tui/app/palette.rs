@@ -1,7 +1,8 @@
 //! The command palette (`:`): every command and every action of the screen by name, matched
 //! as you type (the letters in order, not necessarily together: `srev` finds
 //! `sort_reverse`), with each one's arguments or key shown; `Tab` completes the best match
-//! and the arguments that name keys (`:rotate`, `:test`) or requests (`:request`); `↑`/`↓`
+//! and the arguments that name keys (`:rotate`, `:test`), requests (`:request`), profiles
+//! (`:profile`) or scopes (`:scope`); `↑`/`↓`
 //! recall earlier commands. An action's name is the one help shows and `[keys]` remaps:
 //! `:sort_reverse` does what `S` does on the Keys tab.
 
@@ -47,6 +48,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("request", "<req_…>  a customer's refused request"),
     ("hint", "<last 1-4> [pk prefix]  keys by their secret's end"),
     ("profile", "<name>  switch profile"),
+    ("scope", "<scope>  the keys holding it, in Keys"),
     ("messages", "the message log"),
     ("refresh", "load again"),
     ("help", "every key"),
@@ -145,6 +147,42 @@ impl App {
                         }
                     }
                     ranked(found)
+                } else if cmd == "profile" || cmd == "scope" {
+                    let names: Vec<(String, String)> = if cmd == "profile" {
+                        self.profiles
+                            .iter()
+                            .map(|p| {
+                                let here = if *p == self.session.profile {
+                                    "this profile"
+                                } else {
+                                    "switch to it"
+                                };
+                                (p.clone(), here.to_owned())
+                            })
+                            .collect()
+                    } else {
+                        self.catalog
+                            .as_ref()
+                            .map(|c| super::modal::checklist_rows(&c.scopes))
+                            .unwrap_or_default()
+                    };
+                    ranked(
+                        names
+                            .into_iter()
+                            .filter_map(|(name, hint)| {
+                                score(arg, &name).map(|s| {
+                                    (
+                                        s,
+                                        Candidate {
+                                            text: format!("{cmd} {name}"),
+                                            hint,
+                                            binding: None,
+                                        },
+                                    )
+                                })
+                            })
+                            .collect(),
+                    )
                 } else if cmd == "request" {
                     let events = self.usage.failures.ready().map_or(&[][..], Vec::as_slice);
                     ranked(

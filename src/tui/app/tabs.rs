@@ -71,6 +71,18 @@ pub struct ScopesTab {
     pub edit: Option<ScopeEdit>,
     /// "Which keys hold this scope?": the scope and its holders.
     pub holders: Option<(String, Loadable<Holders>)>,
+    /// The row picked in the holders pane, when it has the focus (`→`); Enter opens it.
+    pub holder: Option<usize>,
+}
+
+impl ScopesTab {
+    /// The holders loaded for the pane.
+    pub fn holder_keys(&self) -> &[KeyObject] {
+        self.holders
+            .as_ref()
+            .and_then(|(_, l)| l.ready())
+            .map_or(&[], |(keys, _)| keys.as_slice())
+    }
 }
 
 /// Focus in the Domains tab.

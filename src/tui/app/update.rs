@@ -368,6 +368,8 @@ impl App {
                     .is_some_and(|(s, _)| *s == scope)
                 {
                     self.scopes.holders = Some((scope, Loadable::from_result(result)));
+                    let n = self.scopes.holder_keys().len();
+                    self.scopes.holder = self.scopes.holder.filter(|_| n > 0).map(|i| i.min(n - 1));
                 }
                 Vec::new()
             }
@@ -1312,6 +1314,7 @@ impl App {
             ("messages" | "mes", _) => self.open_messages(),
             ("refresh" | "r", _) => self.refresh(),
             ("profile", Some(name)) => vec![Command::SwitchProfile(name.to_owned())],
+            ("scope", Some(scope)) => self.keys_holding(scope),
             ("request", Some(id)) => {
                 if !id.starts_with("req_") {
                     self.toast("A request id looks like req_… (from the x-request-id header or the error body)", true);
@@ -1381,12 +1384,22 @@ impl App {
             (name, None) if let Some(cmds) = self.run_binding(name) => cmds,
             (other, _) => {
                 self.toast(
-                    format!("Unknown command `{other}`: try :keys :usage :review :rotate ID :request REQ_ID :hint LAST4 :profile NAME :messages :q, or an action's name from help (Tab completes)"),
+                    format!("Unknown command `{other}`: try :keys :usage :review :rotate ID :request REQ_ID :hint LAST4 :profile NAME :scope SCOPE :messages :q, or an action's name from help (Tab completes)"),
                     true,
                 );
                 Vec::new()
             }
         }
+    }
+
+    /// The Keys tab filtered to the keys holding `scope` (a `scope:` filter the server
+    /// answers; wildcards count).
+    fn keys_holding(&mut self, scope: &str) -> Vec<Command> {
+        self.tab = Tab::Keys;
+        self.keys.filter = format!("scope:{scope}");
+        self.keys.rebuild_view();
+        self.keys.offset = 0;
+        self.load_keys(false)
     }
 
     // ----- tabs -----
@@ -1526,7 +1539,40 @@ impl App {
             .as_ref()
             .map(|c| checklist_rows(&c.scopes))
             .unwrap_or_default();
+        // The holders pane has the focus: move in it, Enter opens the key, ← or Esc leave.
+        if let Some(i) = self.scopes.holder {
+            let n = self.scopes.holder_keys().len();
+            let page = self.table_height();
+            match &action {
+                Action::Enter => {
+                    return match self.scopes.holder_keys().get(i).map(|k| k.id.clone()) {
+                        Some(id) => self.open_key(&id),
+                        None => Vec::new(),
+                    };
+                }
+                Action::Left | Action::Back => {
+                    self.scopes.holder = None;
+                    return Vec::new();
+                }
+                nav => {
+                    if let Some(to) = super::list_move(nav, i, n, page) {
+                        self.scopes.holder = Some(to);
+                        return Vec::new();
+                    }
+                }
+            }
+        }
         match action {
+            Action::Right if self.scopes.edit.is_none() => {
+                if self.scopes.holder_keys().is_empty() {
+                    self.toast(
+                        "Press w first: the keys that hold the scope show on the right",
+                        false,
+                    );
+                } else {
+                    self.scopes.holder = Some(0);
+                }
+            }
             Action::Up => self.scopes.cursor = self.scopes.cursor.saturating_sub(1),
             Action::Down => {
                 self.scopes.cursor = (self.scopes.cursor + 1).min(rows.len().saturating_sub(1));
@@ -1537,12 +1583,8 @@ impl App {
             // `scope:` filter the server answers), where each can be opened.
             Action::Enter if self.scopes.edit.is_none() => {
                 if let Some((name, _)) = rows.get(self.scopes.cursor) {
-                    let filter = format!("scope:{name}");
-                    self.tab = Tab::Keys;
-                    self.keys.filter = filter;
-                    self.keys.rebuild_view();
-                    self.keys.offset = 0;
-                    return self.load_keys(false);
+                    let name = name.clone();
+                    return self.keys_holding(&name);
                 }
             }
             Action::EditScopes if self.scopes.edit.is_none() => {
@@ -1618,6 +1660,7 @@ impl App {
             }
             Action::WhoHolds => {
                 if let Some((name, _)) = rows.get(self.scopes.cursor) {
+                    self.scopes.holder = None;
                     self.scopes.holders = Some((name.clone(), Loadable::Loading));
                     return vec![Command::LoadHolders(name.clone())];
                 }

@@ -103,8 +103,17 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines).block(block), list_area);
 
     if let (Some(side), Some((scope, holders))) = (side, &app.scopes.holders) {
-        let title = format!(" Keys holding {scope} ");
+        let picking = app.scopes.holder;
+        let title = if picking.is_some() {
+            format!(" Keys holding {scope} (Enter opens, ← back) ")
+        } else {
+            format!(" Keys holding {scope} (→ picks) ")
+        };
         let block = Block::default().borders(Borders::ALL).title(title);
+        let width = usize::from(side.width.saturating_sub(2));
+        // Rows below the count line; the picked one stays in view.
+        let room = usize::from(side.height.saturating_sub(3)).max(1);
+        let first = picking.map_or(0, |i| i.saturating_sub(room - 1));
         let lines: Vec<Line<'_>> = match holders {
             Loadable::Ready((keys, total)) => {
                 let mut l = vec![Line::from(Span::styled(
@@ -122,14 +131,22 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
                 if keys.is_empty() {
                     l.push(Line::from(Span::styled("No key holds it.", t.dim())));
                 }
-                for k in keys.iter().take(usize::from(side.height)) {
-                    l.push(Line::from(vec![
-                        Span::raw(trunc(&k.name, 18)),
-                        Span::raw(" "),
-                        Span::styled(trunc(&k.id, 16), t.dim()),
-                        Span::raw(" "),
-                        Span::styled(k.scopes.join(" "), t.dim()),
-                    ]));
+                for (i, k) in keys.iter().enumerate().skip(first).take(room) {
+                    let row = super::cut_line(
+                        vec![
+                            Span::raw(trunc(&k.name, 18)),
+                            Span::raw(" "),
+                            Span::styled(trunc(&k.id, 16), t.dim()),
+                            Span::raw(" "),
+                            Span::styled(k.scopes.join(" "), t.dim()),
+                        ],
+                        width,
+                    );
+                    l.push(if picking == Some(i) {
+                        row.style(t.selected())
+                    } else {
+                        row
+                    });
                 }
                 l
             }
