@@ -122,3 +122,37 @@ fn a_long_entry_scrolls_and_an_empty_log_opens_nothing() {
     let _ = empty.update(Action::Enter);
     assert!(!empty.audit.detail);
 }
+
+/// The Audit table pages by its own height: at 120x40 the Keys tab gives room to its
+/// detail pane below, the Audit tab does not, so its rows scroll only past its own 34.
+#[test]
+fn audit_paging_uses_the_audit_tables_height() {
+    let mut a = app(3, (120, 40));
+    let _ = a.update(Action::GoTab(Tab::Audit));
+    let rows: Vec<_> = (0..60)
+        .map(|i| {
+            let mut e = fixtures::audit()[1].clone();
+            e.id = format!("aud_{i:020}");
+            e
+        })
+        .collect();
+    let generation = a.audit.generation;
+    let _ = a.update(Action::AuditLoaded {
+        generation,
+        append: false,
+        result: Ok(Page {
+            data: rows,
+            next_cursor: None,
+            total: None,
+            total_is_lower_bound: false,
+        }),
+    });
+    assert_eq!(a.audit_height(), 34);
+    for _ in 0..30 {
+        let _ = a.update(Action::Down);
+    }
+    assert_eq!(a.audit.offset, 0, "row 31 of 34 needs no scrolling");
+    let _ = a.update(Action::Top);
+    let _ = a.update(Action::PageDown);
+    assert_eq!(a.audit.selected, 34, "a page is the table's height");
+}

@@ -60,3 +60,145 @@ fn a_click_selects_a_row_and_a_second_click_opens_it() {
     let _ = b.update(Action::StartCommand);
     assert_eq!(click(&b, (80, 24), 0, 0), None, "while typing a command");
 }
+
+/// Where `needle` is drawn: (column, row).
+fn at(screen: &str, needle: &str) -> (u16, u16) {
+    let (y, line) = screen
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} drawn\n{screen}"));
+    let x = line[..line.find(needle).unwrap_or(0)].chars().count();
+    (u16::try_from(x).expect("x"), u16::try_from(y).expect("y"))
+}
+
+#[test]
+fn rows_of_the_audit_scopes_and_usage_lists_take_clicks() {
+    use keyconsole::tui::app::tabs::UsagePanel;
+    for size in [(80, 24), (120, 40), (200, 50)] {
+        // Audit: the fourth entry (key.rotated), then again: it opens in full.
+        let mut a = app(3, size);
+        crate::fixtures::on_audit(&mut a);
+        let (x, y) = at(&render(&a, size), "key.rotated");
+        let _ = a.update(click(&a, size, x, y).expect("an audit row"));
+        assert_eq!(a.audit.selected, 3, "{size:?}");
+        let _ = a.update(click(&a, size, x, y).expect("again"));
+        assert!(a.audit.detail, "{size:?}: opened");
+        assert_eq!(
+            click(&a, size, x, y),
+            None,
+            "nothing to pick in the open entry"
+        );
+
+        // Scopes: a catalog row.
+        let mut a = app(3, size);
+        let _ = a.update(Action::GoTab(Tab::Scopes));
+        let (x, y) = at(&render(&a, size), "webhooks:write");
+        let _ = a.update(click(&a, size, x, y).expect("a scope row"));
+        let screen = render(&a, size);
+        let line = screen.lines().nth(usize::from(y)).unwrap_or_default();
+        assert!(line.contains("webhooks:write"), "{size:?}: {line}");
+        assert_eq!(a.scopes.cursor, {
+            let rows = keyconsole::tui::app::modal::checklist_rows(
+                &a.catalog.as_ref().expect("catalog").scopes,
+            );
+            rows.iter()
+                .position(|(n, _)| n == "webhooks:write")
+                .expect("row")
+        });
+        let cmds = a.update(click(&a, size, x, y).expect("again"));
+        assert_eq!(a.tab, Tab::Keys, "{size:?}: the keys holding it");
+        assert!(!cmds.is_empty());
+
+        // Usage: a row of the failures list opens its request lookup on the second click.
+        let mut a = app(3, size);
+        let _ = a.update(Action::GoTab(Tab::Usage));
+        let _ = a.update(Action::OrgUsageLoaded(Ok(crate::fixtures::org_usage())));
+        let _ = a.update(Action::FailuresLoaded(Ok(crate::fixtures::events())));
+        let _ = a.update(Action::Right);
+        let _ = a.update(Action::Right);
+        let _ = a.update(Action::Right);
+        assert_eq!(a.usage.panel, UsagePanel::Failures);
+        let (x, y) = at(&render(&a, size), "origin_not_allowed");
+        let _ = a.update(click(&a, size, x, y).expect("a failure row"));
+        assert_eq!(a.usage.cursor, 2, "{size:?}");
+        let _ = a.update(click(&a, size, x, y).expect("again"));
+        assert!(
+            matches!(a.modals.last(), Some(Modal::Lookup(_))),
+            "{size:?}"
+        );
+        // Top keys has a header line: its first row is the first key.
+        let mut a = app(3, size);
+        let _ = a.update(Action::GoTab(Tab::Usage));
+        let _ = a.update(Action::OrgUsageLoaded(Ok(crate::fixtures::org_usage())));
+        let (x, y) = at(&render(&a, size), "Service 003");
+        let _ = a.update(click(&a, size, x, y).expect("a key row"));
+        assert_eq!(a.usage.cursor, 3, "{size:?}");
+        let (x, y) = at(&render(&a, size), &format!("{:<24}", "key"));
+        assert_eq!(click(&a, size, x, y), None, "{size:?}: the header line");
+    }
+}
+
+#[test]
+fn the_keys_rows_follow_the_layout_at_every_size() {
+    // Tall terminals put the detail below, very wide ones beside the table: the rows are
+    // where they are drawn, and a click in the detail pane picks nothing.
+    for size in [(80, 24), (120, 40), (200, 50), (100, 60)] {
+        let mut a = app(12, size);
+        let (x, y) = at(&render(&a, size), "Service 005");
+        let _ = a.update(click(&a, size, x, y).expect("a key row"));
+        assert_eq!(
+            a.selected_key().map(|k| k.name.as_str()),
+            Some("Service 005"),
+            "{size:?}"
+        );
+        if a.wide() {
+            let (x, y) = at(&render(&a, size), "Details");
+            assert_eq!(
+                click(&a, size, x + 2, y + 2),
+                None,
+                "{size:?}: the detail pane"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_confirmations_buttons_answer_it() {
+    use keyconsole::tui::app::Command;
+    for size in [(80, 24), (120, 40)] {
+        // y yes: the disable is sent.
+        let mut a = app(3, size);
+        let _ = a.update(Action::ToggleEnabled);
+        assert!(matches!(a.modals.last(), Some(Modal::Confirm(_))));
+        let screen = render(&a, size);
+        let (x, y) = at(&screen, "y yes");
+        assert_eq!(
+            click(&a, size, x + 2, y),
+            Some(Action::Yes),
+            "{size:?}\n{screen}"
+        );
+        assert_eq!(
+            click(&a, size, x, y.saturating_sub(1)),
+            None,
+            "above the buttons"
+        );
+        let cmds = a.update(Action::Yes);
+        assert!(matches!(cmds.as_slice(), [Command::UpdateKey { .. }]));
+        // Esc no: nothing is sent.
+        let mut a = app(3, size);
+        let _ = a.update(Action::ToggleEnabled);
+        let (x, y) = at(&render(&a, size), "Esc no");
+        assert_eq!(click(&a, size, x, y), Some(Action::No));
+        // A typed confirmation: Enter only confirms once the name is typed; Esc cancels.
+        let mut a = crate::fixtures::app_with(3, size, true);
+        let _ = a.update(Action::DeleteKey);
+        let screen = render(&a, size);
+        let (x, y) = at(&screen, "Esc cancel");
+        assert_eq!(click(&a, size, x + 1, y), Some(Action::No), "{screen}");
+        let (x, y) = at(&screen, "Enter (type");
+        let act = click(&a, size, x, y).expect("the confirm button");
+        assert!(a.update(act).is_empty(), "not typed yet: nothing sent");
+        assert!(matches!(a.modals.last(), Some(Modal::Confirm(_))));
+    }
+}

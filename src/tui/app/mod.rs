@@ -7,6 +7,7 @@ pub mod filter;
 pub mod form;
 pub mod hygiene;
 pub mod keys;
+pub mod layout;
 pub mod messages;
 pub mod modal;
 pub mod palette;
@@ -304,7 +305,8 @@ pub enum Action {
     CopyReply,
     /// Keys tab: reverse the order's direction.
     ReverseSort,
-    /// Keys tab: a click on the row at this view position (the selected one opens).
+    /// A click on the row at this position of the tab's list (Keys, Audit, Scopes, Usage):
+    /// it is selected, and a click on the selected row opens it as Enter does.
     SelectRow(usize),
     /// Next focus (forms) / next panel.
     NextField,
@@ -810,17 +812,6 @@ impl App {
         } else {
             DetailPane::None
         }
-    }
-
-    /// Rows of the Keys table that fit on screen (header, crumb, table header and border,
-    /// toast, hints, and a bottom detail pane taken off).
-    pub fn table_height(&self) -> usize {
-        let pane = if self.detail_pane() == DetailPane::Below {
-            DETAIL_ROWS
-        } else {
-            0
-        };
-        usize::from(self.size.1.saturating_sub(6 + pane)).max(1)
     }
 
     /// Whether details show without a modal.

@@ -76,6 +76,16 @@ pub struct ScopesTab {
 }
 
 impl ScopesTab {
+    /// The catalog rows shown in `inner_h` rows of its box: (first row, how many). Lines
+    /// below the list (saving, a refusal) take rows first; the cursor's row stays in view.
+    pub fn catalog_window(&self, inner_h: usize) -> (usize, usize) {
+        let extra = self.edit.as_ref().map_or(0, |e| {
+            usize::from(e.saving) + usize::from(e.refused.is_some())
+        });
+        let list_h = inner_h.saturating_sub(extra).max(1);
+        (self.cursor.saturating_sub(list_h - 1), list_h)
+    }
+
     /// The holders loaded for the pane.
     pub fn holder_keys(&self) -> &[KeyObject] {
         self.holders
@@ -175,6 +185,14 @@ impl UsageTab {
     /// The bucket size (minute by default).
     pub fn bucket(&self) -> BucketSize {
         self.bucket.unwrap_or(BucketSize::Minute)
+    }
+
+    /// The list's first row in `rows` rows of its box (below the panel tabs and the
+    /// border), and the row its rows start on counted from the box's first row (after the
+    /// Top keys header line): the selected row stays in view.
+    pub fn list_window(&self, rows: usize) -> (usize, usize) {
+        let header = usize::from(self.panel == UsagePanel::TopKeys && self.org.ready().is_some());
+        (self.cursor.saturating_sub(rows.saturating_sub(2)), header)
     }
 
     /// Rows in the list shown.

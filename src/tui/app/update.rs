@@ -1540,7 +1540,9 @@ impl App {
             .map(|c| checklist_rows(&c.scopes))
             .unwrap_or_default();
         // The holders pane has the focus: move in it, Enter opens the key, ← or Esc leave.
-        if let Some(i) = self.scopes.holder {
+        if let Some(i) = self.scopes.holder
+            && !matches!(action, Action::SelectRow(_))
+        {
             let n = self.scopes.holder_keys().len();
             let page = self.table_height();
             match &action {
@@ -1562,6 +1564,18 @@ impl App {
                 }
             }
         }
+        // A click selects a catalog row; a click on the selected row does what Enter does.
+        if matches!(action, Action::SelectRow(_)) {
+            self.scopes.holder = None;
+        }
+        let action = match action {
+            Action::SelectRow(pos) if pos != self.scopes.cursor && pos < rows.len() => {
+                self.scopes.cursor = pos;
+                return Vec::new();
+            }
+            Action::SelectRow(_) => Action::Enter,
+            other => other,
+        };
         match action {
             Action::Right if self.scopes.edit.is_none() => {
                 if self.scopes.holder_keys().is_empty() {
@@ -1760,6 +1774,14 @@ impl App {
 
     fn update_usage(&mut self, action: Action) -> Vec<Command> {
         let u = &mut self.usage;
+        let action = match action {
+            Action::SelectRow(pos) if pos != u.cursor && pos < u.panel_len() => {
+                u.cursor = pos;
+                return Vec::new();
+            }
+            Action::SelectRow(_) => Action::Enter,
+            other => other,
+        };
         match action {
             Action::CycleBucket => {
                 u.bucket = Some(match u.bucket() {
@@ -1810,9 +1832,19 @@ impl App {
     }
 
     fn update_audit(&mut self, action: Action) -> Vec<Command> {
-        let h = self.table_height();
+        let h = self.audit_height();
         let a = &mut self.audit;
         let n = a.rows.len();
+        // A click: the row is selected; a click on the selected row opens it, as Enter does.
+        let action = match action {
+            Action::SelectRow(pos) if pos != a.selected && pos < n => {
+                a.selected = pos;
+                a.detail_scroll = 0;
+                return Vec::new();
+            }
+            Action::SelectRow(_) => Action::Enter,
+            other => other,
+        };
         match action {
             // The selected entry in full: Enter opens and closes it, Esc closes it, PgUp/PgDn
             // scroll it, j/k go to the next or previous entry.

@@ -2,14 +2,14 @@
 //! the detail pane.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 use super::{Ctx, ago, short_span, trunc, until, width};
 use crate::api::KeyObject;
 use crate::domain::record::KeyStatus;
-use crate::tui::app::{App, DETAIL_ROWS, DetailPane};
+use crate::tui::app::App;
 
 /// The Scopes cell in `w` columns: as many scopes as fit, then `+N` for the ones left out.
 /// `+N` always shows when scopes are hidden: a first scope too long for the cell is cut
@@ -127,19 +127,7 @@ pub fn status_text(k: &KeyObject) -> String {
 }
 
 pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
-    let (table_area, detail_area) = match app.detail_pane() {
-        DetailPane::Right => {
-            let [a, b] =
-                Layout::horizontal([Constraint::Min(60), Constraint::Length(56)]).areas(area);
-            (a, Some(b))
-        }
-        DetailPane::Below => {
-            let [a, b] =
-                Layout::vertical([Constraint::Min(3), Constraint::Length(DETAIL_ROWS)]).areas(area);
-            (a, Some(b))
-        }
-        DetailPane::None => (area, None),
-    };
+    let (table_area, detail_area) = crate::tui::app::layout::keys_split(app.detail_pane(), area);
     render_table(app, cx, frame, table_area);
     if let Some(d) = detail_area {
         render_detail(app, cx, frame, d, app.selected_key());
@@ -150,7 +138,7 @@ fn render_table(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     let t = cx.theme;
     let k = &app.keys;
     let block = Block::default().borders(Borders::TOP);
-    let inner_h = usize::from(area.height.saturating_sub(2)); // top border + header row
+    let inner_h = crate::tui::app::layout::table_rows(area);
     if k.shown() == 0 {
         let msg = if k.loading {
             "Loading keys…".to_owned()

@@ -60,14 +60,13 @@ fn draw(app: &App, keymap: &Keymap, theme: &Theme, frame: &mut Frame) {
         frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return;
     }
-    let [header, crumb, body, toast, hints] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Length(1),
-        Constraint::Min(1),
-        Constraint::Length(1),
-        Constraint::Length(1),
-    ])
-    .areas(area);
+    let super::app::layout::Screen {
+        header,
+        crumb,
+        body,
+        toast,
+        hints,
+    } = super::app::layout::screen(area);
     render_header(app, &cx, frame, header);
     match &app.conn {
         Conn::Ready => {
@@ -191,20 +190,25 @@ fn render_header(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// What a mouse click at (`column`, `row`) of a `width` x `height` terminal does, from the
-/// layout the frame was drawn with: a tab in the header opens it; a row of the Keys table
-/// selects it, and a click on the selected row opens it. Nothing while a modal, a typed line
-/// or the expired screen is up, or on a terminal below the minimum size.
+/// What a mouse click at (`column`, `row`) of a `width` x `height` terminal does, read
+/// against the same layout the frame is drawn with (`app::layout`): a tab in the header
+/// opens it; a row of the Keys, Audit or Scopes table or of the Usage list selects it, and a
+/// click on the selected row opens it (as Enter does); on a confirmation, its buttons answer
+/// it. Nothing while another modal, a typed line or the expired screen is up, or on a
+/// terminal below the minimum size.
 pub fn click(app: &App, (width, height): (u16, u16), column: u16, row: u16) -> Option<Action> {
-    if width < MIN_SIZE.0
-        || height < MIN_SIZE.1
-        || !app.modals.is_empty()
-        || app.line.is_some()
-        || app.expired.is_some()
-    {
+    if width < MIN_SIZE.0 || height < MIN_SIZE.1 || app.line.is_some() || app.expired.is_some() {
         return None;
     }
-    if row == 0 {
+    let area = Rect::new(0, 0, width, height);
+    if let Some(top) = app.modals.last() {
+        return match top {
+            super::app::modal::Modal::Confirm(c) => modals::confirm_click(area, c, column, row),
+            _ => None,
+        };
+    }
+    let s = super::app::layout::screen(area);
+    if row == s.header.y {
         let mut x = 0u16;
         for (tab, label) in tab_labels(app, width).0 {
             let w = u16::try_from(label.chars().count()).unwrap_or(u16::MAX);
@@ -215,16 +219,59 @@ pub fn click(app: &App, (width, height): (u16, u16), column: u16, row: u16) -> O
         }
         return None;
     }
-    // The body starts on row 2; the Keys table's top border and header row take two more.
-    let first = 4u16;
-    if app.tab != Tab::Keys || app.conn != Conn::Ready || row < first {
+    if app.conn != Conn::Ready {
         return None;
     }
-    let table_rows = usize::from(height.saturating_sub(first + 2));
-    let table_rows = table_rows.min(app.table_height().max(1));
-    let i = usize::from(row - first);
-    let pos = app.keys.offset + i;
-    (i < table_rows && pos < app.keys.shown()).then_some(Action::SelectRow(pos))
+    // The row of `area` clicked, counted from `first_y`, when the click is inside it.
+    let hit = |area: Rect, first_y: u16| {
+        (area.x..area.right()).contains(&column) && (first_y..area.bottom()).contains(&row)
+    };
+    let select = |pos: usize, n: usize| (pos < n).then_some(Action::SelectRow(pos));
+    match app.tab {
+        Tab::Keys => {
+            // Below the table's top border and header row.
+            let t = app.keys_table();
+            let first = t.y.saturating_add(2);
+            hit(t, first).then_some(())?;
+            select(app.keys.offset + usize::from(row - first), app.keys.shown())
+        }
+        Tab::Audit if !app.audit.detail => {
+            let first = s.body.y.saturating_add(2);
+            hit(s.body, first).then_some(())?;
+            select(
+                app.audit.offset + usize::from(row - first),
+                app.audit.rows.len(),
+            )
+        }
+        Tab::Scopes => {
+            let (list, _) = super::app::layout::scopes_split(s.body, app.scopes.holders.is_some());
+            // Inside the catalog's box.
+            let inner = Rect {
+                y: list.y + 1,
+                height: list.height.saturating_sub(2),
+                ..list
+            };
+            hit(inner, inner.y).then_some(())?;
+            let (start, shown) = app.scopes.catalog_window(usize::from(inner.height));
+            let i = usize::from(row - inner.y);
+            let n = app
+                .catalog
+                .as_ref()
+                .map_or(0, |c| super::app::modal::checklist_rows(&c.scopes).len());
+            (i < shown).then_some(())?;
+            select(start + i, n)
+        }
+        Tab::Usage => {
+            let (_, _, _, list) = super::app::layout::usage_split(s.body);
+            let (first, header) = app
+                .usage
+                .list_window(usize::from(list.height.saturating_sub(1)));
+            let y = list.y + 1 + u16::try_from(header).unwrap_or(0);
+            hit(list, y).then_some(())?;
+            select(first + usize::from(row - y), app.usage.panel_len())
+        }
+        _ => None,
+    }
 }
 
 fn render_crumb(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {

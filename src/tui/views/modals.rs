@@ -9,9 +9,9 @@ use tui_input::Input;
 
 use super::keys::detail_lines;
 use super::{Ctx, centered, focus_style, masked, trunc};
-use crate::tui::app::App;
 use crate::tui::app::form::{Field, FormMode, KeyForm};
 use crate::tui::app::modal::{Confirm, Modal, Reveal, ScopePicker, checklist_rows};
+use crate::tui::app::{Action, App};
 
 pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     let top = app.modals.len().saturating_sub(1);
@@ -111,16 +111,83 @@ fn help(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, filter: &Input, 
     frame.render_widget(Paragraph::new(lines).block(block), rect);
 }
 
-fn confirm(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, c: &Confirm, danger: bool) {
-    let t = cx.theme;
-    // Rows as wrapped in the popup (70 wide, less the borders), so the keys stay on screen.
+/// The confirmation's popup in `area`, sized to its text (70 wide at most).
+fn confirm_rect(area: Rect, c: &Confirm) -> Rect {
+    // Rows as wrapped in the popup (70 wide, less the borders), so the buttons stay on screen.
     let inner = usize::from(area.width.min(70).saturating_sub(2)).max(1);
     let rows = |s: &str| s.chars().count().div_ceil(inner).max(1);
     let body: usize =
         c.body.iter().map(|l| rows(l)).sum::<usize>() + c.mismatch.as_deref().map_or(0, rows);
     let h = u16::try_from(body).unwrap_or(4) + if c.type_to_confirm.is_some() { 8 } else { 5 };
+    centered(area, 70, h)
+}
+
+/// The buttons on the popup's last row: key, label, and what a click does.
+fn confirm_buttons(c: &Confirm) -> Vec<(&'static str, String, Action)> {
+    if c.type_to_confirm.is_some() {
+        let confirm = if c.ready() {
+            " confirm   ".to_owned()
+        } else {
+            format!(" (type {} first)   ", c.typed_what().1)
+        };
+        vec![
+            ("Enter", confirm, Action::Enter),
+            ("Esc", " cancel".to_owned(), Action::No),
+        ]
+    } else {
+        vec![
+            ("y", " yes   ".to_owned(), Action::Yes),
+            ("n", " / ".to_owned(), Action::No),
+            ("Esc", " no".to_owned(), Action::No),
+        ]
+    }
+}
+
+/// The row of the buttons and each one's columns, in `area`.
+fn confirm_button_spans(area: Rect, c: &Confirm) -> (Rect, Vec<(u16, u16, Action)>) {
+    let rect = confirm_rect(area, c);
+    let inner = Block::default().borders(Borders::ALL).inner(rect);
+    let row = Rect {
+        y: inner.bottom().saturating_sub(1),
+        height: inner.height.min(1),
+        ..inner
+    };
+    let mut x = row.x;
+    let spans = confirm_buttons(c)
+        .into_iter()
+        .map(|(key, label, action)| {
+            let w = u16::try_from(super::width(key) + super::width(label.trim_end()))
+                .unwrap_or(u16::MAX);
+            let pad =
+                u16::try_from(super::width(&label) - super::width(label.trim_end())).unwrap_or(0);
+            let span = (x, x.saturating_add(w), action);
+            x = x.saturating_add(w).saturating_add(pad);
+            span
+        })
+        .collect();
+    (row, spans)
+}
+
+/// What a click at (`column`, `row`) on a confirmation does: its buttons answer it.
+pub(super) fn confirm_click(area: Rect, c: &Confirm, column: u16, row: u16) -> Option<Action> {
+    let (line, spans) = confirm_button_spans(area, c);
+    if row != line.y || line.height == 0 {
+        return None;
+    }
+    spans
+        .into_iter()
+        .find(|(x0, x1, _)| (*x0..*x1).contains(&column))
+        .map(|(_, _, a)| a)
+}
+
+fn confirm(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, c: &Confirm, danger: bool) {
+    let t = cx.theme;
+    let rect = confirm_rect(area, c);
+    frame.render_widget(Clear, rect);
     let title = format!(" {} ", c.title);
-    let (rect, block) = popup(frame, area, 70, h, &title);
+    let block = Block::default().borders(Borders::ALL).title(title.as_str());
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
     let mut lines: Vec<Line<'_>> = c.body.iter().map(|l| Line::from(l.clone())).collect();
     lines.push(Line::default());
     if let Some(want) = &c.type_to_confirm {
@@ -132,45 +199,30 @@ fn confirm(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, c: &Confirm, danger: boo
         ask.push(Span::raw(format!("Type {} to confirm: ", c.typed_what().0)));
         ask.push(Span::styled(want.clone(), t.title()));
         lines.push(Line::from(ask));
-        let ok = c.ready();
         lines.push(Line::from(vec![
             Span::raw("> "),
             Span::styled(
                 c.typed.value().to_owned(),
-                if ok { t.ok() } else { t.focus() },
+                if c.ready() { t.ok() } else { t.focus() },
             ),
             Span::raw("▏"),
         ]));
         if let Some(why) = &c.mismatch {
             lines.push(Line::from(Span::styled(why.clone(), t.error())));
         }
-        lines.push(Line::default());
-        lines.push(Line::from(vec![
-            Span::styled("Enter", t.key()),
-            Span::raw(if ok {
-                " confirm   ".to_owned()
-            } else {
-                format!(" (type {} first)   ", c.typed_what().1)
-            }),
-            Span::styled("Esc", t.key()),
-            Span::raw(" cancel"),
-        ]));
-    } else {
-        lines.push(Line::from(vec![
-            Span::styled("y", t.key()),
-            Span::raw(" yes   "),
-            Span::styled("n", t.key()),
-            Span::raw(" / "),
-            Span::styled("Esc", t.key()),
-            Span::raw(" no"),
-        ]));
     }
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block),
-        rect,
-    );
+    // The text above, the buttons on the last row (where a click finds them).
+    let text = Rect {
+        height: inner.height.saturating_sub(1),
+        ..inner
+    };
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text);
+    let (row, _) = confirm_button_spans(area, c);
+    let buttons: Vec<Span<'_>> = confirm_buttons(c)
+        .into_iter()
+        .flat_map(|(key, label, _)| [Span::styled(key, t.key()), Span::raw(label)])
+        .collect();
+    frame.render_widget(Paragraph::new(Line::from(buttons)), row);
 }
 
 fn form(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, f: &KeyForm) {

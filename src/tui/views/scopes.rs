@@ -3,7 +3,7 @@
 //! "which keys hold this scope?" for access reviews.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
@@ -23,14 +23,8 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
         return;
     };
     let rows = checklist_rows(&catalog.scopes);
-    let show_holders = app.scopes.holders.is_some();
-    let (list_area, side) = if show_holders {
-        let [a, b] = Layout::horizontal([Constraint::Percentage(58), Constraint::Percentage(42)])
-            .areas(area);
-        (a, Some(b))
-    } else {
-        (area, None)
-    };
+    let (list_area, side) =
+        crate::tui::app::layout::scopes_split(area, app.scopes.holders.is_some());
     let editing = app.scopes.edit.as_ref();
     let key = app.selected_key();
     let held: Option<ScopeSet> = match (editing, key) {
@@ -60,8 +54,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
             extra.push(Line::from(Span::styled(r.clone(), t.error())));
         }
     }
-    let list_h = inner_h.saturating_sub(extra.len()).max(1);
-    let start = app.scopes.cursor.saturating_sub(list_h.saturating_sub(1));
+    let (start, list_h) = app.scopes.catalog_window(inner_h);
     let mut lines: Vec<Line<'_>> = rows
         .iter()
         .enumerate()

@@ -3,7 +3,7 @@
 //! below them one list at a time: top keys, stale keys, rotation due, recent auth failures.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragraph, Tabs};
@@ -144,10 +144,7 @@ fn loading_box<T>(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, title: String, l:
 pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     let t = cx.theme;
     let u = &app.usage;
-    let [charts, lists] =
-        Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
-    let [org_area, key_area] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(charts);
+    let (org_area, key_area, tabs_area, list_area) = crate::tui::app::layout::usage_split(area);
     let per = u.bucket().as_str();
     let unit = &per[..1];
     let org_title = format!(" Org per {per} (b) ");
@@ -164,8 +161,6 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
         other => loading_box(cx, frame, key_area, key_title, other),
     }
 
-    let [tabs_area, list_area] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(lists);
     let titles: Vec<String> = UsagePanel::ALL
         .iter()
         .map(|p| p.title().to_owned())
@@ -184,7 +179,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     );
     let h = usize::from(list_area.height.saturating_sub(1)).max(1);
     // The selected row (Enter opens it) stays in view, below a header line.
-    let first = u.cursor.saturating_sub(h.saturating_sub(2));
+    let (first, _) = u.list_window(h);
     let mark = |i: usize, line: Line<'static>| {
         if i == u.cursor {
             line.style(t.selected())
