@@ -229,6 +229,7 @@ async fn the_stale_list_holds_no_key_younger_than_its_cutoff() {
             .await
             .expect("list")
             .data,
+        now,
     );
     assert!(
         stale.iter().all(|k| k.id != fresh.id),
@@ -241,7 +242,7 @@ async fn the_stale_list_holds_no_key_younger_than_its_cutoff() {
             .all(|k| k.created_at < now - chrono::Duration::days(30)
                 && k.last_used_at
                     .is_none_or(|t| t < now - chrono::Duration::days(30))
-                && hygiene::in_review(k)),
+                && k.status.can_authenticate()),
         "every one is older than the cutoff, unused since, and can still authenticate"
     );
     // What the list asked before: "not used since" alone holds the new key.

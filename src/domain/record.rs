@@ -76,6 +76,12 @@ impl KeyStatus {
         }
     }
 
+    /// Whether a key in this status still authenticates (enabled, not expired): what the
+    /// access review looks at, and what makes a leak urgent.
+    pub fn can_authenticate(self) -> bool {
+        matches!(self, KeyStatus::Active | KeyStatus::Expiring)
+    }
+
     /// Parse the wire form.
     pub fn parse(s: &str) -> Option<KeyStatus> {
         match s {

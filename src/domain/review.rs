@@ -123,7 +123,7 @@ impl ReviewPolicy {
 
 /// Whether the review looks at this key at all: it can still authenticate.
 pub fn in_review(k: &KeyRecord, now: DateTime<Utc>) -> bool {
-    k.enabled && !k.is_expired(now)
+    k.status(now).can_authenticate()
 }
 
 /// Reported leaked and still usable.
@@ -138,12 +138,28 @@ pub fn has_no_owner(k: &KeyRecord) -> bool {
 
 /// No use since `cutoff`, and older than it.
 pub fn is_stale(k: &KeyRecord, cutoff: DateTime<Utc>) -> bool {
-    k.created_at < cutoff && k.last_used_at.is_none_or(|t| t < cutoff)
+    stale_at(k.created_at, k.last_used_at, cutoff)
+}
+
+/// The stale rule on a key's dates, for whichever side holds them (the store's record, the
+/// console's key object): created before `cutoff` (a key made minutes ago never is) and not
+/// used since.
+pub fn stale_at(
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+    cutoff: DateTime<Utc>,
+) -> bool {
+    created_at < cutoff && last_used_at.is_none_or(|t| t < cutoff)
 }
 
 /// A secret created before `cutoff`, on a key not already rotated.
 pub fn is_rotation_due(k: &KeyRecord, cutoff: DateTime<Utc>) -> bool {
-    k.rotated_to.is_none() && k.created_at < cutoff
+    rotation_due_at(k.created_at, k.rotated_to.is_some(), cutoff)
+}
+
+/// The rotation-due rule on a key's creation and whether it was rotated already.
+pub fn rotation_due_at(created_at: DateTime<Utc>, rotated: bool, cutoff: DateTime<Utc>) -> bool {
+    !rotated && created_at < cutoff
 }
 
 /// Holds `*` or a `resource:*`.

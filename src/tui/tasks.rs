@@ -197,16 +197,20 @@ impl Executor {
             Command::LoadStale => spawn(
                 tx,
                 async move {
-                    let q = hygiene::stale_query(chrono::Utc::now());
-                    c.list_keys(&q).await.map(|p| hygiene::stale(p.data))
+                    let now = chrono::Utc::now();
+                    let q = hygiene::stale_query(now);
+                    c.list_keys(&q).await.map(|p| hygiene::stale(p.data, now))
                 },
                 Action::StaleLoaded,
             ),
             Command::LoadOld => spawn(
                 tx,
                 async move {
-                    let q = hygiene::rotation_due_query(chrono::Utc::now());
-                    c.list_keys(&q).await.map(|p| hygiene::rotation_due(p.data))
+                    let now = chrono::Utc::now();
+                    let q = hygiene::rotation_due_query(now);
+                    c.list_keys(&q)
+                        .await
+                        .map(|p| hygiene::rotation_due(p.data, now))
                 },
                 Action::OldLoaded,
             ),

@@ -14,7 +14,6 @@ use super::update::explain;
 use super::wizard::GraceChoice;
 use super::{Action, App, Command, DetailPane, EditOrigin, Tab, TaskResult};
 use crate::api::{KeyObject, LeakSighting, Review, ReviewFinding, ScopeUsage, UpdateKeyRequest};
-use crate::domain::record::KeyStatus;
 use crate::domain::review::FindingKind;
 
 /// Sightings asked for per leaked key (the newest first).
@@ -149,9 +148,10 @@ pub fn scope_diff(
     )
 }
 
-/// Whether a key can still authenticate (enabled, not expired): what makes a leak urgent.
+/// Whether a key can still authenticate (enabled, not expired): what makes a leak urgent
+/// (`KeyStatus::can_authenticate`).
 pub fn usable(k: &KeyObject) -> bool {
-    k.enabled && matches!(k.status, KeyStatus::Active | KeyStatus::Expiring)
+    k.status.can_authenticate()
 }
 
 /// Whether this action changes keys on the server (the review may then be out of date).
