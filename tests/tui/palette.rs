@@ -145,3 +145,36 @@ fn profile_and_scope_arguments_complete() {
     };
     assert_eq!(query.scope.as_deref(), Some("webhooks:write"));
 }
+
+/// The matches are worked out when the line (or what it completes from) changes, in
+/// `update`, and the frame draws them: drawing, or a clock tick, does not redo them.
+#[test]
+fn matches_are_worked_out_in_update_not_every_frame() {
+    let mut a = app(3, (80, 24));
+    let _ = a.update(Action::StartCommand);
+    typed(&mut a, "rot");
+    assert_eq!(a.palette.found, a.palette_candidates("rot"));
+    a.palette.found[0].hint = "planted by the test".into();
+    let _ = a.update(Action::Tick(
+        crate::fixtures::now(),
+        tokio::time::Instant::now(),
+    ));
+    let screen = render(&a, (80, 24));
+    assert!(screen.contains("planted by the test"), "{screen}");
+    // Keys that arrive while typing are offered at once.
+    typed(&mut a, "ate Later");
+    assert!(a.palette.found.is_empty(), "{:?}", a.palette.found);
+    let mut rows = crate::fixtures::keys(3);
+    rows.push(crate::fixtures::key(
+        9,
+        "Later arrival",
+        keyconsole::domain::record::KeyStatus::Active,
+    ));
+    let _ = crate::fixtures::load_rows(&mut a, rows);
+    assert_eq!(
+        a.palette.found.first().map(|c| c.hint.as_str()),
+        Some("Later arrival")
+    );
+    let _ = a.update(Action::Back);
+    assert!(a.palette.found.is_empty(), "closed: nothing kept");
+}

@@ -21,6 +21,11 @@ pub struct Palette {
     pub history: Vec<String>,
     /// The history entry on the line (`↑`), counted from the newest.
     pub recall: Option<usize>,
+    /// The matches of the line as it is, best first: worked out when the line or what it
+    /// completes from changes (`App::palette_follow`), not every frame.
+    pub found: Vec<Candidate>,
+    /// The line `found` answers.
+    found_for: Option<String>,
 }
 
 /// One match.
@@ -273,6 +278,23 @@ impl App {
         self.palette.history.push(text.to_owned());
         if self.palette.history.len() > HISTORY {
             self.palette.history.remove(0);
+        }
+    }
+
+    /// After every action: the `:` line's matches again when its text changed or when what
+    /// it completes from did (`sources`: keys, the catalog or the failures arrived).
+    pub(super) fn palette_follow(&mut self, sources: bool) {
+        let text = match &self.line {
+            Some((super::LineKind::Command, input)) => input.value().to_owned(),
+            _ => {
+                self.palette.found.clear();
+                self.palette.found_for = None;
+                return;
+            }
+        };
+        if sources || self.palette.found_for.as_deref() != Some(text.as_str()) {
+            self.palette.found = self.palette_candidates(&text);
+            self.palette.found_for = Some(text);
         }
     }
 

@@ -104,8 +104,13 @@ impl App {
     /// Apply one action.
     pub fn update(&mut self, action: Action) -> Vec<Command> {
         let changed = super::review::changes_keys(&action);
+        let sources = matches!(
+            action,
+            Action::KeysLoaded { .. } | Action::CatalogLoaded(_) | Action::FailuresLoaded(_)
+        );
         let mut cmds = self.dispatch(action);
         cmds.extend(self.review_follow(changed));
+        self.palette_follow(sources);
         cmds
     }
 

@@ -12,10 +12,11 @@ use crate::tui::app::{App, LineKind};
 
 /// Draw the matches below `line` (the crumb row), over the body.
 pub fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, line: Rect, area: Rect) {
-    let Some((LineKind::Command, input)) = &app.line else {
+    let Some((LineKind::Command, _)) = &app.line else {
         return;
     };
-    let found = app.palette_candidates(input.value());
+    // Worked out in update when the line changed, not here every frame.
+    let found = &app.palette.found;
     if found.is_empty() {
         return;
     }
