@@ -2,7 +2,6 @@
 //! change uncut (the table's Changes column is cut to the width left), `j`/`k` step through
 //! entries, `PgUp`/`PgDn` scroll, `Esc` goes back to the table.
 
-use keyconsole::api::Page;
 use keyconsole::tui::app::{Action, App, Tab};
 
 use crate::fixtures::{self, app, render};
@@ -34,17 +33,7 @@ fn loaded(size: (u16, u16)) -> App {
         "name": {"from": "Payments backend (eu-west-1, primary)", "to": "Payments backend (eu-west-1, read-only replica)"},
         "description": {"from": null, "to": "narrowed after the access review of November: only reads runs and the audit log"},
     });
-    let generation = a.audit.generation;
-    let _ = a.update(Action::AuditLoaded {
-        generation,
-        append: false,
-        result: Ok(Page {
-            data: rows,
-            next_cursor: None,
-            total: None,
-            total_is_lower_bound: false,
-        }),
-    });
+    crate::fixtures::audit_answered(&mut a, rows, None);
     a
 }
 
@@ -136,17 +125,7 @@ fn audit_paging_uses_the_audit_tables_height() {
             e
         })
         .collect();
-    let generation = a.audit.generation;
-    let _ = a.update(Action::AuditLoaded {
-        generation,
-        append: false,
-        result: Ok(Page {
-            data: rows,
-            next_cursor: None,
-            total: None,
-            total_is_lower_bound: false,
-        }),
-    });
+    crate::fixtures::audit_answered(&mut a, rows, None);
     assert_eq!(a.audit_height(), 34);
     for _ in 0..30 {
         let _ = a.update(Action::Down);

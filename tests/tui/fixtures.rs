@@ -258,13 +258,19 @@ pub fn audit() -> Vec<AuditEntry> {
 /// The Audit tab open on the fixture log (`audit()`), as the server answered it.
 pub fn on_audit(a: &mut App) {
     let _ = a.update(Action::GoTab(keyconsole::tui::app::Tab::Audit));
+    audit_answered(a, audit(), None);
+}
+
+/// The server's answer to the Audit tab's latest request: `rows`, and `next_cursor` when
+/// there is more.
+pub fn audit_answered(a: &mut App, rows: Vec<AuditEntry>, next_cursor: Option<&str>) {
     let generation = a.audit.generation;
     let _ = a.update(Action::AuditLoaded {
         generation,
         append: false,
         result: Ok(Page {
-            data: audit(),
-            next_cursor: None,
+            data: rows,
+            next_cursor: next_cursor.map(str::to_owned),
             total: None,
             total_is_lower_bound: false,
         }),

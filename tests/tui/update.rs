@@ -445,17 +445,7 @@ fn audit_actor_filter_is_sent_to_the_server_and_toggles() {
     // No row, no actor: nothing is asked.
     assert!(a.update(Action::FilterAuditActor).is_empty());
     assert!(a.audit.actor_filter.is_none());
-    let generation = a.audit.generation;
-    let _ = a.update(Action::AuditLoaded {
-        generation,
-        append: false,
-        result: Ok(Page {
-            data: rows.clone(),
-            next_cursor: None,
-            total: None,
-            total_is_lower_bound: false,
-        }),
-    });
+    crate::fixtures::audit_answered(&mut a, rows.clone(), None);
     let _ = a.update(Action::Down);
     let _ = a.update(Action::Down);
     assert_eq!(a.audit.selected, 2);
@@ -470,22 +460,12 @@ fn audit_actor_filter_is_sent_to_the_server_and_toggles() {
         "{screen}"
     );
     // Its answer, with more to come: paging keeps the actor.
-    let generation = a.audit.generation;
     let only_ana: Vec<_> = rows
         .iter()
         .filter(|e| e.actor.id == "user_ana")
         .cloned()
         .collect();
-    let _ = a.update(Action::AuditLoaded {
-        generation,
-        append: false,
-        result: Ok(Page {
-            data: only_ana,
-            next_cursor: Some("c1".into()),
-            total: None,
-            total_is_lower_bound: false,
-        }),
-    });
+    crate::fixtures::audit_answered(&mut a, only_ana, Some("c1"));
     let cmds = a.update(Action::Bottom);
     assert!(
         matches!(cmds.as_slice(), [Command::LoadAudit { actor: Some(x), cursor: Some(c), .. }] if x == "user:user_ana" && c == "c1"),
@@ -493,17 +473,7 @@ fn audit_actor_filter_is_sent_to_the_server_and_toggles() {
     );
     // A key actor: its id on the wire, its name in the crumb.
     let _ = a.update(Action::FilterAuditActor);
-    let generation = a.audit.generation;
-    let _ = a.update(Action::AuditLoaded {
-        generation,
-        append: false,
-        result: Ok(Page {
-            data: rows,
-            next_cursor: None,
-            total: None,
-            total_is_lower_bound: false,
-        }),
-    });
+    crate::fixtures::audit_answered(&mut a, rows, None);
     let cmds = a.update(Action::FilterAuditActor);
     assert!(
         matches!(cmds.as_slice(), [Command::LoadAudit { actor: Some(x), .. }] if x == "key:pk_live_000000000000000000000001"),
