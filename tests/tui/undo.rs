@@ -198,3 +198,21 @@ fn u_on_a_key_undoes_its_latest_entry() {
     let toast = a.toast.as_ref().map(|t| t.text.clone()).unwrap_or_default();
     assert!(toast.contains("delete the key"), "{toast}");
 }
+
+/// The key arrives after another dialog took the screen: nothing is asked over it, and the
+/// status says the undo was not asked instead of still "reading…".
+#[test]
+fn an_answer_behind_another_dialog_says_it_asked_nothing() {
+    let mut a = on_entry(false, 1);
+    let cmds = a.update(Action::Undo);
+    let [Command::PrepareUndo { entry, .. }] = cmds.as_slice() else {
+        panic!("{cmds:?}");
+    };
+    let entry = entry.clone().map(|e| *e);
+    let _ = a.update(Action::Help);
+    let before = a.modals.len();
+    let _ = a.update(Action::UndoReady(Box::new(Ok((entry, renamed())))));
+    assert_eq!(a.modals.len(), before, "no question over the open dialog");
+    let toast = a.toast.as_ref().map(|t| t.text.clone()).unwrap_or_default();
+    assert!(toast.starts_with("Undo not asked"), "{toast}");
+}

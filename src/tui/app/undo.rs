@@ -79,6 +79,24 @@ fn text(v: &serde_json::Value) -> Option<Option<String>> {
     }
 }
 
+/// One field of the entry: set back to its `from` value when the key still holds its `to`
+/// value (`holds`); otherwise the reason it is left as it is goes to `skipped`.
+fn set_back<T>(
+    slot: &mut Option<T>,
+    skipped: &mut Vec<String>,
+    label: &str,
+    (from, to): (Option<T>, Option<T>),
+    holds: impl FnOnce(&T) -> bool,
+) {
+    match (from, to) {
+        (Some(f), Some(t)) if holds(&t) => *slot = Some(f),
+        (Some(_), Some(_)) => skipped.push(format!("{label}: changed again since; left as it is")),
+        _ => skipped.push(format!(
+            "{label}: the entry's value cannot be read; left as it is"
+        )),
+    }
+}
+
 /// What undoing `entry` would do to `key` as it is now, or why it cannot.
 pub fn plan(entry: &AuditEntry, key: &KeyObject) -> Result<UndoPlan, String> {
     if let Some(why) = not_reversible(&entry.action) {
@@ -92,69 +110,64 @@ pub fn plan(entry: &AuditEntry, key: &KeyObject) -> Result<UndoPlan, String> {
     };
     let mut req = UpdateKeyRequest::default();
     let mut skipped = Vec::new();
-    let since = |field: &str| format!("{field}: changed again since; left as it is");
     for (field, v) in fields {
         let (Some(from), Some(to)) = (v.get("from"), v.get("to")) else {
             // `reason`, `source`: notes, not fields.
             continue;
         };
-        let bad = || format!("{field}: the entry's value cannot be read; left as it is");
+        let owned = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+        let s = &mut skipped;
         match field.as_str() {
-            "name" => match (from.as_str(), to.as_str()) {
-                (Some(f), Some(t)) if key.name == t => req.name = Some(f.to_owned()),
-                (Some(_), Some(_)) => skipped.push(since(field)),
-                _ => skipped.push(bad()),
-            },
-            "scopes" => match (strings(from), strings(to)) {
-                (Some(f), Some(t)) if same_set(&key.scopes, &t) => req.scopes = Some(f),
-                (Some(_), Some(_)) => skipped.push(since(field)),
-                _ => skipped.push(bad()),
-            },
-            "allowed_domains" => match (strings(from), strings(to)) {
-                (Some(f), Some(t)) if same_set(&key.allowed_domains, &t) => {
-                    req.allowed_domains = Some(f);
-                }
-                (Some(_), Some(_)) => skipped.push(since("allowed domains")),
-                _ => skipped.push(bad()),
-            },
-            "enabled" => match (from.as_bool(), to.as_bool()) {
-                (Some(f), Some(t)) if key.enabled == t => req.enabled = Some(f),
-                (Some(_), Some(_)) => skipped.push(since(field)),
-                _ => skipped.push(bad()),
-            },
-            "expires_at" => match (time(from), time(to)) {
-                (Some(f), Some(t)) if millis(key.expires_at) == millis(t) => {
-                    req.expires_at = Some(f);
-                }
-                (Some(_), Some(_)) => skipped.push(since("expiry")),
-                _ => skipped.push(bad()),
-            },
-            "owner" => match (text(from), text(to)) {
-                (Some(f), Some(t)) if key.owner == t => req.owner = Some(f),
-                (Some(_), Some(_)) => skipped.push(since(field)),
-                _ => skipped.push(bad()),
-            },
-            "description" => match (text(from), text(to)) {
-                (Some(f), Some(t)) if key.description == t => req.description = Some(f),
-                (Some(_), Some(_)) => skipped.push(since(field)),
-                _ => skipped.push(bad()),
-            },
-            other => skipped.push(format!("{other}: cannot be set back")),
+            "name" => set_back(&mut req.name, s, field, (owned(from), owned(to)), |t| {
+                key.name == *t
+            }),
+            "scopes" => set_back(
+                &mut req.scopes,
+                s,
+                field,
+                (strings(from), strings(to)),
+                |t| same_set(&key.scopes, t),
+            ),
+            "allowed_domains" => set_back(
+                &mut req.allowed_domains,
+                s,
+                "allowed domains",
+                (strings(from), strings(to)),
+                |t| same_set(&key.allowed_domains, t),
+            ),
+            "enabled" => set_back(
+                &mut req.enabled,
+                s,
+                field,
+                (from.as_bool(), to.as_bool()),
+                |t| key.enabled == *t,
+            ),
+            "expires_at" => set_back(
+                &mut req.expires_at,
+                s,
+                "expiry",
+                (time(from), time(to)),
+                |t| millis(key.expires_at) == millis(*t),
+            ),
+            "owner" => set_back(&mut req.owner, s, field, (text(from), text(to)), |t| {
+                key.owner == *t
+            }),
+            "description" => set_back(
+                &mut req.description,
+                s,
+                field,
+                (text(from), text(to)),
+                |t| key.description == *t,
+            ),
+            other => s.push(format!("{other}: cannot be set back")),
         }
     }
     if req == UpdateKeyRequest::default() {
         return Err(if skipped.is_empty() {
             "this entry records no field changes".to_owned()
         } else {
-            format!(
-                "nothing left to undo ({})",
-                skipped
-                    .iter()
-                    .map(|s| s.split(':').next().unwrap_or(s))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-                    + ": changed again since"
-            )
+            // Each field's own reason: changed since, unreadable, or not settable.
+            format!("nothing left to undo: {}", skipped.join("; "))
         });
     }
     Ok(UndoPlan { req, skipped })
@@ -205,7 +218,15 @@ impl App {
             }
         };
         if !self.modals.is_empty() || self.line.is_some() {
-            // Something else took the screen meanwhile: ask nothing over it.
+            // Something else took the screen meanwhile: ask nothing over it, and say so
+            // (the "reading…" status would otherwise stay as if the undo were coming).
+            self.toast(
+                format!(
+                    "Undo not asked: another dialog was open; press u again for {}",
+                    key.name
+                ),
+                false,
+            );
             return Vec::new();
         }
         let plan = match plan(&entry, &key) {
@@ -368,6 +389,17 @@ mod tests {
         let why = plan(&e, &key()).expect_err("changed since");
         assert!(
             why.contains("name") && why.contains("changed again"),
+            "{why}"
+        );
+        // A value the entry does not hold readably is said so, not "changed again".
+        let e = entry(
+            "key.updated",
+            json!({"enabled": {"from": "yes", "to": false}}),
+        );
+        let why = plan(&e, &key()).expect_err("unreadable");
+        assert!(
+            why.contains("enabled: the entry's value cannot be read")
+                && !why.contains("changed again"),
             "{why}"
         );
     }
