@@ -242,3 +242,21 @@ fn enter_on_a_holder_opens_that_key() {
     let _ = a.update(Action::Enter);
     assert!(matches!(a.modals.last(), Some(Modal::Detail(_))));
 }
+
+/// The holders pane pages by its own height: at 120x40 the Keys table is shorter (its
+/// detail pane sits below it), the holders pane is the whole body less its border and count.
+#[test]
+fn the_holders_pane_pages_by_its_own_height() {
+    let mut a = app(3, (120, 40));
+    fixtures::on_holders(&mut a, fixtures::keys(80));
+    let _ = a.update(Action::Right);
+    assert_eq!(a.scopes.holder, Some(0));
+    let page = a.holders_height();
+    assert_ne!(page, a.table_height(), "the two heights differ at this size");
+    let _ = a.update(Action::PageDown);
+    assert_eq!(a.scopes.holder, Some(page), "a page is the pane's height");
+    // And the picked row is on screen.
+    let name = a.scopes.holder_keys()[page].name.clone();
+    let screen = render(&a, (120, 40));
+    assert!(screen.contains(&name), "{name}\n{screen}");
+}

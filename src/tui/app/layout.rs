@@ -80,6 +80,12 @@ pub fn usage_split(body: Rect) -> (Rect, Rect, Rect, Rect) {
     (org, key, tabs, list)
 }
 
+/// Holder rows the "which keys hold it" pane shows in `pane`: inside its border, below the
+/// count line.
+pub fn holder_rows(pane: Rect) -> usize {
+    usize::from(pane.height.saturating_sub(3)).max(1)
+}
+
 /// Rows a table shows in `area` below its top border and header row.
 pub fn table_rows(area: Rect) -> usize {
     usize::from(area.height.saturating_sub(2))
@@ -99,6 +105,13 @@ impl App {
     /// Rows of the Keys table that fit on screen (at least one).
     pub fn table_height(&self) -> usize {
         table_rows(self.keys_table()).max(1)
+    }
+
+    /// Rows of the holders pane that fit (it pages by its own height).
+    pub fn holders_height(&self) -> usize {
+        scopes_split(self.screen().body, true)
+            .1
+            .map_or(1, holder_rows)
     }
 
     /// Rows of the Audit table that fit (it has no detail pane, so it pages by its own

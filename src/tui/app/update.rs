@@ -1549,7 +1549,7 @@ impl App {
             && !matches!(action, Action::SelectRow(_))
         {
             let n = self.scopes.holder_keys().len();
-            let page = self.table_height();
+            let page = self.holders_height();
             match &action {
                 Action::Enter => {
                     return match self.scopes.holder_keys().get(i).map(|k| k.id.clone()) {

@@ -105,7 +105,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
         let block = Block::default().borders(Borders::ALL).title(title);
         let width = usize::from(side.width.saturating_sub(2));
         // Rows below the count line; the picked one stays in view.
-        let room = usize::from(side.height.saturating_sub(3)).max(1);
+        let room = crate::tui::app::layout::holder_rows(side);
         let first = picking.map_or(0, |i| i.saturating_sub(room - 1));
         let lines: Vec<Line<'_>> = match holders {
             Loadable::Ready((keys, total)) => {
