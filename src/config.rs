@@ -307,22 +307,9 @@ pub struct ThemeSettings {
 }
 
 impl ThemeSettings {
-    /// The value set for one of `tui::theme::PALETTE_KEYS`.
-    pub fn get(&self, key: &str) -> Option<String> {
-        match key {
-            "accent" => self.accent.clone(),
-            "ok" => self.ok.clone(),
-            "warn" => self.warn.clone(),
-            "error" => self.error.clone(),
-            "dim" => self.dim.clone(),
-            "selection" => self.selection.clone(),
-            _ => None,
-        }
-    }
-
     /// The palette these settings give.
     pub fn palette(&self) -> Result<crate::tui::theme::Palette, (String, String)> {
-        crate::tui::theme::Palette::with(|k| self.get(k))
+        crate::tui::theme::Palette::from_settings(self)
     }
 }
 

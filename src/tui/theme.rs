@@ -37,27 +37,24 @@ impl Default for Palette {
     }
 }
 
-/// The names `[theme]` takes, in the order the config file documents them.
-pub const PALETTE_KEYS: [&str; 6] = ["accent", "ok", "warn", "error", "dim", "selection"];
-
 impl Palette {
-    /// The default palette with `set(name)` applied for each of [`PALETTE_KEYS`] that has a
-    /// value; the error names the key (`theme.accent`) and says what is accepted.
-    pub fn with(set: impl Fn(&str) -> Option<String>) -> Result<Palette, (String, String)> {
-        let mut p = Palette::default();
-        for key in PALETTE_KEYS {
-            let Some(v) = set(key) else { continue };
-            let c = parse_color(&v).map_err(|why| (format!("theme.{key}"), why))?;
-            match key {
-                "accent" => p.accent = c,
-                "ok" => p.ok = c,
-                "warn" => p.warn = c,
-                "error" => p.error = c,
-                "dim" => p.dim = c,
-                _ => p.selection = Some(c),
-            }
-        }
-        Ok(p)
+    /// The default palette with what `[theme]` sets; the error names the key
+    /// (`theme.accent`) and says what is accepted.
+    pub fn from_settings(set: &crate::config::ThemeSettings) -> Result<Palette, (String, String)> {
+        let color = |key: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|v| parse_color(v).map_err(|why| (format!("theme.{key}"), why)))
+                .transpose()
+        };
+        let d = Palette::default();
+        Ok(Palette {
+            accent: color("accent", &set.accent)?.unwrap_or(d.accent),
+            ok: color("ok", &set.ok)?.unwrap_or(d.ok),
+            warn: color("warn", &set.warn)?.unwrap_or(d.warn),
+            error: color("error", &set.error)?.unwrap_or(d.error),
+            dim: color("dim", &set.dim)?.unwrap_or(d.dim),
+            selection: color("selection", &set.selection)?.or(d.selection),
+        })
     }
 }
 
@@ -264,6 +261,7 @@ impl Theme {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ThemeSettings;
 
     #[test]
     fn colours_parse_by_name_and_hex_and_errors_say_what_works() {
@@ -276,11 +274,15 @@ mod tests {
         let e = parse_color("chartreuse").expect_err("not a terminal colour");
         assert!(e.contains("chartreuse") && e.contains("#rrggbb"), "{e}");
         assert!(parse_color("#12345").is_err());
-        let p = Palette::with(|k| (k == "accent").then(|| "magenta".to_owned())).expect("ok");
+        let set = |f: fn(&mut ThemeSettings) -> &mut Option<String>, v: &str| {
+            let mut s = ThemeSettings::default();
+            *f(&mut s) = Some(v.to_owned());
+            Palette::from_settings(&s)
+        };
+        let p = set(|s| &mut s.accent, "magenta").expect("ok");
         assert_eq!(p.accent, Color::Magenta);
         assert_eq!(p.ok, Color::Green, "the rest stays the terminal's");
-        let (key, _) =
-            Palette::with(|k| (k == "warn").then(|| "nope".to_owned())).expect_err("bad value");
+        let (key, _) = set(|s| &mut s.warn, "nope").expect_err("bad value");
         assert_eq!(key, "theme.warn");
     }
 

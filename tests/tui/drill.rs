@@ -252,7 +252,11 @@ fn the_holders_pane_pages_by_its_own_height() {
     let _ = a.update(Action::Right);
     assert_eq!(a.scopes.holder, Some(0));
     let page = a.holders_height();
-    assert_ne!(page, a.table_height(), "the two heights differ at this size");
+    assert_ne!(
+        page,
+        a.table_height(),
+        "the two heights differ at this size"
+    );
     let _ = a.update(Action::PageDown);
     assert_eq!(a.scopes.holder, Some(page), "a page is the pane's height");
     // And the picked row is on screen.
