@@ -8,9 +8,9 @@
 
 use keyconsole::api::KeyObject;
 use keyconsole::console::start_embedded;
+use keyconsole::tui::app::Loadable;
 use keyconsole::tui::app::form::Field;
 use keyconsole::tui::app::modal::{Modal, Pending};
-use keyconsole::tui::app::tabs::Loadable;
 use keyconsole::tui::app::{Action, App, Tab};
 use tui_input::InputRequest;
 

@@ -6,8 +6,8 @@
 
 use keyconsole::client::Client;
 use keyconsole::console::start_embedded;
+use keyconsole::tui::app::Loadable;
 use keyconsole::tui::app::modal::Modal;
-use keyconsole::tui::app::tabs::Loadable;
 use keyconsole::tui::app::tester::{CredForm, Tester};
 use keyconsole::tui::app::{Action, App};
 

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tui_input::InputRequest;
 
+use super::app::domains::DomainsFocus;
 use super::app::modal::Modal;
-use super::app::tabs::DomainsFocus;
 use super::app::{Action, App, Conn, Tab};
 
 /// Where input goes; the app reports the contexts that apply, most specific first.

@@ -114,17 +114,22 @@ fn a_long_entry_scrolls_and_an_empty_log_opens_nothing() {
 
 /// The Audit table pages by its own height: at 120x40 the Keys tab gives room to its
 /// detail pane below, the Audit tab does not, so its rows scroll only past its own 34.
-#[test]
-fn audit_paging_uses_the_audit_tables_height() {
-    let mut a = app(3, (120, 40));
-    let _ = a.update(Action::GoTab(Tab::Audit));
-    let rows: Vec<_> = (0..60)
+/// `n` entries like the fixture's second, each with its own id.
+fn entries(n: usize) -> Vec<keyconsole::api::AuditEntry> {
+    (0..n)
         .map(|i| {
             let mut e = fixtures::audit()[1].clone();
             e.id = format!("aud_{i:020}");
             e
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn audit_paging_uses_the_audit_tables_height() {
+    let mut a = app(3, (120, 40));
+    let _ = a.update(Action::GoTab(Tab::Audit));
+    let rows = entries(60);
     crate::fixtures::audit_answered(&mut a, rows, None);
     assert_eq!(a.audit_height(), 34);
     for _ in 0..30 {
@@ -134,4 +139,39 @@ fn audit_paging_uses_the_audit_tables_height() {
     let _ = a.update(Action::Top);
     let _ = a.update(Action::PageDown);
     assert_eq!(a.audit.selected, 34, "a page is the table's height");
+}
+
+/// A fresh first page (a refresh, an undo's reload) keeps the selected entry selected, at its
+/// new place when newer entries came in above it, and on screen; when it is gone, the
+/// selection starts at the top.
+#[test]
+fn a_reloaded_page_keeps_the_selected_entry() {
+    let mut a = app(3, (80, 24));
+    let _ = a.update(Action::GoTab(Tab::Audit));
+    let rows = entries(60);
+    fixtures::audit_answered(&mut a, rows.clone(), None);
+    for _ in 0..40 {
+        let _ = a.update(Action::Down);
+    }
+    let picked = a.audit.rows[a.audit.selected].id.clone();
+    // Two newer entries on top: the picked one is now two rows further down.
+    let mut newer = rows.clone();
+    for i in 0..2 {
+        let mut e = fixtures::audit()[2].clone();
+        e.id = format!("aud_new_{i}");
+        newer.insert(0, e);
+    }
+    fixtures::audit_answered(&mut a, newer.clone(), None);
+    assert_eq!(a.audit.selected, 42);
+    assert_eq!(a.audit.rows[a.audit.selected].id, picked);
+    let h = a.audit_height();
+    assert!(
+        (a.audit.offset..a.audit.offset + h).contains(&a.audit.selected),
+        "on screen: offset {} height {h}",
+        a.audit.offset
+    );
+    // The picked entry gone (another filter): back to the top.
+    let without: Vec<_> = newer.into_iter().filter(|e| e.id != picked).collect();
+    fixtures::audit_answered(&mut a, without, None);
+    assert_eq!((a.audit.selected, a.audit.offset), (0, 0));
 }

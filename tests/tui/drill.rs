@@ -2,8 +2,8 @@
 //! list row that names a key or a request opens it (issue 12, defect 9).
 
 use keyconsole::tui::app::modal::Modal;
-use keyconsole::tui::app::tabs::{Loadable, UsagePanel};
 use keyconsole::tui::app::{Action, App, Command, Tab, TimerKind};
+use keyconsole::tui::app::{Loadable, usage::UsagePanel};
 use tui_input::InputRequest;
 
 use crate::fixtures::{self, app, render};

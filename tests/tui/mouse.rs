@@ -74,7 +74,7 @@ fn at(screen: &str, needle: &str) -> (u16, u16) {
 
 #[test]
 fn rows_of_the_audit_scopes_and_usage_lists_take_clicks() {
-    use keyconsole::tui::app::tabs::UsagePanel;
+    use keyconsole::tui::app::usage::UsagePanel;
     for size in [(80, 24), (120, 40), (200, 50)] {
         // Audit: the fourth entry (key.rotated), then again: it opens in full.
         let mut a = app(3, size);

@@ -3,7 +3,7 @@
 
 use keyconsole::api::CreateKeyResponse;
 use keyconsole::domain::key::Secret;
-use keyconsole::tui::app::tabs::Loadable;
+use keyconsole::tui::app::Loadable;
 use keyconsole::tui::app::{Action, App, Conn, Settings, Tab, UiError};
 use tui_input::InputRequest;
 

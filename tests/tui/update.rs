@@ -2,8 +2,8 @@
 
 use keyconsole::api::{CreateKeyResponse, Page, UpdateKeyRequest};
 use keyconsole::domain::key::Secret;
+use keyconsole::tui::app::domains::DomainsFocus;
 use keyconsole::tui::app::modal::{Modal, Pending};
-use keyconsole::tui::app::tabs::DomainsFocus;
 use keyconsole::tui::app::{
     Action, App, Command, Conn, CopyWhat, EditOrigin, Tab, TimerKind, UiError,
 };
@@ -471,9 +471,15 @@ fn audit_actor_filter_is_sent_to_the_server_and_toggles() {
         matches!(cmds.as_slice(), [Command::LoadAudit { actor: Some(x), cursor: Some(c), .. }] if x == "user:user_ana" && c == "c1"),
         "{cmds:?}"
     );
-    // A key actor: its id on the wire, its name in the crumb.
+    // A key actor: its id on the wire, its name in the crumb. The unfiltered answer keeps
+    // ana's entry selected (it is still there), so go to the top, a key's entry.
     let _ = a.update(Action::FilterAuditActor);
-    crate::fixtures::audit_answered(&mut a, rows, None);
+    crate::fixtures::audit_answered(&mut a, rows.clone(), None);
+    assert_eq!(
+        a.audit.rows[a.audit.selected].id, rows[2].id,
+        "the same entry"
+    );
+    let _ = a.update(Action::Top);
     let cmds = a.update(Action::FilterAuditActor);
     assert!(
         matches!(cmds.as_slice(), [Command::LoadAudit { actor: Some(x), .. }] if x == "key:pk_live_000000000000000000000001"),

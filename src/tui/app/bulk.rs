@@ -14,6 +14,12 @@ use crate::domain::key::Secret;
 
 use super::wizard::GraceChoice;
 
+use tui_input::InputRequest;
+
+use super::modal::{Modal, Pending};
+use super::{Action, App, Command, CopyWhat, TimerKind};
+use crate::tui::views::thousands;
+
 /// Where the bulk rotation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BulkStep {
@@ -186,6 +192,229 @@ impl Bulk {
             }
         }
         out
+    }
+}
+
+impl App {
+    pub(super) fn bulk_mut(&mut self) -> Option<&mut Bulk> {
+        self.modals.iter_mut().rev().find_map(|m| match m {
+            Modal::Bulk(b) => Some(b.as_mut()),
+            _ => None,
+        })
+    }
+
+    /// `R`: rotate the marked keys.
+    pub fn open_bulk(&mut self) -> Vec<Command> {
+        let keys: Vec<KeyObject> = self
+            .keys
+            .marked
+            .iter()
+            .filter_map(|id| self.keys.get(id).cloned())
+            .filter(|k| k.rotated_to.is_none())
+            .collect();
+        if keys.is_empty() {
+            self.toast(
+                "Mark keys with m first (keys already rotated are skipped)",
+                true,
+            );
+            return Vec::new();
+        }
+        let cmds = keys
+            .iter()
+            .take(100)
+            .map(|k| Command::LoadRotationUsage(k.id.clone()))
+            .collect();
+        self.modals.push(Modal::Bulk(Box::new(Bulk::new(keys))));
+        cmds
+    }
+
+    pub(super) fn bulk_start(&mut self) -> Vec<Command> {
+        let Some(b) = self.bulk_mut() else {
+            return Vec::new();
+        };
+        let grace = match b.grace_seconds() {
+            Ok(s) => s,
+            Err(e) => {
+                b.error = Some(e);
+                return Vec::new();
+            }
+        };
+        b.step = BulkStep::Running;
+        b.keys
+            .iter()
+            .map(|k| Command::RotateKey {
+                id: k.id.clone(),
+                grace,
+                bulk: true,
+            })
+            .collect()
+    }
+
+    /// Input while the bulk modal is on top.
+    pub(super) fn update_bulk(&mut self, action: Action) -> Vec<Command> {
+        let reveal = self.settings.reveal;
+        let mono = self.mono;
+        let danger = self.session.danger;
+        let Some(Modal::Bulk(b)) = self.modals.last_mut() else {
+            return Vec::new();
+        };
+        if action == Action::ForceQuit {
+            self.quit = true;
+            return Vec::new();
+        }
+        match b.step {
+            BulkStep::Plan => {
+                let i = GraceChoice::ALL
+                    .iter()
+                    .position(|g| *g == b.grace)
+                    .unwrap_or(0);
+                match action {
+                    Action::Up => b.grace = GraceChoice::ALL[i.saturating_sub(1)],
+                    Action::Down => {
+                        b.grace = GraceChoice::ALL[(i + 1).min(GraceChoice::ALL.len() - 1)]
+                    }
+                    Action::Edit(req) if b.grace == GraceChoice::Custom => {
+                        b.custom.handle(req);
+                        b.error = b.grace_seconds().err();
+                    }
+                    Action::Paste(t) if b.grace == GraceChoice::Custom => {
+                        for c in t.chars().filter(|c| !c.is_control()) {
+                            b.custom.handle(InputRequest::InsertChar(c));
+                        }
+                        b.error = b.grace_seconds().err();
+                    }
+                    Action::Back | Action::Quit => {
+                        self.modals.pop();
+                    }
+                    Action::Enter | Action::Save => {
+                        // A custom grace that is empty or wrong stops here, not after
+                        // the confirmation.
+                        if let Err(e) = b.grace_seconds() {
+                            b.error = Some(e);
+                            return Vec::new();
+                        }
+                        let n = b.keys.len();
+                        let apps = b.apps().join(", ");
+                        let traffic = thousands(b.total_traffic());
+                        let grace = b.grace_label();
+                        let body = vec![
+                            format!("{n} keys across {apps}; {traffic} requests in the last hour."),
+                            format!("Grace period: {grace}."),
+                            "Each gets a new key now; the new secrets are shown once, together."
+                                .to_owned(),
+                        ];
+                        self.confirm(
+                            format!("Rotate {n} keys?"),
+                            body,
+                            Pending::BulkRotate,
+                            danger.then(|| format!("rotate {n} keys")),
+                        );
+                    }
+                    _ => {}
+                }
+            }
+            BulkStep::Running => {}
+            BulkStep::Done => {
+                if let Some(file) = &mut b.file {
+                    match action {
+                        Action::Edit(req) => {
+                            file.handle(req);
+                        }
+                        Action::Paste(t) => {
+                            for c in t.chars().filter(|c| !c.is_control()) {
+                                file.handle(InputRequest::InsertChar(c));
+                            }
+                        }
+                        Action::Back => b.file = None,
+                        Action::Enter => {
+                            let path = file.value().trim().to_owned();
+                            b.file = None;
+                            if path.is_empty() {
+                                return Vec::new();
+                            }
+                            return vec![Command::WriteSecrets {
+                                path,
+                                entries: b.env_lines(),
+                            }];
+                        }
+                        _ => {}
+                    }
+                    return Vec::new();
+                }
+                let n = b.results.len();
+                match action {
+                    Action::Up => {
+                        b.cursor = b.cursor.saturating_sub(1);
+                        b.shown_until = None;
+                    }
+                    Action::Down => {
+                        b.cursor = (b.cursor + 1).min(n.saturating_sub(1));
+                        b.shown_until = None;
+                    }
+                    Action::Reveal => {
+                        if b.shown_until.is_some() {
+                            b.shown_until = None;
+                        } else {
+                            self.seq += 1;
+                            let id = self.seq;
+                            b.shown_until = Some((id, mono + reveal));
+                            return vec![Command::Timer(TimerKind::BulkHide(id), reveal)];
+                        }
+                    }
+                    Action::CopySecret => {
+                        if let Some(Ok((_, s))) = b.results.get(b.cursor).map(|r| &r.outcome) {
+                            return vec![Command::Copy(CopyWhat::Secret(s.clone()))];
+                        }
+                    }
+                    Action::WriteFile => {
+                        let stamp = self.now.format("%Y%m%d-%H%M%S");
+                        b.file = Some(Input::new(format!("rotated-keys-{stamp}.env")));
+                    }
+                    Action::Enter => {
+                        self.modals.pop();
+                        self.toast("New secrets closed. They cannot be shown again.", false);
+                    }
+                    Action::Back | Action::Quit => {
+                        self.confirm(
+                            "Close without storing the new secrets?".to_owned(),
+                            vec![
+                                "They are shown only once. Rotate again if you did not store them."
+                                    .to_owned(),
+                            ],
+                            Pending::CloseBulk,
+                            None,
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// A bulk reveal timer fired.
+    pub(super) fn bulk_hide(&mut self, id: u64) {
+        if let Some(b) = self.bulk_mut()
+            && b.shown_until.is_some_and(|(i, _)| i == id)
+        {
+            b.shown_until = None;
+        }
+    }
+
+    /// The secrets file was written.
+    pub(super) fn file_written(&mut self, r: &Result<String, String>) {
+        match r {
+            Ok(path) => {
+                let note = format!(
+                    "Written to {path} (mode 0600). Delete it once the secrets are stored."
+                );
+                if let Some(b) = self.bulk_mut() {
+                    b.note = Some(note.clone());
+                }
+                self.toast(note, false);
+            }
+            Err(e) => self.toast(format!("Could not write the file: {e}"), true),
+        }
     }
 }
 

@@ -2,15 +2,19 @@
 //! rules the server applies (scopes, host patterns, names), so most mistakes never leave the
 //! terminal.
 
-use std::collections::BTreeSet;
-
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use tui_input::{Input, InputRequest};
-
+use super::Action;
+use super::App;
+use super::Command;
+use super::EditOrigin;
+use super::modal::Modal;
+use super::modal::ScopePicker;
 use crate::api::{CreateKeyRequest, KeyObject, UpdateKeyRequest};
 use crate::domain::host_pattern::HostPattern;
 use crate::domain::key::Env;
 use crate::domain::scope::{Catalog, ScopeSet};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use std::collections::BTreeSet;
+use tui_input::{Input, InputRequest};
 
 /// Form fields, in focus order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -422,6 +426,110 @@ impl KeyForm {
             expires_at: (expiry != original.expires_at).then_some(expiry),
             owner: changed(&self.owner, original.owner.as_deref()),
             description: changed(&self.description, original.description.as_deref()),
+        }
+    }
+}
+
+impl App {
+    pub(super) fn update_form(&mut self, action: Action) -> Vec<Command> {
+        let now = self.now;
+        let napps = self.apps.len();
+        let Some(Modal::Form(f)) = self.modals.last_mut() else {
+            return Vec::new();
+        };
+        use super::form::Field;
+        match action {
+            Action::Back => {
+                self.modals.pop();
+            }
+            Action::ForceQuit => self.quit = true,
+            Action::NextField | Action::Down => f.step(true),
+            Action::PrevField | Action::Up => f.step(false),
+            Action::Left | Action::Right => {
+                let fwd = action == Action::Right;
+                if f.input_mut().is_some() {
+                    f.edit_text(
+                        if fwd {
+                            InputRequest::GoToNextChar
+                        } else {
+                            InputRequest::GoToPrevChar
+                        },
+                        &self.catalog_rules,
+                        now,
+                    );
+                } else {
+                    f.cycle(fwd, napps);
+                    f.validate(&self.catalog_rules, now);
+                }
+            }
+            Action::Toggle => {
+                f.cycle(true, napps);
+                f.validate(&self.catalog_rules, now);
+            }
+            Action::Edit(req) => f.edit_text(req, &self.catalog_rules, now),
+            Action::Paste(t) => {
+                for c in t.chars().filter(|c| !c.is_control()) {
+                    f.edit_text(InputRequest::InsertChar(c), &self.catalog_rules, now);
+                }
+            }
+            Action::Enter if f.focus == Field::Scopes => {
+                let checked = match &f.scopes {
+                    ScopeChoice::Custom(s) => s.clone(),
+                    ScopeChoice::Preset(p) => self
+                        .catalog_rules
+                        .preset(p)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect(),
+                };
+                self.modals
+                    .push(Modal::ScopePicker(ScopePicker { cursor: 0, checked }));
+            }
+            Action::Enter | Action::Save if f.focus == Field::Submit || action == Action::Save => {
+                return self.submit_form();
+            }
+            Action::Enter => f.step(true),
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    pub(super) fn submit_form(&mut self) -> Vec<Command> {
+        let now = self.now;
+        let Some(Modal::Form(f)) = self.modals.last_mut() else {
+            return Vec::new();
+        };
+        if f.submitting {
+            return Vec::new();
+        }
+        if !f.validate(&self.catalog_rules, now) {
+            if let Some((field, _)) = f.errors.first() {
+                f.focus = *field;
+            }
+            return Vec::new();
+        }
+        f.server_error = None;
+        match f.mode.clone() {
+            FormMode::Create => {
+                f.submitting = true;
+                vec![Command::CreateKey(f.create_request(&self.apps, now))]
+            }
+            FormMode::Edit { id, version } => {
+                let loaded = self.keys.get(&id).or_else(|| self.review.key(&id));
+                let Some(original) = loaded.cloned() else {
+                    f.server_error =
+                        Some("This key is no longer loaded; press Esc and reload.".to_owned());
+                    return Vec::new();
+                };
+                let req = f.update_request(&original, &self.catalog_rules, now);
+                if req == UpdateKeyRequest::default() {
+                    self.modals.pop();
+                    self.toast("Nothing changed", false);
+                    return Vec::new();
+                }
+                f.submitting = true;
+                self.change_key(&original, version, req, EditOrigin::Form)
+            }
         }
     }
 }

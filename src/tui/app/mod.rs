@@ -2,7 +2,9 @@
 //! new state and side effects ([`Command`]s). No I/O here: commands are data that
 //! `tui::tasks` runs, sending past-tense actions (`KeysLoaded`, `KeyCreated`, …) back.
 
+pub mod audit;
 pub mod bulk;
+pub mod domains;
 pub mod filter;
 pub mod form;
 pub mod hygiene;
@@ -12,16 +14,16 @@ pub mod messages;
 pub mod modal;
 pub mod palette;
 mod refresh;
+mod results;
 pub mod review;
-mod rotation;
+pub mod scopes;
 pub mod session;
 pub mod support;
-pub mod tabs;
 pub mod tester;
 pub mod undo;
 mod update;
+pub mod usage;
 
-pub use update::explain;
 pub mod wizard;
 
 use std::time::Duration;
@@ -39,9 +41,61 @@ use crate::client::ClientError;
 use crate::domain::key::Secret;
 use crate::domain::scope::Catalog;
 
+use audit::AuditTab;
+use domains::DomainsTab;
 use keys::KeysState;
 use modal::Modal;
-use tabs::{AuditTab, DomainsTab, ScopesTab, UsageTab};
+use scopes::ScopesTab;
+use usage::UsageTab;
+
+/// Plain words for a refusal from the server.
+pub fn explain(e: &UiError) -> String {
+    match e.code.as_deref() {
+        Some("insufficient_scope") => format!("Refused (insufficient_scope): {}", e.message),
+        Some("conflict") if e.message == crate::domain::decision::LAST_OWNER_MESSAGE => {
+            "Refused: this is the organization's last enabled owner key (scopes *); without it \
+             nobody could manage keys. Create another owner key first."
+                .to_owned()
+        }
+        Some("version_mismatch") => {
+            "Someone changed this key meanwhile. Press Ctrl-r to reload, then retry.".to_owned()
+        }
+        Some(code) => format!("{} ({code})", e.message),
+        None => e.message.clone(),
+    }
+}
+
+/// Something loaded from the server.
+#[derive(Debug, Clone, Default)]
+pub enum Loadable<T> {
+    /// Not asked for yet.
+    #[default]
+    Idle,
+    /// In flight.
+    Loading,
+    /// Here.
+    Ready(T),
+    /// Failed.
+    Failed(UiError),
+}
+
+impl<T> Loadable<T> {
+    /// The value, when ready.
+    pub fn ready(&self) -> Option<&T> {
+        match self {
+            Loadable::Ready(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// From a task result.
+    pub fn from_result(r: Result<T, UiError>) -> Loadable<T> {
+        match r {
+            Ok(v) => Loadable::Ready(v),
+            Err(e) => Loadable::Failed(e),
+        }
+    }
+}
 
 /// A failed call, in a form the UI can keep and show.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,13 +1,18 @@
-//! Modals: state machines that get input before the tab under them.
+//! Modals: state machines that get input before the tab under them, and their update.
 
+use super::Action;
+use super::App;
+use super::Command;
+use super::CopyWhat;
+use super::Tab;
+use super::TimerKind;
+use super::form::KeyForm;
+use super::support::Lookup;
+use crate::domain::key::Secret;
 use std::collections::BTreeSet;
-
 use tokio::time::Instant;
 use tui_input::Input;
-
-use crate::domain::key::Secret;
-
-use super::form::KeyForm;
+use tui_input::InputRequest;
 
 /// What a confirmation does when answered yes. The target is frozen when the key is pressed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,4 +190,207 @@ pub fn checklist_rows(catalog: &[crate::api::ScopeInfo]) -> Vec<(String, String)
         rows.push((s.name.clone(), s.description.clone()));
     }
     rows
+}
+
+impl App {
+    pub(super) fn update_modal(&mut self, action: Action) -> Vec<Command> {
+        let Some(top) = self.modals.last_mut() else {
+            return Vec::new();
+        };
+        match top {
+            Modal::Help { filter, scroll } => match action {
+                Action::Back | Action::Help | Action::Quit => {
+                    self.modals.pop();
+                }
+                Action::Edit(req) => {
+                    filter.handle(req);
+                    *scroll = 0;
+                }
+                Action::Paste(t) => {
+                    for c in t.chars().filter(|c| !c.is_control()) {
+                        filter.handle(InputRequest::InsertChar(c));
+                    }
+                }
+                Action::Up => *scroll = scroll.saturating_sub(1),
+                Action::Down => *scroll += 1,
+                Action::PageDown => *scroll += 10,
+                Action::PageUp => *scroll = scroll.saturating_sub(10),
+                Action::ForceQuit => self.quit = true,
+                _ => {}
+            },
+            Modal::Detail(_) => match action {
+                Action::Back | Action::Enter | Action::Quit => {
+                    self.modals.pop();
+                }
+                Action::ForceQuit => self.quit = true,
+                _ => {}
+            },
+            Modal::Confirm(c) => match action {
+                Action::Back | Action::No => {
+                    let pending = c.pending.clone();
+                    self.modals.pop();
+                    if let Pending::Apply { origin, .. } = pending {
+                        self.change_cancelled(origin);
+                    }
+                }
+                Action::Edit(req) if c.type_to_confirm.is_some() => {
+                    c.typed.handle(req);
+                    c.mismatch = None;
+                }
+                Action::Paste(t) if c.type_to_confirm.is_some() => {
+                    for ch in t.chars().filter(|ch| !ch.is_control()) {
+                        c.typed.handle(InputRequest::InsertChar(ch));
+                    }
+                    c.mismatch = None;
+                }
+                Action::Yes | Action::Enter if c.ready() => {
+                    let pending = c.pending.clone();
+                    self.modals.pop();
+                    return self.confirmed(pending);
+                }
+                Action::Yes | Action::Enter => {
+                    if let Some(want) = &c.type_to_confirm {
+                        c.mismatch = Some(if c.typed.value().trim().is_empty() {
+                            format!("Nothing done: type {want} first (case does not matter).")
+                        } else {
+                            format!(
+                                "Nothing done: \"{}\" is not {want} (case does not matter).",
+                                c.typed.value().trim()
+                            )
+                        });
+                    }
+                }
+                Action::ForceQuit => self.quit = true,
+                _ => {}
+            },
+            Modal::Reveal(r) => match action {
+                Action::Reveal => {
+                    if r.shown_until.is_some() {
+                        r.shown_until = None;
+                    } else {
+                        self.seq += 1;
+                        let id = self.seq;
+                        r.shown_until = Some((id, self.mono + self.settings.reveal));
+                        return vec![Command::Timer(
+                            TimerKind::RevealHide(id),
+                            self.settings.reveal,
+                        )];
+                    }
+                }
+                Action::CopySecret => {
+                    return vec![Command::Copy(CopyWhat::Secret(r.secret.clone()))];
+                }
+                Action::Enter => {
+                    self.modals.pop();
+                    self.toast("Secret closed. It cannot be shown again.", false);
+                    return self.after_wizard_reveal();
+                }
+                Action::Help => return self.open_help(),
+                Action::Back | Action::Quit | Action::ForceQuit => {
+                    self.modals.push(Modal::Confirm(Confirm {
+                        title: "Close without storing the secret?".to_owned(),
+                        body: vec![
+                            "The secret is shown only once and cannot be shown again.".to_owned(),
+                            "If you have not stored it, rotate the key to get a new one."
+                                .to_owned(),
+                        ],
+                        pending: if action == Action::Back {
+                            Pending::DiscardSecret
+                        } else {
+                            Pending::QuitWithSecret
+                        },
+                        type_to_confirm: None,
+                        typed: Input::default(),
+                        mismatch: None,
+                    }));
+                }
+                _ => {}
+            },
+            Modal::ScopePicker(p) => {
+                let rows = self
+                    .catalog
+                    .as_ref()
+                    .map(|c| checklist_rows(&c.scopes))
+                    .unwrap_or_default();
+                match action {
+                    Action::Up => p.cursor = p.cursor.saturating_sub(1),
+                    Action::Down => p.cursor = (p.cursor + 1).min(rows.len().saturating_sub(1)),
+                    Action::Toggle => {
+                        if let Some((name, _)) = rows.get(p.cursor)
+                            && !p.checked.remove(name)
+                        {
+                            p.checked.insert(name.clone());
+                        }
+                    }
+                    Action::Enter | Action::Save => {
+                        let checked = p.checked.clone();
+                        self.modals.pop();
+                        if let Some(Modal::Form(f)) = self.modals.last_mut() {
+                            f.set_custom_scopes(checked);
+                            f.validate(&self.catalog_rules, self.now);
+                        }
+                    }
+                    Action::Back => {
+                        self.modals.pop();
+                    }
+                    Action::ForceQuit => self.quit = true,
+                    _ => {}
+                }
+            }
+            Modal::Form(_) => return self.update_form(action),
+            Modal::Wizard(_) => return self.update_wizard(action),
+            Modal::Tester(_) => return self.update_tester(action),
+            Modal::Lookup(l) => match (l.as_mut(), action) {
+                (Lookup::Hint { keys, cursor, .. }, Action::Up) => {
+                    *cursor = cursor.saturating_sub(1);
+                    let _ = keys;
+                }
+                (Lookup::Hint { keys, cursor, .. }, Action::Down) => {
+                    *cursor = (*cursor + 1).min(keys.len().saturating_sub(1));
+                }
+                (Lookup::Hint { keys, cursor, .. }, Action::Enter) => {
+                    let id = keys.get(*cursor).map(|k| k.id.clone());
+                    self.modals.pop();
+                    if let Some(id) = id {
+                        self.tab = Tab::Keys;
+                        self.keys.filter = id;
+                        self.keys.rebuild_view();
+                        return self.load_keys(false);
+                    }
+                }
+                (
+                    Lookup::Request {
+                        event: Some(e),
+                        key,
+                        ..
+                    },
+                    Action::CopyReply,
+                ) => {
+                    let reply = super::support::customer_reply(e, key.as_ref());
+                    return vec![Command::Copy(CopyWhat::Reply(reply))];
+                }
+                (Lookup::Request { key: Some(k), .. }, Action::Enter) => {
+                    // Open the key: select it in the Keys tab (details show for it).
+                    let id = k.id.clone();
+                    self.modals.pop();
+                    self.tab = Tab::Keys;
+                    self.keys.filter = id.clone();
+                    self.keys.rebuild_view();
+                    if !self.wide() {
+                        self.modals.push(Modal::Detail(id));
+                    }
+                    return self.load_keys(false);
+                }
+                (_, Action::ForceQuit) => self.quit = true,
+                (_, Action::Back | Action::Enter | Action::Quit) => {
+                    self.modals.pop();
+                }
+                _ => {}
+            },
+            Modal::Bulk(_) => return self.update_bulk(action),
+            Modal::Leak(_) => return self.update_leak_choice(action),
+            Modal::Messages { .. } => return self.update_messages(action),
+        }
+        Vec::new()
+    }
 }

@@ -4,10 +4,17 @@
 //! and the arguments that name keys (`:rotate`, `:test`), requests (`:request`), profiles
 //! (`:profile`) or scopes (`:scope`); `↑`/`↓`
 //! recall earlier commands. An action's name is the one help shows and `[keys]` remaps:
-//! `:sort_reverse` does what `S` does on the Keys tab.
+//! `:sort_reverse` does what `S` does on the Keys tab. The crumb row's line (`:` and `/`) is
+//! updated here, and `:` commands run here.
 
+use super::LineKind;
+use super::Tab;
+use super::TimerKind;
+use super::modal::Modal;
+use super::support::Lookup;
 use super::{Action, App, Command};
 use crate::tui::keymap::{self, Context};
+use tui_input::InputRequest;
 
 /// Commands kept for `↑`.
 pub const HISTORY: usize = 50;
@@ -312,6 +319,186 @@ impl App {
 /// Keys the argument completion looks through (the loaded rows, bounded per keystroke).
 fn keys_limit() -> usize {
     super::keys::LOCAL_FILTER_LIMIT
+}
+
+impl App {
+    pub(super) fn update_line(&mut self, action: Action) -> Vec<Command> {
+        let Some((kind, input)) = &mut self.line else {
+            return Vec::new();
+        };
+        let kind = *kind;
+        match action {
+            Action::Edit(req) => {
+                input.handle(req);
+            }
+            Action::Paste(t) => {
+                for c in t.chars().filter(|c| !c.is_control()) {
+                    input.handle(InputRequest::InsertChar(c));
+                }
+            }
+            Action::Back => {
+                self.line = None;
+                if kind == LineKind::Filter {
+                    self.keys.filter.clear();
+                    self.keys.rebuild_view();
+                    if !self.keys.query.is_empty() {
+                        return self.load_keys(false);
+                    }
+                }
+                return Vec::new();
+            }
+            Action::Enter => {
+                let text = input.value().trim().to_owned();
+                self.line = None;
+                return match kind {
+                    LineKind::Filter => Vec::new(),
+                    LineKind::Command => self.run_command(&text),
+                };
+            }
+            Action::ForceQuit => {
+                self.quit = true;
+                return Vec::new();
+            }
+            // The palette: earlier commands, and completion.
+            Action::Up | Action::Down if kind == LineKind::Command => {
+                self.palette_recall(action == Action::Up);
+                return Vec::new();
+            }
+            Action::NextField if kind == LineKind::Command => {
+                self.palette_complete();
+                return Vec::new();
+            }
+            Action::Up | Action::Down if kind == LineKind::Filter => {
+                let h = self.table_height();
+                self.keys
+                    .move_by(if action == Action::Up { -1 } else { 1 }, h);
+                return Vec::new();
+            }
+            _ => return Vec::new(),
+        }
+        if kind == LineKind::Filter {
+            let value = self
+                .line
+                .as_ref()
+                .map(|(_, i)| i.value().to_owned())
+                .unwrap_or_default();
+            if value != self.keys.filter {
+                self.keys.filter = value;
+                self.keys.rebuild_view();
+                self.keys.offset = 0;
+                let id = self.next_id();
+                return vec![Command::Timer(
+                    TimerKind::FilterDebounce(id),
+                    self.settings.debounce,
+                )];
+            }
+        }
+        Vec::new()
+    }
+
+    /// Run a `:` command.
+    pub fn run_command(&mut self, text: &str) -> Vec<Command> {
+        self.palette_remember(text);
+        let mut words = text.split_whitespace();
+        let cmd = words.next().unwrap_or("");
+        let arg = words.next();
+        let tab = |t: Tab| Some(t);
+        let target = match cmd {
+            "keys" | "1" => tab(Tab::Keys),
+            "scopes" | "2" => tab(Tab::Scopes),
+            "domains" | "3" => tab(Tab::Domains),
+            "usage" | "4" => tab(Tab::Usage),
+            "audit" | "5" => tab(Tab::Audit),
+            "review" | "6" => tab(Tab::Review),
+            _ => None,
+        };
+        if let Some(t) = target {
+            return self.go_tab(t);
+        }
+        match (cmd, arg) {
+            ("", _) => Vec::new(),
+            ("q" | "quit" | "q!", _) => self.update(Action::Quit),
+            ("help" | "h", _) => self.open_help(),
+            ("messages" | "mes", _) => self.open_messages(),
+            ("refresh" | "r", _) => self.refresh(),
+            ("profile", Some(name)) => vec![Command::SwitchProfile(name.to_owned())],
+            ("scope", Some(scope)) => self.keys_holding(scope),
+            ("request", Some(id)) => {
+                if !id.starts_with("req_") {
+                    self.toast("A request id looks like req_… (from the x-request-id header or the error body)", true);
+                    return Vec::new();
+                }
+                self.modals
+                    .push(Modal::Lookup(Box::new(Lookup::Loading(format!(
+                        "request {id}"
+                    )))));
+                vec![Command::LookupRequest(id.to_owned())]
+            }
+            ("hint", None) => {
+                self.toast(
+                    "Usage: :hint <last 1-4 characters of the secret> [start of the public key]",
+                    true,
+                );
+                Vec::new()
+            }
+            ("hint", Some(hint)) => {
+                let prefix = text.split_whitespace().nth(2).map(str::to_owned);
+                let hint = hint.trim_start_matches('…').to_owned();
+                if hint.is_empty()
+                    || hint.len() > 4
+                    || !hint.chars().all(|c| c.is_ascii_alphanumeric())
+                {
+                    self.toast("Usage: :hint <last 1-4 characters of the secret> [start of the public key]", true);
+                    return Vec::new();
+                }
+                self.modals
+                    .push(Modal::Lookup(Box::new(Lookup::Loading(format!(
+                        "keys ending …{hint}"
+                    )))));
+                vec![Command::LookupHint { hint, prefix }]
+            }
+            ("test", _) => {
+                let base = self.session.url.clone();
+                let pk = arg
+                    .map(str::to_owned)
+                    .or_else(|| self.selected_key().map(|k| k.id.clone()));
+                self.modals
+                    .push(Modal::Tester(Box::new(super::tester::Tester::new(
+                        &base,
+                        pk.as_deref(),
+                    ))));
+                Vec::new()
+            }
+            ("rotate", id) => {
+                self.tab = Tab::Keys;
+                self.open_rotation(id)
+            }
+            ("profile", None) => {
+                let p = self.session.profile.clone();
+                self.toast(
+                    format!(
+                        "Profile: {p} ({}). Use :profile NAME to switch.",
+                        self.session.url
+                    ),
+                    false,
+                );
+                Vec::new()
+            }
+            ("new", _) => {
+                self.tab = Tab::Keys;
+                self.update_keys(Action::NewKey)
+            }
+            // Any action of the screen by its name (what help lists and [keys] remaps).
+            (name, None) if let Some(cmds) = self.run_binding(name) => cmds,
+            (other, _) => {
+                self.toast(
+                    format!("Unknown command `{other}`: try :keys :usage :review :rotate ID :request REQ_ID :hint LAST4 :profile NAME :scope SCOPE :messages :q, or an action's name from help (Tab completes)"),
+                    true,
+                );
+                Vec::new()
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 //! the pages scrolled into); the crumb row's "updated 2m ago" says how old the rows are
 //! either way, and Ctrl-r reloads at once.
 
+use super::domains::DomainsFocus;
 use super::keys::PAGE;
-use super::tabs::DomainsFocus;
 use super::{App, Command, Conn, Tab, TimerKind};
 
 impl App {

@@ -7,10 +7,10 @@
 
 use std::collections::BTreeSet;
 
+use super::Loadable;
+use super::explain;
 use super::form::{Field, KeyForm};
 use super::modal::{Modal, Pending};
-use super::tabs::Loadable;
-use super::update::explain;
 use super::wizard::GraceChoice;
 use super::{Action, App, Command, DetailPane, EditOrigin, Tab, TaskResult};
 use crate::api::{KeyObject, LeakSighting, Review, ReviewFinding, ScopeUsage, UpdateKeyRequest};

@@ -18,7 +18,7 @@ use crate::domain::jwt_lint::{JwtLintContext, JwtReport, lint_jwt};
 use crate::domain::key::{Env, Secret};
 use crate::domain::lint::{Finding, LintContext, Severity, lint_headers, rule};
 
-use super::tabs::Loadable;
+use super::Loadable;
 
 /// How the credential is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,8 +11,9 @@
 use chrono::{DateTime, Utc};
 use tui_input::Input;
 
+use super::explain;
+use super::keys::change_lines;
 use super::modal::{Confirm, Modal, Pending};
-use super::update::{change_lines, explain};
 use super::{App, Command, EditOrigin, Tab, TaskResult, UiError};
 use crate::api::{AuditEntry, KeyObject, UpdateKeyRequest};
 

@@ -84,7 +84,7 @@ pub(super) fn crumb(app: &App, cx: &Ctx<'_>) -> Vec<super::Part> {
     if let Some(i) = a.action_filter {
         s.push(Part::new(
             200,
-            Span::raw(format!(" › {}", crate::tui::app::tabs::AUDIT_ACTIONS[i])),
+            Span::raw(format!(" › {}", crate::tui::app::audit::AUDIT_ACTIONS[i])),
         ));
     }
     if let Some(f) = &a.actor_filter {

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use super::{Ctx, pad, trunc};
 use crate::domain::host_pattern::{HostPattern, check_origin};
 use crate::tui::app::App;
-use crate::tui::app::tabs::DomainsFocus;
+use crate::tui::app::domains::DomainsFocus;
 
 pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     let t = cx.theme;

@@ -4,10 +4,12 @@
 
 pub mod ascii;
 mod audit;
+mod bulk;
 mod domains;
+mod form;
 mod keys;
 mod messages;
-mod modals;
+mod modal;
 mod palette;
 mod review;
 mod scopes;
@@ -94,7 +96,7 @@ fn draw(app: &App, keymap: &Keymap, theme: &Theme, frame: &mut Frame) {
     }
     render_toast(app, &cx, frame, toast);
     render_hints(app, &cx, frame, hints);
-    modals::render(app, &cx, frame, area);
+    modal::render(app, &cx, frame, area);
     if let Some(e) = &app.expired {
         let [over, _] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
         session::render(app, e, &cx, frame, over);
@@ -203,7 +205,7 @@ pub fn click(app: &App, (width, height): (u16, u16), column: u16, row: u16) -> O
     let area = Rect::new(0, 0, width, height);
     if let Some(top) = app.modals.last() {
         return match top {
-            super::app::modal::Modal::Confirm(c) => modals::confirm_click(area, c, column, row),
+            super::app::modal::Modal::Confirm(c) => modal::confirm_click(area, c, column, row),
             _ => None,
         };
     }
@@ -645,6 +647,18 @@ pub fn short_span(secs: i64) -> String {
         2_592_000..31_536_000 => format!("{}mo", s / 2_592_000),
         _ => format!("{}y", s / 31_536_000),
     }
+}
+
+pub(super) fn popup<'a>(
+    frame: &mut Frame,
+    area: Rect,
+    w: u16,
+    h: u16,
+    title: &'a str,
+) -> (Rect, Block<'a>) {
+    let rect = centered(area, w, h);
+    frame.render_widget(Clear, rect);
+    (rect, Block::default().borders(Borders::ALL).title(title))
 }
 
 /// `3m ago`.

@@ -11,8 +11,8 @@ use super::{Ctx, Part, ago, centered, pad, thousands, trunc};
 use crate::api::{ActorKind, KeyObject, ReviewFinding};
 use crate::domain::review::FindingKind;
 use crate::tui::app::App;
+use crate::tui::app::Loadable;
 use crate::tui::app::review::{LeakChoice, ReviewRow, scope_diff, usable};
-use crate::tui::app::tabs::Loadable;
 
 /// Sightings listed in the key detail.
 const SHOWN_SIGHTINGS: usize = 2;

@@ -10,8 +10,8 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use super::{Ctx, thousands, trunc};
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::tui::app::App;
+use crate::tui::app::Loadable;
 use crate::tui::app::modal::checklist_rows;
-use crate::tui::app::tabs::Loadable;
 
 pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
     let t = cx.theme;

@@ -10,8 +10,8 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use super::{Ctx, focus_style, masked, trunc};
 use crate::domain::lint::Severity;
 use crate::tui::app::App;
+use crate::tui::app::Loadable;
 use crate::tui::app::support::fix_for;
-use crate::tui::app::tabs::Loadable;
 use crate::tui::app::tester::{CredForm, TField, Tester, session_fix};
 
 fn body_area(area: Rect) -> Rect {

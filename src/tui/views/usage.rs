@@ -11,7 +11,7 @@ use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, Paragrap
 use super::{Ctx, ago, pad, thousands, trunc};
 use crate::api::UsageBucket;
 use crate::tui::app::App;
-use crate::tui::app::tabs::{Loadable, UsagePanel};
+use crate::tui::app::{Loadable, usage::UsagePanel};
 
 const SERIES: [(&str, Marker); 4] = [
     ("ok", Marker::Braille),
