@@ -507,3 +507,46 @@ fn the_form_sets_and_clears_owner_and_description() {
     typed(&mut a, &"x".repeat(201));
     assert!(a.update(Action::Save).is_empty());
 }
+
+/// The list pages and scrolls by the rows the view draws, at every height (with and without
+/// the finding's panel): the selected finding is always on screen.
+#[test]
+fn the_selected_finding_stays_on_screen_at_every_height() {
+    for size in [(80, 24), (80, 19), (120, 40), (100, 12)] {
+        let mut a = app_with(8, size, false);
+        let _ = a.update(Action::GoTab(Tab::Review));
+        let findings = (0..60)
+            .map(|i| {
+                finding(
+                    "no_owner",
+                    key(i, &format!("Finding key {i:02}"), KeyStatus::Active),
+                    "no owner",
+                )
+            })
+            .collect();
+        let _ = a.update(Action::ReviewLoaded(Ok(Review {
+            stale_days: 30,
+            rotation_days: 90,
+            findings,
+            truncated: vec![],
+        })));
+        for step in 0..70 {
+            let action = if step % 10 == 9 {
+                Action::PageDown
+            } else {
+                Action::Down
+            };
+            let _ = a.update(action);
+            let name = a
+                .review
+                .selected_finding()
+                .map(|f| f.key.name.clone())
+                .expect("a finding is selected");
+            let screen = render(&a, size);
+            assert!(
+                screen.contains(&name),
+                "{size:?} step {step}: {name} not drawn\n{screen}"
+            );
+        }
+    }
+}

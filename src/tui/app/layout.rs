@@ -80,6 +80,19 @@ pub fn usage_split(body: Rect) -> (Rect, Rect, Rect, Rect) {
     (org, key, tabs, list)
 }
 
+/// The Review tab: the grouped list and the selected finding's panel (`panel` rows, 0 on a
+/// short terminal).
+pub fn review_split(body: Rect, panel: u16) -> (Rect, Rect) {
+    let [list, bottom] =
+        Layout::vertical([Constraint::Min(2), Constraint::Length(panel)]).areas(body);
+    (list, bottom)
+}
+
+/// Rows the Review list shows in `list`, below its top border.
+pub fn review_list_rows(list: Rect) -> usize {
+    usize::from(list.height.saturating_sub(1))
+}
+
 /// Holder rows the "which keys hold it" pane shows in `pane`: inside its border, below the
 /// count line.
 pub fn holder_rows(pane: Rect) -> usize {

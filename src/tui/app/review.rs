@@ -175,10 +175,10 @@ impl App {
         if self.size.1 >= 20 { PANEL_ROWS } else { 0 }
     }
 
-    /// Rows of the grouped list that fit (header, crumb, toast, hints, the list's top border
-    /// and the panel taken off).
+    /// Rows of the grouped list that fit, read from the frame's layout (what the view draws).
     pub fn review_rows(&self) -> usize {
-        usize::from(self.size.1.saturating_sub(5 + self.review_panel())).max(1)
+        let (list, _) = super::layout::review_split(self.screen().body, self.review_panel());
+        super::layout::review_list_rows(list).max(1)
     }
 
     /// Ask for the review.

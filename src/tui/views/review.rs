@@ -3,7 +3,7 @@
 //! adds (sightings, the use of each held scope).
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
@@ -107,8 +107,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
         return;
     }
     let panel = app.review_panel();
-    let [list, bottom] =
-        Layout::vertical([Constraint::Min(2), Constraint::Length(panel)]).areas(area);
+    let (list, bottom) = crate::tui::app::layout::review_split(area, panel);
     render_list(app, cx, frame, list, block);
     if panel > 0
         && let Some(f) = app.review.selected_finding()
@@ -122,7 +121,7 @@ fn render_list(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, block: Bl
     let r = &app.review;
     let findings = r.findings();
     let rows = r.rows();
-    let h = usize::from(area.height.saturating_sub(1));
+    let h = crate::tui::app::layout::review_list_rows(area);
     let w = usize::from(area.width);
     let name_w = (w / 3).clamp(12, 34);
     let id_w = if w >= 110 { 32 } else { 14 };
