@@ -1,101 +1,24 @@
 //! The `keyconsole` binary as scripts use it: `org create`, `serve` (ready line, port 0,
 //! SIGTERM flush), exit codes, one-line errors, and logs that never hold a secret.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::Command;
 use std::time::Duration;
 
 use keyconsole::api::{OrgCreated, UsageQuery};
 use keyconsole::client::Client;
 
-const BIN: &str = env!("CARGO_BIN_EXE_keyconsole");
+#[path = "support/mod.rs"]
+mod support;
 
-fn kc(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("KEYCONSOLE_DATABASE_URL")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run keyconsole")
-}
+use support::serve::{BIN, Served, kc, org_create};
 
 fn db(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("k.db").display())
 }
 
-fn org_create(url: &str) -> OrgCreated {
-    let out = kc(&["org", "create", "Acme", "--database", url, "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("org create --json is the documented shape")
-}
-
-struct Served {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<String>>,
-}
-
+/// `serve <args>` logging at debug, so the log checks see every line.
 fn serve(args: &[&str]) -> Served {
-    serve_logging(args, "debug")
-}
-
-fn serve_logging(args: &[&str], rust_log: &str) -> Served {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", rust_log)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let log = Arc::new(Mutex::new(String::new()));
-    let (tx, rx) = mpsc::channel();
-    let sink = Arc::clone(&log);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            {
-                let mut l = sink.lock().expect("lock");
-                l.push_str(&line);
-                l.push('\n');
-            }
-            if let Some(i) = line.find("listening on http://") {
-                let addr = line[i + "listening on ".len()..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .to_owned();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("serve printed its ready line");
-    Served { child, url, log }
-}
-
-fn term(s: &mut Served) -> i32 {
-    let pid = s.child.id().to_string();
-    let st = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(st.success());
-    for _ in 0..200 {
-        if let Some(status) = s.child.try_wait().expect("wait") {
-            return status.code().unwrap_or(-1);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = s.child.kill();
-    panic!("serve did not exit after SIGTERM");
+    Served::start_with(args, "debug")
 }
 
 #[test]
@@ -210,7 +133,7 @@ async fn org_recover_gives_a_locked_out_org_a_new_owner_key() {
     assert_eq!(entry.actor_key_id, None);
     assert_eq!(entry.changes["via"], "org recover");
     assert_eq!(entry.changes["scopes"], serde_json::json!(["*"]));
-    assert_eq!(term(&mut served), 0);
+    assert_eq!(served.term(), 0);
     // Without --json: the secret once, with the note to store it.
     let out = kc(&["org", "recover", &created.org.id, "--database", &url]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -305,8 +228,8 @@ async fn serve_trusted_proxy_names_the_client_in_the_log() {
             .and_then(|v| v.to_str().ok())
             .expect("rid")
             .to_owned();
-        assert_eq!(term(&mut served), 0);
-        let log = served.log.lock().expect("log").clone();
+        assert_eq!(served.term(), 0);
+        let log = served.log();
         let line = log
             .lines()
             .find(|l| l.contains(&rid) && l.contains("request"))
@@ -476,10 +399,10 @@ async fn serve_on_port_0_flushes_on_sigterm_and_never_logs_secrets() {
         .send()
         .await;
     let _ = http.get(format!("{}/no/such/route", s.url)).send().await;
-    let code = term(&mut s);
+    let code = s.term();
     assert_eq!(code, 0, "serve exits 0 after SIGTERM");
     std::thread::sleep(Duration::from_millis(100));
-    let log = s.log.lock().expect("lock").clone();
+    let log = s.log();
     assert!(
         log.contains("request_id="),
         "one line per request with its id:\n{log}"
@@ -508,7 +431,7 @@ async fn serve_on_port_0_flushes_on_sigterm_and_never_logs_secrets() {
         .expect("usage");
     let ok: u64 = u.buckets.iter().map(|b| b.ok).sum();
     assert!(ok >= 6, "4 /me + the other authenticated calls, got {ok}");
-    assert_eq!(term(&mut s2), 0);
+    assert_eq!(s2.term(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -549,7 +472,7 @@ async fn serve_flags_secret_prefix_and_accept_env() {
         e.code(),
         Some(keyconsole::domain::decision::ErrorCode::InvalidKey)
     );
-    assert_eq!(term(&mut s), 0);
+    assert_eq!(s.term(), 0);
     let mut s = serve(&[
         "--listen",
         "127.0.0.1:0",
@@ -560,7 +483,7 @@ async fn serve_flags_secret_prefix_and_accept_env() {
     ]);
     let c = Client::new(&s.url, Some(owner.secret.clone())).expect("client");
     c.me().await.expect("accepted");
-    assert_eq!(term(&mut s), 0);
+    assert_eq!(s.term(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -568,17 +491,17 @@ async fn the_ready_line_is_printed_whatever_the_log_filter() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = db(&dir);
     for filter in ["warn", "off"] {
-        // `serve_logging` fails unless the ready line appears.
-        let mut s = serve_logging(
+        // `start_with` fails unless the ready line appears.
+        let mut s = Served::start_with(
             &["--listen", "127.0.0.1:0", "--database", &url, "--create"],
             filter,
         );
-        let log = s.log.lock().expect("lock").clone();
+        let log = s.log();
         assert!(
             log.contains("keyconsole serve: listening on http://"),
             "{filter}: {log}"
         );
-        assert_eq!(term(&mut s), 0);
+        assert_eq!(s.term(), 0);
     }
 }
 
@@ -711,8 +634,8 @@ fn scan_check_and_disable_ask_a_real_server() {
     assert!(v["findings"][0]["key"]["leaked_at"].is_string());
     assert!(v["findings"][1]["key"].is_null());
     // The server logged no secret either.
-    assert_eq!(term(&mut s), 0);
-    let log = s.log.lock().expect("log").clone();
+    assert_eq!(s.term(), 0);
+    let log = s.log();
     assert!(!log.contains(created.secret.expose()) && !log.contains(stranger.expose()));
 }
 
@@ -768,5 +691,5 @@ fn review_prints_markdown_and_exits_by_findings() {
     );
     let out = run(&["review", "-o", "json", "--stale-days", "0"]);
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(term(&mut s), 0);
+    assert_eq!(s.term(), 0);
 }

@@ -2,10 +2,8 @@
 //! against a real `serve` on a temporary SQLite database: table and JSON output, exit codes,
 //! one-line errors, and secrets that never reach stderr.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 use keyconsole::api::{
     CreateKeyResponse, KeyObject, OrgCreated, Page, RotateResponse, VerifyResponse,
@@ -13,7 +11,10 @@ use keyconsole::api::{
 use keyconsole::client::Client;
 use keyconsole::domain::key::{Env, Secret, format_secret};
 
-const BIN: &str = env!("CARGO_BIN_EXE_keyconsole");
+#[path = "support/mod.rs"]
+mod support;
+
+use support::serve::{BIN, Served};
 
 /// One run of the binary.
 struct Run {
@@ -61,7 +62,7 @@ impl Run {
 /// A running service, its owner token, and every stderr seen (checked for secrets).
 struct Env0 {
     _dir: tempfile::TempDir,
-    child: Child,
+    server: Served,
     url: String,
     owner: OrgCreated,
     config: String,
@@ -84,36 +85,13 @@ impl Env0 {
             String::from_utf8_lossy(&out.stderr)
         );
         let owner: OrgCreated = serde_json::from_slice(&out.stdout).expect("org json");
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(i) = line.find("listening on http://") {
-                    let addr = line[i + "listening on ".len()..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
-                        .to_owned();
-                    let _ = tx.send(addr);
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("serve printed its ready line");
+        let server = Served::start_with(&["--listen", "127.0.0.1:0", "--database", &db], "warn");
+        let url = server.url.clone();
         let config = dir.path().join("no-config.toml").display().to_string();
         let secrets = vec![owner.secret.expose().to_owned()];
         Env0 {
             _dir: dir,
-            child,
+            server,
             url,
             owner,
             config,
@@ -155,18 +133,11 @@ impl Env0 {
 
 impl Drop for Env0 {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Panicking already: the server is killed when `Served` drops.
         if !std::thread::panicking() {
+            assert_eq!(self.server.term(), 0, "serve exits 0 on SIGTERM");
+            // The server's own log (warnings and errors) holds no secret either.
+            self.stderr_seen.push(self.server.log());
             for err in &self.stderr_seen {
                 for s in &self.secrets {
                     let random = &s[s.len() - 38..];

@@ -7,15 +7,19 @@
 //!
 //! `KEYCONSOLE_TEST_BIN` runs the same scenarios against another build of the binary.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use keyconsole::api::OrgCreated;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+#[path = "support/mod.rs"]
+mod support;
+
+use support::serve::Served as Server;
 
 const SLOW_CLIENTS: usize = 1_100;
 const REAL_REQUESTS: usize = 20;
@@ -28,42 +32,6 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 fn bin() -> String {
     std::env::var("KEYCONSOLE_TEST_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_keyconsole").to_owned())
-}
-
-struct Server {
-    child: Child,
-    addr: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn log(&self) -> String {
-        self.log.lock().expect("log").clone()
-    }
-
-    /// SIGTERM; the exit code.
-    fn term(&mut self) -> i32 {
-        let pid = self.child.id().to_string();
-        let st = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(st.success());
-        for _ in 0..400 {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code().unwrap_or(-1);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("serve did not exit after SIGTERM; log:\n{}", self.log());
-    }
 }
 
 /// The test process itself needs well over 1,100 descriptors.
@@ -95,42 +63,16 @@ fn start(db: &str, soft: u64, hard: Option<u64>, extra: &[&str]) -> Server {
     if let Some(h) = hard {
         limits.push_str(&format!(" && ulimit -H -n {h}"));
     }
-    let mut child = Command::new("sh")
-        .arg("-c")
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
         .arg(format!("{limits} && exec \"$0\" \"$@\""))
         .arg(bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--database", db])
         .args(extra)
         .env_remove("KEYCONSOLE_DATABASE_URL")
         .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let log = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&log);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("listening on http://") {
-                let addr = line[i + "listening on http://".len()..].trim().to_owned();
-                let _ = tx.send(addr);
-            }
-            let mut l = sink.lock().expect("log");
-            l.push_str(&line);
-            l.push('\n');
-        }
-    });
-    let addr = match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(a) => a,
-        Err(_) => panic!(
-            "serve printed no ready line; log:\n{}",
-            log.lock().expect("log")
-        ),
-    };
-    Server { child, addr, log }
+        .env("RUST_LOG", "info");
+    Server::spawn(cmd)
 }
 
 /// Connect, send part of a head, then one more header line a second until told to stop or
@@ -217,7 +159,7 @@ async fn real_client(server: &Server, secret: &str) -> Vec<Duration> {
     for i in 0..REAL_REQUESTS {
         let started = Instant::now();
         let res = http
-            .get(format!("http://{}/v1/me", server.addr))
+            .get(format!("http://{}/v1/me", server.addr()))
             .bearer_auth(secret)
             .send()
             .await;
@@ -298,7 +240,7 @@ async fn flood_run(
     let owner = org_create(&db);
     let mut server = start(&db, soft, hard, extra);
     let started = Instant::now();
-    let flood = Flood::start(&server.addr, reconnect).await;
+    let flood = Flood::start(server.addr(), reconnect).await;
     if let Some(line) = wait_for {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !server.log().contains(line) {

@@ -5,14 +5,16 @@
 //! reach stdout or stderr, and the notice `serve` prints for the default prefix.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use keyconsole::domain::key::{Env, Secret, SecretPrefix};
 
-const BIN: &str = env!("CARGO_BIN_EXE_keyconsole");
+#[path = "support/mod.rs"]
+mod support;
+
+use support::serve::{BIN, Served};
 
 struct Run {
     code: Option<i32>,
@@ -624,36 +626,11 @@ fn serve_stderr(listen: &str, extra: &[&str]) -> String {
         "{}",
         String::from_utf8_lossy(&created.stderr)
     );
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", listen, "--database", &db])
-        .args(extra)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("listening on http://") {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    let ready = rx.recv_timeout(Duration::from_secs(20));
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-    let all = reader.join().expect("reader");
-    assert!(ready.is_ok(), "serve never got ready:\n{all}");
-    all
+    let mut args = vec!["--listen", listen, "--database", &db];
+    args.extend_from_slice(extra);
+    let mut served = Served::start_with(&args, "info");
+    assert_eq!(served.term(), 0, "serve exits 0 on SIGTERM");
+    served.log()
 }
 
 #[test]

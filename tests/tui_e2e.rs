@@ -8,18 +8,18 @@
 //!
 //! Skipped (with a message) when `tmux` is not installed.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use keyconsole::api::OrgCreated;
 use keyconsole::client::{Client, ClientError};
 use keyconsole::domain::key::Secret;
 
-const BIN: &str = env!("CARGO_BIN_EXE_keyconsole");
+#[path = "support/mod.rs"]
+mod support;
+
+use support::serve::{BIN, Served, org_create};
+
 /// How long to wait for any one thing to appear on screen.
 const WAIT: Duration = Duration::from_secs(15);
 /// The console's tab header (drawn on the alternate screen only).
@@ -207,93 +207,6 @@ impl Drop for Tmux {
     }
 }
 
-/// `keyconsole serve` on 127.0.0.1:0; SIGTERM at the end, killed when dropped.
-struct Served {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl Served {
-    fn start(database: &str) -> Served {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
-            .env_remove("KEYCONSOLE_DATABASE_URL")
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&log);
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(i) = line.find("listening on http://") {
-                    let url = line[i + "listening on ".len()..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
-                        .to_owned();
-                    let _ = tx.send(url);
-                }
-                let mut l = sink.lock().expect("lock");
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("serve printed its ready line");
-        Served { child, url, log }
-    }
-
-    /// SIGTERM, then the exit code.
-    fn stop(&mut self) -> Option<i32> {
-        let pid = self.child.id().to_string();
-        let st = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(st.success());
-        for _ in 0..300 {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn org_create(database: &str) -> OrgCreated {
-    let out = Command::new(BIN)
-        .args(["org", "create", "Acme", "--database", database, "--json"])
-        .env_remove("KEYCONSOLE_DATABASE_URL")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run org create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("org create --json")
-}
-
 /// The environment the console runs with: its own config (OSC 52 clipboard) and data dir.
 fn console_env(dir: &Path, token: &str) -> Vec<(&'static str, String)> {
     let config: PathBuf = dir.join("config.toml");
@@ -342,7 +255,7 @@ fn console_creates_copies_disables_and_deletes_a_key_in_a_real_terminal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let database = format!("sqlite://{}", dir.path().join("k.db").display());
     let owner = org_create(&database);
-    let mut server = Served::start(&database);
+    let mut server = Served::start(&["--database", &database]);
     let tmux = Tmux::new("keys");
     tmux.start_console(
         &console_env(dir.path(), owner.secret.expose()),
@@ -437,8 +350,8 @@ fn console_creates_copies_disables_and_deletes_a_key_in_a_real_terminal() {
         "the console's screen was left behind:\n{all}"
     );
 
-    assert_eq!(server.stop(), Some(0), "serve exits 0 on SIGTERM");
-    let log = server.log.lock().expect("lock").clone();
+    assert_eq!(server.term(), 0, "serve exits 0 on SIGTERM");
+    let log = server.log();
     assert!(!log.contains(random), "a secret reached the server log");
     println!("end-to-end console test took {:?}", started.elapsed());
 }

@@ -41,12 +41,28 @@ pub struct Served {
 impl Served {
     /// `keyconsole serve --listen 127.0.0.1:0 <args>`, once its ready line is printed.
     pub fn start(args: &[&str]) -> Served {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+        let mut all = vec!["--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        Served::start_with(&all, "info")
+    }
+
+    /// `keyconsole serve <args>` (they name `--listen`) with `RUST_LOG=<rust_log>`, once its
+    /// ready line is printed (it is printed whatever the filter).
+    pub fn start_with(args: &[&str], rust_log: &str) -> Served {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
             .args(args)
             .env_remove("KEYCONSOLE_DATABASE_URL")
             .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", rust_log);
+        Served::spawn(cmd)
+    }
+
+    /// `serve` as `cmd` runs it (the binary itself, or a wrapper that `exec`s it, such as
+    /// `sh -c 'ulimit -n 256 && exec …'`), once its ready line is printed; its stderr is
+    /// collected.
+    pub fn spawn(mut cmd: Command) -> Served {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -58,13 +74,20 @@ impl Served {
         let sink = Arc::clone(&log);
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Into the log first: whoever waits on the ready line then finds it there.
+                {
+                    let mut l = sink.lock().expect("log");
+                    l.push_str(&line);
+                    l.push('\n');
+                }
                 if let Some(i) = line.find("listening on http://") {
-                    let addr = line[i + "listening on ".len()..].trim().to_owned();
+                    let addr = line[i + "listening on ".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_owned();
                     let _ = tx.send(addr);
                 }
-                let mut l = sink.lock().expect("log");
-                l.push_str(&line);
-                l.push('\n');
             }
         });
         let url = match rx.recv_timeout(Duration::from_secs(30)) {
@@ -81,6 +104,11 @@ impl Served {
             log,
             reader: Some(reader),
         }
+    }
+
+    /// `127.0.0.1:<port>`: the URL without its scheme, for raw sockets.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
     }
 
     /// Everything written to stderr so far.
