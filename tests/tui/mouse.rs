@@ -202,3 +202,87 @@ fn a_confirmations_buttons_answer_it() {
         assert!(matches!(a.modals.last(), Some(Modal::Confirm(_))));
     }
 }
+
+/// The rotation wizard's buttons, drawn on the dialog's last row, act as
+/// their keys do; a hint that is not a button (`↑↓ choose`) takes no click.
+#[test]
+fn the_rotation_wizards_buttons_take_clicks() {
+    for size in [(80, 24), (120, 40)] {
+        let (mut a, k) = crate::rotation::open(size);
+        let screen = render(&a, size);
+        let (x, y) = at(&screen, "Enter choose the grace period");
+        assert_eq!(click(&a, size, x, y), Some(Action::Enter), "{screen}");
+        let (x, y) = at(&screen, "Esc cancel");
+        assert_eq!(click(&a, size, x + 4, y), Some(Action::Back));
+        assert_eq!(click(&a, size, x, y.saturating_sub(1)), None, "above");
+        // What a click gives is what the key does: on to the grace step.
+        let _ = a.update(click(&a, size, 1, y).expect("Enter"));
+        let screen = render(&a, size);
+        let (x, y) = at(&screen, "↑↓ choose");
+        assert_eq!(click(&a, size, x, y), None, "a hint, not a button");
+        let (x, y) = at(&screen, "Enter rotate");
+        assert_eq!(click(&a, size, x + 6, y), Some(Action::Enter), "{screen}");
+        crate::rotation::to_cutover(&mut a, &k);
+        let screen = render(&a, size);
+        let (x, y) = at(&screen, "Space quiet period");
+        assert_eq!(click(&a, size, x, y), Some(Action::Toggle), "{screen}");
+        let (x, y) = at(&screen, "q leave");
+        assert_eq!(click(&a, size, x, y), Some(Action::Quit));
+    }
+}
+
+/// Bulk rotation's plan: `Enter rotate all` and `Esc cancel` are buttons.
+#[test]
+fn bulk_rotations_buttons_take_clicks() {
+    let size = (120, 40);
+    let mut a = crate::fixtures::app_with(6, size, false);
+    for _ in 0..3 {
+        let _ = a.update(Action::Mark);
+    }
+    let _ = a.update(Action::BulkRotate);
+    assert!(matches!(a.modals.last(), Some(Modal::Bulk(_))));
+    let screen = render(&a, size);
+    let (x, y) = at(&screen, "Enter rotate all");
+    assert_eq!(click(&a, size, x + 7, y), Some(Action::Enter), "{screen}");
+    let (x, y) = at(&screen, "Esc cancel");
+    assert_eq!(click(&a, size, x, y), Some(Action::Back), "{screen}");
+    let (x, y) = at(&screen, "↑↓ grace");
+    assert_eq!(click(&a, size, x, y), None, "a hint, not a button");
+}
+
+/// A click on a row of the holders pane picks that key, even when the pane has scrolled; a
+/// second click opens it in the Keys tab. The count line and the border take no click.
+#[test]
+fn a_holder_row_takes_clicks() {
+    for size in [(120, 40), (200, 50)] {
+        let mut a = app(3, size);
+        crate::fixtures::on_holders(&mut a, crate::fixtures::keys(80));
+        let screen = render(&a, size);
+        let (x, y) = at(&screen, "key(s)");
+        assert_eq!(click(&a, size, x, y), None, "{size:?}: the count line");
+        let name = a.scopes.holder_keys()[2].name.clone();
+        let (x, y) = at(&screen, &name);
+        let act = click(&a, size, x, y).expect("a holder row");
+        assert_eq!(act, Action::SelectHolder(2), "{size:?}\n{screen}");
+        let _ = a.update(act);
+        assert_eq!(a.scopes.holder, Some(2));
+        // Scrolled: the last key picked, then a click on a row drawn now.
+        let _ = a.update(Action::Bottom);
+        let screen = render(&a, size);
+        let name = a.scopes.holder_keys()[70].name.clone();
+        let (x, y) = at(&screen, &name);
+        let act = click(&a, size, x, y).expect("a holder row");
+        assert_eq!(act, Action::SelectHolder(70), "{size:?}\n{screen}");
+        let _ = a.update(act);
+        let id = a.scopes.holder_keys()[70].id.clone();
+        let cmds = a.update(click(&a, size, x, y).expect("again"));
+        assert_eq!(a.tab, Tab::Keys, "{size:?}: the second click opens the key");
+        // Not among the loaded rows: the Keys tab asks the server for it by id.
+        assert!(a.keys.filter.contains(&id), "{size:?}: {}", a.keys.filter);
+        assert!(
+            cmds.iter()
+                .any(|c| matches!(c, keyconsole::tui::app::Command::LoadKeys { .. })),
+            "{cmds:?}"
+        );
+    }
+}

@@ -362,6 +362,9 @@ pub enum Action {
     /// A click on the row at this position of the tab's list (Keys, Audit, Scopes, Usage):
     /// it is selected, and a click on the selected row opens it as Enter does.
     SelectRow(usize),
+    /// A click on a row of the Scopes tab's holders pane: it is picked (the pane takes the
+    /// focus), and a click on the picked row opens the key as Enter does.
+    SelectHolder(usize),
     /// Next focus (forms) / next panel.
     NextField,
     /// Previous focus / previous panel.

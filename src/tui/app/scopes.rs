@@ -40,6 +40,9 @@ pub struct ScopesTab {
     pub holders: Option<(String, Loadable<Holders>)>,
     /// The row picked in the holders pane, when it has the focus (`→`); Enter opens it.
     pub holder: Option<usize>,
+    /// The first holder shown: it moves only to keep the picked row in view, so a click
+    /// lands on the row it was aimed at.
+    pub holder_offset: usize,
 }
 
 impl ScopesTab {
@@ -51,6 +54,23 @@ impl ScopesTab {
         });
         let list_h = inner_h.saturating_sub(extra).max(1);
         (self.cursor.saturating_sub(list_h - 1), list_h)
+    }
+
+    /// The first holder shown in `room` rows of the pane.
+    pub fn holder_first(&self, room: usize) -> usize {
+        let n = self.holder_keys().len();
+        self.holder_offset.min(n.saturating_sub(room.max(1)))
+    }
+
+    /// Move the pane's window just enough to show the picked row in `room` rows.
+    pub fn holder_into_view(&mut self, room: usize) {
+        let room = room.max(1);
+        match self.holder {
+            None => {}
+            Some(i) if i < self.holder_offset => self.holder_offset = i,
+            Some(i) if i >= self.holder_offset + room => self.holder_offset = i + 1 - room,
+            Some(_) => {}
+        }
     }
 
     /// The holders loaded for the pane.
@@ -74,11 +94,32 @@ impl App {
     }
 
     pub(super) fn update_scopes(&mut self, action: Action) -> Vec<Command> {
+        let cmds = self.update_scopes_inner(action);
+        let room = self.holders_height();
+        self.scopes.holder_into_view(room);
+        cmds
+    }
+
+    fn update_scopes_inner(&mut self, action: Action) -> Vec<Command> {
         let rows = self
             .catalog
             .as_ref()
             .map(|c| checklist_rows(&c.scopes))
             .unwrap_or_default();
+        // A click on a holder picks it; a click on the picked one opens its key.
+        if let Action::SelectHolder(i) = action {
+            if i >= self.scopes.holder_keys().len() {
+                return Vec::new();
+            }
+            if self.scopes.holder != Some(i) {
+                self.scopes.holder = Some(i);
+                return Vec::new();
+            }
+            return match self.scopes.holder_keys().get(i).map(|k| k.id.clone()) {
+                Some(id) => self.open_key(&id),
+                None => Vec::new(),
+            };
+        }
         // The holders pane has the focus: move in it, Enter opens the key, ← or Esc leave.
         if let Some(i) = self.scopes.holder
             && !matches!(action, Action::SelectRow(_))
@@ -215,6 +256,7 @@ impl App {
             Action::WhoHolds => {
                 if let Some((name, _)) = rows.get(self.scopes.cursor) {
                     self.scopes.holder = None;
+                    self.scopes.holder_offset = 0;
                     self.scopes.holders = Some((name.clone(), Loadable::Loading));
                     return vec![Command::LoadHolders(name.clone())];
                 }
@@ -239,6 +281,8 @@ impl App {
             self.scopes.holders = Some((scope, Loadable::from_result(result)));
             let n = self.scopes.holder_keys().len();
             self.scopes.holder = self.scopes.holder.filter(|_| n > 0).map(|i| i.min(n - 1));
+            let room = self.holders_height();
+            self.scopes.holder_into_view(room);
         }
     }
 }

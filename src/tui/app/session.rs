@@ -46,6 +46,7 @@ impl Action {
             | Action::CopyReply
             | Action::ReverseSort
             | Action::SelectRow(_)
+            | Action::SelectHolder(_)
             | Action::NextField
             | Action::PrevField
             | Action::Left

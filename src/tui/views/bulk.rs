@@ -6,9 +6,45 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::wizard::body_area;
+use super::{Button, button_click, button_line, button_row};
 use super::{Ctx, masked, thousands, trunc};
+use crate::tui::app::Action;
 use crate::tui::app::bulk::{Bulk, BulkStep};
 use crate::tui::app::wizard::GraceChoice;
+
+/// The step's buttons, on the dialog's last row (none while the rotations run).
+fn buttons(b: &Bulk) -> Vec<Button> {
+    let btn = |key, label: &str, action| (key, label.to_owned(), action);
+    match b.step {
+        BulkStep::Plan => vec![
+            btn("↑↓", " grace   ", None),
+            btn("Enter", " rotate all   ", Some(Action::Enter)),
+            btn("Esc", " cancel", Some(Action::Back)),
+        ],
+        BulkStep::Running => Vec::new(),
+        BulkStep::Done => vec![
+            btn("v", " show  ", Some(Action::Reveal)),
+            btn("c", " copy  ", Some(Action::CopySecret)),
+            btn("w", " write file  ", Some(Action::WriteFile)),
+            btn("Enter", " I have stored them  ", Some(Action::Enter)),
+            btn("Esc", " close", Some(Action::Back)),
+        ],
+    }
+}
+
+/// The dialog's inside: the step's text, and the row of its buttons.
+fn inside(area: Rect) -> (Rect, Rect) {
+    button_row(
+        Block::default()
+            .borders(Borders::ALL)
+            .inner(body_area(area)),
+    )
+}
+
+/// What a click at (`column`, `row`) does: the step's buttons act as their keys do.
+pub(super) fn click(area: Rect, b: &Bulk, column: u16, row: u16) -> Option<Action> {
+    button_click(inside(area).1, buttons(b), column, row)
+}
 
 pub(super) fn render(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, b: &Bulk, on_top: bool) {
     let t = cx.theme;
@@ -20,8 +56,9 @@ pub(super) fn render(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, b: &Bulk, on_t
         BulkStep::Done => " New secrets: shown ONCE ".to_owned(),
     };
     let block = Block::default().borders(Borders::ALL).title(title);
-    let inner = block.inner(rect);
     frame.render_widget(block, rect);
+    let (inner, button_at) = inside(area);
+    frame.render_widget(Paragraph::new(button_line(cx, buttons(b))), button_at);
     let mut lines: Vec<Line<'_>> = Vec::new();
     let h = usize::from(inner.height);
     match b.step {
@@ -62,10 +99,6 @@ pub(super) fn render(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, b: &Bulk, on_t
             if let Some(e) = &b.error {
                 lines.push(Line::from(Span::styled(format!("✗ {e}"), t.error())));
             }
-            lines.push(Line::from(Span::styled(
-                "↑↓ grace   Enter: rotate all   Esc: cancel",
-                t.dim(),
-            )));
         }
         BulkStep::Done => {
             lines.push(Line::from(Span::styled(
@@ -111,10 +144,6 @@ pub(super) fn render(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, b: &Bulk, on_t
             if let Some(n) = &b.note {
                 lines.push(Line::from(Span::styled(n.clone(), t.ok())));
             }
-            lines.push(Line::from(Span::styled(
-                "v show  c copy  w write file  Enter: I have stored them  Esc: close",
-                t.dim(),
-            )));
         }
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);

@@ -196,7 +196,7 @@ fn render_header(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
 /// against the same layout the frame is drawn with (`app::layout`): a tab in the header
 /// opens it; a row of the Keys, Audit or Scopes table or of the Usage list selects it, and a
 /// click on the selected row opens it (as Enter does); on a confirmation, its buttons answer
-/// it. Nothing while another modal, a typed line or the expired screen is up, or on a
+/// it, and so do the rotation wizard's and bulk rotation's. Nothing while another modal, a typed line or the expired screen is up, or on a
 /// terminal below the minimum size.
 pub fn click(app: &App, (width, height): (u16, u16), column: u16, row: u16) -> Option<Action> {
     if width < MIN_SIZE.0 || height < MIN_SIZE.1 || app.line.is_some() || app.expired.is_some() {
@@ -206,6 +206,8 @@ pub fn click(app: &App, (width, height): (u16, u16), column: u16, row: u16) -> O
     if let Some(top) = app.modals.last() {
         return match top {
             super::app::modal::Modal::Confirm(c) => modal::confirm_click(area, c, column, row),
+            super::app::modal::Modal::Wizard(w) => wizard::click(area, w, column, row),
+            super::app::modal::Modal::Bulk(b) => bulk::click(area, b, column, row),
             _ => None,
         };
     }
@@ -246,7 +248,23 @@ pub fn click(app: &App, (width, height): (u16, u16), column: u16, row: u16) -> O
             )
         }
         Tab::Scopes => {
-            let (list, _) = super::app::layout::scopes_split(s.body, app.scopes.holders.is_some());
+            let (list, side) =
+                super::app::layout::scopes_split(s.body, app.scopes.holders.is_some());
+            // A holder row: below the pane's top border and its count line.
+            if let Some(side) = side {
+                let first_y = side.y.saturating_add(2);
+                let room = super::app::layout::holder_rows(side);
+                let inside = Rect {
+                    height: u16::try_from(room).unwrap_or(u16::MAX),
+                    y: first_y,
+                    ..side
+                };
+                if hit(inside, first_y) {
+                    let pos = app.scopes.holder_first(room) + usize::from(row - first_y);
+                    let n = app.scopes.holder_keys().len();
+                    return (pos < n).then_some(Action::SelectHolder(pos));
+                }
+            }
             // Inside the catalog's box.
             let inner = Rect {
                 y: list.y + 1,
@@ -659,6 +677,66 @@ pub(super) fn popup<'a>(
     let rect = centered(area, w, h);
     frame.render_widget(Clear, rect);
     (rect, Block::default().borders(Borders::ALL).title(title))
+}
+
+/// A button on a dialog's last row: its key, its label (trailing spaces are the gap to the
+/// next), and what a click does (`None`: a hint only, such as `↑↓ choose`).
+pub(super) type Button = (&'static str, String, Option<Action>);
+
+/// The last row of `inner` (where a dialog's buttons go) and the rows above it.
+pub(super) fn button_row(inner: Rect) -> (Rect, Rect) {
+    let row = Rect {
+        y: inner.bottom().saturating_sub(1),
+        height: inner.height.min(1),
+        ..inner
+    };
+    let above = Rect {
+        height: inner.height.saturating_sub(1),
+        ..inner
+    };
+    (above, row)
+}
+
+/// Each clickable button's columns on `row`: first, past-the-end, its action.
+pub(super) fn button_spans(row: Rect, buttons: Vec<Button>) -> Vec<(u16, u16, Action)> {
+    let mut x = row.x;
+    let mut out = Vec::new();
+    for (key, label, action) in buttons {
+        let w = u16::try_from(width(key) + width(label.trim_end())).unwrap_or(u16::MAX);
+        let pad = u16::try_from(width(&label) - width(label.trim_end())).unwrap_or(0);
+        if let Some(a) = action {
+            out.push((x, x.saturating_add(w), a));
+        }
+        x = x.saturating_add(w).saturating_add(pad);
+    }
+    out
+}
+
+/// The buttons as one line: keys in the key style, labels plain.
+pub(super) fn button_line<'a>(cx: &Ctx<'_>, buttons: Vec<Button>) -> Line<'a> {
+    let t = cx.theme;
+    Line::from(
+        buttons
+            .into_iter()
+            .flat_map(|(key, label, _)| [Span::styled(key, t.key()), Span::raw(label)])
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// What a click at (`column`, `row`) does to the buttons drawn on `line`.
+pub(super) fn button_click(
+    line: Rect,
+    buttons: Vec<Button>,
+    column: u16,
+    row: u16,
+) -> Option<Action> {
+    if row != line.y || line.height == 0 {
+        return None;
+    }
+    button_spans(line, buttons)
+        .into_iter()
+        .find(|(x0, x1, _)| (*x0..*x1).contains(&column))
+        .map(|(_, _, a)| a)
 }
 
 /// `3m ago`.

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use tui_input::Input;
 
 use super::keys::detail_lines;
-use super::{Ctx, centered, masked, popup};
+use super::{Button, Ctx, button_click, button_line, button_row, centered, masked, popup};
 use crate::tui::app::modal::{Confirm, Modal, Reveal, ScopePicker, checklist_rows};
 use crate::tui::app::{Action, App};
 
@@ -115,8 +115,8 @@ fn confirm_rect(area: Rect, c: &Confirm) -> Rect {
     centered(area, 70, h)
 }
 
-/// The buttons on the popup's last row: key, label, and what a click does.
-fn confirm_buttons(c: &Confirm) -> Vec<(&'static str, String, Action)> {
+/// The buttons on the popup's last row.
+fn confirm_buttons(c: &Confirm) -> Vec<Button> {
     if c.type_to_confirm.is_some() {
         let confirm = if c.ready() {
             " confirm   ".to_owned()
@@ -124,53 +124,29 @@ fn confirm_buttons(c: &Confirm) -> Vec<(&'static str, String, Action)> {
             format!(" (type {} first)   ", c.typed_what().1)
         };
         vec![
-            ("Enter", confirm, Action::Enter),
-            ("Esc", " cancel".to_owned(), Action::No),
+            ("Enter", confirm, Some(Action::Enter)),
+            ("Esc", " cancel".to_owned(), Some(Action::No)),
         ]
     } else {
         vec![
-            ("y", " yes   ".to_owned(), Action::Yes),
-            ("n", " / ".to_owned(), Action::No),
-            ("Esc", " no".to_owned(), Action::No),
+            ("y", " yes   ".to_owned(), Some(Action::Yes)),
+            ("n", " / ".to_owned(), Some(Action::No)),
+            ("Esc", " no".to_owned(), Some(Action::No)),
         ]
     }
 }
 
-/// The row of the buttons and each one's columns, in `area`.
-fn confirm_button_spans(area: Rect, c: &Confirm) -> (Rect, Vec<(u16, u16, Action)>) {
-    let rect = confirm_rect(area, c);
-    let inner = Block::default().borders(Borders::ALL).inner(rect);
-    let row = Rect {
-        y: inner.bottom().saturating_sub(1),
-        height: inner.height.min(1),
-        ..inner
-    };
-    let mut x = row.x;
-    let spans = confirm_buttons(c)
-        .into_iter()
-        .map(|(key, label, action)| {
-            let w = u16::try_from(super::width(key) + super::width(label.trim_end()))
-                .unwrap_or(u16::MAX);
-            let pad =
-                u16::try_from(super::width(&label) - super::width(label.trim_end())).unwrap_or(0);
-            let span = (x, x.saturating_add(w), action);
-            x = x.saturating_add(w).saturating_add(pad);
-            span
-        })
-        .collect();
-    (row, spans)
+/// The row of the confirmation's buttons, in `area`.
+fn confirm_button_row(area: Rect, c: &Confirm) -> Rect {
+    let inner = Block::default()
+        .borders(Borders::ALL)
+        .inner(confirm_rect(area, c));
+    button_row(inner).1
 }
 
 /// What a click at (`column`, `row`) on a confirmation does: its buttons answer it.
 pub(super) fn confirm_click(area: Rect, c: &Confirm, column: u16, row: u16) -> Option<Action> {
-    let (line, spans) = confirm_button_spans(area, c);
-    if row != line.y || line.height == 0 {
-        return None;
-    }
-    spans
-        .into_iter()
-        .find(|(x0, x1, _)| (*x0..*x1).contains(&column))
-        .map(|(_, _, a)| a)
+    button_click(confirm_button_row(area, c), confirm_buttons(c), column, row)
 }
 
 fn confirm(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, c: &Confirm, danger: bool) {
@@ -205,17 +181,9 @@ fn confirm(cx: &Ctx<'_>, frame: &mut Frame, area: Rect, c: &Confirm, danger: boo
         }
     }
     // The text above, the buttons on the last row (where a click finds them).
-    let text = Rect {
-        height: inner.height.saturating_sub(1),
-        ..inner
-    };
+    let (text, row) = button_row(inner);
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text);
-    let (row, _) = confirm_button_spans(area, c);
-    let buttons: Vec<Span<'_>> = confirm_buttons(c)
-        .into_iter()
-        .flat_map(|(key, label, _)| [Span::styled(key, t.key()), Span::raw(label)])
-        .collect();
-    frame.render_widget(Paragraph::new(Line::from(buttons)), row);
+    frame.render_widget(Paragraph::new(button_line(cx, confirm_buttons(c))), row);
 }
 
 fn picker(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, p: &ScopePicker) {

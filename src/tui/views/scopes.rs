@@ -106,7 +106,7 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect) {
         let width = usize::from(side.width.saturating_sub(2));
         // Rows below the count line; the picked one stays in view.
         let room = crate::tui::app::layout::holder_rows(side);
-        let first = picking.map_or(0, |i| i.saturating_sub(room - 1));
+        let first = app.scopes.holder_first(room);
         let lines: Vec<Line<'_>> = match holders {
             Loadable::Ready((keys, total)) => {
                 let mut l = vec![Line::from(Span::styled(

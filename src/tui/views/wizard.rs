@@ -5,10 +5,10 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Sparkline, Wrap};
 
-use super::{Ctx, ago, thousands, until};
+use super::{Button, Ctx, ago, button_click, button_line, button_row, thousands, until};
 use crate::api::{KeyUsage, UsageBucket};
-use crate::tui::app::App;
 use crate::tui::app::wizard::{GraceChoice, Step, Wizard};
+use crate::tui::app::{Action, App};
 
 pub(super) fn body_area(area: Rect) -> Rect {
     // Below the header and crumb rows, above the toast and hint rows.
@@ -59,14 +59,60 @@ pub fn crumb(w: &Wizard) -> String {
     )
 }
 
+/// The step's buttons, on the wizard's last row.
+fn buttons(w: &Wizard) -> Vec<Button> {
+    let b = |key, label: &str, action| (key, label.to_owned(), action);
+    match w.step {
+        Step::Review => vec![
+            b("Enter", " choose the grace period   ", Some(Action::Enter)),
+            b("Esc", " cancel", Some(Action::Back)),
+        ],
+        Step::Grace => vec![
+            b("↑↓", " choose   ", None),
+            b("Enter", " rotate   ", Some(Action::Enter)),
+            b("Esc", " back", Some(Action::Back)),
+        ],
+        Step::Rotate => Vec::new(),
+        Step::CutOver => vec![
+            b("Enter", " finish   ", Some(Action::Enter)),
+            b("Space", " quiet period   ", Some(Action::Toggle)),
+            b(
+                "q",
+                " leave (grace kept; r on the key reopens)",
+                Some(Action::Quit),
+            ),
+        ],
+        Step::Finish => vec![
+            b("↑↓", " choose   ", None),
+            b("Enter", " confirm   ", Some(Action::Enter)),
+            b("Esc", " back to the monitor", Some(Action::Back)),
+        ],
+    }
+}
+
+/// The wizard's inside: the step's text, and the row of its buttons.
+fn inside(area: Rect) -> (Rect, Rect) {
+    button_row(
+        Block::default()
+            .borders(Borders::ALL)
+            .inner(body_area(area)),
+    )
+}
+
+/// What a click at (`column`, `row`) does: the step's buttons act as their keys do.
+pub(super) fn click(area: Rect, w: &Wizard, column: u16, row: u16) -> Option<Action> {
+    button_click(inside(area).1, buttons(w), column, row)
+}
+
 pub(super) fn render_wizard(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, w: &Wizard) {
     let t = cx.theme;
     let rect = body_area(area);
     frame.render_widget(Clear, rect);
     let title = format!(" {} ", crumb(w));
     let block = Block::default().borders(Borders::ALL).title(title);
-    let inner = block.inner(rect);
     frame.render_widget(block, rect);
+    let (inner, button_at) = inside(area);
+    frame.render_widget(Paragraph::new(button_line(cx, buttons(w))), button_at);
     let now = app.now;
     let k = &w.old;
     let mut lines: Vec<Line<'_>> = Vec::new();
@@ -120,10 +166,6 @@ pub(super) fn render_wizard(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Re
             lines.push(Line::from(
                 "The new key gets the same name, scopes, domains, app and environment.",
             ));
-            lines.push(Line::from(Span::styled(
-                "Enter: choose the grace period   Esc: cancel",
-                t.dim(),
-            )));
             let [text, chart] =
                 Layout::vertical([Constraint::Min(1), Constraint::Length(4)]).areas(inner);
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text);
@@ -175,10 +217,6 @@ pub(super) fn render_wizard(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Re
             if let Some(e) = &w.error {
                 lines.push(Line::from(Span::styled(e.clone(), t.error())));
             }
-            lines.push(Line::from(Span::styled(
-                "↑↓ choose   Enter: rotate   Esc: back",
-                t.dim(),
-            )));
         }
         Step::Rotate => {
             lines.push(Line::from(if w.busy {
@@ -296,15 +334,6 @@ pub(super) fn render_wizard(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Re
                         t.warn(),
                     )));
                 }
-                foot.push(Line::from(Span::styled(
-                    "↑↓ choose   Enter: confirm   Esc: back to the monitor",
-                    t.dim(),
-                )));
-            } else {
-                foot.push(Line::from(Span::styled(
-                    "Enter: finish   Space: quiet period   q: leave (grace kept; r on the key reopens this)",
-                    t.dim(),
-                )));
             }
             if w.busy {
                 foot.push(Line::from(Span::styled("Saving…", t.dim())));
