@@ -7,8 +7,6 @@ use std::collections::BTreeMap;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tui_input::InputRequest;
 
-use super::app::domains::DomainsFocus;
-use super::app::modal::Modal;
 use super::app::{Action, App, Conn, Tab};
 
 /// Where input goes; the app reports the contexts that apply, most specific first.
@@ -724,54 +722,7 @@ impl App {
             return vec![C::Disconnected];
         }
         if let Some(m) = depth.checked_sub(1).and_then(|i| self.modals.get(i)) {
-            return match m {
-                Modal::Help { .. } => vec![C::Help],
-                Modal::Confirm(c) if c.type_to_confirm.is_some() => vec![C::ConfirmTyped],
-                Modal::Confirm(_) => vec![C::Confirm],
-                Modal::Form(f) => {
-                    if matches!(
-                        f.focus,
-                        super::app::form::Field::Name
-                            | super::app::form::Field::Owner
-                            | super::app::form::Field::Description
-                            | super::app::form::Field::Domains
-                            | super::app::form::Field::Expiry
-                    ) {
-                        vec![C::FormText, C::Form]
-                    } else {
-                        vec![C::Form]
-                    }
-                }
-                Modal::ScopePicker(_) => vec![C::Picker],
-                Modal::Reveal(_) => vec![C::Reveal],
-                Modal::Detail(_) => vec![C::Detail],
-                Modal::Wizard(w) => {
-                    if w.step == super::app::wizard::Step::Grace
-                        && w.grace == super::app::wizard::GraceChoice::Custom
-                    {
-                        vec![C::WizardText]
-                    } else {
-                        vec![C::Wizard]
-                    }
-                }
-                Modal::Lookup(_) => vec![C::Lookup],
-                Modal::Leak(_) => vec![C::LeakChoice],
-                Modal::Messages { .. } => vec![C::Messages],
-                Modal::Tester(t) if t.focus.is_text() => vec![C::TesterText, C::Tester],
-                Modal::Tester(_) => vec![C::Tester],
-                Modal::Bulk(b) => {
-                    let typing = b.file.is_some()
-                        || (b.step == super::app::bulk::BulkStep::Plan
-                            && b.grace == super::app::wizard::GraceChoice::Custom);
-                    if typing {
-                        vec![C::BulkText]
-                    } else if b.step == super::app::bulk::BulkStep::Done {
-                        vec![C::Bulk]
-                    } else {
-                        vec![C::BulkPlan]
-                    }
-                }
-            };
+            return m.contexts();
         }
         if self.line.is_some() && depth == self.modals.len() {
             return vec![C::Line];
@@ -788,12 +739,8 @@ impl App {
         }
         match self.tab {
             Tab::Keys => vec![C::Keys, C::Nav, C::Global],
-            Tab::Scopes if self.scopes.edit.is_some() => {
-                vec![C::ScopesEditing, C::Scopes, C::Nav, C::Global]
-            }
-            Tab::Scopes => vec![C::Scopes, C::Nav, C::Global],
-            Tab::Domains if self.domains.focus != DomainsFocus::List => vec![C::DomainsInput],
-            Tab::Domains => vec![C::Domains, C::Nav, C::Global],
+            Tab::Scopes => self.scopes.contexts(),
+            Tab::Domains => self.domains.contexts(),
             Tab::Usage => vec![C::Usage, C::Nav, C::Global],
             Tab::Audit => vec![C::Audit, C::Nav, C::Global],
             Tab::Review => vec![C::Review, C::Nav, C::Global],

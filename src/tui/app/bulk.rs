@@ -82,6 +82,21 @@ pub struct Bulk {
 }
 
 impl Bulk {
+    /// The key contexts bulk rotation reports: typing (a file name, a custom grace), the
+    /// plan, or the new secrets.
+    pub fn contexts(&self) -> Vec<crate::tui::keymap::Context> {
+        use crate::tui::keymap::Context;
+        let typing = self.file.is_some()
+            || (self.step == BulkStep::Plan && self.grace == GraceChoice::Custom);
+        if typing {
+            vec![Context::BulkText]
+        } else if self.step == BulkStep::Done {
+            vec![Context::Bulk]
+        } else {
+            vec![Context::BulkPlan]
+        }
+    }
+
     /// A plan for these keys.
     pub fn new(keys: Vec<KeyObject>) -> Bulk {
         Bulk {

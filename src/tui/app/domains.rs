@@ -36,6 +36,18 @@ pub struct DomainsTab {
     pub refused: Option<String>,
 }
 
+impl DomainsTab {
+    /// The key contexts the tab reports: only typing keys while an input has the focus.
+    pub fn contexts(&self) -> Vec<crate::tui::keymap::Context> {
+        use crate::tui::keymap::Context;
+        if self.focus == DomainsFocus::List {
+            vec![Context::Domains, Context::Nav, Context::Global]
+        } else {
+            vec![Context::DomainsInput]
+        }
+    }
+}
+
 impl App {
     pub(super) fn update_domains(&mut self, action: Action) -> Vec<Command> {
         let Some(key) = self.selected_key().cloned() else {

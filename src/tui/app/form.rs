@@ -188,6 +188,17 @@ fn changed(input: &Input, original: Option<&str>) -> Option<Option<String>> {
 }
 
 impl KeyForm {
+    /// The key contexts the form reports: typing keys while a text field has the focus.
+    pub fn contexts(&self) -> Vec<crate::tui::keymap::Context> {
+        use crate::tui::keymap::Context;
+        match self.focus {
+            Field::Name | Field::Owner | Field::Description | Field::Domains | Field::Expiry => {
+                vec![Context::FormText, Context::Form]
+            }
+            _ => vec![Context::Form],
+        }
+    }
+
     /// An empty create form (read-only preset, caller's environment).
     pub fn create(env: Env) -> KeyForm {
         KeyForm {

@@ -9,6 +9,7 @@ use super::TimerKind;
 use super::form::KeyForm;
 use super::support::Lookup;
 use crate::domain::key::Secret;
+use crate::tui::keymap::Context;
 use std::collections::BTreeSet;
 use tokio::time::Instant;
 use tui_input::Input;
@@ -190,6 +191,27 @@ pub fn checklist_rows(catalog: &[crate::api::ScopeInfo]) -> Vec<(String, String)
         rows.push((s.name.clone(), s.description.clone()));
     }
     rows
+}
+
+impl Modal {
+    /// The key contexts this modal reports, most specific first (`keymap` reads them).
+    pub fn contexts(&self) -> Vec<Context> {
+        match self {
+            Modal::Help { .. } => vec![Context::Help],
+            Modal::Confirm(c) if c.type_to_confirm.is_some() => vec![Context::ConfirmTyped],
+            Modal::Confirm(_) => vec![Context::Confirm],
+            Modal::Form(f) => f.contexts(),
+            Modal::ScopePicker(_) => vec![Context::Picker],
+            Modal::Reveal(_) => vec![Context::Reveal],
+            Modal::Detail(_) => vec![Context::Detail],
+            Modal::Wizard(w) => w.contexts(),
+            Modal::Lookup(_) => vec![Context::Lookup],
+            Modal::Leak(_) => vec![Context::LeakChoice],
+            Modal::Messages { .. } => vec![Context::Messages],
+            Modal::Tester(t) => t.contexts(),
+            Modal::Bulk(b) => b.contexts(),
+        }
+    }
 }
 
 impl App {

@@ -46,6 +46,21 @@ pub struct ScopesTab {
 }
 
 impl ScopesTab {
+    /// The key contexts the tab reports (most specific first).
+    pub fn contexts(&self) -> Vec<crate::tui::keymap::Context> {
+        use crate::tui::keymap::Context;
+        if self.edit.is_some() {
+            vec![
+                Context::ScopesEditing,
+                Context::Scopes,
+                Context::Nav,
+                Context::Global,
+            ]
+        } else {
+            vec![Context::Scopes, Context::Nav, Context::Global]
+        }
+    }
+
     /// The catalog rows shown in `inner_h` rows of its box: (first row, how many). Lines
     /// below the list (saving, a refusal) take rows first; the cursor's row stays in view.
     pub fn catalog_window(&self, inner_h: usize) -> (usize, usize) {

@@ -273,6 +273,16 @@ pub fn is_credential_header(name: &str) -> bool {
 const SECRET_CAPACITY: usize = 512;
 
 impl Tester {
+    /// The key contexts the tester reports: typing keys first while a field is edited.
+    pub fn contexts(&self) -> Vec<crate::tui::keymap::Context> {
+        use crate::tui::keymap::Context;
+        if self.focus.is_text() {
+            vec![Context::TesterText, Context::Tester]
+        } else {
+            vec![Context::Tester]
+        }
+    }
+
     /// A tester aimed at `base` + `/v1/me`, with a public key filled in.
     pub fn new(base: &str, pk: Option<&str>) -> Tester {
         let mut s = String::with_capacity(SECRET_CAPACITY);

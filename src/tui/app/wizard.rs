@@ -151,6 +151,16 @@ pub struct Wizard {
 }
 
 impl Wizard {
+    /// The key contexts the wizard reports: typing keys while a custom grace is typed.
+    pub fn contexts(&self) -> Vec<crate::tui::keymap::Context> {
+        use crate::tui::keymap::Context;
+        if self.step == Step::Grace && self.grace == GraceChoice::Custom {
+            vec![Context::WizardText]
+        } else {
+            vec![Context::Wizard]
+        }
+    }
+
     /// Open on a key at step 1.
     pub fn new(key: KeyObject) -> Wizard {
         Wizard {
