@@ -550,3 +550,29 @@ fn the_selected_finding_stays_on_screen_at_every_height() {
         }
     }
 }
+
+/// With `--mouse`, the leak dialog's buttons act as their keys: `Enter go on`, `Esc cancel`.
+#[test]
+fn the_leak_dialogs_buttons_take_clicks() {
+    use keyconsole::tui::views::click;
+    // Sizes where the fixture leaves the Keys table itself focused (no detail modal on top).
+    for size in [(120, 40), (200, 50)] {
+        let mut a = with_leaked_key(size);
+        let _ = a.update(Action::RespondLeak);
+        assert!(matches!(a.modals.last(), Some(Modal::Leak(_))));
+        let screen = render(&a, size);
+        let (y, line) = screen
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains("Enter go on"))
+            .expect("the buttons are drawn");
+        let x = line[..line.find("Esc cancel").expect("Esc")]
+            .chars()
+            .count();
+        let (x, y) = (u16::try_from(x).expect("x"), u16::try_from(y).expect("y"));
+        assert_eq!(click(&a, size, x, y), Some(Action::Back), "{screen}");
+        assert_eq!(click(&a, size, x, y - 1), None, "above the buttons");
+        let _ = a.update(click(&a, size, x, y).expect("Esc"));
+        assert!(a.modals.is_empty(), "cancelled");
+    }
+}

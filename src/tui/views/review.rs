@@ -10,9 +10,9 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use super::{Ctx, Part, ago, centered, pad, thousands, trunc};
 use crate::api::{ActorKind, KeyObject, ReviewFinding};
 use crate::domain::review::FindingKind;
-use crate::tui::app::App;
 use crate::tui::app::Loadable;
 use crate::tui::app::review::{LeakChoice, ReviewRow, scope_diff, usable};
+use crate::tui::app::{Action, App};
 
 /// Sightings listed in the key detail.
 const SHOWN_SIGHTINGS: usize = 2;
@@ -233,6 +233,9 @@ fn render_panel(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, f: &Revi
     );
 }
 
+/// Rows of the leak dialog, borders included.
+const LEAK_HEIGHT: u16 = 12;
+
 /// The leak response modal.
 pub(super) fn render_leak_choice(
     app: &App,
@@ -243,7 +246,7 @@ pub(super) fn render_leak_choice(
 ) {
     let t = cx.theme;
     let k = &c.key;
-    let rect = centered(area, 76, 12);
+    let rect = centered(area, 76, LEAK_HEIGHT);
     frame.render_widget(Clear, rect);
     let title = if k.leaked_at.is_some() {
         format!(" Leaked: {} ", trunc(&k.name, 50))
@@ -286,21 +289,28 @@ pub(super) fn render_leak_choice(
             t.dim(),
         )));
     }
-    lines.push(Line::default());
-    lines.push(Line::from(vec![
-        Span::styled("↑↓", t.key()),
-        Span::raw(" choose   "),
-        Span::styled("Enter", t.key()),
-        Span::raw(" go on   "),
-        Span::styled("Esc", t.key()),
-        Span::raw(" cancel"),
-    ]));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::default().borders(Borders::ALL).title(title)),
-        rect,
-    );
+    let block = Block::default().borders(Borders::ALL).title(title);
+    let (text, row) = super::button_row(block.inner(rect));
+    frame.render_widget(block, rect);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text);
+    frame.render_widget(Paragraph::new(super::button_line(cx, leak_buttons())), row);
+}
+
+/// The leak dialog's buttons, on its last row.
+fn leak_buttons() -> Vec<super::Button> {
+    vec![
+        ("↑↓", " choose   ".to_owned(), None),
+        ("Enter", " go on   ".to_owned(), Some(Action::Enter)),
+        ("Esc", " cancel".to_owned(), Some(Action::Back)),
+    ]
+}
+
+/// What a click at (`column`, `row`) on the leak dialog does: its buttons act as their keys.
+pub(super) fn leak_click(area: Rect, column: u16, row: u16) -> Option<Action> {
+    let inner = Block::default()
+        .borders(Borders::ALL)
+        .inner(centered(area, 76, LEAK_HEIGHT));
+    super::button_click(super::button_row(inner).1, leak_buttons(), column, row)
 }
 
 /// The detail's lines about a leak: when it was first reported, and where it was seen.
