@@ -740,11 +740,15 @@ pub(super) fn button_click(
         .map(|(_, _, a)| a)
 }
 
-/// `3m ago`.
+/// `3m ago`. A time more than a minute ahead of this machine's clock (the server's clock is
+/// ahead) reads `in 3m`, never as if it were past.
 pub fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let s = short_span((now - t).num_seconds());
+    let secs = (now - t).num_seconds();
+    let s = short_span(secs);
     if s == "now" {
         "just now".to_owned()
+    } else if secs < 0 {
+        format!("in {s}")
     } else {
         format!("{s} ago")
     }
@@ -885,6 +889,19 @@ mod tests {
         assert_eq!(at(90), "in 2m");
         assert_eq!(at(20), "in <1m");
         assert_eq!(until(now - chrono::Duration::seconds(7_199), now), "1h ago");
+    }
+
+    #[test]
+    fn a_time_ahead_of_the_clock_is_not_called_past() {
+        let now = Utc::now();
+        let ahead = |secs: i64| ago(now + chrono::Duration::seconds(secs), now);
+        assert_eq!(ahead(3_600), "in 1h");
+        assert_eq!(
+            ahead(30),
+            "just now",
+            "within a minute: skew too small to say"
+        );
+        assert_eq!(ago(now - chrono::Duration::seconds(3_600), now), "1h ago");
     }
 
     #[test]
