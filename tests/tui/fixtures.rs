@@ -323,3 +323,14 @@ pub fn osc52_done(what: &str) -> keyconsole::tui::app::CopyDone {
         warning: None,
     }
 }
+
+/// Where `needle` is drawn: (column, row).
+pub fn at(screen: &str, needle: &str) -> (u16, u16) {
+    let (y, line) = screen
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} drawn\n{screen}"));
+    let x = line[..line.find(needle).unwrap_or(0)].chars().count();
+    (u16::try_from(x).expect("x"), u16::try_from(y).expect("y"))
+}

@@ -5,7 +5,7 @@ use keyconsole::tui::app::modal::Modal;
 use keyconsole::tui::app::{Action, Tab};
 use keyconsole::tui::views::click;
 
-use crate::fixtures::{app, render};
+use crate::fixtures::{app, at, render};
 
 #[test]
 fn a_click_opens_the_tab_under_it_at_every_width() {
@@ -59,17 +59,6 @@ fn a_click_selects_a_row_and_a_second_click_opens_it() {
     assert_eq!(click(&b, (80, 24), 3, 10), None, "below the rows");
     let _ = b.update(Action::StartCommand);
     assert_eq!(click(&b, (80, 24), 0, 0), None, "while typing a command");
-}
-
-/// Where `needle` is drawn: (column, row).
-fn at(screen: &str, needle: &str) -> (u16, u16) {
-    let (y, line) = screen
-        .lines()
-        .enumerate()
-        .find(|(_, l)| l.contains(needle))
-        .unwrap_or_else(|| panic!("{needle:?} drawn\n{screen}"));
-    let x = line[..line.find(needle).unwrap_or(0)].chars().count();
-    (u16::try_from(x).expect("x"), u16::try_from(y).expect("y"))
 }
 
 #[test]

@@ -443,7 +443,14 @@ fn request_id_lookup_shows_the_event_the_key_and_the_fix() {
         "{text}"
     );
     insta::assert_snapshot!("lookup_request_120x40", text);
+    // With `--mouse` the lookup's buttons act as their keys do.
+    let button = |a: &App, label: &str| {
+        let (x, y) = crate::fixtures::at(&render(a, (120, 40)), label);
+        keyconsole::tui::views::click(a, (120, 40), x, y)
+            .unwrap_or_else(|| panic!("{label} takes a click"))
+    };
     // `c`: a reply for the customer in their terms, without a secret or console keys.
+    assert_eq!(button(&a, "c copy a reply"), Action::CopyReply);
     match a.update(Action::CopyReply).as_slice() {
         [Command::Copy(keyconsole::tui::app::CopyWhat::Reply(r))] => {
             assert!(
@@ -460,7 +467,7 @@ fn request_id_lookup_shows_the_event_the_key_and_the_fix() {
         "the lookup stays"
     );
     // Issue 12, defect 5: Enter opens the key rather than only closing the popup.
-    let cmds = a.update(Action::Enter);
+    let cmds = a.update(button(&a, "Enter open key"));
     assert!(
         matches!(cmds.as_slice(), [Command::LoadKeys { query, .. }] if query.q.as_deref() == Some("pk_live_000000000000000000000003")),
         "{cmds:?}"

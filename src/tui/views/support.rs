@@ -7,13 +7,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::keys::status_text;
-use super::{Ctx, ago, centered, trunc};
-use crate::tui::app::App;
+use super::{Button, Ctx, ago, centered, trunc};
 use crate::tui::app::support::{Lookup, fix_for};
+use crate::tui::app::{Action, App};
 
 pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, l: &Lookup) {
     let t = cx.theme;
-    let rect = centered(area, 96, 18);
+    let rect = centered(area, 96, HEIGHT);
     frame.render_widget(Clear, rect);
     let now = app.now;
     let field = |label: &str, value: String| {
@@ -119,17 +119,54 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, l: 
                     line
                 });
             }
-            v.push(Line::from(Span::styled(
-                "Enter: show the key in Keys   Esc: close",
-                t.dim(),
-            )));
             (" Keys by secret hint ".to_owned(), v)
         }
     };
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::default().borders(Borders::ALL).title(title)),
-        rect,
-    );
+    let block = Block::default().borders(Borders::ALL).title(title);
+    let (text, row) = super::button_row(block.inner(rect));
+    frame.render_widget(block, rect);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text);
+    frame.render_widget(Paragraph::new(super::button_line(cx, buttons(l))), row);
 }
+
+/// The lookup's buttons, on its last row: what its keys do for what it shows.
+fn buttons(l: &Lookup) -> Vec<Button> {
+    let b = |key, label: &str, action| (key, label.to_owned(), action);
+    match l {
+        Lookup::Request {
+            event: Some(_),
+            key,
+            ..
+        } => {
+            let mut v = Vec::new();
+            // Enter opens a key that still exists; otherwise it only closes.
+            if key.is_some() {
+                v.push(b("Enter", " open key   ", Some(Action::Enter)));
+            }
+            v.push(b(
+                "c",
+                " copy a reply for the customer   ",
+                Some(Action::CopyReply),
+            ));
+            v.push(b("Esc", " close", Some(Action::Back)));
+            v
+        }
+        Lookup::Hint { keys, .. } if !keys.is_empty() => vec![
+            b("↑↓", " choose   ", None),
+            b("Enter", " show the key in Keys   ", Some(Action::Enter)),
+            b("Esc", " close", Some(Action::Back)),
+        ],
+        _ => vec![b("Esc", " close", Some(Action::Back))],
+    }
+}
+
+/// What a click at (`column`, `row`) on a lookup does: its buttons act as their keys.
+pub(super) fn click(area: Rect, l: &Lookup, column: u16, row: u16) -> Option<Action> {
+    let inner = Block::default()
+        .borders(Borders::ALL)
+        .inner(centered(area, 96, HEIGHT));
+    super::button_click(super::button_row(inner).1, buttons(l), column, row)
+}
+
+/// Rows of the lookup, borders included.
+const HEIGHT: u16 = 18;
