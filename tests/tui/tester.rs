@@ -601,3 +601,23 @@ fn a_refused_jwt_is_diagnosed_as_a_session() {
         }
     }
 }
+
+/// With `--mouse`, the buttons in the tester's title act as their keys: `Ctrl-s sends` sends
+/// the request, `Esc closes` closes the tester.
+#[test]
+fn the_testers_title_buttons_take_clicks() {
+    use keyconsole::tui::views::click;
+    for size in [(80, 24), (120, 40)] {
+        let mut a = app(3, size);
+        let _ = a.update(Action::TestKey);
+        assert!(matches!(a.modals.last(), Some(Modal::Tester(_))));
+        let screen = render(&a, size);
+        let (x, y) = crate::fixtures::at(&screen, "Ctrl-s sends");
+        assert_eq!(click(&a, size, x + 2, y), Some(Action::Send), "{screen}");
+        let (x, y) = crate::fixtures::at(&screen, "Esc closes");
+        assert_eq!(click(&a, size, x, y), Some(Action::Back), "{screen}");
+        assert_eq!(click(&a, size, x, y + 1), None, "below the title");
+        let _ = a.update(click(&a, size, x, y).expect("Esc"));
+        assert!(a.modals.is_empty(), "{size:?}: closed");
+    }
+}

@@ -210,6 +210,7 @@ pub fn click(app: &App, (width, height): (u16, u16), column: u16, row: u16) -> O
             super::app::modal::Modal::Bulk(b) => bulk::click(area, b, column, row),
             super::app::modal::Modal::Leak(_) => review::leak_click(area, column, row),
             super::app::modal::Modal::Lookup(l) => support::click(area, l, column, row),
+            super::app::modal::Modal::Tester(_) => tester::click(area, column, row),
             _ => None,
         };
     }

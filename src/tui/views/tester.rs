@@ -9,10 +9,32 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::{Ctx, focus_style, masked, trunc};
 use crate::domain::lint::Severity;
-use crate::tui::app::App;
 use crate::tui::app::Loadable;
 use crate::tui::app::support::fix_for;
 use crate::tui::app::tester::{CredForm, TField, Tester, session_fix};
+use crate::tui::app::{Action, App};
+
+/// The buttons in the fields box's title: `Ctrl-s sends, Esc closes`.
+fn title_buttons() -> Vec<super::Button> {
+    vec![
+        ("Ctrl-s", " sends, ".to_owned(), Some(Action::Send)),
+        ("Esc", " closes".to_owned(), Some(Action::Back)),
+    ]
+}
+
+/// What a click at (`column`, `row`) on the tester does: the title's buttons act as their
+/// keys (after the border corner and " Request tester (").
+pub(super) fn click(area: Rect, column: u16, row: u16) -> Option<Action> {
+    let rect = body_area(area);
+    let lead = u16::try_from(super::width(" Request tester (")).unwrap_or(0);
+    let line = Rect {
+        x: rect.x.saturating_add(1).saturating_add(lead),
+        y: rect.y,
+        width: rect.width.saturating_sub(2 + lead),
+        height: rect.height.min(1),
+    };
+    super::button_click(line, title_buttons(), column, row)
+}
 
 fn body_area(area: Rect) -> Rect {
     Rect {
@@ -90,10 +112,15 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, t: 
     let [diag_area, resp_area] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(lower);
 
-    // Fields.
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(" Request tester (Ctrl-s sends, Esc closes) ");
+    // Fields; the title holds the two buttons.
+    let title = Line::from(
+        [Span::raw(" Request tester (")]
+            .into_iter()
+            .chain(super::button_line(cx, title_buttons()).spans)
+            .chain([Span::raw(") ")])
+            .collect::<Vec<_>>(),
+    );
+    let block = Block::default().borders(Borders::ALL).title(title);
     let inner = block.inner(fields_area);
     frame.render_widget(block, fields_area);
     let label_w = 16usize;
