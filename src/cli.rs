@@ -777,7 +777,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 
 /// Where logs go: `serve` to stderr; the console to a file in the data dir (never the
 /// terminal it draws on); other commands to stderr, warnings only.
-pub fn init_logging(cli: &Cli) {
+///
+/// For `serve` the lines go through [`crate::server::log_writer`] (a bounded queue and one
+/// writer thread); the returned guard writes what is queued when dropped, so `main` holds
+/// it until the process exits.
+pub fn init_logging(cli: &Cli) -> Option<crate::server::log_writer::LogFlush> {
     use tracing_subscriber::EnvFilter;
     let filter = |default: &str| {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
@@ -786,12 +790,20 @@ pub fn init_logging(cli: &Cli) {
         && std::env::var_os("NO_COLOR").is_none();
     match &cli.command {
         Some(Command::Serve(_)) => {
-            let _ = tracing_subscriber::fmt()
+            use crate::server::log_writer::{LogQueue, QUEUE_LINES};
+            let builder = tracing_subscriber::fmt()
                 .with_env_filter(filter("info"))
-                .with_writer(std::io::stderr)
                 .with_ansi(ansi)
-                .with_target(false)
-                .try_init();
+                .with_target(false);
+            match LogQueue::start(std::io::stderr(), QUEUE_LINES) {
+                Some((queue, flush)) => {
+                    let _ = builder.with_writer(queue).try_init();
+                    return Some(flush);
+                }
+                None => {
+                    let _ = builder.with_writer(std::io::stderr).try_init();
+                }
+            }
         }
         None => {
             let file = crate::config::data_dir().ok().and_then(|dir| {
@@ -827,6 +839,7 @@ pub fn init_logging(cli: &Cli) {
                 .try_init();
         }
     }
+    None
 }
 
 // ---------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ pub mod extract;
 pub mod feed;
 pub mod github;
 pub mod jwks;
+pub mod log_writer;
 pub mod middleware;
 pub mod routes;
 pub mod session;
