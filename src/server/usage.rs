@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::clock::Clock;
 use super::events::EventBound;
 use crate::api::BucketSize;
+use crate::domain::record::KeyRecord;
 use crate::storage::{
     AuthEventRecord, KeyStore, Outage, ScopeDelta, StoreError, UsageBatch, UsageDelta,
 };
@@ -84,16 +85,15 @@ impl ScopeHit {
 }
 
 enum Msg {
+    // The cached record itself (a reference count, not a copy of its ids).
     Hit {
-        key_id: String,
-        org_id: String,
+        key: Arc<KeyRecord>,
         at: DateTime<Utc>,
         outcome: Outcome,
         scopes: ScopeHit,
     },
     Scopes {
-        key_id: String,
-        org_id: String,
+        key: Arc<KeyRecord>,
         at: DateTime<Utc>,
         scopes: ScopeHit,
     },
@@ -180,11 +180,14 @@ pub const MAX_PENDING_COUNTERS: usize = 100_000;
 /// While flushes keep failing, the warning is repeated at most this often.
 const WARN_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
+/// What waits for the database, per key: folding a request into a row the key already has
+/// copies nothing (the maps are searched by `&str`; a key id is copied only for a new row).
 struct Pending {
-    counts: HashMap<(String, DateTime<Utc>), UsageDelta>,
-    /// Per (key, UTC day, scope).
-    scopes: HashMap<(String, DateTime<Utc>, String), ScopeDelta>,
-    last_used: HashMap<String, DateTime<Utc>>,
+    keys: HashMap<String, KeyPending>,
+    /// (key, minute) counter rows across `keys`.
+    rows: usize,
+    /// (key, UTC day, scope) rows across `keys`.
+    scope_rows: usize,
     events: VecDeque<AuthEventRecord>,
     max_events: usize,
     max_counters: usize,
@@ -194,12 +197,22 @@ struct Pending {
     uncounted: u64,
 }
 
+/// One key's waiting rows.
+struct KeyPending {
+    /// Latest counted request (`None`: only scope usage waits).
+    last_used: Option<DateTime<Utc>>,
+    /// Counter rows, oldest minute first (the current minute is the last).
+    minutes: Vec<UsageDelta>,
+    /// Scope usage rows, per (UTC day, scope).
+    scopes: Vec<ScopeDelta>,
+}
+
 impl Pending {
     fn new(max_events: usize, max_counters: usize) -> Pending {
         Pending {
-            counts: HashMap::new(),
-            scopes: HashMap::new(),
-            last_used: HashMap::new(),
+            keys: HashMap::new(),
+            rows: 0,
+            scope_rows: 0,
             events: VecDeque::new(),
             max_events,
             max_counters,
@@ -211,21 +224,19 @@ impl Pending {
     fn counts(&self) -> PendingCounts {
         PendingCounts {
             requests: self
-                .counts
+                .keys
                 .values()
+                .flat_map(|k| &k.minutes)
                 .map(|d| d.ok + d.unauthorized + d.forbidden + d.rate_limited)
                 .sum(),
-            counters: self.counts.len(),
-            last_used: self.last_used.len(),
+            counters: self.rows,
+            last_used: self.keys.values().filter(|k| k.last_used.is_some()).count(),
             events: self.events.len(),
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.counts.is_empty()
-            && self.last_used.is_empty()
-            && self.events.is_empty()
-            && self.scopes.is_empty()
+        self.keys.is_empty() && self.events.is_empty()
     }
 
     fn event(&mut self, e: AuthEventRecord) {
@@ -238,41 +249,67 @@ impl Pending {
 
     /// Forget what was written, keeping the cap and the dropped count.
     fn clear(&mut self) {
-        self.counts.clear();
-        self.scopes.clear();
-        self.last_used.clear();
+        self.keys.clear();
+        self.rows = 0;
+        self.scope_rows = 0;
         self.events.clear();
     }
 
-    fn add(&mut self, key_id: String, org_id: String, at: DateTime<Utc>, outcome: Outcome) {
+    /// The key's rows, created when missing (the only place a key id is copied).
+    fn key(&mut self, key_id: &str) -> &mut KeyPending {
+        if !self.keys.contains_key(key_id) {
+            self.keys.insert(
+                key_id.to_owned(),
+                KeyPending {
+                    last_used: None,
+                    minutes: Vec::new(),
+                    scopes: Vec::new(),
+                },
+            );
+        }
+        #[allow(clippy::expect_used)]
+        self.keys.get_mut(key_id).expect("inserted above")
+    }
+
+    fn add(&mut self, key_id: &str, org_id: &str, at: DateTime<Utc>, outcome: Outcome) {
         let minute = BucketSize::Minute.floor(at);
-        let slot = (key_id, minute);
-        if self.counts.len() >= self.max_counters && !self.counts.contains_key(&slot) {
+        let row = self
+            .keys
+            .get(key_id)
+            .and_then(|k| k.minutes.iter().rposition(|d| d.minute == minute));
+        if row.is_none() && self.rows >= self.max_counters {
             self.uncounted += 1;
             return;
         }
-        let (key_id, _) = slot;
-        let last = self.last_used.entry(key_id.clone()).or_insert(at);
-        if *last < at {
-            *last = at;
+        let full = row.is_none();
+        let k = self.key(key_id);
+        if k.last_used.is_none_or(|last| last < at) {
+            k.last_used = Some(at);
         }
-        let d = self
-            .counts
-            .entry((key_id.clone(), minute))
-            .or_insert_with(|| UsageDelta {
-                key_id,
-                org_id,
-                minute,
-                ok: 0,
-                unauthorized: 0,
-                forbidden: 0,
-                rate_limited: 0,
-            });
+        let i = match row {
+            Some(i) => i,
+            None => {
+                k.minutes.push(UsageDelta {
+                    key_id: key_id.to_owned(),
+                    org_id: org_id.to_owned(),
+                    minute,
+                    ok: 0,
+                    unauthorized: 0,
+                    forbidden: 0,
+                    rate_limited: 0,
+                });
+                k.minutes.len() - 1
+            }
+        };
+        let d = &mut k.minutes[i];
         match outcome {
             Outcome::Ok => d.ok += 1,
             Outcome::Unauthorized => d.unauthorized += 1,
             Outcome::Forbidden => d.forbidden += 1,
             Outcome::RateLimited => d.rate_limited += 1,
+        }
+        if full {
+            self.rows += 1;
         }
     }
 
@@ -281,36 +318,47 @@ impl Pending {
     fn add_scopes(&mut self, key_id: &str, org_id: &str, at: DateTime<Utc>, scopes: &ScopeHit) {
         let day = BucketSize::Day.floor(at);
         scopes.each(|scope| {
-            let slot = (key_id.to_owned(), day, scope.to_owned());
-            if let Some(d) = self.scopes.get_mut(&slot) {
+            let found = self.keys.get_mut(key_id).and_then(|k| {
+                k.scopes
+                    .iter_mut()
+                    .rev()
+                    .find(|d| d.day == day && d.scope == scope)
+            });
+            if let Some(d) = found {
                 d.requests += 1;
                 d.last_used_at = d.last_used_at.max(at);
-            } else if self.scopes.len() >= self.max_counters {
+            } else if self.scope_rows >= self.max_counters {
                 self.uncounted += 1;
             } else {
-                self.scopes.insert(
-                    slot,
-                    ScopeDelta {
-                        key_id: key_id.to_owned(),
-                        org_id: org_id.to_owned(),
-                        day,
-                        scope: scope.to_owned(),
-                        requests: 1,
-                        last_used_at: at,
-                    },
-                );
+                self.scope_rows += 1;
+                self.key(key_id).scopes.push(ScopeDelta {
+                    key_id: key_id.to_owned(),
+                    org_id: org_id.to_owned(),
+                    day,
+                    scope: scope.to_owned(),
+                    requests: 1,
+                    last_used_at: at,
+                });
             }
         });
     }
 
     fn batch(&self) -> UsageBatch {
         UsageBatch {
-            scopes: self.scopes.values().cloned().collect(),
-            deltas: self.counts.values().cloned().collect(),
+            scopes: self
+                .keys
+                .values()
+                .flat_map(|k| k.scopes.iter().cloned())
+                .collect(),
+            deltas: self
+                .keys
+                .values()
+                .flat_map(|k| k.minutes.iter().cloned())
+                .collect(),
             last_used: self
-                .last_used
+                .keys
                 .iter()
-                .map(|(k, t)| (k.clone(), *t))
+                .filter_map(|(id, k)| k.last_used.map(|t| (id.clone(), t)))
                 .collect(),
             events: self.events.iter().cloned().collect(),
         }
@@ -342,7 +390,7 @@ impl Flusher {
         if self.pending.uncounted > 0 {
             tracing::warn!(
                 uncounted = self.pending.uncounted,
-                rows = self.pending.counts.len(),
+                rows = self.pending.rows,
                 "requests not counted in usage: {MAX_PENDING_COUNTERS} counter rows already wait for the database"
             );
             self.pending.uncounted = 0;
@@ -453,14 +501,14 @@ impl UsageRecorder {
             loop {
                 tokio::select! {
                     msg = rx.recv() => match msg {
-                        Some(Msg::Hit { key_id, org_id, at, outcome, scopes }) => {
+                        Some(Msg::Hit { key, at, outcome, scopes }) => {
                             if outcome == Outcome::Ok && !scopes.is_none() {
-                                flusher.pending.add_scopes(&key_id, &org_id, at, &scopes);
+                                flusher.pending.add_scopes(&key.id, &key.org_id, at, &scopes);
                             }
-                            flusher.pending.add(key_id, org_id, at, outcome);
+                            flusher.pending.add(&key.id, &key.org_id, at, outcome);
                         }
-                        Some(Msg::Scopes { key_id, org_id, at, scopes }) => {
-                            flusher.pending.add_scopes(&key_id, &org_id, at, &scopes);
+                        Some(Msg::Scopes { key, at, scopes }) => {
+                            flusher.pending.add_scopes(&key.id, &key.org_id, at, &scopes);
                         }
                         Some(Msg::Event(e)) => {
                             for e in flusher.bound.admit(*e) {
@@ -493,17 +541,9 @@ impl UsageRecorder {
 
     /// Count one request for a key, and, when it was allowed ([`Outcome::Ok`]), the
     /// required scopes it exercised.
-    pub fn hit(
-        &self,
-        key_id: &str,
-        org_id: &str,
-        at: DateTime<Utc>,
-        outcome: Outcome,
-        scopes: ScopeHit,
-    ) {
+    pub fn hit(&self, key: &Arc<KeyRecord>, at: DateTime<Utc>, outcome: Outcome, scopes: ScopeHit) {
         let _ = self.tx.send(Msg::Hit {
-            key_id: key_id.to_owned(),
-            org_id: org_id.to_owned(),
+            key: Arc::clone(key),
             at,
             outcome,
             scopes,
@@ -512,13 +552,12 @@ impl UsageRecorder {
 
     /// Count only the required scopes an allowed request exercised (the caller of
     /// `POST /v1/verify`, whose request counts in the verified key's usage).
-    pub fn scopes(&self, key_id: &str, org_id: &str, at: DateTime<Utc>, scopes: ScopeHit) {
+    pub fn scopes(&self, key: &Arc<KeyRecord>, at: DateTime<Utc>, scopes: ScopeHit) {
         if scopes.is_none() {
             return;
         }
         let _ = self.tx.send(Msg::Scopes {
-            key_id: key_id.to_owned(),
-            org_id: org_id.to_owned(),
+            key: Arc::clone(key),
             at,
             scopes,
         });
@@ -581,14 +620,14 @@ mod tests {
         let mut p = Pending::new(10, 2);
         let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
         let next_minute = t + chrono::Duration::minutes(1);
-        p.add("pk_a".into(), "org_1".into(), t, Outcome::Ok);
-        p.add("pk_b".into(), "org_1".into(), t, Outcome::Unauthorized);
+        p.add("pk_a", "org_1", t, Outcome::Ok);
+        p.add("pk_b", "org_1", t, Outcome::Unauthorized);
         // No room for a third row: not counted, and said so.
-        p.add("pk_c".into(), "org_1".into(), t, Outcome::Ok);
-        p.add("pk_a".into(), "org_1".into(), next_minute, Outcome::Ok);
+        p.add("pk_c", "org_1", t, Outcome::Ok);
+        p.add("pk_a", "org_1", next_minute, Outcome::Ok);
         assert_eq!(p.uncounted, 2);
         // Rows already waiting keep counting.
-        p.add("pk_a".into(), "org_1".into(), t, Outcome::Forbidden);
+        p.add("pk_a", "org_1", t, Outcome::Forbidden);
         let counts = p.counts();
         assert_eq!(
             counts,
@@ -599,7 +638,7 @@ mod tests {
                 events: 0
             }
         );
-        assert!(!p.last_used.contains_key("pk_c"));
+        assert!(!p.keys.contains_key("pk_c"));
     }
 
     #[test]
