@@ -1,6 +1,9 @@
-//! Batched usage writes. Requests hand counters, last-used times and auth events to an
-//! unbounded channel (never a lock a writer holds, never a database write inline); one task
-//! folds them and writes a batch every `interval` (at least once a second). A failed write
+//! Batched usage writes. Requests hand counters, last-used times and auth events to a
+//! channel (never a lock a writer holds, never a database write inline; a hit carries its
+//! ids inline, allocating nothing); one task folds them and writes a batch every `interval`
+//! (at least once a second). The task does not read while it writes a batch, so at most
+//! [`MAX_QUEUED`] messages may wait: past that a hit is not counted and an event is dropped,
+//! and a warning says how many, so a database slower than the requests cannot grow memory. A failed write
 //! (a full disk, a deleted database file, a lock held elsewhere) keeps the batch in memory
 //! and retries it with the next one, so nothing is lost while the database refuses writes.
 //! The batch is bounded: at most [`MAX_PENDING_COUNTERS`] (key, minute) counter rows and
@@ -16,6 +19,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -85,15 +89,17 @@ impl ScopeHit {
 }
 
 enum Msg {
-    // The cached record itself (a reference count, not a copy of its ids).
+    // Ids inline (no allocation, and no cached record kept alive while queued).
     Hit {
-        key: Arc<KeyRecord>,
+        key_id: InlineId,
+        org_id: InlineId,
         at: DateTime<Utc>,
         outcome: Outcome,
         scopes: ScopeHit,
     },
     Scopes {
-        key: Arc<KeyRecord>,
+        key_id: InlineId,
+        org_id: InlineId,
         at: DateTime<Utc>,
         scopes: ScopeHit,
     },
@@ -155,10 +161,73 @@ pub enum FlushError {
     Stopped,
 }
 
+/// An id carried in a message: inline when it fits (key and org ids do), so queuing a hit
+/// allocates nothing.
+#[derive(Debug, Clone)]
+enum InlineId {
+    Short { len: u8, bytes: [u8; INLINE_ID] },
+    Long(Box<str>),
+}
+
+const INLINE_ID: usize = 40;
+
+impl InlineId {
+    fn new(s: &str) -> InlineId {
+        match u8::try_from(s.len()) {
+            Ok(len) if s.len() <= INLINE_ID => {
+                let mut bytes = [0u8; INLINE_ID];
+                bytes[..s.len()].copy_from_slice(s.as_bytes());
+                InlineId::Short { len, bytes }
+            }
+            _ => InlineId::Long(s.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // A whole `str` was copied in, so this is always valid UTF-8.
+            InlineId::Short { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            InlineId::Long(s) => s,
+        }
+    }
+}
+
+/// Most messages (hits, scope hits, auth events) waiting for the recorder task. It stops
+/// reading while a batch is being written, so a slow database must not let the queue grow
+/// without limit: past this a hit is not counted and an event is dropped (both logged).
+/// A message is about 150 bytes: some 15 MB at the cap.
+pub const MAX_QUEUED: usize = 100_000;
+
 /// Handle for recording usage. Cheap to clone.
 #[derive(Clone)]
 pub struct UsageRecorder {
     tx: mpsc::UnboundedSender<Msg>,
+    queue: Arc<QueueCount>,
+}
+
+/// Messages sent and not yet taken by the recorder task, and those refused for room.
+#[derive(Debug, Default)]
+struct QueueCount {
+    queued: AtomicUsize,
+    refused_hits: AtomicU64,
+    refused_events: AtomicU64,
+}
+
+impl QueueCount {
+    /// Take a place in the queue, if there is one.
+    fn enter(&self) -> bool {
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    fn left(&self) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for UsageRecorder {
@@ -486,6 +555,8 @@ impl UsageRecorder {
         interval: Duration,
     ) -> UsageRecorder {
         let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+        let queue = Arc::new(QueueCount::default());
+        let for_task = Arc::clone(&queue);
         let mut flusher = Flusher {
             store,
             clock,
@@ -496,21 +567,26 @@ impl UsageRecorder {
             failed_attempts: 0,
         };
         tokio::spawn(async move {
+            let queue = for_task;
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     msg = rx.recv() => match msg {
-                        Some(Msg::Hit { key, at, outcome, scopes }) => {
+                        Some(Msg::Hit { key_id, org_id, at, outcome, scopes }) => {
+                            queue.left();
+                            let (key_id, org_id) = (key_id.as_str(), org_id.as_str());
                             if outcome == Outcome::Ok && !scopes.is_none() {
-                                flusher.pending.add_scopes(&key.id, &key.org_id, at, &scopes);
+                                flusher.pending.add_scopes(key_id, org_id, at, &scopes);
                             }
-                            flusher.pending.add(&key.id, &key.org_id, at, outcome);
+                            flusher.pending.add(key_id, org_id, at, outcome);
                         }
-                        Some(Msg::Scopes { key, at, scopes }) => {
-                            flusher.pending.add_scopes(&key.id, &key.org_id, at, &scopes);
+                        Some(Msg::Scopes { key_id, org_id, at, scopes }) => {
+                            queue.left();
+                            flusher.pending.add_scopes(key_id.as_str(), org_id.as_str(), at, &scopes);
                         }
                         Some(Msg::Event(e)) => {
+                            queue.left();
                             for e in flusher.bound.admit(*e) {
                                 flusher.pending.event(e);
                             }
@@ -531,19 +607,34 @@ impl UsageRecorder {
                         }
                     },
                     _ = tick.tick() => {
+                        let hits = queue.refused_hits.swap(0, Ordering::Relaxed);
+                        let events = queue.refused_events.swap(0, Ordering::Relaxed);
+                        if hits > 0 || events > 0 {
+                            tracing::warn!(
+                                uncounted = hits,
+                                events_dropped = events,
+                                "usage not recorded: {MAX_QUEUED} messages were already waiting \
+                                 for the usage writer (the database is slower than the requests)"
+                            );
+                        }
                         let _ = flusher.flush().await;
                     }
                 }
             }
         });
-        UsageRecorder { tx }
+        UsageRecorder { tx, queue }
     }
 
     /// Count one request for a key, and, when it was allowed ([`Outcome::Ok`]), the
     /// required scopes it exercised.
-    pub fn hit(&self, key: &Arc<KeyRecord>, at: DateTime<Utc>, outcome: Outcome, scopes: ScopeHit) {
+    pub fn hit(&self, key: &KeyRecord, at: DateTime<Utc>, outcome: Outcome, scopes: ScopeHit) {
+        if !self.queue.enter() {
+            self.queue.refused_hits.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let _ = self.tx.send(Msg::Hit {
-            key: Arc::clone(key),
+            key_id: InlineId::new(&key.id),
+            org_id: InlineId::new(&key.org_id),
             at,
             outcome,
             scopes,
@@ -552,12 +643,17 @@ impl UsageRecorder {
 
     /// Count only the required scopes an allowed request exercised (the caller of
     /// `POST /v1/verify`, whose request counts in the verified key's usage).
-    pub fn scopes(&self, key: &Arc<KeyRecord>, at: DateTime<Utc>, scopes: ScopeHit) {
+    pub fn scopes(&self, key: &KeyRecord, at: DateTime<Utc>, scopes: ScopeHit) {
         if scopes.is_none() {
             return;
         }
+        if !self.queue.enter() {
+            self.queue.refused_hits.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let _ = self.tx.send(Msg::Scopes {
-            key: Arc::clone(key),
+            key_id: InlineId::new(&key.id),
+            org_id: InlineId::new(&key.org_id),
             at,
             scopes,
         });
@@ -565,6 +661,10 @@ impl UsageRecorder {
 
     /// Record a denied decision.
     pub fn event(&self, e: AuthEventRecord) {
+        if !self.queue.enter() {
+            self.queue.refused_events.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let _ = self.tx.send(Msg::Event(Box::new(e)));
     }
 
