@@ -31,12 +31,12 @@ use crate::api::Org;
 use crate::domain::key::SecretHash;
 use crate::domain::record::KeyRecord;
 
-/// Keys cached when no other bound is configured: 128,000 (2,000 per shard). Measured at
+/// Keys cached when no other bound is configured: 100,000 (1,563 per shard). Measured at
 /// about 1.2 KB each (the record, its hash and id index entries and their share of the
-/// maps: the server's RSS growth while the load benchmark fills the cache), so about 155 MB
+/// maps: the server's RSS growth while the load benchmark fills the cache), so about 120 MB
 /// when full; with the negative caches, the usage batch and the queues a server that has
 /// verified 1,000,000 distinct keys stays under 300 MB (README, "Benchmarks").
-pub const DEFAULT_KEY_CAPACITY: usize = 128_000;
+pub const DEFAULT_KEY_CAPACITY: usize = 100_000;
 /// Organizations cached (`GET /v1/me`).
 pub const ORG_CAPACITY: usize = 100_000;
 /// Locks each part of the cache is split into.

@@ -58,7 +58,7 @@ pub struct ServerConfig {
     pub cache_ttl: Duration,
     /// Most keys the verification cache holds ([`cache::KeyCache`]; a quarter of that of
     /// unknown secrets and of unknown public keys). Default
-    /// [`cache::DEFAULT_KEY_CAPACITY`] (128,000): about 1.2 KB a key, so about 155 MB full;
+    /// [`cache::DEFAULT_KEY_CAPACITY`] (100,000): about 1.2 KB a key, so about 120 MB full;
     /// size it by that figure (more for keys with long descriptions or many domains).
     pub key_cache_capacity: usize,
     /// The scope catalog.
