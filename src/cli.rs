@@ -505,12 +505,12 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
         .local_addr()
         .map_err(|e| CliError::Runtime(e.to_string()))?;
     if let Some(notice) = scan::default_prefix_notice(addr, &config.secret_prefix) {
-        eprintln!("{notice}");
+        say(&notice);
     }
     let state = AppState::new(store, config);
     let shutdown = shutdown_signal();
     // Scripts wait for this line: print it whatever the log filter says.
-    eprintln!("keyconsole serve: listening on http://{addr}");
+    say(&format!("keyconsole serve: listening on http://{addr}"));
     tracing::info!(
         database = %storage::redact_url(&args.database),
         %addr,
@@ -773,6 +773,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             .await
         }
     }
+}
+
+/// A line on stderr that may fail quietly (`eprintln!` panics when stderr refuses the
+/// write, as a log file on a full disk does: that must not stop `serve`).
+pub fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Where logs go: `serve` to stderr; the console to a file in the data dir (never the

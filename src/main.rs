@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("keyconsole: {e}");
+            keyconsole::cli::say(&format!("keyconsole: {e}"));
             e.exit_code()
         }
     }
