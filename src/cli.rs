@@ -505,12 +505,12 @@ pub async fn run_serve(args: ServeArgs) -> Result<(), CliError> {
         .local_addr()
         .map_err(|e| CliError::Runtime(e.to_string()))?;
     if let Some(notice) = scan::default_prefix_notice(addr, &config.secret_prefix) {
-        eprintln!("{notice}");
+        say(&notice);
     }
     let state = AppState::new(store, config);
     let shutdown = shutdown_signal();
     // Scripts wait for this line: print it whatever the log filter says.
-    eprintln!("keyconsole serve: listening on http://{addr}");
+    say(&format!("keyconsole serve: listening on http://{addr}"));
     tracing::info!(
         database = %storage::redact_url(&args.database),
         %addr,
@@ -775,9 +775,20 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// A line on stderr that may fail quietly (`eprintln!` panics when stderr refuses the
+/// write, as a log file on a full disk does: that must not stop `serve`).
+pub fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// Where logs go: `serve` to stderr; the console to a file in the data dir (never the
 /// terminal it draws on); other commands to stderr, warnings only.
-pub fn init_logging(cli: &Cli) {
+///
+/// For `serve` the lines go through [`crate::server::log_writer`] (a bounded queue and one
+/// writer thread); the returned guard writes what is queued when dropped, so `main` holds
+/// it until the process exits.
+pub fn init_logging(cli: &Cli) -> Option<crate::server::log_writer::LogFlush> {
     use tracing_subscriber::EnvFilter;
     let filter = |default: &str| {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default))
@@ -786,12 +797,20 @@ pub fn init_logging(cli: &Cli) {
         && std::env::var_os("NO_COLOR").is_none();
     match &cli.command {
         Some(Command::Serve(_)) => {
-            let _ = tracing_subscriber::fmt()
+            use crate::server::log_writer::{LogQueue, QUEUE_LINES};
+            let builder = tracing_subscriber::fmt()
                 .with_env_filter(filter("info"))
-                .with_writer(std::io::stderr)
                 .with_ansi(ansi)
-                .with_target(false)
-                .try_init();
+                .with_target(false);
+            match LogQueue::start(std::io::stderr(), QUEUE_LINES) {
+                Some((queue, flush)) => {
+                    let _ = builder.with_writer(queue).try_init();
+                    return Some(flush);
+                }
+                None => {
+                    let _ = builder.with_writer(std::io::stderr).try_init();
+                }
+            }
         }
         None => {
             let file = crate::config::data_dir().ok().and_then(|dir| {
@@ -827,6 +846,7 @@ pub fn init_logging(cli: &Cli) {
                 .try_init();
         }
     }
+    None
 }
 
 // ---------------------------------------------------------------------------------------

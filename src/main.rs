@@ -15,7 +15,8 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    keyconsole::cli::init_logging(&cli);
+    // `serve` logs through a writer thread: this writes what is queued before exit.
+    let log = keyconsole::cli::init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -29,10 +30,12 @@ fn main() -> ExitCode {
     let result = runtime.block_on(keyconsole::cli::run(cli));
     // Don't wait for lingering blocking tasks (e.g. a terminal input thread).
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    // Every queued log line before the last word below.
+    drop(log);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("keyconsole: {e}");
+            keyconsole::cli::say(&format!("keyconsole: {e}"));
             e.exit_code()
         }
     }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::FromRequestParts;
@@ -38,15 +39,16 @@ pub struct ReqCtx {
     inner: Mutex<Attribution>,
 }
 
-/// Who a request's usage and auth events belong to.
+/// Who a request's usage and auth events belong to. A key is held as its cached record
+/// (a reference count, nothing copied per request).
 #[derive(Debug, Default, Clone)]
 pub struct Attribution {
-    /// The key counted in usage and its org.
-    pub usage: Option<(String, String)>,
+    /// The key counted in usage (and its org).
+    pub usage: Option<Arc<KeyRecord>>,
     /// Status to count instead of the response's (for `/v1/verify`).
     pub usage_status: Option<u16>,
     /// The org an auth event belongs to, and the key it names.
-    pub event: Option<(String, Option<String>)>,
+    pub event: Option<EventOwner>,
     /// The session user an auth event names (API.md §8).
     pub event_user: Option<String>,
     /// Code to record instead of the response's (for `/v1/verify`).
@@ -61,13 +63,37 @@ pub struct Attribution {
     pub verified: Option<VerifiedScopes>,
 }
 
-/// For `/v1/verify`: the scopes the verified key exercised, and the caller (key, org).
+/// For `/v1/verify`: the scopes the verified key exercised, and the caller.
 #[derive(Debug, Default, Clone)]
 pub struct VerifiedScopes {
     /// The call's `required_scopes` when the verified key was allowed, else empty.
     pub required: Vec<String>,
     /// The caller, whose request exercised the endpoint's own scopes.
-    pub caller: Option<(String, String)>,
+    pub caller: Option<Arc<KeyRecord>>,
+}
+
+/// Whom an auth event belongs to.
+#[derive(Debug, Clone)]
+pub enum EventOwner {
+    /// A key that was found: its org, naming it.
+    Key(Arc<KeyRecord>),
+    /// An org, and the key named if any (a key that was not authenticated, a session).
+    Named {
+        /// The org.
+        org_id: String,
+        /// The key named.
+        key_id: Option<String>,
+    },
+}
+
+impl EventOwner {
+    /// The org and the key named.
+    pub fn parts(&self) -> (&str, Option<&str>) {
+        match self {
+            EventOwner::Key(k) => (&k.org_id, Some(&k.id)),
+            EventOwner::Named { org_id, key_id } => (org_id, key_id.as_deref()),
+        }
+    }
 }
 
 impl ReqCtx {
@@ -89,23 +115,36 @@ impl ReqCtx {
     }
 
     /// Attribute this request to a key whose lookup succeeded.
-    pub fn attribute_key(&self, key: &KeyRecord) {
+    pub fn attribute_key(&self, key: &Arc<KeyRecord>) {
         self.with(|a| {
-            a.usage = Some((key.id.clone(), key.org_id.clone()));
-            a.event = Some((key.org_id.clone(), Some(key.id.clone())));
+            a.usage = Some(Arc::clone(key));
+            a.event = Some(EventOwner::Key(Arc::clone(key)));
         });
+    }
+
+    /// Attribute only the auth event to a key found but not authenticated.
+    pub fn attribute_event_key(&self, key: &Arc<KeyRecord>) {
+        self.with(|a| a.event = Some(EventOwner::Key(Arc::clone(key))));
     }
 
     /// Attribute only the auth event (the key named but not authenticated).
     pub fn attribute_event(&self, org_id: &str, key_id: Option<&str>) {
-        self.with(|a| a.event = Some((org_id.to_owned(), key_id.map(str::to_owned))));
+        self.with(|a| {
+            a.event = Some(EventOwner::Named {
+                org_id: org_id.to_owned(),
+                key_id: key_id.map(str::to_owned),
+            });
+        });
     }
 
     /// Attribute the auth event of a session to its org, naming the user (`sub`) when the
     /// token's signature was valid.
     pub fn attribute_session_event(&self, org_id: &str, user: Option<&str>) {
         self.with(|a| {
-            a.event = Some((org_id.to_owned(), None));
+            a.event = Some(EventOwner::Named {
+                org_id: org_id.to_owned(),
+                key_id: None,
+            });
             a.event_user = user.map(str::to_owned);
         });
     }
@@ -113,14 +152,14 @@ impl ReqCtx {
     /// For `/v1/verify`: count the verified key with the decision's outcome, not the caller.
     pub fn attribute_verification(
         &self,
-        key: Option<&KeyRecord>,
-        event: Option<(&str, Option<&str>)>,
+        key: Option<&Arc<KeyRecord>>,
+        event: Option<EventOwner>,
         d: &Decision,
     ) {
         self.with(|a| {
-            a.usage = key.map(|k| (k.id.clone(), k.org_id.clone()));
+            a.usage = key.cloned();
             a.usage_status = Some(d.status());
-            a.event = event.map(|(o, k)| (o.to_owned(), k.map(str::to_owned)));
+            a.event = event;
             a.event_code = d.code();
             a.event_required = d
                 .result
@@ -583,6 +622,10 @@ pub struct Limiter {
     max_failures: u32,
     capacity: usize,
     windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
+    /// The last window in which some address reached the limit ([`i64::MIN`]: none yet).
+    /// While it is not the current window no address is blocked, so [`Limiter::blocked`]
+    /// answers with one atomic load and never takes the lock.
+    blocking: AtomicI64,
 }
 
 impl Limiter {
@@ -597,6 +640,7 @@ impl Limiter {
             max_failures,
             capacity: capacity.max(1),
             windows: Mutex::new(HashMap::new()),
+            blocking: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -614,7 +658,7 @@ impl Limiter {
 
     /// Seconds until the address may try again, if it is blocked.
     pub fn blocked(&self, ip: IpAddr, now: DateTime<Utc>) -> Option<u64> {
-        if self.max_failures == 0 {
+        if self.max_failures == 0 || self.blocking.load(Ordering::Acquire) != Self::window(now) {
             return None;
         }
         let w = self
@@ -657,6 +701,10 @@ impl Limiter {
             *e = (win, 0);
         }
         e.1 = e.1.saturating_add(1);
+        if e.1 >= self.max_failures {
+            // Set under the lock, before `blocked` can see this address's count.
+            self.blocking.store(win, Ordering::Release);
+        }
     }
 }
 
@@ -700,7 +748,7 @@ impl<R: Requirement> FromRequestParts<AppState> for Caller<R> {
         let (decision, found, cred) = state.decide(token, origin, app, R::parsed(), None).await?;
         match (&found, decision.counts_usage()) {
             (Some(k), true) => ctx.attribute_key(k),
-            (Some(k), false) => ctx.attribute_event(&k.org_id, Some(&k.id)),
+            (Some(k), false) => ctx.attribute_event_key(k),
             (None, _) => {
                 // A pair whose secret is unknown still names its public key: attribute the
                 // event to that key's org so support can find it.

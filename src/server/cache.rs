@@ -31,9 +31,12 @@ use crate::api::Org;
 use crate::domain::key::SecretHash;
 use crate::domain::record::KeyRecord;
 
-/// Keys cached when no other bound is configured. About 1 KB each (the record, its two index
-/// entries and their share of the maps), so about 200 MB when full.
-pub const DEFAULT_KEY_CAPACITY: usize = 200_000;
+/// Keys cached when no other bound is configured: 100,000 (1,563 per shard). Measured at
+/// about 1.2 KB each (the record, its hash and id index entries and their share of the
+/// maps: the server's RSS growth while the load benchmark fills the cache), so about 120 MB
+/// when full; with the negative caches, the usage batch and the queues a server that has
+/// verified 1,000,000 distinct keys stays under 300 MB (README, "Benchmarks").
+pub const DEFAULT_KEY_CAPACITY: usize = 100_000;
 /// Organizations cached (`GET /v1/me`).
 pub const ORG_CAPACITY: usize = 100_000;
 /// Locks each part of the cache is split into.
@@ -223,9 +226,14 @@ pub struct Generation {
 #[derive(Debug)]
 pub struct KeyCache {
     by_hash: Sharded<SecretHash, Entry>,
-    /// Public key → secret hash of the cached entry (an index into `by_hash`, kept in step:
-    /// an entry evicted there is removed here under its shard's lock).
-    by_id: Sharded<Box<str>, SecretHash>,
+    /// Public key (by [`KeyCache::id_key`], its 64-bit keyed hash) → secret hash of the
+    /// cached entry: an index into `by_hash`, kept in step (an entry evicted there is removed
+    /// here under its shard's lock). A hit is checked against the record's own id, and an
+    /// entry whose index slot is taken by another key's id (a 64-bit collision) is dropped
+    /// from `by_hash`, so every cached entry stays reachable by its id.
+    by_id: Sharded<u64, SecretHash>,
+    /// Seeds [`KeyCache::id_key`] (per process: ids cannot be chosen to collide).
+    id_hasher: RandomState,
     missing_hash: Sharded<SecretHash, u64>,
     missing_id: Sharded<Box<str>, u64>,
     orgs: Sharded<Box<str>, (Arc<Org>, u64)>,
@@ -251,6 +259,7 @@ impl KeyCache {
             by_hash: Sharded::new(capacity),
             // Never evicts on its own: it holds one entry per cached key, removed with it.
             by_id: Sharded::new(usize::MAX),
+            id_hasher: RandomState::new(),
             missing_hash: Sharded::new(negative),
             missing_id: Sharded::new(negative),
             orgs: Sharded::new(ORG_CAPACITY),
@@ -260,6 +269,11 @@ impl KeyCache {
             ttl,
             capacity,
         }
+    }
+
+    /// The id index's key for a public key.
+    fn id_key(&self, id: &str) -> u64 {
+        self.id_hasher.hash_one(id)
     }
 
     fn nanos(&self, at: Instant) -> u64 {
@@ -321,7 +335,8 @@ impl KeyCache {
 
     /// [`KeyCache::entry_any_age`] by public key.
     pub fn entry_any_age_by_id(&self, id: &str) -> Option<(Arc<KeyRecord>, Instant)> {
-        let hash = *self.by_id.read(id).peek(id)?;
+        let k = self.id_key(id);
+        let hash = *self.by_id.read(&k).peek(&k)?;
         self.entry_any_age(&hash).filter(|(r, _)| r.id == id)
     }
 
@@ -341,7 +356,8 @@ impl KeyCache {
         if version <= 1 {
             return;
         }
-        let indexed = self.by_id.read(id).peek(id).copied();
+        let k = self.id_key(id);
+        let indexed = self.by_id.read(&k).peek(&k).copied();
         for h in indexed.iter().chain(hashes) {
             let stale = self
                 .by_hash
@@ -356,14 +372,15 @@ impl KeyCache {
 
     /// A fresh cached record by public key.
     pub fn by_id(&self, id: &str) -> Option<Arc<KeyRecord>> {
-        let hash = *self.by_id.read(id).peek(id)?;
+        let k = self.id_key(id);
+        let hash = *self.by_id.read(&k).peek(&k)?;
         self.by_hash(&hash).filter(|r| r.id == id)
     }
 
     /// Cache a record read from the database, unless a change happened since `seen`.
     pub fn insert(&self, seen: Generation, record: Arc<KeyRecord>) {
         let hash = record.secret_hash;
-        let id: Box<str> = record.id.as_str().into();
+        let id = self.id_key(&record.id);
         let mut shard = self.by_hash.write(&hash);
         // Checked under the shard's write lock: every eviction of this hash takes it too,
         // after bumping the generation.
@@ -384,17 +401,21 @@ impl KeyCache {
             self.unindex(&old.record.id, &old_hash);
         }
         let previous = {
-            let mut ids = self.by_id.write(&*id);
-            let previous = ids.peek(&*id).copied();
-            ids.insert(id.clone(), hash);
+            let mut ids = self.by_id.write(&id);
+            let previous = ids.peek(&id).copied();
+            ids.insert(id, hash);
             previous
         };
         drop(shard);
-        // The same key under an older secret (re-keyed) is stale: drop it, so evicting by
-        // id always reaches every cached entry of the key.
+        // What the slot indexed before is unreachable by id now: the same key under an older
+        // secret (re-keyed, so stale), or another key whose id has the same 64-bit hash. Drop
+        // it, so evicting by id always reaches every cached entry.
         if let Some(old_hash) = previous.filter(|h| *h != hash) {
             let mut old = self.by_hash.write(&old_hash);
-            if old.peek(&old_hash).is_some_and(|e| *e.record.id == *id) {
+            if old
+                .peek(&old_hash)
+                .is_some_and(|e| self.id_key(&e.record.id) == id)
+            {
                 old.remove(&old_hash);
             }
         }
@@ -402,9 +423,10 @@ impl KeyCache {
     }
 
     fn unindex(&self, id: &str, hash: &SecretHash) {
-        let mut ids = self.by_id.write(id);
-        if ids.peek(id) == Some(hash) {
-            ids.remove(id);
+        let k = self.id_key(id);
+        let mut ids = self.by_id.write(&k);
+        if ids.peek(&k) == Some(hash) {
+            ids.remove(&k);
         }
     }
 
@@ -423,10 +445,16 @@ impl KeyCache {
     /// Forget the key with this public key, and any memory that it is unknown.
     pub fn evict_id(&self, id: &str) {
         self.bump();
-        let hash = self.by_id.write(id).remove(id);
+        let k = self.id_key(id);
+        let hash = self.by_id.write(&k).remove(&k);
         if let Some(hash) = hash {
             let mut shard = self.by_hash.write(&hash);
-            if shard.peek(&hash).is_some_and(|e| e.record.id == id) {
+            // The slot's entry goes even if it is another key's (a 64-bit collision): no
+            // entry may stay cached without its index slot.
+            if shard
+                .peek(&hash)
+                .is_some_and(|e| self.id_key(&e.record.id) == k)
+            {
                 shard.remove(&hash);
             }
         }

@@ -785,6 +785,8 @@ async fn run_connection(
     _registered: Registered,
 ) {
     let limits = server.limits;
+    // Answers are written whole; waiting for more to coalesce only adds latency.
+    let _ = stream.set_nodelay(true);
     let io = TokioIo::new(GuardedIo {
         stream: Some(stream),
         conn: Arc::clone(&conn),
@@ -817,6 +819,13 @@ async fn run_connection(
     let http = builder.serve_connection(io, service);
     tokio::pin!(http);
     let mut graceful = false;
+    // One timer for the connection's life, never re-armed per request: it moves only when a
+    // deadline comes earlier than it is set for (the first head), or when it fires, and
+    // then to the current deadline. A deadline that moved later (the next request's head
+    // timer, the idle timer) waits for the timer to fire and re-check: closing is decided
+    // on the phase's deadline then, never on the timer's.
+    let timer = tokio::time::sleep_until(Instant::now() + limits.idle_timeout);
+    tokio::pin!(timer);
     loop {
         let (deadline, phase, stop) = conn.status(&limits);
         if stop && phase.idle() {
@@ -828,12 +837,11 @@ async fn run_connection(
             http.as_mut().graceful_shutdown();
             graceful = true;
         }
-        let timer = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
+        if let Some(d) = deadline
+            && d < timer.deadline()
+        {
+            timer.as_mut().reset(d);
+        }
         tokio::select! {
             done = http.as_mut() => {
                 if let Err(e) = done {
@@ -841,15 +849,19 @@ async fn run_connection(
                 }
                 return;
             }
-            () = timer => {
+            () = timer.as_mut() => {
                 let (deadline, phase, _) = conn.status(&limits);
-                if deadline.is_some_and(|d| d <= Instant::now()) {
+                let now = Instant::now();
+                if deadline.is_some_and(|d| d <= now) {
                     match phase {
                         Phase::Idle => bump(&server.tally.idle_timeouts),
                         _ => bump(&server.tally.header_timeouts),
                     }
                     return;
                 }
+                // Busy: no deadline; look again later (a new phase sets one and wakes us).
+                let next = deadline.unwrap_or(now + limits.idle_timeout);
+                timer.as_mut().reset(next);
             }
             () = conn.wake.notified() => {}
         }

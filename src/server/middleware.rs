@@ -282,30 +282,27 @@ pub async fn request_layer(
         Some(v) => (ScopeHit::Listed(v.required), v.caller),
         None => (ScopeHit::Endpoint(attr.required), None),
     };
-    if let Some((key_id, org_id)) = &attr.usage {
-        state.usage.hit(
-            key_id,
-            org_id,
-            now,
-            Outcome::of_status(counted_status),
-            scopes,
-        );
+    if let Some(key) = &attr.usage {
+        state
+            .usage
+            .hit(key, now, Outcome::of_status(counted_status), scopes);
     }
-    if let Some((key_id, org_id)) = &verify_caller
+    if let Some(key) = &verify_caller
         && Outcome::of_status(status.as_u16()) == Outcome::Ok
     {
         state
             .usage
-            .scopes(key_id, org_id, now, ScopeHit::Endpoint(attr.required));
+            .scopes(key, now, ScopeHit::Endpoint(attr.required));
     }
     let event_code = if attr.usage_status.is_some() {
         attr.event_code
     } else {
         code
     };
-    if let (Some((org_id, key_id)), Some(code)) = (&attr.event, event_code)
+    if let (Some(owner), Some(code)) = (&attr.event, event_code)
         && matches!(code.status(), 401 | 403 | 429)
     {
+        let (org_id, key_id) = owner.parts();
         // What to grant, for a support lookup of this request id.
         let required_scopes = match code {
             ErrorCode::InsufficientScope if attr.usage_status.is_some() => {
@@ -319,9 +316,9 @@ pub async fn request_layer(
         };
         state.usage.event(AuthEventRecord {
             request_id: request_id.to_owned(),
-            org_id: org_id.clone(),
+            org_id: org_id.to_owned(),
             at: now,
-            key_id: key_id.clone(),
+            key_id: key_id.map(str::to_owned),
             code: code.as_str().to_owned(),
             status: code.status(),
             method: method.as_str().to_owned(),
@@ -342,7 +339,7 @@ pub async fn request_layer(
     {
         state.limiter.failed(ip, now);
     }
-    let key_id = attr.usage.as_ref().map_or("-", |(k, _)| k.as_str());
+    let key_id = attr.usage.as_ref().map_or("-", |k| k.id.as_str());
     tracing::info!(
         request_id = %request_id,
         client = %Client(ip),

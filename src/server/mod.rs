@@ -18,6 +18,7 @@ pub mod extract;
 pub mod feed;
 pub mod github;
 pub mod jwks;
+pub mod log_writer;
 pub mod middleware;
 pub mod routes;
 pub mod session;
@@ -56,7 +57,9 @@ pub struct ServerConfig {
     /// How long a cached key is trusted without a database read.
     pub cache_ttl: Duration,
     /// Most keys the verification cache holds ([`cache::KeyCache`]; a quarter of that of
-    /// unknown secrets and of unknown public keys).
+    /// unknown secrets and of unknown public keys). Default
+    /// [`cache::DEFAULT_KEY_CAPACITY`] (100,000): about 1.2 KB a key, so about 120 MB full;
+    /// size it by that figure (more for keys with long descriptions or many domains).
     pub key_cache_capacity: usize,
     /// The scope catalog.
     pub catalog: Catalog,

@@ -1,6 +1,9 @@
-//! Batched usage writes. Requests hand counters, last-used times and auth events to an
-//! unbounded channel (never a lock a writer holds, never a database write inline); one task
-//! folds them and writes a batch every `interval` (at least once a second). A failed write
+//! Batched usage writes. Requests hand counters, last-used times and auth events to a
+//! channel (never a lock a writer holds, never a database write inline; a hit carries its
+//! ids inline, allocating nothing); one task folds them and writes a batch every `interval`
+//! (at least once a second). The task does not read while it writes a batch, so at most
+//! [`MAX_QUEUED`] messages may wait: past that a hit is not counted and an event is dropped,
+//! and a warning says how many, so a database slower than the requests cannot grow memory. A failed write
 //! (a full disk, a deleted database file, a lock held elsewhere) keeps the batch in memory
 //! and retries it with the next one, so nothing is lost while the database refuses writes.
 //! The batch is bounded: at most [`MAX_PENDING_COUNTERS`] (key, minute) counter rows and
@@ -16,6 +19,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -24,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::clock::Clock;
 use super::events::EventBound;
 use crate::api::BucketSize;
+use crate::domain::record::KeyRecord;
 use crate::storage::{
     AuthEventRecord, KeyStore, Outage, ScopeDelta, StoreError, UsageBatch, UsageDelta,
 };
@@ -84,16 +89,17 @@ impl ScopeHit {
 }
 
 enum Msg {
+    // Ids inline (no allocation, and no cached record kept alive while queued).
     Hit {
-        key_id: String,
-        org_id: String,
+        key_id: InlineId,
+        org_id: InlineId,
         at: DateTime<Utc>,
         outcome: Outcome,
         scopes: ScopeHit,
     },
     Scopes {
-        key_id: String,
-        org_id: String,
+        key_id: InlineId,
+        org_id: InlineId,
         at: DateTime<Utc>,
         scopes: ScopeHit,
     },
@@ -155,10 +161,73 @@ pub enum FlushError {
     Stopped,
 }
 
+/// An id carried in a message: inline when it fits (key and org ids do), so queuing a hit
+/// allocates nothing.
+#[derive(Debug, Clone)]
+enum InlineId {
+    Short { len: u8, bytes: [u8; INLINE_ID] },
+    Long(Box<str>),
+}
+
+const INLINE_ID: usize = 40;
+
+impl InlineId {
+    fn new(s: &str) -> InlineId {
+        match u8::try_from(s.len()) {
+            Ok(len) if s.len() <= INLINE_ID => {
+                let mut bytes = [0u8; INLINE_ID];
+                bytes[..s.len()].copy_from_slice(s.as_bytes());
+                InlineId::Short { len, bytes }
+            }
+            _ => InlineId::Long(s.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // A whole `str` was copied in, so this is always valid UTF-8.
+            InlineId::Short { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            InlineId::Long(s) => s,
+        }
+    }
+}
+
+/// Most messages (hits, scope hits, auth events) waiting for the recorder task. It stops
+/// reading while a batch is being written, so a slow database must not let the queue grow
+/// without limit: past this a hit is not counted and an event is dropped (both logged).
+/// A message is about 150 bytes: some 15 MB at the cap.
+pub const MAX_QUEUED: usize = 100_000;
+
 /// Handle for recording usage. Cheap to clone.
 #[derive(Clone)]
 pub struct UsageRecorder {
     tx: mpsc::UnboundedSender<Msg>,
+    queue: Arc<QueueCount>,
+}
+
+/// Messages sent and not yet taken by the recorder task, and those refused for room.
+#[derive(Debug, Default)]
+struct QueueCount {
+    queued: AtomicUsize,
+    refused_hits: AtomicU64,
+    refused_events: AtomicU64,
+}
+
+impl QueueCount {
+    /// Take a place in the queue, if there is one.
+    fn enter(&self) -> bool {
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= MAX_QUEUED {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    fn left(&self) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for UsageRecorder {
@@ -180,11 +249,14 @@ pub const MAX_PENDING_COUNTERS: usize = 100_000;
 /// While flushes keep failing, the warning is repeated at most this often.
 const WARN_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
+/// What waits for the database, per key: folding a request into a row the key already has
+/// copies nothing (the maps are searched by `&str`; a key id is copied only for a new row).
 struct Pending {
-    counts: HashMap<(String, DateTime<Utc>), UsageDelta>,
-    /// Per (key, UTC day, scope).
-    scopes: HashMap<(String, DateTime<Utc>, String), ScopeDelta>,
-    last_used: HashMap<String, DateTime<Utc>>,
+    keys: HashMap<String, KeyPending>,
+    /// (key, minute) counter rows across `keys`.
+    rows: usize,
+    /// (key, UTC day, scope) rows across `keys`.
+    scope_rows: usize,
     events: VecDeque<AuthEventRecord>,
     max_events: usize,
     max_counters: usize,
@@ -194,12 +266,22 @@ struct Pending {
     uncounted: u64,
 }
 
+/// One key's waiting rows.
+struct KeyPending {
+    /// Latest counted request (`None`: only scope usage waits).
+    last_used: Option<DateTime<Utc>>,
+    /// Counter rows, oldest minute first (the current minute is the last).
+    minutes: Vec<UsageDelta>,
+    /// Scope usage rows, per (UTC day, scope).
+    scopes: Vec<ScopeDelta>,
+}
+
 impl Pending {
     fn new(max_events: usize, max_counters: usize) -> Pending {
         Pending {
-            counts: HashMap::new(),
-            scopes: HashMap::new(),
-            last_used: HashMap::new(),
+            keys: HashMap::new(),
+            rows: 0,
+            scope_rows: 0,
             events: VecDeque::new(),
             max_events,
             max_counters,
@@ -211,21 +293,19 @@ impl Pending {
     fn counts(&self) -> PendingCounts {
         PendingCounts {
             requests: self
-                .counts
+                .keys
                 .values()
+                .flat_map(|k| &k.minutes)
                 .map(|d| d.ok + d.unauthorized + d.forbidden + d.rate_limited)
                 .sum(),
-            counters: self.counts.len(),
-            last_used: self.last_used.len(),
+            counters: self.rows,
+            last_used: self.keys.values().filter(|k| k.last_used.is_some()).count(),
             events: self.events.len(),
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.counts.is_empty()
-            && self.last_used.is_empty()
-            && self.events.is_empty()
-            && self.scopes.is_empty()
+        self.keys.is_empty() && self.events.is_empty()
     }
 
     fn event(&mut self, e: AuthEventRecord) {
@@ -238,41 +318,67 @@ impl Pending {
 
     /// Forget what was written, keeping the cap and the dropped count.
     fn clear(&mut self) {
-        self.counts.clear();
-        self.scopes.clear();
-        self.last_used.clear();
+        self.keys.clear();
+        self.rows = 0;
+        self.scope_rows = 0;
         self.events.clear();
     }
 
-    fn add(&mut self, key_id: String, org_id: String, at: DateTime<Utc>, outcome: Outcome) {
+    /// The key's rows, created when missing (the only place a key id is copied).
+    fn key(&mut self, key_id: &str) -> &mut KeyPending {
+        if !self.keys.contains_key(key_id) {
+            self.keys.insert(
+                key_id.to_owned(),
+                KeyPending {
+                    last_used: None,
+                    minutes: Vec::new(),
+                    scopes: Vec::new(),
+                },
+            );
+        }
+        #[allow(clippy::expect_used)]
+        self.keys.get_mut(key_id).expect("inserted above")
+    }
+
+    fn add(&mut self, key_id: &str, org_id: &str, at: DateTime<Utc>, outcome: Outcome) {
         let minute = BucketSize::Minute.floor(at);
-        let slot = (key_id, minute);
-        if self.counts.len() >= self.max_counters && !self.counts.contains_key(&slot) {
+        let row = self
+            .keys
+            .get(key_id)
+            .and_then(|k| k.minutes.iter().rposition(|d| d.minute == minute));
+        if row.is_none() && self.rows >= self.max_counters {
             self.uncounted += 1;
             return;
         }
-        let (key_id, _) = slot;
-        let last = self.last_used.entry(key_id.clone()).or_insert(at);
-        if *last < at {
-            *last = at;
+        let full = row.is_none();
+        let k = self.key(key_id);
+        if k.last_used.is_none_or(|last| last < at) {
+            k.last_used = Some(at);
         }
-        let d = self
-            .counts
-            .entry((key_id.clone(), minute))
-            .or_insert_with(|| UsageDelta {
-                key_id,
-                org_id,
-                minute,
-                ok: 0,
-                unauthorized: 0,
-                forbidden: 0,
-                rate_limited: 0,
-            });
+        let i = match row {
+            Some(i) => i,
+            None => {
+                k.minutes.push(UsageDelta {
+                    key_id: key_id.to_owned(),
+                    org_id: org_id.to_owned(),
+                    minute,
+                    ok: 0,
+                    unauthorized: 0,
+                    forbidden: 0,
+                    rate_limited: 0,
+                });
+                k.minutes.len() - 1
+            }
+        };
+        let d = &mut k.minutes[i];
         match outcome {
             Outcome::Ok => d.ok += 1,
             Outcome::Unauthorized => d.unauthorized += 1,
             Outcome::Forbidden => d.forbidden += 1,
             Outcome::RateLimited => d.rate_limited += 1,
+        }
+        if full {
+            self.rows += 1;
         }
     }
 
@@ -281,36 +387,47 @@ impl Pending {
     fn add_scopes(&mut self, key_id: &str, org_id: &str, at: DateTime<Utc>, scopes: &ScopeHit) {
         let day = BucketSize::Day.floor(at);
         scopes.each(|scope| {
-            let slot = (key_id.to_owned(), day, scope.to_owned());
-            if let Some(d) = self.scopes.get_mut(&slot) {
+            let found = self.keys.get_mut(key_id).and_then(|k| {
+                k.scopes
+                    .iter_mut()
+                    .rev()
+                    .find(|d| d.day == day && d.scope == scope)
+            });
+            if let Some(d) = found {
                 d.requests += 1;
                 d.last_used_at = d.last_used_at.max(at);
-            } else if self.scopes.len() >= self.max_counters {
+            } else if self.scope_rows >= self.max_counters {
                 self.uncounted += 1;
             } else {
-                self.scopes.insert(
-                    slot,
-                    ScopeDelta {
-                        key_id: key_id.to_owned(),
-                        org_id: org_id.to_owned(),
-                        day,
-                        scope: scope.to_owned(),
-                        requests: 1,
-                        last_used_at: at,
-                    },
-                );
+                self.scope_rows += 1;
+                self.key(key_id).scopes.push(ScopeDelta {
+                    key_id: key_id.to_owned(),
+                    org_id: org_id.to_owned(),
+                    day,
+                    scope: scope.to_owned(),
+                    requests: 1,
+                    last_used_at: at,
+                });
             }
         });
     }
 
     fn batch(&self) -> UsageBatch {
         UsageBatch {
-            scopes: self.scopes.values().cloned().collect(),
-            deltas: self.counts.values().cloned().collect(),
+            scopes: self
+                .keys
+                .values()
+                .flat_map(|k| k.scopes.iter().cloned())
+                .collect(),
+            deltas: self
+                .keys
+                .values()
+                .flat_map(|k| k.minutes.iter().cloned())
+                .collect(),
             last_used: self
-                .last_used
+                .keys
                 .iter()
-                .map(|(k, t)| (k.clone(), *t))
+                .filter_map(|(id, k)| k.last_used.map(|t| (id.clone(), t)))
                 .collect(),
             events: self.events.iter().cloned().collect(),
         }
@@ -342,7 +459,7 @@ impl Flusher {
         if self.pending.uncounted > 0 {
             tracing::warn!(
                 uncounted = self.pending.uncounted,
-                rows = self.pending.counts.len(),
+                rows = self.pending.rows,
                 "requests not counted in usage: {MAX_PENDING_COUNTERS} counter rows already wait for the database"
             );
             self.pending.uncounted = 0;
@@ -438,6 +555,8 @@ impl UsageRecorder {
         interval: Duration,
     ) -> UsageRecorder {
         let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+        let queue = Arc::new(QueueCount::default());
+        let for_task = Arc::clone(&queue);
         let mut flusher = Flusher {
             store,
             clock,
@@ -448,21 +567,26 @@ impl UsageRecorder {
             failed_attempts: 0,
         };
         tokio::spawn(async move {
+            let queue = for_task;
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     msg = rx.recv() => match msg {
                         Some(Msg::Hit { key_id, org_id, at, outcome, scopes }) => {
+                            queue.left();
+                            let (key_id, org_id) = (key_id.as_str(), org_id.as_str());
                             if outcome == Outcome::Ok && !scopes.is_none() {
-                                flusher.pending.add_scopes(&key_id, &org_id, at, &scopes);
+                                flusher.pending.add_scopes(key_id, org_id, at, &scopes);
                             }
                             flusher.pending.add(key_id, org_id, at, outcome);
                         }
                         Some(Msg::Scopes { key_id, org_id, at, scopes }) => {
-                            flusher.pending.add_scopes(&key_id, &org_id, at, &scopes);
+                            queue.left();
+                            flusher.pending.add_scopes(key_id.as_str(), org_id.as_str(), at, &scopes);
                         }
                         Some(Msg::Event(e)) => {
+                            queue.left();
                             for e in flusher.bound.admit(*e) {
                                 flusher.pending.event(e);
                             }
@@ -483,27 +607,34 @@ impl UsageRecorder {
                         }
                     },
                     _ = tick.tick() => {
+                        let hits = queue.refused_hits.swap(0, Ordering::Relaxed);
+                        let events = queue.refused_events.swap(0, Ordering::Relaxed);
+                        if hits > 0 || events > 0 {
+                            tracing::warn!(
+                                uncounted = hits,
+                                events_dropped = events,
+                                "usage not recorded: {MAX_QUEUED} messages were already waiting \
+                                 for the usage writer (the database is slower than the requests)"
+                            );
+                        }
                         let _ = flusher.flush().await;
                     }
                 }
             }
         });
-        UsageRecorder { tx }
+        UsageRecorder { tx, queue }
     }
 
     /// Count one request for a key, and, when it was allowed ([`Outcome::Ok`]), the
     /// required scopes it exercised.
-    pub fn hit(
-        &self,
-        key_id: &str,
-        org_id: &str,
-        at: DateTime<Utc>,
-        outcome: Outcome,
-        scopes: ScopeHit,
-    ) {
+    pub fn hit(&self, key: &KeyRecord, at: DateTime<Utc>, outcome: Outcome, scopes: ScopeHit) {
+        if !self.queue.enter() {
+            self.queue.refused_hits.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let _ = self.tx.send(Msg::Hit {
-            key_id: key_id.to_owned(),
-            org_id: org_id.to_owned(),
+            key_id: InlineId::new(&key.id),
+            org_id: InlineId::new(&key.org_id),
             at,
             outcome,
             scopes,
@@ -512,13 +643,17 @@ impl UsageRecorder {
 
     /// Count only the required scopes an allowed request exercised (the caller of
     /// `POST /v1/verify`, whose request counts in the verified key's usage).
-    pub fn scopes(&self, key_id: &str, org_id: &str, at: DateTime<Utc>, scopes: ScopeHit) {
+    pub fn scopes(&self, key: &KeyRecord, at: DateTime<Utc>, scopes: ScopeHit) {
         if scopes.is_none() {
             return;
         }
+        if !self.queue.enter() {
+            self.queue.refused_hits.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let _ = self.tx.send(Msg::Scopes {
-            key_id: key_id.to_owned(),
-            org_id: org_id.to_owned(),
+            key_id: InlineId::new(&key.id),
+            org_id: InlineId::new(&key.org_id),
             at,
             scopes,
         });
@@ -526,6 +661,10 @@ impl UsageRecorder {
 
     /// Record a denied decision.
     pub fn event(&self, e: AuthEventRecord) {
+        if !self.queue.enter() {
+            self.queue.refused_events.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let _ = self.tx.send(Msg::Event(Box::new(e)));
     }
 
@@ -581,14 +720,14 @@ mod tests {
         let mut p = Pending::new(10, 2);
         let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
         let next_minute = t + chrono::Duration::minutes(1);
-        p.add("pk_a".into(), "org_1".into(), t, Outcome::Ok);
-        p.add("pk_b".into(), "org_1".into(), t, Outcome::Unauthorized);
+        p.add("pk_a", "org_1", t, Outcome::Ok);
+        p.add("pk_b", "org_1", t, Outcome::Unauthorized);
         // No room for a third row: not counted, and said so.
-        p.add("pk_c".into(), "org_1".into(), t, Outcome::Ok);
-        p.add("pk_a".into(), "org_1".into(), next_minute, Outcome::Ok);
+        p.add("pk_c", "org_1", t, Outcome::Ok);
+        p.add("pk_a", "org_1", next_minute, Outcome::Ok);
         assert_eq!(p.uncounted, 2);
         // Rows already waiting keep counting.
-        p.add("pk_a".into(), "org_1".into(), t, Outcome::Forbidden);
+        p.add("pk_a", "org_1", t, Outcome::Forbidden);
         let counts = p.counts();
         assert_eq!(
             counts,
@@ -599,7 +738,7 @@ mod tests {
                 events: 0
             }
         );
-        assert!(!p.last_used.contains_key("pk_c"));
+        assert!(!p.keys.contains_key("pk_c"));
     }
 
     #[test]

@@ -430,11 +430,80 @@ impl Drop for Proc {
     }
 }
 
+/// What the server warned about during the run (the log is removed with the run's folder).
+fn print_warnings(log: &Path) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect();
+    println!(
+        "load: the server logged {} warnings or errors",
+        warnings.len()
+    );
+    for w in warnings.iter().take(5) {
+        println!("  {w}");
+    }
+}
+
+/// Every key of the org verified once (distinct secrets; the cache is bounded), in five
+/// parts with the server's RSS (anonymous and file-backed) printed after each: a bounded
+/// cache levels off. The whole run's outcome, and the RSS before and after.
+async fn every_key(
+    seeded: &Seeded,
+    n: usize,
+    pid: u32,
+    base: &impl Fn(Vec<u8>) -> Load,
+) -> (Outcome, f64, f64) {
+    let rss_before = rss_mb(pid).unwrap_or(f64::NAN);
+    let secrets: Arc<Vec<Box<str>>> = Arc::new(seeded.secrets.clone());
+    let mut all = Outcome::default();
+    let part = n.div_ceil(5).max(1);
+    let mut from = 0;
+    while from < n {
+        let count = part.min(n - from);
+        let o = seeded.owner.clone();
+        let secrets = Arc::clone(&secrets);
+        let offset = from;
+        let each = Req::Seq(Arc::new(move |i| {
+            let s = secrets.get(offset + i as usize).map_or("", |s| s);
+            post_json("/v1/verify", &o, &format!("{{\"credential\":\"{s}\"}}"))
+        }));
+        let out = run(&Load {
+            req: each,
+            total: Some(count as u64),
+            ..base(Vec::new())
+        })
+        .await;
+        from += count;
+        println!(
+            "load: {from} of {n} keys verified once: server RSS {:.0} MB (anonymous {:.0} MB, files {:.0} MB)",
+            rss_mb(pid).unwrap_or(f64::NAN),
+            status_mb(pid, "RssAnon:").unwrap_or(f64::NAN),
+            status_mb(pid, "RssFile:").unwrap_or(f64::NAN),
+        );
+        all.ok += out.ok;
+        all.errors += out.errors;
+        all.secs += out.secs;
+        all.lat_us.extend(out.lat_us);
+        for (k, v) in out.statuses {
+            *all.statuses.entry(k).or_default() += v;
+        }
+    }
+    all.lat_us.sort_unstable();
+    (all, rss_before, rss_mb(pid).unwrap_or(f64::NAN))
+}
+
 fn rss_mb(pid: u32) -> Option<f64> {
+    status_mb(pid, "VmRSS:")
+}
+
+/// A `kB` line of `/proc/<pid>/status`, in MB.
+fn status_mb(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(field))?
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -642,6 +711,20 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
     let owner = seeded.owner.as_str();
     let auth = format!("Bearer {owner}");
     let mut rows: Vec<Row> = Vec::new();
+    if std::env::var_os("KEYCONSOLE_LOAD_ONLY_RSS").is_some() {
+        // Only the memory bound: every key verified once, RSS along the way.
+        let (out, before, after) = every_key(seeded, n, pid, &base).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        println!(
+            "load: {n} keys verified once each at {:.0}/s; RSS {before:.0} MB before, {after:.0} MB after, \
+             {:.0} MB 3 s later",
+            out.rate(),
+            rss_mb(pid).unwrap_or(f64::NAN)
+        );
+        drop(server);
+        print_warnings(&seeded.dir.join("serve.log"));
+        return Ok(());
+    }
 
     // nginx first, then /healthz, side by side.
     let healthz = get("/healthz", &[]);
@@ -908,20 +991,7 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
         base_name: "",
     });
 
-    // Every key of the org verified once (distinct secrets; the cache is bounded).
-    let rss_before = rss_mb(pid).unwrap_or(f64::NAN);
-    let secrets: Arc<Vec<Box<str>>> = Arc::new(seeded.secrets.clone());
-    let o = owner_s.clone();
-    let each = Req::Seq(Arc::new(move |i| {
-        let s = secrets.get(i as usize).map_or("", |s| s);
-        post_json("/v1/verify", &o, &format!("{{\"credential\":\"{s}\"}}"))
-    }));
-    let out = run(&Load {
-        req: each,
-        total: Some(n as u64),
-        ..base(Vec::new())
-    })
-    .await;
+    let (out, rss_before, rss_after) = every_key(seeded, n, pid, &base).await;
     let valid = out.statuses.get(&200).copied().unwrap_or(0);
     rows.push(Row {
         name: format!("POST /v1/verify, all {n} keys once each"),
@@ -929,7 +999,6 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
         base: Some(hz),
         base_name: "healthz",
     });
-    let rss_after = rss_mb(pid).unwrap_or(f64::NAN);
 
     println!();
     for r in &rows {
@@ -987,5 +1056,6 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
          {n} distinct keys verified ({valid} valid answers)"
     );
     drop(server);
+    print_warnings(&seeded.dir.join("serve.log"));
     Ok(())
 }

@@ -11,6 +11,7 @@ mod deleted_file;
 mod disk_full;
 mod if_match;
 mod kill9;
+mod log_full;
 mod modes;
 mod sigterm;
 #[path = "../support/mod.rs"]

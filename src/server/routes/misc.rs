@@ -1,6 +1,7 @@
 //! `/v1/me`, `/v1/scopes`, `/v1/apps`, `/v1/verify`, health and the OpenAPI document.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
@@ -25,7 +26,7 @@ use crate::domain::key::{is_app_id, new_app_id};
 use crate::domain::scope::{PRESETS, Scope};
 use crate::server::AppState;
 use crate::server::auth::{
-    AnyKey, Caller, KeysRead, KeysVerify, KeysWrite, Principal, SESSIONS_OFF,
+    AnyKey, Caller, EventOwner, KeysRead, KeysVerify, KeysWrite, Principal, SESSIONS_OFF,
 };
 use crate::server::error::ApiError;
 use crate::server::extract::{NoQuery, StrictJson, StrictQuery};
@@ -240,7 +241,7 @@ pub async fn verify(
                 .map_err(|e| ApiError::invalid(format!("invalid value for `required_scopes`: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let org = caller.org_id().to_owned();
+    let org = caller.org_id();
     let raw = req.credential.expose().as_bytes();
     let (decision, found, cred) = match extract_token(&[], &[raw]) {
         Ok(token) if looks_like_jwt(token) => {
@@ -253,25 +254,32 @@ pub async fn verify(
                     req.origin.as_deref(),
                     req.app_id.as_deref(),
                     &required,
-                    Some(&org),
+                    Some(org),
                 )
                 .await?
         }
         Err(f) => (f.into_decision(), None, None),
     };
     let lookup_ok = decision.passed(Step::Lookup);
-    let named = cred
-        .as_ref()
-        .and_then(Credential::public_key)
-        .map(|p| p.as_str().to_owned());
-    let event_key = found.as_ref().map(|k| k.id.clone()).or(named);
+    // A key found is of the caller's org (the lookup is limited to it): the event is that
+    // org's, naming the key; else it names the public key sent, if any.
+    let event = match &found {
+        Some(k) => EventOwner::Key(Arc::clone(k)),
+        None => EventOwner::Named {
+            org_id: org.to_owned(),
+            key_id: cred
+                .as_ref()
+                .and_then(Credential::public_key)
+                .map(|p| p.as_str().to_owned()),
+        },
+    };
     caller.ctx.attribute_verified_scopes(
         (found.is_some() && decision.allowed())
             .then(|| required.iter().map(ToString::to_string).collect()),
     );
     caller.ctx.attribute_verification(
-        found.as_deref().filter(|_| decision.counts_usage()),
-        Some((&org, event_key.as_deref())),
+        found.as_ref().filter(|_| decision.counts_usage()),
+        Some(event),
         &decision,
     );
     let now = state.clock.now();
@@ -297,9 +305,11 @@ async fn verify_session<R>(
             denial: Denial::new(ErrorCode::MalformedCredentials, SESSIONS_OFF),
         }
         .into_decision();
-        caller
-            .ctx
-            .attribute_verification(None, Some((caller.org_id(), None)), &d);
+        let owner = EventOwner::Named {
+            org_id: caller.org_id().to_owned(),
+            key_id: None,
+        };
+        caller.ctx.attribute_verification(None, Some(owner), &d);
         return Ok(Json(VerifyResponse::from_decision(&d, None)));
     };
     let out = state
@@ -308,7 +318,10 @@ async fn verify_session<R>(
     caller.ctx.attribute_verified_scopes(None);
     caller.ctx.attribute_verification(
         None,
-        out.event.as_ref().map(|(o, _)| (o.as_str(), None)),
+        out.event.as_ref().map(|(o, _)| EventOwner::Named {
+            org_id: o.clone(),
+            key_id: None,
+        }),
         &out.decision,
     );
     if let Some((o, user)) = &out.event {
