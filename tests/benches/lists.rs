@@ -12,7 +12,8 @@
 //! in the last 90 days, one of 100 owners.
 //!
 //! With `KEYCONSOLE_TEST_POSTGRES_URL` set it does the same again on a fresh PostgreSQL
-//! database on that server (`kc_bench_<random>`, dropped after); it says so when it is not.
+//! database on that server (`kc_bench_<random>`, dropped after unless `LISTS_KEEP_DATABASE`
+//! is set); it says so when it is not.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -171,7 +172,11 @@ async fn main() {
             println!("\n## PostgreSQL\n");
             let url = with_database(&server, &name);
             run(&url, n, rounds).await;
-            admin(&server, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+            if std::env::var_os("LISTS_KEEP_DATABASE").is_some() {
+                println!("\nkept the database {name} (LISTS_KEEP_DATABASE)");
+            } else {
+                admin(&server, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+            }
         }
         _ => println!("\nPostgreSQL: not run (KEYCONSOLE_TEST_POSTGRES_URL is not set)"),
     }

@@ -274,7 +274,7 @@ fn push_walk(
     what: &str,
     org_id: &str,
     plan: &Plan,
-    sort: KeySort,
+    sort: Option<KeySort>,
     after: Option<&KeyPos>,
     n: u32,
 ) {
@@ -299,15 +299,17 @@ fn push_walk(
         qb.push(" AND ");
         t.push(qb);
     }
-    if let Some(pos) = after {
-        push_after(qb, sort, pos);
+    if let Some(sort) = sort {
+        if let Some(pos) = after {
+            push_after(qb, sort, pos);
+        }
+        let dir = if sort.descending { " DESC" } else { " ASC" };
+        qb.push(" ORDER BY ");
+        if sort.field != KeySortField::Created {
+            qb.push(sort_expr(sort.field)).push(dir).push(", ");
+        }
+        qb.push("k.seq").push(dir);
     }
-    let dir = if sort.descending { " DESC" } else { " ASC" };
-    qb.push(" ORDER BY ");
-    if sort.field != KeySortField::Created {
-        qb.push(sort_expr(sort.field)).push(dir).push(", ");
-    }
-    qb.push("k.seq").push(dir);
     qb.push(" LIMIT ").push_bind(i64::from(n));
 }
 
@@ -371,15 +373,10 @@ impl PgStore {
         let mut qb = QueryBuilder::<Postgres>::new(
             "SELECT count(*) AS examined, count(*) FILTER (WHERE hit) AS hits FROM (",
         );
-        push_walk(
-            &mut qb,
-            "1 AS one",
-            org_id,
-            plan,
-            KeySort::default(),
-            None,
-            n,
-        );
+        // Without a residual every row the driver yields counts: the planner may read them
+        // in any order. With one, the walk follows the driver's index (newest first).
+        let order = (!exact).then(KeySort::default);
+        push_walk(&mut qb, "1 AS one", org_id, plan, order, None, n);
         qb.push(") AS w");
         let row = qb.build().fetch_one(&self.pool).await.map_err(map_err)?;
         let examined = u64::try_from(get::<i64>(&row, "examined")?).unwrap_or(0);
@@ -441,7 +438,7 @@ impl PgStore {
                             lower_bound: true,
                         }
                     } else {
-                        self.count_plan(org_id, &walk_plan(plan_terms(&plan), KeySort::default()))
+                        self.count_plan(org_id, &count_plan(plan_terms(&plan)))
                             .await?
                     };
                     (plan, total)
@@ -449,12 +446,7 @@ impl PgStore {
             }
             None => {
                 let plan = walk_plan(terms.clone(), sort);
-                let total = if sort.field == KeySortField::Created {
-                    self.count_plan(org_id, &plan).await?
-                } else {
-                    self.count_plan(org_id, &walk_plan(terms, KeySort::default()))
-                        .await?
-                };
+                let total = self.count_plan(org_id, &count_plan(terms)).await?;
                 (plan, total)
             }
         };
@@ -481,7 +473,7 @@ impl PgStore {
             page.limit + 1
         };
         let mut qb = QueryBuilder::<Postgres>::new("SELECT * FROM (");
-        push_walk(&mut qb, K_COLUMNS, org_id, plan, sort, after, n);
+        push_walk(&mut qb, K_COLUMNS, org_id, plan, Some(sort), after, n);
         qb.push(") AS w WHERE hit LIMIT ")
             .push_bind(i64::from(page.limit) + 1);
         let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
@@ -506,7 +498,7 @@ impl PgStore {
                 "k.seq, k.name, k.last_used_at, k.expires_at",
                 org_id,
                 &walked,
-                sort,
+                Some(sort),
                 after,
                 n,
             );
@@ -634,6 +626,30 @@ impl PgStore {
         secret
             .try_into()
             .map_err(|_| StoreError::Corrupt("the cursor secret is not 32 bytes".to_owned()))
+    }
+}
+
+/// The plan of a total without `q`: a creation-order walk, except that `expiring` and
+/// `expired` count a range of `keys_list_expiry` (0010) unless an owner or app narrows the
+/// keys first, so their totals are exact up to the cap.
+fn count_plan(mut terms: Vec<Term>) -> Plan {
+    let narrowed = terms
+        .iter()
+        .any(|t| matches!(t, Term::Owner(_) | Term::App(_)));
+    let range = terms
+        .iter()
+        .position(|t| matches!(t, Term::ExpiresAfter(_) | Term::ExpiresBy(_)));
+    match range {
+        Some(i) if !narrowed => {
+            let range = terms.remove(i);
+            terms.retain(|t| *t != Term::EnabledWithExpiry);
+            Plan {
+                driver: vec![Term::EnabledWithExpiry, range],
+                residual: terms,
+                q_seqs: None,
+            }
+        }
+        _ => walk_plan(terms, KeySort::default()),
     }
 }
 
