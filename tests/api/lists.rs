@@ -719,9 +719,10 @@ async fn search_stays_exact_through_renames_rotations_and_deletes_over_http() {
         }
     };
     assert_eq!(found("BILLING").await, ["Billing worker"]);
-    assert_eq!(
-        found("bi").await,
-        ["Billing worker"],
+    // Short q: a bounded scan. The owner key's random id may hold "bi" too (about one
+    // run in forty), so only the renamed key is asserted.
+    assert!(
+        found("bi").await.iter().any(|n| n == "Billing worker"),
         "short q: a bounded scan"
     );
     s.client

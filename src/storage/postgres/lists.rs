@@ -208,6 +208,8 @@ struct Plan {
     residual: Vec<Term>,
     /// Only these keys: the `q` matches of `kc_q_seqs` (no more than the budget).
     q_seqs: Option<String>,
+    /// A total walks `keys_list_expiry` in expiry order (not creation order).
+    by_expiry: bool,
 }
 
 /// The sort's expression on alias `k` (as SQLite's `COLLATE NOCASE` and `ifnull`s).
@@ -269,6 +271,9 @@ fn push_all(qb: &mut QueryBuilder<Postgres>, terms: &[Term]) {
 
 /// `SELECT <what>, (<residual>) AS hit FROM keys k WHERE <org, live, driver, position>
 /// ORDER BY <sort> LIMIT n`: the rows the driver yields, in order, with the residual on each.
+/// Without a sort (totals): creation order, or expiry order for a plan `by_expiry`. The
+/// order is what makes the planner walk the driver's index: left to itself it reads the
+/// table from the start for an `env=` total, on the estimate that matches are frequent.
 fn push_walk(
     qb: &mut QueryBuilder<Postgres>,
     what: &str,
@@ -309,6 +314,10 @@ fn push_walk(
             qb.push(sort_expr(sort.field)).push(dir).push(", ");
         }
         qb.push("k.seq").push(dir);
+    } else if plan.by_expiry {
+        qb.push(" ORDER BY k.expires_at");
+    } else {
+        qb.push(" ORDER BY k.seq DESC");
     }
     qb.push(" LIMIT ").push_bind(i64::from(n));
 }
@@ -323,6 +332,7 @@ fn walk_plan(mut terms: Vec<Term>, sort: KeySort) -> Plan {
         driver,
         residual: terms,
         q_seqs: None,
+        by_expiry: false,
     }
 }
 
@@ -373,10 +383,7 @@ impl PgStore {
         let mut qb = QueryBuilder::<Postgres>::new(
             "SELECT count(*) AS examined, count(*) FILTER (WHERE hit) AS hits FROM (",
         );
-        // Without a residual every row the driver yields counts: the planner may read them
-        // in any order. With one, the walk follows the driver's index (newest first).
-        let order = (!exact).then(KeySort::default);
-        push_walk(&mut qb, "1 AS one", org_id, plan, order, None, n);
+        push_walk(&mut qb, "1 AS one", org_id, plan, None, None, n);
         qb.push(") AS w");
         let row = qb.build().fetch_one(&self.pool).await.map_err(map_err)?;
         let examined = u64::try_from(get::<i64>(&row, "examined")?).unwrap_or(0);
@@ -426,6 +433,7 @@ impl PgStore {
                         driver: terms,
                         residual: Vec::new(),
                         q_seqs: Some(pattern),
+                        by_expiry: false,
                     };
                     let total = self.count_plan(org_id, &plan).await?;
                     (plan, total)
@@ -647,6 +655,7 @@ fn count_plan(mut terms: Vec<Term>) -> Plan {
                 driver: vec![Term::EnabledWithExpiry, range],
                 residual: terms,
                 q_seqs: None,
+                by_expiry: true,
             }
         }
         _ => walk_plan(terms, KeySort::default()),

@@ -414,9 +414,12 @@ fn push_one(
             "k.seq"
         }
         Driver::Fts(phrase) => {
-            qb.push("keys_q AS f CROSS JOIN keys AS k ON k.seq = f.rowid WHERE keys_q MATCH ")
-                .push_bind(phrase.clone())
-                .push(" AND k.deleted_at IS NULL");
+            // The organization's keys by `keys_org_seq` (covering: no table read to tell
+            // another organization's match); `keys_q` holds no deleted key.
+            qb.push("keys_q AS f LEFT JOIN keys AS k INDEXED BY keys_org_seq ON k.org_id = ")
+                .push_bind(org_id.to_owned())
+                .push(" AND k.seq = f.rowid WHERE keys_q MATCH ")
+                .push_bind(phrase.clone());
             "f.rowid"
         }
         Driver::FtsSorted(phrase) => {
@@ -619,10 +622,13 @@ impl SqliteStore {
             ));
         }
         let after = page.after.as_ref();
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT * FROM (");
+        // The walk yields only `seq` and `hit` (from the index alone where it covers the
+        // residual); the table rows are read for the matches only.
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT ");
+        qb.push(K_COLUMNS).push(" FROM (");
         push_scan(
             &mut qb,
-            K_COLUMNS,
+            "k.seq AS hit_seq",
             org_id,
             &driver,
             &residual,
@@ -634,7 +640,7 @@ impl SqliteStore {
                 self.scan_budget
             },
         );
-        qb.push(") WHERE hit LIMIT ")
+        qb.push(") AS w CROSS JOIN keys AS k ON k.seq = w.hit_seq WHERE w.hit LIMIT ")
             .push_bind(i64::from(page.limit) + 1);
         let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
         let mut items = Vec::with_capacity(rows.len());
@@ -655,9 +661,20 @@ impl SqliteStore {
             // row it examined.
             let mut qb =
                 QueryBuilder::<Sqlite>::new("SELECT seq, name, last_used_at, expires_at FROM (");
+            let what = match driver {
+                // Creation order: the position is the rowid alone (the row may be another
+                // organization's).
+                Driver::Fts(_) => {
+                    "f.rowid AS seq, '' AS name, NULL AS last_used_at, NULL AS expires_at"
+                }
+                _ => {
+                    "k.seq AS seq, k.name AS name, k.last_used_at AS last_used_at, \
+                     k.expires_at AS expires_at"
+                }
+            };
             push_scan(
                 &mut qb,
-                "k.seq AS seq, k.name AS name, k.last_used_at AS last_used_at, k.expires_at AS expires_at",
+                what,
                 org_id,
                 &driver,
                 &[],
