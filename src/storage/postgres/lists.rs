@@ -131,12 +131,15 @@ impl Term {
             Term::CreatedBefore(t) => {
                 qb.push("k.created_at < ").push_bind(*t);
             }
+            // `ILIKE` under the "C" collation folds ASCII letters only (`str_tolower`), so it
+            // is `kc_ascii_lower(x) LIKE p` without a `translate` per row (ten times
+            // cheaper on a walk); the GIN indexes take the `kc_ascii_lower` form.
             Term::Q(p) => {
-                qb.push("(kc_ascii_lower(k.name) LIKE ")
+                qb.push("(k.name ILIKE ")
                     .push_bind(p.clone())
-                    .push(" OR kc_ascii_lower(k.id) LIKE ")
+                    .push(" COLLATE \"C\" OR k.id ILIKE ")
                     .push_bind(p.clone())
-                    .push(")");
+                    .push(" COLLATE \"C\")");
             }
         }
     }
@@ -374,6 +377,11 @@ impl PgStore {
     /// The total of a plan: exact up to the cap without a residual, otherwise the matches
     /// among at most the budget of rows the driver yields.
     async fn count_plan(&self, org_id: &str, plan: &Plan) -> StoreResult<KeyTotal> {
+        Ok(self.walk_count(org_id, plan).await?.total)
+    }
+
+    /// [`PgStore::count_plan`], with the rows examined and matched.
+    async fn walk_count(&self, org_id: &str, plan: &Plan) -> StoreResult<Counted> {
         let exact = plan.residual.is_empty();
         let n = if exact {
             u32::try_from(TOTAL_CAP + 1).unwrap_or(u32::MAX)
@@ -388,7 +396,7 @@ impl PgStore {
         let row = qb.build().fetch_one(&self.pool).await.map_err(map_err)?;
         let examined = u64::try_from(get::<i64>(&row, "examined")?).unwrap_or(0);
         let hits = u64::try_from(get::<i64>(&row, "hits")?).unwrap_or(0);
-        Ok(if exact {
+        let total = if exact {
             KeyTotal {
                 count: examined.min(TOTAL_CAP),
                 lower_bound: examined > TOTAL_CAP,
@@ -398,6 +406,11 @@ impl PgStore {
                 count: hits.min(TOTAL_CAP),
                 lower_bound: examined >= u64::from(self.scan_budget),
             }
+        };
+        Ok(Counted {
+            total,
+            examined,
+            hits,
         })
     }
 
@@ -422,12 +435,16 @@ impl PgStore {
             f.q.as_deref()
                 .filter(|q| q.chars().count() >= TRIGRAM_MIN_CHARS)
                 .map(like_pattern);
-        let only_q = terms.len() == 1;
         let (plan, total) = match trigram {
             Some(pattern) => {
                 let budget = self.scan_budget;
-                let matches = self.count_q(org_id, &pattern, budget + 1).await?;
-                if matches <= u64::from(budget) {
+                // First the newest keys along the driver's index (cheap): when they are all
+                // the organization's, or already hold more than a page of matches (a common
+                // word), that walk is the answer and its total.
+                let walked = self.walk_count(org_id, &count_plan(terms.clone())).await?;
+                if walked.examined < u64::from(budget) || walked.hits > u64::from(page.limit) {
+                    (walk_plan(terms, sort), walked.total)
+                } else if self.count_q(org_id, &pattern, budget + 1).await? <= u64::from(budget) {
                     // Few: every term is exact on them, and they are sorted.
                     let plan = Plan {
                         driver: terms,
@@ -438,18 +455,7 @@ impl PgStore {
                     let total = self.count_plan(org_id, &plan).await?;
                     (plan, total)
                 } else {
-                    let plan = walk_plan(terms, sort);
-                    let total = if only_q {
-                        // More than the budget match, all of them exactly.
-                        KeyTotal {
-                            count: matches.min(TOTAL_CAP),
-                            lower_bound: true,
-                        }
-                    } else {
-                        self.count_plan(org_id, &count_plan(plan_terms(&plan)))
-                            .await?
-                    };
-                    (plan, total)
+                    (walk_plan(terms, sort), walked.total)
                 }
             }
             None => {
@@ -662,7 +668,11 @@ fn count_plan(mut terms: Vec<Term>) -> Plan {
     }
 }
 
-/// Every term of a plan (driver and residual), to plan another walk over them.
-fn plan_terms(plan: &Plan) -> Vec<Term> {
-    plan.driver.iter().chain(&plan.residual).cloned().collect()
+/// A total and the walk behind it.
+struct Counted {
+    total: KeyTotal,
+    /// Rows the driver yielded.
+    examined: u64,
+    /// Of which matched the residual.
+    hits: u64,
 }
