@@ -4,6 +4,10 @@
 -- `status=expiring` / `expired` in creation order (the expiry test is checked on each row).
 CREATE INDEX keys_list_expiring ON keys (org_id, seq)
     WHERE deleted_at IS NULL AND enabled AND expires_at IS NOT NULL;
+-- `owner=` in creation order (0001's owner index orders equal owners by heap position, so
+-- a page or a total had to fetch and sort every key of the owner).
+CREATE INDEX keys_list_owner ON keys (org_id, kc_ascii_lower(owner), seq)
+    WHERE deleted_at IS NULL;
 
 -- `q=` of 3+ characters: the seqs of an organization's live keys whose ASCII-lowercased name
 -- or id is LIKE `pattern` (an exact substring pattern), at most `n` of them. The planner
