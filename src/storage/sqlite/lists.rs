@@ -414,12 +414,17 @@ fn push_one(
             "k.seq"
         }
         Driver::Fts(phrase) => {
-            // The organization's keys by `keys_org_seq` (covering: no table read to tell
-            // another organization's match); `keys_q` holds no deleted key.
-            qb.push("keys_q AS f LEFT JOIN keys AS k INDEXED BY keys_org_seq ON k.org_id = ")
-                .push_bind(org_id.to_owned())
-                .push(" AND k.seq = f.rowid WHERE keys_q MATCH ")
-                .push_bind(phrase.clone());
+            // `keys_q` holds no deleted key. When the organization is all the residual,
+            // `keys_org_seq` tells another organization's match without a table read;
+            // otherwise the row is read once, by rowid.
+            if residual.iter().all(|c| matches!(c, Cond::Org(_))) {
+                qb.push("keys_q AS f LEFT JOIN keys AS k INDEXED BY keys_org_seq ON k.org_id = ")
+                    .push_bind(org_id.to_owned())
+                    .push(" AND k.seq = f.rowid");
+            } else {
+                qb.push("keys_q AS f CROSS JOIN keys AS k ON k.seq = f.rowid");
+            }
+            qb.push(" WHERE keys_q MATCH ").push_bind(phrase.clone());
             "f.rowid"
         }
         Driver::FtsSorted(phrase) => {
@@ -666,6 +671,10 @@ impl SqliteStore {
                 // organization's).
                 Driver::Fts(_) => {
                     "f.rowid AS seq, '' AS name, NULL AS last_used_at, NULL AS expires_at"
+                }
+                // Also the seq alone, from the index (no table read per row skipped).
+                _ if sort.field == KeySortField::Created => {
+                    "k.seq AS seq, '' AS name, NULL AS last_used_at, NULL AS expires_at"
                 }
                 _ => {
                     "k.seq AS seq, k.name AS name, k.last_used_at AS last_used_at, \
