@@ -94,6 +94,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit in time order",
         include_str!("../../assets/migrations/postgres/0014_audit_time_order.sql"),
     ),
+    (
+        15,
+        "bounded lists, trigram search by index, bulk import",
+        include_str!("../../assets/migrations/postgres/0015_lists_bounded.sql"),
+    ),
 ];
 
 /// The channel each key change is announced on (`0012_notify.sql`).
@@ -127,6 +132,8 @@ pub struct PgStore {
     health: Arc<Health>,
     /// This instance's row in `write_probe`.
     instance: String,
+    /// Rows one list page examines at most ([`super::SCAN_BUDGET`]; tests lower it).
+    scan_budget: u32,
 }
 
 /// The last write failure, until a write works again.
@@ -641,6 +648,7 @@ impl PgStore {
             retention,
             health: Arc::new(Health::default()),
             instance: id.iter().map(|b| format!("{b:02x}")).collect(),
+            scan_budget: super::SCAN_BUDGET,
         })
     }
 

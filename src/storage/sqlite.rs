@@ -100,6 +100,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit in time order",
         include_str!("../../assets/migrations/sqlite/0010_audit_time_order.sql"),
     ),
+    (
+        11,
+        "exact trigram search, bulk import",
+        include_str!("../../assets/migrations/sqlite/0011_search_exact.sql"),
+    ),
+    (
+        12,
+        "covering list indexes",
+        include_str!("../../assets/migrations/sqlite/0012_covering_lists.sql"),
+    ),
 ];
 
 /// After a failed write, `ping` tries a small write at most this often.

@@ -1,6 +1,7 @@
 //! `GET /v1/keys` stays exactly right on its indexes: property tests against a plain model
 //! (a substring scan and a sort of the live keys), through inserts, renames, disables,
-//! rotations and deletions; and the cursor rules over HTTP.
+//! rotations and deletions, on SQLite and on PostgreSQL (when `KEYCONSOLE_TEST_POSTGRES_URL`
+//! is set; a fresh database per case); and the cursor rules over HTTP.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use keyconsole::domain::key::{Env, SecretHash};
 use keyconsole::domain::record::{KeyRecord, KeyStatus};
 use keyconsole::domain::scope::ScopeSet;
 use keyconsole::server::clock::Clock;
+use keyconsole::storage::postgres::PgStore;
 use keyconsole::storage::sqlite::SqliteStore;
 use keyconsole::storage::{
     IfMissing, KeyFilter, KeyPageReq, KeySort, KeySortField, KeyStore, NewAudit, Retention,
@@ -20,6 +22,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 
 use crate::common::TestServer;
+use crate::support::pg::{self, TestDb};
 
 const ORG: &str = "org_lists";
 const OTHER_ORG: &str = "org_other";
@@ -178,7 +181,7 @@ fn new_key(n: u64, org: &str, name: &str, env: Env) -> KeyRecord {
 }
 
 impl Model {
-    async fn apply(&mut self, store: &SqliteStore, op: &Op) {
+    async fn apply(&mut self, store: &dyn KeyStore, op: &Op) {
         self.n += 1;
         let n = self.n;
         let ours: Vec<usize> = (0..self.keys.len())
@@ -307,13 +310,42 @@ impl Model {
     }
 }
 
-async fn open(budget: u32) -> (tempfile::TempDir, SqliteStore) {
+/// Which store a property runs on.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// An open store and what keeps its database alive.
+struct Opened {
+    store: Arc<dyn KeyStore>,
+    _dir: tempfile::TempDir,
+    _db: Option<TestDb>,
+}
+
+/// A fresh store with both organizations; `None` (said on stderr) for PostgreSQL when
+/// `KEYCONSOLE_TEST_POSTGRES_URL` is not set. With it set, an unreachable server fails.
+async fn open(backend: Backend, budget: u32) -> Option<Opened> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("keys.db").display());
-    let store = SqliteStore::open(&url, Retention::default(), IfMissing::Create)
-        .await
-        .expect("open")
-        .with_scan_budget(budget);
+    let (store, db): (Arc<dyn KeyStore>, _) = match backend {
+        Backend::Sqlite => {
+            let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+            let store = SqliteStore::open(&url, Retention::default(), IfMissing::Create)
+                .await
+                .expect("open")
+                .with_scan_budget(budget);
+            (Arc::new(store), None)
+        }
+        Backend::Postgres => {
+            let db = TestDb::create(&pg::server_url("lists property")?).await;
+            let store = PgStore::open(&db.url, Retention::default(), IfMissing::Create)
+                .await
+                .expect("open")
+                .with_scan_budget(budget);
+            (Arc::new(store), Some(db))
+        }
+    };
     for org in [ORG, OTHER_ORG] {
         store
             .create_org(&Org {
@@ -324,18 +356,30 @@ async fn open(budget: u32) -> (tempfile::TempDir, SqliteStore) {
             .await
             .expect("org");
     }
-    (dir, store)
+    Some(Opened {
+        store,
+        _dir: dir,
+        _db: db,
+    })
 }
 
-async fn check(ops: Vec<Op>, queries: Vec<Query>, budget: u32) -> Result<(), TestCaseError> {
-    let (_dir, store) = open(budget).await;
+async fn check(
+    backend: Backend,
+    ops: Vec<Op>,
+    queries: Vec<Query>,
+    budget: u32,
+) -> Result<(), TestCaseError> {
+    let Some(opened) = open(backend, budget).await else {
+        return Ok(());
+    };
+    let store = opened.store.as_ref();
     let mut model = Model {
         keys: Vec::new(),
         seq: 0,
         n: 0,
     };
     for op in &ops {
-        model.apply(&store, op).await;
+        model.apply(store, op).await;
     }
     for query in queries {
         let mut q = query.q.clone();
@@ -420,12 +464,17 @@ fn config() -> Config {
     }
 }
 
-fn run(ops: Vec<Op>, queries: Vec<Query>, budget: u32) -> Result<(), TestCaseError> {
+fn run(
+    backend: Backend,
+    ops: Vec<Op>,
+    queries: Vec<Query>,
+    budget: u32,
+) -> Result<(), TestCaseError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime")
-        .block_on(check(ops, queries, budget))
+        .block_on(check(backend, ops, queries, budget))
 }
 
 proptest! {
@@ -437,7 +486,7 @@ proptest! {
         ops in ops(),
         queries in prop::collection::vec(queries(), 1..6),
     ) {
-        run(ops, queries, keyconsole::storage::SCAN_BUDGET)?;
+        run(Backend::Sqlite, ops, queries, keyconsole::storage::SCAN_BUDGET)?;
     }
 
     /// A budget of 1-3 rows: short pages continue where their scan stopped, totals are
@@ -448,7 +497,26 @@ proptest! {
         queries in prop::collection::vec(queries(), 1..6),
         budget in 1u32..4,
     ) {
-        run(ops, queries, budget)?;
+        run(Backend::Sqlite, ops, queries, budget)?;
+    }
+
+    /// [`pages_totals_and_search_equal_a_plain_scan`] on PostgreSQL.
+    #[test]
+    fn pages_totals_and_search_equal_a_plain_scan_on_postgres(
+        ops in ops(),
+        queries in prop::collection::vec(queries(), 1..6),
+    ) {
+        run(Backend::Postgres, ops, queries, keyconsole::storage::SCAN_BUDGET)?;
+    }
+
+    /// [`budgeted_scans_lose_and_repeat_nothing`] on PostgreSQL.
+    #[test]
+    fn budgeted_scans_lose_and_repeat_nothing_on_postgres(
+        ops in ops(),
+        queries in prop::collection::vec(queries(), 1..6),
+        budget in 1u32..4,
+    ) {
+        run(Backend::Postgres, ops, queries, budget)?;
     }
 }
 
@@ -651,9 +719,10 @@ async fn search_stays_exact_through_renames_rotations_and_deletes_over_http() {
         }
     };
     assert_eq!(found("BILLING").await, ["Billing worker"]);
-    assert_eq!(
-        found("bi").await,
-        ["Billing worker"],
+    // Short q: a bounded scan. The owner key's random id may hold "bi" too (about one
+    // run in forty), so only the renamed key is asserted.
+    assert!(
+        found("bi").await.iter().any(|n| n == "Billing worker"),
         "short q: a bounded scan"
     );
     s.client

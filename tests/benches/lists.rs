@@ -10,6 +10,10 @@
 //! The seeded keys: names of two words from a small vocabulary and a number (so `billing` is
 //! in about one name in eight), 2% disabled, 5% test keys, 10% expiring, 60% used at some time
 //! in the last 90 days, one of 100 owners.
+//!
+//! With `KEYCONSOLE_TEST_POSTGRES_URL` set it does the same again on a fresh PostgreSQL
+//! database (after `VACUUM ANALYZE keys`, as autovacuum would do after such a load) on that server (`kc_bench_<random>`, dropped after unless `LISTS_KEEP_DATABASE`
+//! is set); it says so when it is not.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -154,6 +158,63 @@ async fn main() {
     let rounds = env_num("LISTS_ROUNDS", 200).max(1);
     let dir = tempfile::tempdir().expect("tempdir");
     let db = format!("sqlite://{}", dir.path().join("keys.db").display());
+    println!("## SQLite\n");
+    run(&db, n, rounds).await;
+    match std::env::var("KEYCONSOLE_TEST_POSTGRES_URL") {
+        Ok(server) if !server.trim().is_empty() => {
+            let mut id = [0u8; 8];
+            keyconsole::server::os_random(&mut id);
+            let name = format!(
+                "kc_bench_{}",
+                id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            );
+            admin(&server, &format!("CREATE DATABASE {name}")).await;
+            println!("\n## PostgreSQL\n");
+            let url = with_database(&server, &name);
+            run(&url, n, rounds).await;
+            if std::env::var_os("LISTS_KEEP_DATABASE").is_some() {
+                println!("\nkept the database {name} (LISTS_KEEP_DATABASE)");
+            } else {
+                admin(&server, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+            }
+        }
+        _ => println!("\nPostgreSQL: not run (KEYCONSOLE_TEST_POSTGRES_URL is not set)"),
+    }
+}
+
+/// One statement on the server's maintenance database.
+async fn admin(server: &str, sql: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::postgres::PgConnection::connect(server)
+        .await
+        .expect("connect to PostgreSQL");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .expect(sql);
+    let _ = conn.close().await;
+}
+
+/// `url` with its database replaced by `db`.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[after_scheme..].find('/') {
+        Some(i) => &base[..after_scheme + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+/// Seed `db` with `n` keys, serve it and time every case.
+async fn run(db: &str, n: usize, rounds: usize) {
+    let db = db.to_owned();
 
     // Seed through the store.
     let store = storage::open(&db, Retention::default(), IfMissing::Create)
@@ -186,6 +247,11 @@ async fn main() {
     }
     let seeded = seeding.elapsed();
     drop(store);
+    if db.starts_with("postgres") {
+        // What autovacuum does after a load like this one, before timing: statistics and
+        // the visibility map (index-only scans).
+        admin(&db, "VACUUM ANALYZE keys").await;
+    }
     println!(
         "seeded {n} keys in {:.1} s ({:.0} keys/s) through KeyStore::import_keys",
         seeded.as_secs_f64(),
@@ -225,8 +291,21 @@ async fn main() {
         let page: Page<KeyObject> = serde_json::from_slice(&body).expect("page");
         cursor = format!("&cursor={}", page.next_cursor.expect("more pages"));
     }
+    let disabled_cursor = {
+        let body = get("/v1/keys?status=disabled".to_owned()).await;
+        let page: Page<KeyObject> = serde_json::from_slice(&body).expect("page");
+        page.next_cursor
+            .map(|c| format!("&cursor={c}"))
+            .unwrap_or_default()
+    };
     let probe = probe_id.unwrap_or_default();
     let id8 = &probe[probe.len().saturating_sub(8)..];
+    let day = |days: i64| {
+        (Utc::now() - chrono::Duration::days(days))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    let (used_before, created_before) = (day(30), day(200));
     let cases = [
         ("GET /healthz (baseline)", "/healthz".to_owned()),
         ("first page (limit=50)", "/v1/keys?limit=50".to_owned()),
@@ -237,8 +316,16 @@ async fn main() {
         ("status=disabled", "/v1/keys?status=disabled".to_owned()),
         ("env=test", "/v1/keys?env=test".to_owned()),
         ("status=expiring", "/v1/keys?status=expiring".to_owned()),
+        (
+            "status=disabled, page 2 (cursor)",
+            format!("/v1/keys?status=disabled{disabled_cursor}"),
+        ),
         ("q=billing", "/v1/keys?q=billing".to_owned()),
-        ("q=zqxj (no match)", "/v1/keys?q=zqxj".to_owned()),
+        ("q=zqxj (rare: a few ids)", "/v1/keys?q=zqxj".to_owned()),
+        (
+            "q=nosuchkey-zq (no match)",
+            "/v1/keys?q=nosuchkey-zq".to_owned(),
+        ),
         ("q=<8 chars of a key id>", format!("/v1/keys?q={id8}")),
         ("sort=name", "/v1/keys?sort=name".to_owned()),
         ("sort=-last_used", "/v1/keys?sort=-last_used".to_owned()),
@@ -252,6 +339,23 @@ async fn main() {
         (
             "q=billing&sort=name",
             "/v1/keys?q=billing&sort=name".to_owned(),
+        ),
+        (
+            "q=billing&status=disabled",
+            "/v1/keys?q=billing&status=disabled".to_owned(),
+        ),
+        ("hint=1234 (budgeted)", "/v1/keys?hint=1234".to_owned()),
+        (
+            "scope=keys:write (budgeted, no match)",
+            "/v1/keys?scope=keys:write".to_owned(),
+        ),
+        (
+            "last_used_before=30 days ago (budgeted)",
+            format!("/v1/keys?last_used_before={used_before}"),
+        ),
+        (
+            "created_before=200 days ago (budgeted)",
+            format!("/v1/keys?created_before={created_before}"),
         ),
     ]
     .map(|(name, path)| Case {

@@ -1927,9 +1927,52 @@ pub async fn list_keys_sorts_page_with_positions(h: &Harness) {
 pub async fn imported_keys_and_the_cursor_secret(h: &Harness) {
     let (org, _) = h.org("Acme").await;
     let keys: Vec<_> = (0..3)
-        .map(|i| key_record(&org.id, &format!("i{i}"), &["runs:read"], t0()))
+        .map(|i| key_record(&org.id, &format!("Imported {i}"), &["runs:read"], t0()))
         .collect();
+    let base = h.store.latest_change(None).await.expect("latest");
     h.store.import_keys(&keys).await.expect("import");
+    // The search index and the change feed know every imported key (a bulk import fills
+    // both itself instead of row by row): one dense change each, in order.
+    let search = |q: &str| KeyFilter {
+        q: Some(q.to_owned()),
+        ..KeyFilter::default()
+    };
+    let found = h
+        .store
+        .list_keys(&org.id, &search("PORTED"), t0(), &kpage(10, None))
+        .await
+        .expect("search");
+    let mut ids: Vec<_> = found.items.iter().map(|k| k.id.clone()).collect();
+    ids.sort();
+    let mut want: Vec<_> = keys.iter().map(|k| k.id.clone()).collect();
+    want.sort();
+    assert_eq!(ids, want);
+    let by_id = h
+        .store
+        .list_keys(&org.id, &search(&keys[1].id[5..]), t0(), &kpage(10, None))
+        .await
+        .expect("search by id");
+    assert_eq!(by_id.items.len(), 1);
+    assert_eq!(by_id.items[0].id, keys[1].id);
+    let changes = h.store.changes_after(base, 100).await.expect("changes");
+    assert_eq!(
+        changes.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        (base + 1..=base + 3).collect::<Vec<_>>()
+    );
+    for (c, k) in changes.iter().zip(&keys) {
+        assert_eq!((&c.key_id, &c.org_id), (&k.id, &k.org_id));
+        assert_eq!(c.hashes, vec![k.secret_hash]);
+    }
+    // After the import, keys inserted one by one are indexed and fed again.
+    let one = h.key(&org.id, "Imported later", &["runs:read"], t0()).await;
+    let later = h
+        .store
+        .list_keys(&org.id, &search("ported later"), t0(), &kpage(10, None))
+        .await
+        .expect("search");
+    assert_eq!(later.items.len(), 1);
+    assert_eq!(later.items[0].id, one.id);
+    assert_eq!(h.store.latest_change(None).await.expect("latest"), base + 4);
     for k in &keys {
         assert_eq!(
             h.store.key_by_id(&k.id).await.expect("get"),
@@ -1952,6 +1995,17 @@ pub async fn imported_keys_and_the_cursor_secret(h: &Harness) {
     dup.push(keys[0].clone());
     assert!(h.store.import_keys(&dup).await.is_err());
     assert_eq!(h.store.key_by_id(&dup[0].id).await.expect("get"), None);
+    let after_failed = h
+        .store
+        .list_keys(&org.id, &search(&dup[0].name), t0(), &kpage(10, None))
+        .await
+        .expect("search");
+    assert!(after_failed.items.is_empty());
+    assert_eq!(
+        h.store.latest_change(None).await.expect("latest"),
+        base + 4,
+        "a failed import leaves no change"
+    );
     // The cursor secret is one per database, the same for every instance, not all zeros.
     let a = h.store.cursor_secret().await.expect("secret");
     let b = h.another().await.cursor_secret().await.expect("secret");

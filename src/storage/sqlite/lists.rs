@@ -1,21 +1,26 @@
 //! `GET /v1/keys` on SQLite: pages, totals and search that read index ranges, never the
-//! whole organization (migration 0006, README "Lists at scale").
+//! whole organization (migrations 0006 and 0011, README "Lists at scale").
 //!
 //! A list query has a **driver**, the one index it walks in the requested order, and a
 //! **residual**, the filter terms that index does not answer (checked on each row it yields).
 //! - Creation order (`created`, `-created`): `seq` order. The driver is the index of the most
 //!   selective single filter (`owner`, `app_id`, `status`, `env`), or `keys_list_live`; for a
-//!   `q` of 3 characters or more, the trigram index `keys_fts` (its rowid is `seq`).
-//! - Another sort: that sort's index (`keys_sort_*`); for a `q` whose candidates are fewer
-//!   than [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET), those candidates, sorted.
+//!   `q` of 3 characters or more, the trigram index `keys_q` (its rowid is `seq`).
+//! - Another sort: that sort's index (`keys_sort_*`); for a `q` whose trigram matches are
+//!   fewer than [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET), those matches, sorted.
 //!
 //! With no residual every row the driver yields matches, so a page reads `limit + 1` rows.
-//! With one, a page examines at most [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET) rows: when they hold fewer than a page of
-//! matches, the page is short and its cursor continues after the last row examined. Totals
-//! count up to [`TOTAL_CAP`] rows of the driver (exact below it), or with a residual the
-//! matches among at most [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET) rows (a lower bound when that many were examined).
-//! The `q` test is always residual too: trigram candidates are verified by an exact substring
-//! test, so results are exactly those of a substring match.
+//! With one, a page examines at most [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET) rows: when
+//! they hold fewer than a page of matches, the page is short and its cursor continues after
+//! the last row examined. Totals count up to [`TOTAL_CAP`] rows of the driver (exact below
+//! it), or with a residual the matches among at most
+//! [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET) rows (a lower bound when that many were
+//! examined).
+//!
+//! `keys_q` holds ASCII-lowercased names and ids and compares trigrams exactly, so a phrase
+//! match of 3+ characters *is* the substring match: nothing is re-checked. It holds every
+//! organization's keys, so the organization is its residual (one organization's search
+//! examines at most the budget of another's matches).
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
@@ -35,9 +40,13 @@ const K_COLUMNS: &str = "k.seq, k.id, k.org_id, k.name, k.env, k.app_id, k.scope
     k.expires_at, k.last_used_at, k.rotated_from, k.rotated_to, k.version, k.owner, \
     k.description, k.leaked_at";
 
-/// Keys per `INSERT` of [`SqliteStore::import_key_rows`] (20 parameters each, well under
+/// Keys per `INSERT` of [`SqliteStore::import_key_rows`] (20 parameters each, under
 /// SQLite's 32,766).
-const IMPORT_ROWS: usize = 200;
+const IMPORT_ROWS: usize = 1_000;
+
+/// The writer's page cache while an import runs (256 MiB), and after it (SQLite's default).
+const IMPORT_CACHE: &str = "PRAGMA cache_size = -262144";
+const DEFAULT_CACHE: &str = "PRAGMA cache_size = -2000";
 
 /// Shortest `q` the trigram index answers (in characters).
 pub const TRIGRAM_MIN_CHARS: usize = 3;
@@ -62,8 +71,12 @@ enum Cond {
     Hint(String),
     LastUsedBefore(i64),
     CreatedBefore(i64),
-    /// The exact substring test, `q` ASCII-lowercased.
+    /// The exact substring test, `q` ASCII-lowercased (residual only where the trigram
+    /// index does not drive: a `q` of 1-2 characters, or a walk along a sort's index).
     Q(String),
+    /// The organization: residual of a walk along the trigram index, which holds every
+    /// organization's keys, so that walk is bounded like any other.
+    Org(String),
 }
 
 impl Cond {
@@ -118,6 +131,9 @@ impl Cond {
             }
             Cond::CreatedBefore(t) => {
                 qb.push("k.created_at < ").push_bind(*t);
+            }
+            Cond::Org(org) => {
+                qb.push("k.org_id = ").push_bind(org.clone());
             }
             Cond::Q(q) => {
                 qb.push("(instr(lower(k.name), ")
@@ -202,9 +218,11 @@ enum Driver {
         index: &'static str,
         terms: Vec<Cond>,
     },
-    /// The trigram index, in `seq` order.
+    /// The trigram index `keys_q`, in `seq` order: every organization's keys whose name or
+    /// id contains `q` (exactly: no candidate needs checking). The organization is residual.
     Fts(String),
-    /// The trigram candidates (fewer than [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET) in the org), sorted.
+    /// The trigram matches (all of them examined by the count: fewer than
+    /// [`SCAN_BUDGET`](crate::storage::SCAN_BUDGET)), sorted.
     FtsSorted(String),
 }
 
@@ -396,16 +414,22 @@ fn push_one(
             "k.seq"
         }
         Driver::Fts(phrase) => {
-            qb.push("keys_fts AS f CROSS JOIN keys AS k ON k.seq = f.rowid WHERE keys_fts MATCH ")
-                .push_bind(phrase.clone())
-                .push(" AND k.org_id = ")
-                .push_bind(org_id.to_owned())
-                .push(" AND k.deleted_at IS NULL");
+            // `keys_q` holds no deleted key. When the organization is all the residual,
+            // `keys_org_seq` tells another organization's match without a table read;
+            // otherwise the row is read once, by rowid.
+            if residual.iter().all(|c| matches!(c, Cond::Org(_))) {
+                qb.push("keys_q AS f LEFT JOIN keys AS k INDEXED BY keys_org_seq ON k.org_id = ")
+                    .push_bind(org_id.to_owned())
+                    .push(" AND k.seq = f.rowid");
+            } else {
+                qb.push("keys_q AS f CROSS JOIN keys AS k ON k.seq = f.rowid");
+            }
+            qb.push(" WHERE keys_q MATCH ").push_bind(phrase.clone());
             "f.rowid"
         }
         Driver::FtsSorted(phrase) => {
             qb.push(
-                "keys AS k NOT INDEXED WHERE k.seq IN (SELECT rowid FROM keys_fts WHERE keys_fts MATCH ",
+                "keys AS k NOT INDEXED WHERE k.seq IN (SELECT rowid FROM keys_q WHERE keys_q MATCH ",
             )
             .push_bind(phrase.clone())
             .push(") AND k.org_id = ")
@@ -447,17 +471,31 @@ fn creation_driver(mut terms: Vec<Cond>) -> (Driver, Vec<Cond>) {
     }
 }
 
-/// The trigram phrase, when `q` is long enough for the index.
+/// The trigram phrase, when `q` is long enough for the index: `q` ASCII-lowercased, as
+/// the index holds names and ids.
 fn trigram(f: &KeyFilter) -> Option<String> {
     f.q.as_deref()
         .filter(|q| q.chars().count() >= TRIGRAM_MIN_CHARS)
-        .map(fts_phrase)
+        .map(|q| fts_phrase(&q.to_ascii_lowercase()))
+}
+
+/// The terms without `q` (which the trigram index answers exactly).
+fn without_q(mut terms: Vec<Cond>) -> Vec<Cond> {
+    terms.retain(|c| !matches!(c, Cond::Q(_)));
+    terms
+}
+
+/// The residual of a walk along the trigram index: the other terms and the organization.
+fn fts_residual(org_id: &str, terms: Vec<Cond>) -> Vec<Cond> {
+    let mut terms = without_q(terms);
+    terms.push(Cond::Org(org_id.to_owned()));
+    terms
 }
 
 /// The driver and residual for counting (independent of the sort).
-fn count_plan(f: &KeyFilter, terms: Vec<Cond>) -> (Driver, Vec<Cond>) {
+fn count_plan(org_id: &str, f: &KeyFilter, terms: Vec<Cond>) -> (Driver, Vec<Cond>) {
     if let Some(phrase) = trigram(f) {
-        return (Driver::Fts(phrase), terms);
+        return (Driver::Fts(phrase), fts_residual(org_id, terms));
     }
     // `expiring` and `expired` count a range on either side of now, unless an owner or app
     // narrows the keys first.
@@ -526,7 +564,7 @@ impl SqliteStore {
         f: &KeyFilter,
         terms: Vec<Cond>,
     ) -> StoreResult<(KeyTotal, bool)> {
-        let (driver, residual) = count_plan(f, terms);
+        let (driver, residual) = count_plan(org_id, f, terms);
         let n = if residual.is_empty() {
             u32::try_from(TOTAL_CAP + 1).unwrap_or(u32::MAX)
         } else {
@@ -567,9 +605,11 @@ impl SqliteStore {
         let (total, all_counted) = self.count_keys(org_id, f, terms.clone()).await?;
         let sort = page.sort;
         let (driver, residual) = match (trigram(f), sort.field) {
-            (Some(phrase), KeySortField::Created) => (Driver::Fts(phrase), terms),
-            // Few candidates: sort them. Many: walk the sort's index, testing each.
-            (Some(phrase), _) if all_counted => (Driver::FtsSorted(phrase), terms),
+            (Some(phrase), KeySortField::Created) => {
+                (Driver::Fts(phrase), fts_residual(org_id, terms))
+            }
+            // Few matches: sort them. Many: walk the sort's index, testing each.
+            (Some(phrase), _) if all_counted => (Driver::FtsSorted(phrase), without_q(terms)),
             (_, KeySortField::Created) => creation_driver(terms),
             (_, field) => (
                 Driver::Index {
@@ -587,10 +627,13 @@ impl SqliteStore {
             ));
         }
         let after = page.after.as_ref();
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT * FROM (");
+        // The walk yields only `seq` and `hit` (from the index alone where it covers the
+        // residual); the table rows are read for the matches only.
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT ");
+        qb.push(K_COLUMNS).push(" FROM (");
         push_scan(
             &mut qb,
-            K_COLUMNS,
+            "k.seq AS hit_seq",
             org_id,
             &driver,
             &residual,
@@ -602,7 +645,7 @@ impl SqliteStore {
                 self.scan_budget
             },
         );
-        qb.push(") WHERE hit LIMIT ")
+        qb.push(") AS w CROSS JOIN keys AS k ON k.seq = w.hit_seq WHERE w.hit LIMIT ")
             .push_bind(i64::from(page.limit) + 1);
         let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
         let mut items = Vec::with_capacity(rows.len());
@@ -623,9 +666,24 @@ impl SqliteStore {
             // row it examined.
             let mut qb =
                 QueryBuilder::<Sqlite>::new("SELECT seq, name, last_used_at, expires_at FROM (");
+            let what = match driver {
+                // Creation order: the position is the rowid alone (the row may be another
+                // organization's).
+                Driver::Fts(_) => {
+                    "f.rowid AS seq, '' AS name, NULL AS last_used_at, NULL AS expires_at"
+                }
+                // Also the seq alone, from the index (no table read per row skipped).
+                _ if sort.field == KeySortField::Created => {
+                    "k.seq AS seq, '' AS name, NULL AS last_used_at, NULL AS expires_at"
+                }
+                _ => {
+                    "k.seq AS seq, k.name AS name, k.last_used_at AS last_used_at, \
+                     k.expires_at AS expires_at"
+                }
+            };
             push_scan(
                 &mut qb,
-                "k.seq AS seq, k.name AS name, k.last_used_at AS last_used_at, k.expires_at AS expires_at",
+                what,
                 org_id,
                 &driver,
                 &[],
@@ -648,10 +706,28 @@ impl SqliteStore {
     }
 
     /// [`crate::storage::KeyStore::import_keys`]: multi-row `INSERT`s of [`IMPORT_ROWS`]
-    /// keys (one prepared statement, reused), all in one transaction.
+    /// keys (one prepared statement, reused), all in one transaction. The trigram index is
+    /// filled by one statement at the end (`bulk_import` tells its trigger to leave it), and
+    /// the writer's page cache is large while the import runs (the secondary indexes take
+    /// keys in random order).
     pub(super) async fn import_key_rows(&self, keys: &[KeyRecord]) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let r = async {
+            sqlx::query(IMPORT_CACHE)
+                .execute(tx.conn())
+                .await
+                .map_err(map_err)?;
+            sqlx::query("INSERT INTO bulk_import (id) VALUES (1)")
+                .execute(tx.conn())
+                .await
+                .map_err(map_err)?;
+            let before: i64 = get(
+                &sqlx::query("SELECT ifnull(max(seq), 0) AS seq FROM keys")
+                    .fetch_one(tx.conn())
+                    .await
+                    .map_err(map_err)?,
+                "seq",
+            )?;
             for chunk in keys.chunks(IMPORT_ROWS) {
                 let mut qb = QueryBuilder::<Sqlite>::new(
                     "INSERT INTO keys (id, org_id, name, env, app_id, scopes, allowed_domains, \
@@ -683,10 +759,28 @@ impl SqliteStore {
                 });
                 qb.build().execute(tx.conn()).await.map_err(map_err)?;
             }
+            sqlx::query(
+                "INSERT INTO keys_q (rowid, name_lc, id_lc) \
+                 SELECT seq, lower(name), lower(id) FROM keys \
+                 WHERE seq > ? AND deleted_at IS NULL",
+            )
+            .bind(before)
+            .execute(tx.conn())
+            .await
+            .map_err(map_err)?;
+            sqlx::query("DELETE FROM bulk_import")
+                .execute(tx.conn())
+                .await
+                .map_err(map_err)?;
             Ok(())
         }
         .await;
-        tx.end(r, |_| true).await
+        let r = tx.end(r, |_| true).await;
+        // Back to the default cache whatever happened (the writer connection is kept).
+        if let Ok(mut conn) = self.writer.acquire().await {
+            let _ = sqlx::query(DEFAULT_CACHE).execute(&mut *conn).await;
+        }
+        r
     }
 
     /// [`crate::storage::KeyStore::cursor_secret`].
