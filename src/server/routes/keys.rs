@@ -101,13 +101,17 @@ fn credential_of(pk: &PublicKeyId, secret: &Secret) -> Secret {
 ///
 /// Pages, totals and search read index ranges, never the whole organization. `total` is
 /// exact up to 10,000; above that it is 10,000 with `total_is_lower_bound: true`. `owner`,
-/// `app_id`, one `status` or `env`, and a `q` of 3 or more characters each have an index in
-/// creation order. Other filters (`scope`, `hint`, `last_used_before`, `created_before`, a
-/// second filter, a 1-2 character `q`, any filter with another `sort`) examine at most
-/// 10,000 keys per page: such a page may hold fewer than `limit` keys, even none, while
-/// `next_cursor` is set, and its `total` counts matches among the keys examined (a lower
-/// bound when 10,000 were). Follow `next_cursor` until it is `null`. Cursors are opaque,
-/// sealed for this organization and this `sort`; another's is a 400.
+/// `app_id`, one `status` or `env` each have an index in creation order, so their pages are
+/// full. A `q` of 3 or more characters (a case-insensitive substring of the name or id,
+/// exact) uses a trigram index, but may still give a short page with `next_cursor` set, and
+/// its `total` may be a lower bound of the matches among the keys examined (on SQLite the
+/// index holds every organization's keys; on PostgreSQL a common word is answered from the
+/// newest 10,000 keys). Other filters (`scope`, `hint`, `last_used_before`,
+/// `created_before`, a second filter, a 1-2 character `q`, any filter with another `sort`)
+/// examine at most 10,000 keys per page: such a page may hold fewer than `limit` keys, even
+/// none, while `next_cursor` is set, and its `total` counts matches among the keys examined
+/// (a lower bound when 10,000 were). Follow `next_cursor` until it is `null`. Cursors are
+/// opaque, sealed for this organization and this `sort`; another's is a 400.
 #[utoipa::path(get, path = "/v1/keys", tag = "keys",
     params(ListKeysQuery),
     responses((status = 200, description = "A page of the organization's keys.", body = Page<KeyObject>), Rejections, AuthErrors),
