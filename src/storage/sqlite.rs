@@ -44,7 +44,7 @@ use super::{
     AuditFilter, AuthEventFilter, AuthEventRecord, FEED_RETENTION_HOURS, IfMissing, InstanceRecord,
     KeyChange, KeyFilter, KeyPage, KeyPageReq, KeyStore, LeakOutcome, LeakRecord, NewAudit, Outage,
     PageReq, Paged, Retention, ScopeCount, SightingRecord, StoreError, StoreResult, TopKeyRow,
-    UsageBatch,
+    UsageBatch, UsageDelta,
 };
 use crate::api::{Actor, ActorKind, App, BucketSize, Org, UsageBucket};
 use crate::domain::decision::is_owner_key;
@@ -561,32 +561,39 @@ async fn insert_org(conn: &mut SqliteConnection, org: &Org) -> StoreResult<()> {
 }
 
 /// Add counters to one usage row (minute, hour or day), creating it if needed.
-async fn add_usage_row(
+/// Counter rows (`usage`) one `INSERT` adds at most (8 parameters each, far below SQLite's
+/// limit of 32,766).
+const USAGE_ROWS_PER_STATEMENT: usize = 500;
+
+/// Add each delta's counts to its row of `bucket` (created at zero when missing). Rows for
+/// the same key and bucket start in one statement are added one after the other.
+async fn add_usage_rows(
     conn: &mut SqliteConnection,
-    key_id: &str,
-    org_id: &str,
-    bucket: BucketSize,
-    counts: &UsageBucket,
+    rows: &[(&UsageDelta, BucketSize)],
 ) -> StoreResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    sqlx::query(
-        "INSERT INTO usage (key_id, org_id, bucket, start, ok, unauthorized, forbidden, rate_limited) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (key_id, bucket, start) DO UPDATE SET \
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO usage (key_id, org_id, bucket, start, ok, unauthorized, forbidden, rate_limited) ",
+    );
+    qb.push_values(rows, |mut row, (d, bucket)| {
+        row.push_bind(&d.key_id)
+            .push_bind(&d.org_id)
+            .push_bind(bucket.as_str())
+            .push_bind(ms(bucket.floor(d.minute)))
+            .push_bind(n(d.ok))
+            .push_bind(n(d.unauthorized))
+            .push_bind(n(d.forbidden))
+            .push_bind(n(d.rate_limited));
+    });
+    qb.push(
+        " ON CONFLICT (key_id, bucket, start) DO UPDATE SET \
          ok = ok + excluded.ok, unauthorized = unauthorized + excluded.unauthorized, \
          forbidden = forbidden + excluded.forbidden, rate_limited = rate_limited + excluded.rate_limited",
-    )
-    .bind(key_id)
-    .bind(org_id)
-    .bind(bucket.as_str())
-    .bind(ms(bucket.floor(counts.start)))
-    .bind(n(counts.ok))
-    .bind(n(counts.unauthorized))
-    .bind(n(counts.forbidden))
-    .bind(n(counts.rate_limited))
-    .execute(conn)
-    .await
-    .map_err(map_err)?;
+    );
+    qb.build().execute(conn).await.map_err(map_err)?;
     Ok(())
 }
 
@@ -1143,27 +1150,31 @@ impl KeyStore for SqliteStore {
         }
         let mut tx = self.begin().await?;
         let r = async {
-            for d in &batch.deltas {
-                let counts = UsageBucket {
-                    start: d.minute,
-                    ok: d.ok,
-                    unauthorized: d.unauthorized,
-                    forbidden: d.forbidden,
-                    rate_limited: d.rate_limited,
-                };
-                for bucket in [BucketSize::Minute, BucketSize::Hour, BucketSize::Day] {
-                    add_usage_row(tx.conn(), &d.key_id, &d.org_id, bucket, &counts).await?;
-                }
+            // Many rows per statement: a batch of thousands of distinct keys is a few
+            // statements, not five per key, so the one writer is free again quickly.
+            let rows: Vec<(&UsageDelta, BucketSize)> = batch
+                .deltas
+                .iter()
+                .flat_map(|d| {
+                    [BucketSize::Minute, BucketSize::Hour, BucketSize::Day].map(|b| (d, b))
+                })
+                .collect();
+            for chunk in rows.chunks(USAGE_ROWS_PER_STATEMENT) {
+                add_usage_rows(tx.conn(), chunk).await?;
             }
-            for (key_id, at) in &batch.last_used {
-                sqlx::query(
-                    "UPDATE keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?",
-                )
-                .bind(ms(*at))
-                .bind(key_id)
-                .execute(tx.conn())
-                .await
-                .map_err(map_err)?;
+            for chunk in batch.last_used.chunks(USAGE_ROWS_PER_STATEMENT) {
+                let mut qb = QueryBuilder::<Sqlite>::new(
+                    "UPDATE keys SET last_used_at = MAX(COALESCE(keys.last_used_at, 0), v.at) \
+                     FROM (SELECT column1 AS id, MAX(column2) AS at FROM (",
+                );
+                qb.push_values(chunk, |mut row, (key_id, at)| {
+                    row.push_bind(key_id).push_bind(ms(*at));
+                });
+                qb.push(") GROUP BY column1) AS v WHERE keys.id = v.id");
+                qb.build()
+                    .execute(tx.conn())
+                    .await
+                    .map_err(map_err)?;
             }
             for d in &batch.scopes {
                 sqlx::query(
@@ -1233,10 +1244,23 @@ impl KeyStore for SqliteStore {
         bucket: BucketSize,
         rows: &[UsageBucket],
     ) -> StoreResult<()> {
+        let deltas: Vec<UsageDelta> = rows
+            .iter()
+            .map(|r| UsageDelta {
+                key_id: key_id.to_owned(),
+                org_id: org_id.to_owned(),
+                minute: r.start,
+                ok: r.ok,
+                unauthorized: r.unauthorized,
+                forbidden: r.forbidden,
+                rate_limited: r.rate_limited,
+            })
+            .collect();
+        let rows: Vec<(&UsageDelta, BucketSize)> = deltas.iter().map(|d| (d, bucket)).collect();
         let mut tx = self.begin().await?;
         let r = async {
-            for row in rows {
-                add_usage_row(tx.conn(), key_id, org_id, bucket, row).await?;
+            for chunk in rows.chunks(USAGE_ROWS_PER_STATEMENT) {
+                add_usage_rows(tx.conn(), chunk).await?;
             }
             Ok(())
         }

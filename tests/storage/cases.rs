@@ -1040,6 +1040,66 @@ pub async fn usage_rolls_up_and_last_used_moves_forward(h: &Harness) {
     );
 }
 
+/// A batch of more keys than one statement takes (SQLite writes 500 rows per statement):
+/// every key's minute, hour and day rows are right, and a key named twice in `last_used`
+/// ends at the later time.
+pub async fn usage_of_many_keys_in_one_batch(h: &Harness) {
+    let (org, _) = h.org("Acme").await;
+    let mut keys = Vec::new();
+    for i in 0..400 {
+        keys.push(h.key(&org.id, &format!("k{i}"), &["runs:read"], t0()).await);
+    }
+    let m0 = BucketSize::Minute.floor(t0());
+    let later = t0() + Duration::minutes(5);
+    let mut deltas = Vec::new();
+    let mut last_used = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let ok = u64::try_from(i).expect("i") + 1;
+        deltas.push(delta(&k.id, &org.id, m0, ok, 0));
+        deltas.push(delta(&k.id, &org.id, m0 + Duration::minutes(1), 1, 0));
+        last_used.push((k.id.clone(), later));
+        last_used.push((k.id.clone(), t0()));
+    }
+    h.store
+        .record_usage(&UsageBatch {
+            deltas,
+            last_used,
+            events: vec![],
+            scopes: vec![],
+        })
+        .await
+        .expect("record");
+    for i in [0usize, 166, 167, 250, 399] {
+        let k = &keys[i];
+        let ok = u64::try_from(i).expect("i") + 1;
+        let minutes = usage_rows(h, &k.id, BucketSize::Minute).await;
+        assert_eq!(
+            minutes.iter().map(|b| b.ok).collect::<Vec<_>>(),
+            vec![ok, 1],
+            "key {i}"
+        );
+        let days = usage_rows(h, &k.id, BucketSize::Day).await;
+        assert_eq!(days.iter().map(|b| b.ok).collect::<Vec<_>>(), vec![ok + 1]);
+        assert_eq!(days[0].forbidden, 2, "key {i}");
+        let last = h
+            .store
+            .key_by_id(&k.id)
+            .await
+            .expect("k")
+            .and_then(|k| k.last_used_at);
+        assert_eq!(last, Some(later), "key {i}: the later of its two times");
+    }
+}
+
+/// A key's usage rows of `bucket` within a day of `t0()`.
+async fn usage_rows(h: &Harness, key: &str, bucket: BucketSize) -> Vec<UsageBucket> {
+    let (from, to) = (t0() - Duration::days(1), t0() + Duration::days(1));
+    h.store
+        .key_usage(key, bucket, from, to)
+        .await
+        .expect("usage")
+}
+
 pub async fn usage_from_many_instances_adds_up(h: &Harness) {
     let (org, _) = h.org("Acme").await;
     let keys: Vec<_> = four_keys(h, &org.id).await;

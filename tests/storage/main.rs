@@ -58,6 +58,7 @@ contract!(
     set_secret_replaces_the_hash,
     usage_rolls_up_and_last_used_moves_forward,
     usage_from_many_instances_adds_up,
+    usage_of_many_keys_in_one_batch,
     add_buckets_adds_to_existing_counters,
     prune_drops_minute_and_hour_buckets_past_retention,
     auth_events_list_filter_page_and_trim,
