@@ -9,6 +9,7 @@
 pub mod copy;
 pub mod postgres;
 pub mod sqlite;
+mod terms;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -23,8 +23,8 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 
 use super::{PgStore, get, json_list, key_from_row, map_err, ms};
-use crate::domain::key::Env;
-use crate::domain::record::{KeyRecord, KeyStatus};
+use crate::domain::record::KeyRecord;
+use crate::storage::terms::{Term, terms};
 use crate::storage::{
     KeyFilter, KeyPage, KeyPageReq, KeyPos, KeySort, KeySortField, KeyTotal, SortValue, StoreError,
     StoreResult, TOTAL_CAP,
@@ -56,29 +56,13 @@ fn like_pattern(q: &str) -> String {
     p
 }
 
-/// One filter term (a status is one or two).
-#[derive(Debug, Clone, PartialEq)]
-enum Term {
-    Owner(String),
-    App(String),
-    Disabled,
-    Active,
-    EnabledWithExpiry,
-    ExpiresAfter(i64),
-    ExpiresBy(i64),
-    Env(Env),
-    Scope {
-        resource_all: String,
-        exact: String,
-    },
-    Hint(String),
-    LastUsedBefore(i64),
-    CreatedBefore(i64),
-    /// The LIKE pattern of `q`.
-    Q(String),
+/// A term in PostgreSQL's SQL, and the indexes that answer it.
+trait PgTerm {
+    fn push(&self, qb: &mut QueryBuilder<Postgres>);
+    fn drives_creation(&self) -> bool;
 }
 
-impl Term {
+impl PgTerm for Term {
     fn push(&self, qb: &mut QueryBuilder<Postgres>) {
         match self {
             Term::Owner(o) => {
@@ -134,11 +118,15 @@ impl Term {
             // `ILIKE` under the "C" collation folds ASCII letters only (`str_tolower`), so it
             // is `kc_ascii_lower(x) LIKE p` without a `translate` per row (ten times
             // cheaper on a walk); the GIN indexes take the `kc_ascii_lower` form.
-            Term::Q(p) => {
+            Term::Org(org) => {
+                qb.push("k.org_id = ").push_bind(org.clone());
+            }
+            Term::Q(q) => {
+                let p = like_pattern(q);
                 qb.push("(k.name ILIKE ")
                     .push_bind(p.clone())
                     .push(" COLLATE \"C\" OR k.id ILIKE ")
-                    .push_bind(p.clone())
+                    .push_bind(p)
                     .push(" COLLATE \"C\")");
             }
         }
@@ -156,50 +144,6 @@ impl Term {
                 | Term::Env(_)
         )
     }
-}
-
-/// The filter as terms, in the order a driver is picked (as on SQLite).
-fn terms(f: &KeyFilter, now: DateTime<Utc>) -> Vec<Term> {
-    let now = ms(now);
-    let mut out = Vec::new();
-    if let Some(o) = &f.owner {
-        out.push(Term::Owner(o.clone()));
-    }
-    if let Some(a) = &f.app_id {
-        out.push(Term::App(a.clone()));
-    }
-    match f.status {
-        Some(KeyStatus::Disabled) => out.push(Term::Disabled),
-        Some(KeyStatus::Expiring) => out.extend([Term::EnabledWithExpiry, Term::ExpiresAfter(now)]),
-        Some(KeyStatus::Expired) => out.extend([Term::EnabledWithExpiry, Term::ExpiresBy(now)]),
-        Some(KeyStatus::Active) | None => {}
-    }
-    if let Some(env) = f.env {
-        out.push(Term::Env(env));
-    }
-    if f.status == Some(KeyStatus::Active) {
-        out.push(Term::Active);
-    }
-    if let Some(scope) = &f.scope {
-        let resource = scope.split(':').next().unwrap_or(scope);
-        out.push(Term::Scope {
-            resource_all: format!("\"{resource}:*\""),
-            exact: format!("\"{scope}\""),
-        });
-    }
-    if let Some(h) = &f.hint {
-        out.push(Term::Hint(h.clone()));
-    }
-    if let Some(t) = f.last_used_before {
-        out.push(Term::LastUsedBefore(ms(t)));
-    }
-    if let Some(t) = f.created_before {
-        out.push(Term::CreatedBefore(ms(t)));
-    }
-    if let Some(q) = &f.q {
-        out.push(Term::Q(like_pattern(q)));
-    }
-    out
 }
 
 /// What one query walks.

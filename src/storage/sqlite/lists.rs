@@ -27,8 +27,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{SqliteStore, get, json_list, key_from_row, map_err, ms};
-use crate::domain::key::Env;
-use crate::domain::record::{KeyRecord, KeyStatus};
+use crate::domain::record::KeyRecord;
+use crate::storage::terms::{Term, terms};
 use crate::storage::{
     KeyFilter, KeyPage, KeyPageReq, KeyPos, KeySort, KeySortField, KeyTotal, SortValue, StoreError,
     StoreResult, TOTAL_CAP,
@@ -51,64 +51,42 @@ const DEFAULT_CACHE: &str = "PRAGMA cache_size = -2000";
 /// Shortest `q` the trigram index answers (in characters).
 pub const TRIGRAM_MIN_CHARS: usize = 3;
 
-/// One filter term. A status is one or two terms (`expiring` is "enabled with an expiry"
-/// and "expires after now").
-#[derive(Debug, Clone, PartialEq)]
-enum Cond {
-    Disabled,
-    Active,
-    EnabledWithExpiry,
-    ExpiresAfter(i64),
-    ExpiresBy(i64),
-    Env(Env),
-    App(String),
-    Owner(String),
-    /// The JSON-quoted scope forms that grant it: `"resource:*"` and `"scope"` (`"*"` too).
-    Scope {
-        resource_all: String,
-        exact: String,
-    },
-    Hint(String),
-    LastUsedBefore(i64),
-    CreatedBefore(i64),
-    /// The exact substring test, `q` ASCII-lowercased (residual only where the trigram
-    /// index does not drive: a `q` of 1-2 characters, or a walk along a sort's index).
-    Q(String),
-    /// The organization: residual of a walk along the trigram index, which holds every
-    /// organization's keys, so that walk is bounded like any other.
-    Org(String),
+/// A term in SQLite's SQL, and the index that answers it.
+trait SqliteTerm {
+    fn push(&self, qb: &mut QueryBuilder<Sqlite>);
+    fn creation_index(&self) -> Option<&'static str>;
 }
 
-impl Cond {
+impl SqliteTerm for Term {
     fn push(&self, qb: &mut QueryBuilder<Sqlite>) {
         match self {
-            Cond::Disabled => {
+            Term::Disabled => {
                 qb.push("k.enabled = 0");
             }
-            Cond::Active => {
+            Term::Active => {
                 qb.push("k.enabled = 1 AND k.expires_at IS NULL");
             }
-            Cond::EnabledWithExpiry => {
+            Term::EnabledWithExpiry => {
                 qb.push("k.enabled = 1 AND k.expires_at IS NOT NULL");
             }
-            Cond::ExpiresAfter(now) => {
+            Term::ExpiresAfter(now) => {
                 qb.push("k.expires_at > ").push_bind(*now);
             }
-            Cond::ExpiresBy(now) => {
+            Term::ExpiresBy(now) => {
                 qb.push("k.expires_at <= ").push_bind(*now);
             }
-            Cond::Env(env) => {
+            Term::Env(env) => {
                 qb.push("k.env = ").push_bind(env.as_str());
             }
-            Cond::App(app) => {
+            Term::App(app) => {
                 qb.push("k.app_id = ").push_bind(app.clone());
             }
-            Cond::Owner(owner) => {
+            Term::Owner(owner) => {
                 qb.push("k.owner = ")
                     .push_bind(owner.clone())
                     .push(" COLLATE NOCASE");
             }
-            Cond::Scope {
+            Term::Scope {
                 resource_all,
                 exact,
             } => {
@@ -118,28 +96,29 @@ impl Cond {
                     .push_bind(exact.clone())
                     .push(") > 0)");
             }
-            Cond::Hint(hint) => {
+            Term::Hint(hint) => {
                 qb.push("substr(k.secret_hint, -")
                     .push_bind(i64::try_from(hint.len()).unwrap_or(4))
                     .push(") = ")
                     .push_bind(hint.clone());
             }
-            Cond::LastUsedBefore(t) => {
+            Term::LastUsedBefore(t) => {
                 qb.push("(k.last_used_at IS NULL OR k.last_used_at < ")
                     .push_bind(*t)
                     .push(")");
             }
-            Cond::CreatedBefore(t) => {
+            Term::CreatedBefore(t) => {
                 qb.push("k.created_at < ").push_bind(*t);
             }
-            Cond::Org(org) => {
+            Term::Org(org) => {
                 qb.push("k.org_id = ").push_bind(org.clone());
             }
-            Cond::Q(q) => {
+            Term::Q(q) => {
+                let q = q.to_ascii_lowercase();
                 qb.push("(instr(lower(k.name), ")
                     .push_bind(q.clone())
                     .push(") > 0 OR instr(lower(k.id), ")
-                    .push_bind(q.clone())
+                    .push_bind(q)
                     .push(") > 0)");
             }
         }
@@ -148,61 +127,15 @@ impl Cond {
     /// The index that yields exactly this term's keys in `seq` order.
     fn creation_index(&self) -> Option<&'static str> {
         Some(match self {
-            Cond::Owner(_) => "keys_org_owner_field",
-            Cond::App(_) => "keys_list_app",
-            Cond::Disabled => "keys_list_disabled",
-            Cond::EnabledWithExpiry => "keys_list_expiring",
-            Cond::Env(_) => "keys_list_env",
-            Cond::Active => "keys_list_active",
+            Term::Owner(_) => "keys_org_owner_field",
+            Term::App(_) => "keys_list_app",
+            Term::Disabled => "keys_list_disabled",
+            Term::EnabledWithExpiry => "keys_list_expiring",
+            Term::Env(_) => "keys_list_env",
+            Term::Active => "keys_list_active",
             _ => return None,
         })
     }
-}
-
-/// The filter as terms, most selective index first.
-fn conds(f: &KeyFilter, now: DateTime<Utc>) -> Vec<Cond> {
-    let now = ms(now);
-    let mut out = Vec::new();
-    if let Some(o) = &f.owner {
-        out.push(Cond::Owner(o.clone()));
-    }
-    if let Some(a) = &f.app_id {
-        out.push(Cond::App(a.clone()));
-    }
-    match f.status {
-        Some(KeyStatus::Disabled) => out.push(Cond::Disabled),
-        Some(KeyStatus::Expiring) => {
-            out.extend([Cond::EnabledWithExpiry, Cond::ExpiresAfter(now)]);
-        }
-        Some(KeyStatus::Expired) => out.extend([Cond::EnabledWithExpiry, Cond::ExpiresBy(now)]),
-        Some(KeyStatus::Active) | None => {}
-    }
-    if let Some(env) = f.env {
-        out.push(Cond::Env(env));
-    }
-    if f.status == Some(KeyStatus::Active) {
-        out.push(Cond::Active);
-    }
-    if let Some(scope) = &f.scope {
-        let resource = scope.split(':').next().unwrap_or(scope);
-        out.push(Cond::Scope {
-            resource_all: format!("\"{resource}:*\""),
-            exact: format!("\"{scope}\""),
-        });
-    }
-    if let Some(h) = &f.hint {
-        out.push(Cond::Hint(h.clone()));
-    }
-    if let Some(t) = f.last_used_before {
-        out.push(Cond::LastUsedBefore(ms(t)));
-    }
-    if let Some(t) = f.created_before {
-        out.push(Cond::CreatedBefore(ms(t)));
-    }
-    if let Some(q) = &f.q {
-        out.push(Cond::Q(q.to_ascii_lowercase()));
-    }
-    out
 }
 
 /// A trigram phrase query for `q`: the whole string, quotes doubled.
@@ -216,7 +149,7 @@ enum Driver {
     /// An index of `keys` (its terms in WHERE, the rest residual).
     Index {
         index: &'static str,
-        terms: Vec<Cond>,
+        terms: Vec<Term>,
     },
     /// The trigram index `keys_q`, in `seq` order: every organization's keys whose name or
     /// id contains `q` (exactly: no candidate needs checking). The organization is residual.
@@ -342,7 +275,7 @@ fn push_order(qb: &mut QueryBuilder<Sqlite>, sort: KeySort, seq_col: &str) {
 }
 
 /// `<a> AND <b> …`, or `1` for none.
-fn push_all(qb: &mut QueryBuilder<Sqlite>, terms: &[Cond]) {
+fn push_all(qb: &mut QueryBuilder<Sqlite>, terms: &[Term]) {
     if terms.is_empty() {
         qb.push("1");
     }
@@ -361,7 +294,7 @@ fn push_scan(
     what: &str,
     org_id: &str,
     driver: &Driver,
-    residual: &[Cond],
+    residual: &[Term],
     order: Option<(KeySort, Option<&KeyPos>)>,
     n: u32,
 ) {
@@ -393,7 +326,7 @@ fn push_one(
     what: &str,
     org_id: &str,
     driver: &Driver,
-    residual: &[Cond],
+    residual: &[Term],
     order: Option<(KeySort, Option<&KeyPos>)>,
     part: Part,
     n: u32,
@@ -417,7 +350,7 @@ fn push_one(
             // `keys_q` holds no deleted key. When the organization is all the residual,
             // `keys_org_seq` tells another organization's match without a table read;
             // otherwise the row is read once, by rowid.
-            if residual.iter().all(|c| matches!(c, Cond::Org(_))) {
+            if residual.iter().all(|c| matches!(c, Term::Org(_))) {
                 qb.push("keys_q AS f LEFT JOIN keys AS k INDEXED BY keys_org_seq ON k.org_id = ")
                     .push_bind(org_id.to_owned())
                     .push(" AND k.seq = f.rowid");
@@ -448,7 +381,7 @@ fn push_one(
 }
 
 /// Pick the creation-order driver: the first term with an index (the rest is residual).
-fn creation_driver(mut terms: Vec<Cond>) -> (Driver, Vec<Cond>) {
+fn creation_driver(mut terms: Vec<Term>) -> (Driver, Vec<Term>) {
     match terms.iter().position(|c| c.creation_index().is_some()) {
         Some(i) => {
             let t = terms.remove(i);
@@ -480,20 +413,20 @@ fn trigram(f: &KeyFilter) -> Option<String> {
 }
 
 /// The terms without `q` (which the trigram index answers exactly).
-fn without_q(mut terms: Vec<Cond>) -> Vec<Cond> {
-    terms.retain(|c| !matches!(c, Cond::Q(_)));
+fn without_q(mut terms: Vec<Term>) -> Vec<Term> {
+    terms.retain(|c| !matches!(c, Term::Q(_)));
     terms
 }
 
 /// The residual of a walk along the trigram index: the other terms and the organization.
-fn fts_residual(org_id: &str, terms: Vec<Cond>) -> Vec<Cond> {
+fn fts_residual(org_id: &str, terms: Vec<Term>) -> Vec<Term> {
     let mut terms = without_q(terms);
-    terms.push(Cond::Org(org_id.to_owned()));
+    terms.push(Term::Org(org_id.to_owned()));
     terms
 }
 
 /// The driver and residual for counting (independent of the sort).
-fn count_plan(org_id: &str, f: &KeyFilter, terms: Vec<Cond>) -> (Driver, Vec<Cond>) {
+fn count_plan(org_id: &str, f: &KeyFilter, terms: Vec<Term>) -> (Driver, Vec<Term>) {
     if let Some(phrase) = trigram(f) {
         return (Driver::Fts(phrase), fts_residual(org_id, terms));
     }
@@ -501,20 +434,20 @@ fn count_plan(org_id: &str, f: &KeyFilter, terms: Vec<Cond>) -> (Driver, Vec<Con
     // narrows the keys first.
     let narrowed = terms
         .iter()
-        .any(|c| matches!(c, Cond::Owner(_) | Cond::App(_)));
+        .any(|c| matches!(c, Term::Owner(_) | Term::App(_)));
     let range = terms
         .iter()
-        .position(|c| matches!(c, Cond::ExpiresAfter(_) | Cond::ExpiresBy(_)));
+        .position(|c| matches!(c, Term::ExpiresAfter(_) | Term::ExpiresBy(_)));
     if let Some(i) = range
         && !narrowed
     {
         let mut rest = terms;
         let range = rest.remove(i);
-        rest.retain(|c| *c != Cond::EnabledWithExpiry);
+        rest.retain(|c| *c != Term::EnabledWithExpiry);
         return (
             Driver::Index {
                 index: "keys_count_expiry",
-                terms: vec![Cond::EnabledWithExpiry, range],
+                terms: vec![Term::EnabledWithExpiry, range],
             },
             rest,
         );
@@ -562,7 +495,7 @@ impl SqliteStore {
         &self,
         org_id: &str,
         f: &KeyFilter,
-        terms: Vec<Cond>,
+        terms: Vec<Term>,
     ) -> StoreResult<(KeyTotal, bool)> {
         let (driver, residual) = count_plan(org_id, f, terms);
         let n = if residual.is_empty() {
@@ -601,7 +534,7 @@ impl SqliteStore {
         now: DateTime<Utc>,
         page: &KeyPageReq,
     ) -> StoreResult<KeyPage> {
-        let terms = conds(f, now);
+        let terms = terms(f, now);
         let (total, all_counted) = self.count_keys(org_id, f, terms.clone()).await?;
         let sort = page.sort;
         let (driver, residual) = match (trigram(f), sort.field) {
