@@ -15,6 +15,11 @@
 //! database (after `VACUUM ANALYZE keys`, as autovacuum would do after such a load) on that server (`kc_bench_<random>`, dropped after unless `LISTS_KEEP_DATABASE`
 //! is set); it says so when it is not.
 
+/// Fresh PostgreSQL databases, as the tests make them (only `TestDb::create` is used here).
+#[allow(dead_code)]
+#[path = "../support/pg.rs"]
+mod pg;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -160,32 +165,25 @@ async fn main() {
     let db = format!("sqlite://{}", dir.path().join("keys.db").display());
     println!("## SQLite\n");
     run(&db, n, rounds).await;
-    match std::env::var("KEYCONSOLE_TEST_POSTGRES_URL") {
+    match std::env::var(pg::VAR) {
         Ok(server) if !server.trim().is_empty() => {
-            let mut id = [0u8; 8];
-            keyconsole::server::os_random(&mut id);
-            let name = format!(
-                "kc_bench_{}",
-                id.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            );
-            admin(&server, &format!("CREATE DATABASE {name}")).await;
+            let db = pg::TestDb::create(&server).await;
             println!("\n## PostgreSQL\n");
-            let url = with_database(&server, &name);
-            run(&url, n, rounds).await;
+            run(&db.url, n, rounds).await;
             if std::env::var_os("LISTS_KEEP_DATABASE").is_some() {
-                println!("\nkept the database {name} (LISTS_KEEP_DATABASE)");
-            } else {
-                admin(&server, &format!("DROP DATABASE {name} WITH (FORCE)")).await;
+                println!("\nkept the database {} (LISTS_KEEP_DATABASE)", db.name);
+                // Its guard would drop it.
+                std::mem::forget(db);
             }
         }
-        _ => println!("\nPostgreSQL: not run (KEYCONSOLE_TEST_POSTGRES_URL is not set)"),
+        _ => println!("\nPostgreSQL: not run ({} is not set)", pg::VAR),
     }
 }
 
-/// One statement on the server's maintenance database.
-async fn admin(server: &str, sql: &str) {
+/// One statement on the database `url` names.
+async fn exec_on(url: &str, sql: &str) {
     use sqlx::Connection;
-    let mut conn = sqlx::postgres::PgConnection::connect(server)
+    let mut conn = sqlx::postgres::PgConnection::connect(url)
         .await
         .expect("connect to PostgreSQL");
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
@@ -193,23 +191,6 @@ async fn admin(server: &str, sql: &str) {
         .await
         .expect(sql);
     let _ = conn.close().await;
-}
-
-/// `url` with its database replaced by `db`.
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let after_scheme = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[after_scheme..].find('/') {
-        Some(i) => &base[..after_scheme + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
-    }
 }
 
 /// Seed `db` with `n` keys, serve it and time every case.
@@ -250,7 +231,7 @@ async fn run(db: &str, n: usize, rounds: usize) {
     if db.starts_with("postgres") {
         // What autovacuum does after a load like this one, before timing: statistics and
         // the visibility map (index-only scans).
-        admin(&db, "VACUUM ANALYZE keys").await;
+        exec_on(&db, "VACUUM ANALYZE keys").await;
     }
     println!(
         "seeded {n} keys in {:.1} s ({:.0} keys/s) through KeyStore::import_keys",
