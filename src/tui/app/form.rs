@@ -40,7 +40,8 @@ pub enum Field {
 }
 
 impl Field {
-    const ORDER: [Field; 9] = [
+    /// Every field in focus order, the submit button last.
+    pub const ORDER: [Field; 9] = [
         Field::Name,
         Field::Owner,
         Field::Description,

@@ -22,17 +22,8 @@ pub(super) fn render(app: &App, cx: &Ctx<'_>, frame: &mut Frame, area: Rect, f: 
     let mut cursor: Option<(u16, u16)> = None;
     let label_w = 17usize;
     let value_w = usize::from(inner.width).saturating_sub(label_w + 1).max(1);
-    let fields = [
-        Field::Name,
-        Field::Owner,
-        Field::Description,
-        Field::Scopes,
-        Field::Domains,
-        Field::App,
-        Field::Env,
-        Field::Expiry,
-    ];
-    for field in fields {
+    // The fields in focus order; the submit button is drawn below them.
+    for field in Field::ORDER.into_iter().filter(|f| *f != Field::Submit) {
         if !f.has(field) {
             continue;
         }
