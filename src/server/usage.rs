@@ -1,10 +1,12 @@
 //! Batched usage writes. Requests hand counters, last-used times and auth events to a
 //! channel (never a lock a writer holds, never a database write inline; a hit carries its
-//! ids inline, allocating nothing); one task folds them and writes a batch every `interval`
-//! (at least once a second). The task does not read while it writes a batch, so at most
-//! [`MAX_QUEUED`] messages may wait: past that a hit is not counted and an event is dropped,
-//! and a warning says how many, so a database slower than the requests cannot grow memory. A failed write
-//! (a full disk, a deleted database file, a lock held elsewhere) keeps the batch in memory
+//! ids inline, allocating nothing); one task folds them into per-key rows as they arrive and
+//! starts a write of what it has folded every `interval` (at least once a second). Folding
+//! goes on while a write runs (at most one at a time), so the channel drains at folding
+//! speed whatever the database's: a slow write makes the next batch bigger, not the queue
+//! longer. At most [`MAX_QUEUED`] messages may wait all the same (past that a hit is not
+//! counted and an event is dropped, and a warning says how many). A failed write
+//! (a full disk, a deleted database file, a lock held elsewhere) folds its batch back in
 //! and retries it with the next one, so nothing is lost while the database refuses writes.
 //! The batch is bounded: at most [`MAX_PENDING_COUNTERS`] (key, minute) counter rows and
 //! [`MAX_PENDING_EVENTS`] auth events wait; past that, requests that would need a new
@@ -18,6 +20,8 @@
 //! same batch, capped like the counter rows.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -30,7 +34,7 @@ use super::events::EventBound;
 use crate::api::BucketSize;
 use crate::domain::record::KeyRecord;
 use crate::storage::{
-    AuthEventRecord, KeyStore, Outage, ScopeDelta, StoreError, UsageBatch, UsageDelta,
+    AuthEventRecord, KeyStore, Outage, ScopeDelta, StoreError, StoreResult, UsageBatch, UsageDelta,
 };
 
 /// Which counter a request lands in.
@@ -257,6 +261,10 @@ struct Pending {
     rows: usize,
     /// (key, UTC day, scope) rows across `keys`.
     scope_rows: usize,
+    /// Counter and scope rows of the batch being written: they count against the caps,
+    /// so a failed write can be folded back in without passing them.
+    held_rows: usize,
+    held_scope_rows: usize,
     events: VecDeque<AuthEventRecord>,
     max_events: usize,
     max_counters: usize,
@@ -282,6 +290,8 @@ impl Pending {
             keys: HashMap::new(),
             rows: 0,
             scope_rows: 0,
+            held_rows: 0,
+            held_scope_rows: 0,
             events: VecDeque::new(),
             max_events,
             max_counters,
@@ -317,6 +327,7 @@ impl Pending {
     }
 
     /// Forget what was written, keeping the cap and the dropped count.
+    #[cfg(test)]
     fn clear(&mut self) {
         self.keys.clear();
         self.rows = 0;
@@ -346,7 +357,7 @@ impl Pending {
             .keys
             .get(key_id)
             .and_then(|k| k.minutes.iter().rposition(|d| d.minute == minute));
-        if row.is_none() && self.rows >= self.max_counters {
+        if row.is_none() && self.rows + self.held_rows >= self.max_counters {
             self.uncounted += 1;
             return;
         }
@@ -396,7 +407,7 @@ impl Pending {
             if let Some(d) = found {
                 d.requests += 1;
                 d.last_used_at = d.last_used_at.max(at);
-            } else if self.scope_rows >= self.max_counters {
+            } else if self.scope_rows + self.held_scope_rows >= self.max_counters {
                 self.uncounted += 1;
             } else {
                 self.scope_rows += 1;
@@ -410,6 +421,66 @@ impl Pending {
                 });
             }
         });
+    }
+
+    /// Fold back a batch whose write failed (it is older than what waits here). Its rows
+    /// were held against the caps while it was written, so they fit; its events go first,
+    /// and past the cap the oldest are dropped.
+    fn absorb(&mut self, older: Pending) {
+        self.held_rows = 0;
+        self.held_scope_rows = 0;
+        for (key_id, kp) in older.keys {
+            let mine = self.key(&key_id);
+            if let Some(t) = kp.last_used
+                && mine.last_used.is_none_or(|last| last < t)
+            {
+                mine.last_used = Some(t);
+            }
+            let mut new_rows = 0;
+            for d in kp.minutes {
+                match mine.minutes.iter_mut().find(|m| m.minute == d.minute) {
+                    Some(m) => {
+                        m.ok += d.ok;
+                        m.unauthorized += d.unauthorized;
+                        m.forbidden += d.forbidden;
+                        m.rate_limited += d.rate_limited;
+                    }
+                    None => {
+                        new_rows += 1;
+                        mine.minutes.push(d);
+                    }
+                }
+            }
+            mine.minutes.sort_by_key(|m| m.minute);
+            let mut new_scope_rows = 0;
+            for d in kp.scopes {
+                match mine
+                    .scopes
+                    .iter_mut()
+                    .find(|m| m.day == d.day && m.scope == d.scope)
+                {
+                    Some(m) => {
+                        m.requests += d.requests;
+                        m.last_used_at = m.last_used_at.max(d.last_used_at);
+                    }
+                    None => {
+                        new_scope_rows += 1;
+                        mine.scopes.push(d);
+                    }
+                }
+            }
+            self.rows += new_rows;
+            self.scope_rows += new_scope_rows;
+        }
+        for e in older.events.into_iter().rev() {
+            self.events.push_front(e);
+        }
+        while self.events.len() > self.max_events.max(1) {
+            self.events.pop_front();
+            self.dropped += 1;
+        }
+        self.dropped += older.dropped;
+        self.uncounted += older.uncounted;
     }
 
     fn batch(&self) -> UsageBatch {
@@ -431,6 +502,17 @@ impl Pending {
                 .collect(),
             events: self.events.iter().cloned().collect(),
         }
+    }
+}
+
+/// A batch being written, handing it back with the outcome (a failed one is folded back).
+type Writing = Pin<Box<dyn Future<Output = (Pending, StoreResult<()>)> + Send>>;
+
+/// The write in flight, if any (never resolves when there is none).
+async fn in_flight(writing: &mut Option<Writing>) -> (Pending, StoreResult<()>) {
+    match writing {
+        Some(w) => w.await,
+        None => std::future::pending().await,
     }
 }
 
@@ -466,39 +548,93 @@ impl Flusher {
         }
     }
 
-    async fn flush(&mut self) -> Result<(), FlushError> {
-        for e in self.bound.close(self.clock.now()) {
+    /// Take what waits and start writing it (with the prune, when one is due): a fresh
+    /// batch folds the requests that arrive meanwhile, its caps lowered by the rows being
+    /// written. `None` when there is nothing to do.
+    fn start_write(&mut self) -> Option<Writing> {
+        let now = self.clock.now();
+        for e in self.bound.close(now) {
             self.pending.event(e);
         }
         self.warn_drops();
-        let now = self.clock.now();
-        if !self.pending.is_empty() {
-            let batch = self.pending.batch();
-            match self.store.record_usage(&batch).await {
-                Ok(()) => {
-                    self.pending.clear();
-                    if let Some((since, _)) = self.failing.take() {
-                        tracing::info!(
-                            failed_attempts = self.failed_attempts,
-                            since = %since,
-                            "batched usage written again"
-                        );
-                        self.failed_attempts = 0;
-                    }
-                }
-                Err(e) => return Err(self.failed(&e, now)),
-            }
-        }
-        if self
+        let prune = self
             .last_prune
-            .is_none_or(|t| now - t > chrono::Duration::minutes(5))
-        {
+            .is_none_or(|t| now - t > chrono::Duration::minutes(5));
+        if prune {
             self.last_prune = Some(now);
-            if let Err(e) = self.store.prune(now).await {
+        }
+        if self.pending.is_empty() && !prune {
+            return None;
+        }
+        let fresh = Pending::new(self.pending.max_events, self.pending.max_counters);
+        let mut written = std::mem::replace(&mut self.pending, fresh);
+        self.pending.held_rows = written.rows;
+        self.pending.held_scope_rows = written.scope_rows;
+        written.dropped = 0;
+        written.uncounted = 0;
+        let store = Arc::clone(&self.store);
+        Some(Box::pin(async move {
+            let result = if written.is_empty() {
+                Ok(())
+            } else {
+                store.record_usage(&written.batch()).await
+            };
+            if prune && let Err(e) = store.prune(now).await {
                 tracing::warn!(error = %e, "usage prune failed");
             }
+            (written, result)
+        }))
+    }
+
+    /// A write ended: on failure its batch is folded back in, to be written with the next.
+    fn finish_write(
+        &mut self,
+        written: Pending,
+        result: StoreResult<()>,
+    ) -> Result<(), FlushError> {
+        match result {
+            Ok(()) => {
+                self.pending.held_rows = 0;
+                self.pending.held_scope_rows = 0;
+                if let Some((since, _)) = self.failing.take() {
+                    tracing::info!(
+                        failed_attempts = self.failed_attempts,
+                        since = %since,
+                        "batched usage written again"
+                    );
+                    self.failed_attempts = 0;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.pending.absorb(written);
+                Err(self.failed(&e, self.clock.now()))
+            }
         }
-        Ok(())
+    }
+
+    /// An explicit flush (or the last one): the write in flight ends first, then everything
+    /// else received so far (every auth event held back by the bound too) is written.
+    async fn flush_all(&mut self, writing: Option<Writing>) -> Result<(), FlushError> {
+        if let Some(w) = writing {
+            let (written, result) = w.await;
+            let _ = self.finish_write(written, result);
+        }
+        for e in self.bound.release_all() {
+            self.pending.event(e);
+        }
+        self.flush().await
+    }
+
+    /// Write everything waiting, now, and wait for it.
+    async fn flush(&mut self) -> Result<(), FlushError> {
+        match self.start_write() {
+            Some(write) => {
+                let (written, result) = write.await;
+                self.finish_write(written, result)
+            }
+            None => Ok(()),
+        }
     }
 
     /// Note a failed write (a warning now and then, not every second) and say what waits.
@@ -570,6 +706,9 @@ impl UsageRecorder {
             let queue = for_task;
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // At most one write at a time; messages keep being folded while it runs, so the
+            // queue drains at folding speed whatever the database's.
+            let mut writing: Option<Writing> = None;
             loop {
                 tokio::select! {
                     msg = rx.recv() => match msg {
@@ -592,20 +731,18 @@ impl UsageRecorder {
                             }
                         }
                         Some(Msg::Flush(done)) => {
-                            for e in flusher.bound.release_all() {
-                                flusher.pending.event(e);
-                            }
-                            let r = flusher.flush().await;
+                            let r = flusher.flush_all(writing.take()).await;
                             let _ = done.send(r);
                         }
                         None => {
-                            for e in flusher.bound.release_all() {
-                                flusher.pending.event(e);
-                            }
-                            let _ = flusher.flush().await;
+                            let _ = flusher.flush_all(writing.take()).await;
                             break;
                         }
                     },
+                    (written, result) = in_flight(&mut writing) => {
+                        writing = None;
+                        let _ = flusher.finish_write(written, result);
+                    }
                     _ = tick.tick() => {
                         let hits = queue.refused_hits.swap(0, Ordering::Relaxed);
                         let events = queue.refused_events.swap(0, Ordering::Relaxed);
@@ -614,10 +751,12 @@ impl UsageRecorder {
                                 uncounted = hits,
                                 events_dropped = events,
                                 "usage not recorded: {MAX_QUEUED} messages were already waiting \
-                                 for the usage writer (the database is slower than the requests)"
+                                 for the usage writer"
                             );
                         }
-                        let _ = flusher.flush().await;
+                        if writing.is_none() {
+                            writing = flusher.start_write();
+                        }
                     }
                 }
             }
@@ -780,5 +919,74 @@ mod tests {
         );
         p.clear();
         assert!(p.is_empty());
+    }
+
+    #[test]
+    fn a_failed_batch_folds_back_under_the_caps_while_new_hits_wait() {
+        let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        let next_minute = t + chrono::Duration::minutes(1);
+        let mut written = Pending::new(3, 4);
+        written.add("pk_a", "org_1", t, Outcome::Ok);
+        written.add("pk_b", "org_1", t, Outcome::Forbidden);
+        written.add_scopes("pk_a", "org_1", t, &ScopeHit::Endpoint(&["keys:read"]));
+        written.event(ev(1));
+        // A write of `written` is in flight: its rows are held against the caps.
+        let mut p = Pending::new(3, 4);
+        p.held_rows = written.rows;
+        p.held_scope_rows = written.scope_rows;
+        p.add("pk_a", "org_1", t, Outcome::Ok);
+        p.add("pk_a", "org_1", next_minute, Outcome::Unauthorized);
+        // The two held rows and these two fill the cap of 4: no room for a fifth.
+        p.add("pk_c", "org_1", t, Outcome::Ok);
+        assert_eq!(p.uncounted, 1);
+        p.add_scopes("pk_a", "org_1", t, &ScopeHit::Endpoint(&["keys:read"]));
+        p.event(ev(2));
+        p.event(ev(3));
+        p.event(ev(4));
+        // The write failed: everything is folded together, older events first, the
+        // oldest dropped past the cap.
+        p.absorb(written);
+        assert_eq!(
+            p.counts(),
+            PendingCounts {
+                requests: 4,
+                counters: 3,
+                last_used: 2,
+                events: 3
+            }
+        );
+        let batch = p.batch();
+        let mut rows: Vec<(String, i64, u64, u64, u64)> = batch
+            .deltas
+            .iter()
+            .map(|d| {
+                (
+                    d.key_id.clone(),
+                    d.minute.timestamp(),
+                    d.ok,
+                    d.unauthorized,
+                    d.forbidden,
+                )
+            })
+            .collect();
+        rows.sort();
+        let (t0, t1) = (t.timestamp() / 60 * 60, next_minute.timestamp() / 60 * 60);
+        assert_eq!(
+            rows,
+            [
+                ("pk_a".into(), t0, 2, 0, 0),
+                ("pk_a".into(), t1, 0, 1, 0),
+                ("pk_b".into(), t0, 0, 0, 1),
+            ]
+        );
+        assert_eq!(batch.scopes.len(), 1);
+        assert_eq!(batch.scopes.first().map(|d| d.requests), Some(2));
+        let events: Vec<String> = batch.events.into_iter().map(|e| e.request_id).collect();
+        assert_eq!(events, ["req_2", "req_3", "req_4"]);
+        assert_eq!(p.dropped, 1);
+        assert_eq!((p.held_rows, p.held_scope_rows), (0, 0));
+        // Rows of the current minute keep counting after the fold.
+        p.add("pk_b", "org_1", t, Outcome::Ok);
+        assert_eq!(p.counts().requests, 5);
     }
 }

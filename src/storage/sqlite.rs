@@ -1176,22 +1176,29 @@ impl KeyStore for SqliteStore {
                     .await
                     .map_err(map_err)?;
             }
-            for d in &batch.scopes {
-                sqlx::query(
-                    "INSERT INTO scope_usage (key_id, org_id, day, scope, requests, last_used_at) \
-                     VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_id, day, scope) DO UPDATE SET \
+            for chunk in batch.scopes.chunks(USAGE_ROWS_PER_STATEMENT) {
+                let mut qb = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO scope_usage (key_id, org_id, day, scope, requests, last_used_at) ",
+                );
+                qb.push_values(chunk, |mut row, d| {
+                    row.push_bind(&d.key_id)
+                        .push_bind(&d.org_id)
+                        .push_bind(ms(d.day))
+                        .push_bind(&d.scope)
+                        .push_bind(i64::try_from(d.requests).unwrap_or(i64::MAX))
+                        .push_bind(ms(d.last_used_at));
+                });
+                // A (key, day, scope) twice in one statement is added to itself: SQLite
+                // takes the rows of a VALUES list one at a time.
+                qb.push(
+                    " ON CONFLICT (key_id, day, scope) DO UPDATE SET \
                      requests = requests + excluded.requests, \
                      last_used_at = MAX(last_used_at, excluded.last_used_at)",
-                )
-                .bind(&d.key_id)
-                .bind(&d.org_id)
-                .bind(ms(d.day))
-                .bind(&d.scope)
-                .bind(i64::try_from(d.requests).unwrap_or(i64::MAX))
-                .bind(ms(d.last_used_at))
-                .execute(tx.conn())
-                .await
-                .map_err(map_err)?;
+                );
+                qb.build()
+                    .execute(tx.conn())
+                    .await
+                    .map_err(map_err)?;
             }
             let mut orgs: Vec<&str> = Vec::new();
             for e in &batch.events {
