@@ -801,7 +801,7 @@ pub fn init_logging(cli: &Cli) -> Option<crate::server::log_writer::LogFlush> {
             let builder = tracing_subscriber::fmt()
                 .with_env_filter(filter("info"))
                 .with_ansi(ansi)
-                .with_target(false);
+                .event_format(crate::server::log_writer::LineFormat { ansi });
             match LogQueue::start(std::io::stderr(), QUEUE_LINES) {
                 Some((queue, flush)) => {
                     let _ = builder.with_writer(queue).try_init();

@@ -98,18 +98,10 @@ fn keep_headers(original: &Response, mut rendered: Response) -> Response {
     rendered
 }
 
-/// Checks of the request head that hyper leaves to us, run inside [`request_layer`] so the
+/// Checks of the request head that hyper leaves to us, run first in [`request_layer`] so the
 /// answer has the error body and a request id: RFC 9112 §3.2 (an HTTP/1.1 request has exactly
 /// one `Host`, any request at most one, and its value is `host[:port]`), and the header-field
 /// cap for a head the connection layer did not guard (a pipelined one; see `conn`).
-pub async fn head_checks(req: Request, next: Next) -> Response {
-    match check_head(&req) {
-        Ok(()) => next.run(req).await,
-        Err(e) => axum::response::IntoResponse::into_response(e),
-    }
-}
-
-/// See [`head_checks`].
 pub fn check_head(req: &Request) -> Result<(), ApiError> {
     if req.headers().len() > super::conn::MAX_HEADERS {
         return Err(super::conn::HeadProblem::TooManyHeaders.error());
@@ -240,7 +232,10 @@ pub async fn request_layer(
         .and_then(|v| v.to_str().ok())
         .map(|s| cap(s, MAX_APP_ID_CHARS));
 
-    let resp = next.run(req).await;
+    let resp = match check_head(&req) {
+        Ok(()) => next.run(req).await,
+        Err(e) => axum::response::IntoResponse::into_response(e),
+    };
 
     let status = resp.status();
     let marker = resp.extensions().get::<ErrorMarker>().cloned();

@@ -222,7 +222,6 @@ pub fn router(state: AppState) -> Router {
     api.merge(routes::misc::doc_router(doc))
         .fallback(routes::misc::no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(middleware::head_checks))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::request_layer,
