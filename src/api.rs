@@ -71,6 +71,8 @@ pub const KEY_SORTS: [&str; 8] = [
     "-expires",
 ];
 
+pub mod fast_json;
+
 /// Route paths, shared so the client and the server cannot drift.
 pub mod paths {
     /// `GET /v1/me`
@@ -1610,7 +1612,7 @@ pub(crate) mod rfc3339 {
     }
 
     /// The text, when the fast form applies.
-    fn format(t: &DateTime<Utc>, buf: &mut [u8; 30]) -> Option<usize> {
+    pub(crate) fn format(t: &DateTime<Utc>, buf: &mut [u8; 30]) -> Option<usize> {
         let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
         let nanos = t.nanosecond();
         if nanos >= 1_000_000_000 {

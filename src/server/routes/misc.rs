@@ -14,6 +14,7 @@ use serde_json::json;
 use super::cursor::{List, page_req};
 use super::responses::{AuthErrors, BodyErrors, Rejections, StoreErrors};
 use super::{audit, valid_name};
+use crate::api::fast_json;
 use crate::api::{
     App, CreateAppRequest, Health, KeyObject, MeResponse, Org, Page, PageQuery, Readiness,
     ScopeInfo, ScopesResponse, SessionUserObject, VerifyRequest, VerifyResponse,
@@ -52,14 +53,14 @@ pub async fn me(
         Principal::Key(k) => (Some(KeyObject::from_record(k, state.clock.now())), None),
         Principal::Session(s) => (None, Some(SessionUserObject::of(&s.user))),
     };
-    let mut resp = Json(MeResponse {
+    let answer = MeResponse {
         org: Org::clone(&org),
         key,
         scopes: caller.principal.scopes().to_strings(),
         auth_method: caller.method.as_str().to_owned(),
         user,
-    })
-    .into_response();
+    };
+    let mut resp = hot_json(&answer, fast_json::me);
     // A public key alone gets this far only from one of the key's allowed Origins.
     if caller.method == AuthMethod::PublicKey
         && let Some(origin) = headers.get(header::ORIGIN)
@@ -223,7 +224,7 @@ pub async fn verify(
     caller: Caller<KeysVerify>,
     _: StrictQuery<NoQuery>,
     StrictJson(req): StrictJson<VerifyRequest>,
-) -> Result<Json<VerifyResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     if let Some(a) = &req.app_id
         && !is_app_id(a)
     {
@@ -245,7 +246,9 @@ pub async fn verify(
     let raw = req.credential.expose().as_bytes();
     let (decision, found, cred) = match extract_token(&[], &[raw]) {
         Ok(token) if looks_like_jwt(token) => {
-            return verify_session(&state, &caller, token, req.app_id.as_deref(), &required).await;
+            return verify_session(&state, &caller, token, req.app_id.as_deref(), &required)
+                .await
+                .map(IntoResponse::into_response);
         }
         Ok(token) => {
             state
@@ -286,7 +289,21 @@ pub async fn verify(
     let key = found
         .filter(|_| lookup_ok)
         .map(|k| KeyObject::from_record(&k, now));
-    Ok(Json(VerifyResponse::from_decision(&decision, key)))
+    let answer = VerifyResponse::from_decision(&decision, key);
+    Ok(hot_json(&answer, fast_json::verify))
+}
+
+/// An answer of the hot path: the JSON `api::fast_json` writes (byte for byte serde's),
+/// or serde's when it declines.
+fn hot_json<T: serde::Serialize>(value: &T, fast: fn(&T) -> Option<Vec<u8>>) -> Response {
+    match fast(value).map_or_else(|| serde_json::to_vec(value), Ok) {
+        Ok(body) => (
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(e) => ApiError::internal(format!("could not write the answer: {e}")).into_response(),
+    }
 }
 
 /// `/v1/verify` of a session token: the trace `parse, signature, issuer, audience, expiry,
