@@ -309,6 +309,8 @@ async fn one_connection(
     let mut source_turn = index;
     let mut stream: Option<TcpStream> = None;
     let mut on_this = 0u64;
+    // When the last answer had been read (the connection free for the next request).
+    let mut free_at = start;
     loop {
         if Instant::now() >= end {
             break;
@@ -340,13 +342,22 @@ async fn one_connection(
                 &owned
             }
         };
-        // Paced runs are timed from when the request was due (no coordinated omission).
+        // Paced runs: a request the connection was still busy for when it fell due is timed
+        // from when it was due (no coordinated omission: the wait for the previous answer
+        // counts). One sent late only because this generator's timer woke it late (tokio's
+        // timer has millisecond granularity and shares the cores with the server) is timed
+        // from when it was sent: that lateness is the generator's, not the server's.
         let sent = match interval {
-            Some(i) => (next - i).min(Instant::now()),
+            Some(i) => {
+                let due = next - i;
+                if free_at > due { due } else { Instant::now() }
+            }
             None => Instant::now(),
         };
         let Some(s) = stream.as_mut() else { continue };
-        match exchange(s, bytes, &mut buf).await {
+        let answer = exchange(s, bytes, &mut buf).await;
+        free_at = Instant::now();
+        match answer {
             Ok(status) => {
                 on_this += 1;
                 if sent >= measure_from || load.total.is_some() {
