@@ -583,39 +583,69 @@ pub struct HeadScan {
 }
 
 impl HeadScan {
-    /// Feed the next bytes; stops looking at the end of the head (the rest is body).
+    /// Feed the next bytes; stops looking at the end of the head (the rest is body). A line
+    /// is taken whole when it holds nothing to refuse and fits the size cap (nearly every
+    /// line): one search for its end and one pass over it, not a branch per byte. Otherwise
+    /// its bytes go one by one, so a refusal names the same problem as a byte-wise scan.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), HeadProblem> {
-        for &b in chunk {
-            if self.done {
-                return Ok(());
-            }
-            self.bytes += 1;
-            match b {
-                b'\n' if self.line_len == 0 => {
-                    // An empty line ends the head; before the request line it is skipped
-                    // (RFC 9112 §2.2).
-                    self.done = self.lines > 0;
+        let mut rest = chunk;
+        while !self.done && !rest.is_empty() {
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            let (line, tail) = rest.split_at(end);
+            let plain = self.bytes + line.len() <= MAX_HEAD_BYTES
+                && line
+                    .iter()
+                    .all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t' || b == b'\r');
+            if plain {
+                self.bytes += line.len();
+                self.line_len += line.iter().filter(|&&b| b != b'\r').count();
+            } else {
+                for &b in line {
+                    self.step(b)?;
                 }
-                b'\n' => {
-                    self.lines += 1;
-                    self.line_len = 0;
-                    if self.lines > MAX_HEADERS + 1 {
-                        return Err(HeadProblem::TooManyHeaders);
-                    }
+            }
+            match tail.split_first() {
+                Some((&newline, after)) => {
+                    self.step(newline)?;
+                    rest = after;
                 }
-                // Part of a line ending; a stray CR is hyper's to refuse.
-                b'\r' => {}
-                b'\t' => self.line_len += 1,
-                0..=0x1f | 0x7f => return Err(HeadProblem::ControlCharacter),
-                _ => self.line_len += 1,
+                None => rest = tail,
             }
-            if self.bytes > MAX_HEAD_BYTES {
-                return Err(if self.lines == 0 {
-                    HeadProblem::RequestLineTooLong
-                } else {
-                    HeadProblem::TooLarge
-                });
+        }
+        Ok(())
+    }
+
+    /// One byte of the head.
+    fn step(&mut self, b: u8) -> Result<(), HeadProblem> {
+        if self.done {
+            return Ok(());
+        }
+        self.bytes += 1;
+        match b {
+            b'\n' if self.line_len == 0 => {
+                // An empty line ends the head; before the request line it is skipped
+                // (RFC 9112 §2.2).
+                self.done = self.lines > 0;
             }
+            b'\n' => {
+                self.lines += 1;
+                self.line_len = 0;
+                if self.lines > MAX_HEADERS + 1 {
+                    return Err(HeadProblem::TooManyHeaders);
+                }
+            }
+            // Part of a line ending; a stray CR is hyper's to refuse.
+            b'\r' => {}
+            b'\t' => self.line_len += 1,
+            0..=0x1f | 0x7f => return Err(HeadProblem::ControlCharacter),
+            _ => self.line_len += 1,
+        }
+        if self.bytes > MAX_HEAD_BYTES {
+            return Err(if self.lines == 0 {
+                HeadProblem::RequestLineTooLong
+            } else {
+                HeadProblem::TooLarge
+            });
         }
         Ok(())
     }
@@ -1110,5 +1140,64 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(body).expect("json");
         assert_eq!(v["error"]["code"], "unavailable");
         assert_eq!(v["error"]["request_id"], "req_x");
+    }
+
+    #[test]
+    fn whole_lines_scan_as_byte_by_byte_does() {
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        const PIECES: &[&[u8]] = &[
+            b"GET / HTTP/1.1",
+            b"\r\n",
+            b"\n",
+            b"\r",
+            b"host: a",
+            b"x: v",
+            b"\t",
+            b"\0",
+            b"\x7f",
+            b"\x1f",
+            b" ",
+            b"\xc3\xa9",
+            b"body",
+        ];
+        for round in 0..3_000 {
+            let mut head = Vec::new();
+            let big = next() % 10 == 0;
+            while head.len() < if big { MAX_HEAD_BYTES + 64 } else { 400 } {
+                let piece = PIECES[(next() % PIECES.len() as u64) as usize];
+                if big && next() % 4 == 0 {
+                    head.extend(std::iter::repeat_n(b'a', 4096));
+                }
+                head.extend_from_slice(piece);
+                if next() % 3 == 0 {
+                    head.extend_from_slice(b"\r\n");
+                }
+            }
+            let mut reference = HeadScan::default();
+            let want = head.iter().try_for_each(|&b| reference.step(b));
+            let mut fast = HeadScan::default();
+            let mut got = Ok(());
+            let mut at = 0;
+            while at < head.len() && got.is_ok() {
+                let n = 1 + (next() % 700) as usize;
+                let end = (at + n).min(head.len());
+                got = fast.feed(&head[at..end]);
+                at = end;
+            }
+            assert_eq!(got, want, "round {round}");
+            if want.is_ok() {
+                assert_eq!(
+                    (fast.bytes, fast.lines, fast.done),
+                    (reference.bytes, reference.lines, reference.done),
+                    "round {round}"
+                );
+            }
+        }
     }
 }
