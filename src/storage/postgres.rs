@@ -99,6 +99,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "bounded lists, trigram search by index, bulk import",
         include_str!("../../assets/migrations/postgres/0015_lists_bounded.sql"),
     ),
+    (
+        16,
+        "list indexes cover their residual filters",
+        include_str!("../../assets/migrations/postgres/0016_covering_lists.sql"),
+    ),
 ];
 
 /// The channel each key change is announced on (`0012_notify.sql`).

@@ -110,6 +110,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "covering list indexes",
         include_str!("../../assets/migrations/sqlite/0012_covering_lists.sql"),
     ),
+    (
+        13,
+        "covering sort indexes",
+        include_str!("../../assets/migrations/sqlite/0013_covering_sorts.sql"),
+    ),
 ];
 
 /// After a failed write, `ping` tries a small write at most this often.

@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use keyconsole::api::{Actor, ActorKind, CreateKeyRequest, ListKeysQuery, Org, UpdateKeyRequest};
+use keyconsole::api::{
+    Actor, ActorKind, App, CreateKeyRequest, ListKeysQuery, Org, UpdateKeyRequest,
+};
 use keyconsole::domain::decision::ErrorCode;
 use keyconsole::domain::key::{Env, SecretHash};
 use keyconsole::domain::record::{KeyRecord, KeyStatus};
@@ -26,6 +28,9 @@ use crate::support::pg::{self, TestDb};
 
 const ORG: &str = "org_lists";
 const OTHER_ORG: &str = "org_other";
+/// Apps of [`ORG`]; keys of either organization may be bound to one (the store does not
+/// check which organization an app is in, so the organization filter is exercised too).
+const APPS: [&str; 2] = ["app_aaaaaaaaaaaaaaaa", "app_bbbbbbbbbbbbbbbb"];
 
 /// Letters of both cases, a non-ASCII pair, a space and a quote: collisions, case folding
 /// and FTS query syntax all get exercised.
@@ -45,6 +50,7 @@ enum Op {
         expires: Option<i64>,
         test: bool,
         other_org: bool,
+        app: Option<usize>,
     },
     Rename(prop::sample::Index, String),
     Disable(prop::sample::Index),
@@ -54,8 +60,8 @@ enum Op {
 
 fn ops() -> impl Strategy<Value = Vec<Op>> {
     let op = prop_oneof![
-        5 => (text(8), prop::option::of(0i64..5), prop::option::of(-3i64..3), any::<bool>(), prop::bool::weighted(0.2))
-            .prop_map(|(name, used, expires, test, other_org)| Op::Insert { name, used, expires, test, other_org }),
+        5 => (text(8), prop::option::of(0i64..5), prop::option::of(-3i64..3), any::<bool>(), prop::bool::weighted(0.2), prop::option::of(0..APPS.len()))
+            .prop_map(|(name, used, expires, test, other_org, app)| Op::Insert { name, used, expires, test, other_org, app }),
         1 => (any::<prop::sample::Index>(), text(8)).prop_map(|(i, n)| Op::Rename(i, n)),
         1 => any::<prop::sample::Index>().prop_map(Op::Disable),
         1 => any::<prop::sample::Index>().prop_map(Op::Rotate),
@@ -82,6 +88,7 @@ struct Query {
     q: Option<String>,
     status: Option<KeyStatus>,
     env: Option<Env>,
+    app: Option<usize>,
     sort: KeySort,
     limit: u32,
     /// From a live key's id instead of `q` (case changed at random).
@@ -98,6 +105,7 @@ fn queries() -> impl Strategy<Value = Query> {
             KeyStatus::Expired,
         ])),
         prop::option::of(prop::sample::select(vec![Env::Live, Env::Test])),
+        prop::option::of(0..APPS.len()),
         sorts(),
         1u32..6,
         prop::option::of((
@@ -107,10 +115,11 @@ fn queries() -> impl Strategy<Value = Query> {
             any::<bool>(),
         )),
     )
-        .prop_map(|(q, status, env, sort, limit, id_part)| Query {
+        .prop_map(|(q, status, env, app, sort, limit, id_part)| Query {
             q,
             status,
             env,
+            app,
             sort,
             limit,
             id_part,
@@ -195,10 +204,12 @@ impl Model {
                 expires,
                 test,
                 other_org,
+                app,
             } => {
                 let org = if *other_org { OTHER_ORG } else { ORG };
                 let env = if *test { Env::Test } else { Env::Live };
                 let mut k = new_key(n, org, name, env);
+                k.app_id = app.map(|a| APPS[a].to_owned());
                 k.last_used_at = used.map(at);
                 k.expires_at = expires.map(at);
                 store
@@ -241,6 +252,7 @@ impl Model {
                     return;
                 }
                 let mut new = new_key(n, ORG, &old.name, old.env);
+                new.app_id = old.app_id.clone();
                 new.rotated_from = Some(old.id.clone());
                 let mut changed = old.clone();
                 changed.rotated_to = Some(new.id.clone());
@@ -285,6 +297,7 @@ impl Model {
             })
             .filter(|(_, k)| f.status.is_none_or(|s| k.status(now()) == s))
             .filter(|(_, k)| f.env.is_none_or(|e| k.env == e))
+            .filter(|(_, k)| f.app_id.is_none() || k.app_id == f.app_id)
             .collect();
         hits.sort_by(|(sa, a), (sb, b)| {
             let ord = match sort.field {
@@ -356,6 +369,23 @@ async fn open(backend: Backend, budget: u32) -> Option<Opened> {
             .await
             .expect("org");
     }
+    for (i, app) in APPS.iter().enumerate() {
+        let app = App {
+            id: (*app).to_owned(),
+            name: format!("app {i}"),
+            created_at: now(),
+        };
+        let audit = NewAudit {
+            id: format!("aud_app_{i}"),
+            org_id: ORG.to_owned(),
+            at: now(),
+            actor: Actor::system("test"),
+            action: "app.created".to_owned(),
+            key_id: None,
+            changes: serde_json::json!({}),
+        };
+        store.create_app(ORG, &app, &audit).await.expect("app");
+    }
     Some(Opened {
         store,
         _dir: dir,
@@ -405,6 +435,7 @@ async fn check(
             q,
             status: query.status,
             env: query.env,
+            app_id: query.app.map(|a| APPS[a].to_owned()),
             ..KeyFilter::default()
         };
         let want = model.expected(&filter, query.sort);

@@ -9,11 +9,13 @@
 //!
 //! The seeded keys: names of two words from a small vocabulary and a number (so `billing` is
 //! in about one name in eight), 2% disabled, 5% test keys, 10% expiring, 60% used at some time
-//! in the last 90 days, one of 100 owners.
+//! in the last 90 days, one of 100 owners; 30% bound to one of 20 apps (about 15,000 keys
+//! each at 1,000,000), the rest org-scoped.
 //!
 //! With `KEYCONSOLE_TEST_POSTGRES_URL` set it does the same again on a fresh PostgreSQL
 //! database (after `VACUUM ANALYZE keys`, as autovacuum would do after such a load) on that server (`kc_bench_<random>`, dropped after unless `LISTS_KEEP_DATABASE`
-//! is set); it says so when it is not.
+//! is set); it says so when it is not. `LISTS_KEEP_DATABASE` also keeps the SQLite file (its
+//! path is printed).
 
 /// Fresh PostgreSQL databases, as the tests make them (only `TestDb::create` is used here).
 #[allow(dead_code)]
@@ -26,12 +28,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use keyconsole::api::{KeyObject, Page};
+use keyconsole::api::{Actor, App, KeyObject, Page};
 use keyconsole::domain::key::{Env, PublicKeyId, SecretHash, SecretPrefix};
 use keyconsole::domain::record::KeyRecord;
 use keyconsole::domain::scope::ScopeSet;
 use keyconsole::server::bootstrap;
-use keyconsole::storage::{self, IfMissing, Retention};
+use keyconsole::storage::{self, IfMissing, NewAudit, Retention};
 
 const WORDS: [&str; 16] = [
     "billing",
@@ -67,7 +69,10 @@ fn mix(i: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn seeded_key(org_id: &str, i: u64, start: chrono::DateTime<Utc>) -> KeyRecord {
+/// Apps of the seeded organization; 30% of the keys are bound to one of them.
+const APPS: u64 = 20;
+
+fn seeded_key(org_id: &str, apps: &[String], i: u64, start: chrono::DateTime<Utc>) -> KeyRecord {
     let r = mix(i);
     let pick = |shift: u32| WORDS[((r >> shift) % WORDS.len() as u64) as usize];
     let mut fill = keyconsole::server::os_random;
@@ -85,7 +90,9 @@ fn seeded_key(org_id: &str, i: u64, start: chrono::DateTime<Utc>) -> KeyRecord {
         org_id: org_id.to_owned(),
         name: format!("{}-{} {i}", pick(8), pick(16)),
         env,
-        app_id: None,
+        app_id: ((r >> 40) % 10 < 3)
+            .then(|| apps.get(((r >> 44) % APPS) as usize).cloned())
+            .flatten(),
         scopes: ScopeSet::parse(&["runs:read"]).unwrap_or_default(),
         allowed_domains: Vec::new(),
         enabled: r % 50 != 7,
@@ -165,6 +172,10 @@ async fn main() {
     let db = format!("sqlite://{}", dir.path().join("keys.db").display());
     println!("## SQLite\n");
     run(&db, n, rounds).await;
+    if std::env::var_os("LISTS_KEEP_DATABASE").is_some() {
+        println!("\nkept {db} (LISTS_KEEP_DATABASE)");
+        let _ = dir.keep();
+    }
     match std::env::var(pg::VAR) {
         Ok(server) if !server.trim().is_empty() => {
             let db = pg::TestDb::create(&server).await;
@@ -212,6 +223,26 @@ async fn run(db: &str, n: usize, rounds: usize) {
     .await
     .expect("org");
     let org_id = owner.org.id.clone();
+    let mut fill = keyconsole::server::os_random;
+    let mut apps = Vec::new();
+    for a in 0..APPS {
+        let app = App {
+            id: keyconsole::domain::key::new_app_id(&mut fill),
+            name: format!("app-{a}"),
+            created_at: Utc::now(),
+        };
+        let audit = NewAudit {
+            id: format!("aud_bench_app_{a}"),
+            org_id: org_id.clone(),
+            at: app.created_at,
+            actor: Actor::system("bench"),
+            action: "app.created".to_owned(),
+            key_id: None,
+            changes: serde_json::json!({"app_id": app.id}),
+        };
+        store.create_app(&org_id, &app, &audit).await.expect("app");
+        apps.push(app.id);
+    }
     let start = Utc::now() - chrono::Duration::days(365);
     let seeding = Instant::now();
     let mut probe_id = None;
@@ -219,7 +250,9 @@ async fn run(db: &str, n: usize, rounds: usize) {
     let mut i = 0u64;
     while (i as usize) < n {
         let end = (i + chunk).min(n as u64);
-        let keys: Vec<KeyRecord> = (i..end).map(|j| seeded_key(&org_id, j, start)).collect();
+        let keys: Vec<KeyRecord> = (i..end)
+            .map(|j| seeded_key(&org_id, &apps, j, start))
+            .collect();
         if probe_id.is_none() && end >= n as u64 / 2 {
             probe_id = keys.last().map(|k| k.id.clone());
         }
@@ -279,6 +312,14 @@ async fn run(db: &str, n: usize, rounds: usize) {
             .map(|c| format!("&cursor={c}"))
             .unwrap_or_default()
     };
+    let app = apps.first().cloned().unwrap_or_default();
+    let app_cursor = {
+        let body = get(format!("/v1/keys?app_id={app}")).await;
+        let page: Page<KeyObject> = serde_json::from_slice(&body).expect("page");
+        page.next_cursor
+            .map(|c| format!("&cursor={c}"))
+            .unwrap_or_default()
+    };
     let probe = probe_id.unwrap_or_default();
     let id8 = &probe[probe.len().saturating_sub(8)..];
     let day = |days: i64| {
@@ -301,6 +342,19 @@ async fn run(db: &str, n: usize, rounds: usize) {
             "status=disabled, page 2 (cursor)",
             format!("/v1/keys?status=disabled{disabled_cursor}"),
         ),
+        ("app_id=<an app>", format!("/v1/keys?app_id={app}")),
+        (
+            "app_id=<an app>, page 2 (cursor)",
+            format!("/v1/keys?app_id={app}{app_cursor}"),
+        ),
+        (
+            "app_id=<an app>&status=disabled",
+            format!("/v1/keys?app_id={app}&status=disabled"),
+        ),
+        (
+            "app_id=<an app>&env=test",
+            format!("/v1/keys?app_id={app}&env=test"),
+        ),
         ("q=billing", "/v1/keys?q=billing".to_owned()),
         ("q=zqxj (rare: a few ids)", "/v1/keys?q=zqxj".to_owned()),
         (
@@ -322,8 +376,16 @@ async fn run(db: &str, n: usize, rounds: usize) {
             "/v1/keys?q=billing&sort=name".to_owned(),
         ),
         (
+            "q=billing&sort=-last_used",
+            "/v1/keys?q=billing&sort=-last_used".to_owned(),
+        ),
+        (
             "q=billing&status=disabled",
             "/v1/keys?q=billing&status=disabled".to_owned(),
+        ),
+        (
+            "q=billing&app_id=<an app>",
+            format!("/v1/keys?q=billing&app_id={app}"),
         ),
         ("hint=1234 (budgeted)", "/v1/keys?hint=1234".to_owned()),
         (

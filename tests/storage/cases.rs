@@ -2050,7 +2050,7 @@ pub async fn imported_keys_and_the_cursor_secret(h: &Harness) {
     }
     // All or nothing: a duplicate inside the batch leaves none of it.
     let mut dup: Vec<_> = (0..2)
-        .map(|i| key_record(&org.id, &format!("d{i}"), &["runs:read"], t0()))
+        .map(|i| key_record(&org.id, &format!("dup {i}"), &["runs:read"], t0()))
         .collect();
     dup.push(keys[0].clone());
     assert!(h.store.import_keys(&dup).await.is_err());

@@ -1,5 +1,5 @@
 //! `GET /v1/keys` on PostgreSQL: pages, totals and search with the same bounds as SQLite
-//! (migrations 0010 and 0015, README "Lists at scale").
+//! (migrations 0010, 0015 and 0016, README "Lists at scale").
 //!
 //! A list query has a **driver**, the terms an index answers in the requested order (in
 //! `WHERE`, so the planner walks that index), and a **residual**, the terms it does not
@@ -17,6 +17,9 @@
 //! rows the driver yields: a page may be short with a next position after the last row
 //! examined, and the total counts the matches among the rows examined (a lower bound when
 //! the budget was reached).
+//!
+//! The list and sort indexes include the columns the other terms test (migration 0016), so a
+//! walk with a residual is an index-only scan; a page reads table rows for its matches only.
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
@@ -255,18 +258,23 @@ fn push_walk(
         if let Some(pos) = after {
             push_after(qb, sort, pos);
         }
-        let dir = if sort.descending { " DESC" } else { " ASC" };
-        qb.push(" ORDER BY ");
-        if sort.field != KeySortField::Created {
-            qb.push(sort_expr(sort.field)).push(dir).push(", ");
-        }
-        qb.push("k.seq").push(dir);
+        push_order(qb, sort);
     } else if plan.by_expiry {
         qb.push(" ORDER BY k.expires_at");
     } else {
         qb.push(" ORDER BY k.seq DESC");
     }
     qb.push(" LIMIT ").push_bind(i64::from(n));
+}
+
+/// ` ORDER BY <sort>, k.seq` in the sort's direction.
+fn push_order(qb: &mut QueryBuilder<Postgres>, sort: KeySort) {
+    let dir = if sort.descending { " DESC" } else { " ASC" };
+    qb.push(" ORDER BY ");
+    if sort.field != KeySortField::Created {
+        qb.push(sort_expr(sort.field)).push(dir).push(", ");
+    }
+    qb.push("k.seq").push(dir);
 }
 
 /// The driver for a walk in `sort` order over `terms`.
@@ -430,10 +438,24 @@ impl PgStore {
         } else {
             page.limit + 1
         };
-        let mut qb = QueryBuilder::<Postgres>::new("SELECT * FROM (");
-        push_walk(&mut qb, K_COLUMNS, org_id, plan, Some(sort), after, n);
+        // The walk yields only `seq` and `hit` (an index-only scan where the index covers the
+        // residual, migration 0016); the rows are read for the matches only, and put back in
+        // the walk's order.
+        let mut qb = QueryBuilder::<Postgres>::new("SELECT ");
+        qb.push(K_COLUMNS).push(" FROM (SELECT w_seq FROM (");
+        push_walk(
+            &mut qb,
+            "k.seq AS w_seq",
+            org_id,
+            plan,
+            Some(sort),
+            after,
+            n,
+        );
         qb.push(") AS w WHERE hit LIMIT ")
-            .push_bind(i64::from(page.limit) + 1);
+            .push_bind(i64::from(page.limit) + 1)
+            .push(") AS p JOIN keys k ON k.seq = p.w_seq");
+        push_order(&mut qb, sort);
         let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
         let mut items = Vec::with_capacity(rows.len());
         for r in rows.iter().take(page.limit as usize) {
@@ -453,7 +475,12 @@ impl PgStore {
             let mut qb = QueryBuilder::<Postgres>::new("SELECT * FROM (");
             push_walk(
                 &mut qb,
-                "k.seq, k.name, k.last_used_at, k.expires_at",
+                // In creation order the position is the seq alone (from the index).
+                if sort.field == KeySortField::Created {
+                    "k.seq"
+                } else {
+                    "k.seq, k.name, k.last_used_at, k.expires_at"
+                },
                 org_id,
                 &walked,
                 Some(sort),

@@ -1,5 +1,5 @@
 //! `GET /v1/keys` on SQLite: pages, totals and search that read index ranges, never the
-//! whole organization (migrations 0006 and 0011, README "Lists at scale").
+//! whole organization (migrations 0006, 0011, 0012 and 0013, README "Lists at scale").
 //!
 //! A list query has a **driver**, the one index it walks in the requested order, and a
 //! **residual**, the filter terms that index does not answer (checked on each row it yields).
@@ -21,6 +21,11 @@
 //! match of 3+ characters *is* the substring match: nothing is re-checked. It holds every
 //! organization's keys, so the organization is its residual (one organization's search
 //! examines at most the budget of another's matches).
+//!
+//! The list indexes (migration 0012) and the sort indexes (0013) hold the columns the other
+//! terms test (the sort indexes also the name and id, for `q`), so a walk checks its residual
+//! without reading table rows; a walk along `keys_q` with a list filter looks each match up
+//! in that filter's index.
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
@@ -348,12 +353,26 @@ fn push_one(
         }
         Driver::Fts(phrase) => {
             // `keys_q` holds no deleted key. When the organization is all the residual,
-            // `keys_org_seq` tells another organization's match without a table read;
-            // otherwise the row is read once, by rowid.
+            // `keys_org_seq` tells another organization's match without a table read. When
+            // another residual term has a list index, that index is looked up instead (one
+            // seek in a small index, which also holds the other list columns, migration
+            // 0012): a match it lacks is not this organization's or fails that term, and the
+            // null row it leaves fails the organization term. Otherwise the row is read
+            // once, by rowid.
+            let indexed = residual
+                .iter()
+                .find_map(|c| c.creation_index().map(|index| (index, c)));
             if residual.iter().all(|c| matches!(c, Term::Org(_))) {
                 qb.push("keys_q AS f LEFT JOIN keys AS k INDEXED BY keys_org_seq ON k.org_id = ")
                     .push_bind(org_id.to_owned())
                     .push(" AND k.seq = f.rowid");
+            } else if let Some((index, term)) = indexed {
+                qb.push("keys_q AS f LEFT JOIN keys AS k INDEXED BY ")
+                    .push(index)
+                    .push(" ON k.org_id = ")
+                    .push_bind(org_id.to_owned())
+                    .push(" AND k.seq = f.rowid AND k.deleted_at IS NULL AND ");
+                term.push(qb);
             } else {
                 qb.push("keys_q AS f CROSS JOIN keys AS k ON k.seq = f.rowid");
             }
