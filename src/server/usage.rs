@@ -326,15 +326,6 @@ impl Pending {
         self.events.push_back(e);
     }
 
-    /// Forget what was written, keeping the cap and the dropped count.
-    #[cfg(test)]
-    fn clear(&mut self) {
-        self.keys.clear();
-        self.rows = 0;
-        self.scope_rows = 0;
-        self.events.clear();
-    }
-
     /// The key's rows, created when missing (the only place a key id is copied).
     fn key(&mut self, key_id: &str) -> &mut KeyPending {
         if !self.keys.contains_key(key_id) {
@@ -426,90 +417,115 @@ impl Pending {
     /// Fold back a batch whose write failed (it is older than what waits here). Its rows
     /// were held against the caps while it was written, so they fit; its events go first,
     /// and past the cap the oldest are dropped.
-    fn absorb(&mut self, older: Pending) {
+    fn absorb(&mut self, older: UsageBatch) {
         self.held_rows = 0;
         self.held_scope_rows = 0;
-        for (key_id, kp) in older.keys {
+        let UsageBatch {
+            deltas,
+            last_used,
+            events,
+            scopes,
+        } = older;
+        for (key_id, t) in last_used {
             let mine = self.key(&key_id);
-            if let Some(t) = kp.last_used
-                && mine.last_used.is_none_or(|last| last < t)
-            {
+            if mine.last_used.is_none_or(|last| last < t) {
                 mine.last_used = Some(t);
             }
-            let mut new_rows = 0;
-            for d in kp.minutes {
-                match mine.minutes.iter_mut().find(|m| m.minute == d.minute) {
-                    Some(m) => {
-                        m.ok += d.ok;
-                        m.unauthorized += d.unauthorized;
-                        m.forbidden += d.forbidden;
-                        m.rate_limited += d.rate_limited;
-                    }
-                    None => {
-                        new_rows += 1;
-                        mine.minutes.push(d);
-                    }
-                }
-            }
-            mine.minutes.sort_by_key(|m| m.minute);
-            let mut new_scope_rows = 0;
-            for d in kp.scopes {
-                match mine
-                    .scopes
-                    .iter_mut()
-                    .find(|m| m.day == d.day && m.scope == d.scope)
-                {
-                    Some(m) => {
-                        m.requests += d.requests;
-                        m.last_used_at = m.last_used_at.max(d.last_used_at);
-                    }
-                    None => {
-                        new_scope_rows += 1;
-                        mine.scopes.push(d);
-                    }
-                }
-            }
-            self.rows += new_rows;
-            self.scope_rows += new_scope_rows;
         }
-        for e in older.events.into_iter().rev() {
+        for d in deltas {
+            let mine = self.key(&d.key_id);
+            match mine.minutes.iter_mut().find(|m| m.minute == d.minute) {
+                Some(m) => {
+                    m.ok += d.ok;
+                    m.unauthorized += d.unauthorized;
+                    m.forbidden += d.forbidden;
+                    m.rate_limited += d.rate_limited;
+                }
+                None => {
+                    // Older minutes go before the ones counted since.
+                    let at = mine.minutes.partition_point(|m| m.minute < d.minute);
+                    mine.minutes.insert(at, d);
+                    self.rows += 1;
+                }
+            }
+        }
+        for d in scopes {
+            let mine = self.key(&d.key_id);
+            match mine
+                .scopes
+                .iter_mut()
+                .find(|m| m.day == d.day && m.scope == d.scope)
+            {
+                Some(m) => {
+                    m.requests += d.requests;
+                    m.last_used_at = m.last_used_at.max(d.last_used_at);
+                }
+                None => {
+                    mine.scopes.push(d);
+                    self.scope_rows += 1;
+                }
+            }
+        }
+        for e in events.into_iter().rev() {
             self.events.push_front(e);
         }
         while self.events.len() > self.max_events.max(1) {
             self.events.pop_front();
             self.dropped += 1;
         }
-        self.dropped += older.dropped;
-        self.uncounted += older.uncounted;
     }
 
-    fn batch(&self) -> UsageBatch {
-        UsageBatch {
-            scopes: self
-                .keys
-                .values()
-                .flat_map(|k| k.scopes.iter().cloned())
-                .collect(),
-            deltas: self
-                .keys
-                .values()
-                .flat_map(|k| k.minutes.iter().cloned())
-                .collect(),
-            last_used: self
-                .keys
-                .iter()
-                .filter_map(|(id, k)| k.last_used.map(|t| (id.clone(), t)))
-                .collect(),
-            events: self.events.iter().cloned().collect(),
+    /// What waits, as the rows a store writes: moved, not copied, so a batch being
+    /// written takes no more memory than it did waiting (a failed one is folded back with
+    /// [`Pending::absorb`]).
+    fn into_batch(self) -> UsageBatch {
+        let mut batch = UsageBatch {
+            deltas: Vec::with_capacity(self.rows),
+            last_used: Vec::with_capacity(self.keys.len()),
+            events: self.events.into(),
+            scopes: Vec::with_capacity(self.scope_rows),
+        };
+        for (id, k) in self.keys {
+            batch.deltas.extend(k.minutes);
+            batch.scopes.extend(k.scopes);
+            if let Some(t) = k.last_used {
+                batch.last_used.push((id, t));
+            }
         }
+        batch
     }
 }
 
+/// Most rows of each kind (counters, last-used times, scope rows, events) written in one
+/// transaction.
+pub const ROWS_PER_WRITE: usize = 5_000;
+
+/// Up to `max` rows of each kind, taken off the end of `batch`.
+fn take_part(batch: &mut UsageBatch, max: usize) -> UsageBatch {
+    fn tail<T>(v: &mut Vec<T>, max: usize) -> Vec<T> {
+        v.split_off(v.len().saturating_sub(max))
+    }
+    UsageBatch {
+        deltas: tail(&mut batch.deltas, max),
+        last_used: tail(&mut batch.last_used, max),
+        events: tail(&mut batch.events, max),
+        scopes: tail(&mut batch.scopes, max),
+    }
+}
+
+/// A part that was not written, back with the rest.
+fn put_back(batch: &mut UsageBatch, part: UsageBatch) {
+    batch.deltas.extend(part.deltas);
+    batch.last_used.extend(part.last_used);
+    batch.events.extend(part.events);
+    batch.scopes.extend(part.scopes);
+}
+
 /// A batch being written, handing it back with the outcome (a failed one is folded back).
-type Writing = Pin<Box<dyn Future<Output = (Pending, StoreResult<()>)> + Send>>;
+type Writing = Pin<Box<dyn Future<Output = (UsageBatch, StoreResult<()>)> + Send>>;
 
 /// The write in flight, if any (never resolves when there is none).
-async fn in_flight(writing: &mut Option<Writing>) -> (Pending, StoreResult<()>) {
+async fn in_flight(writing: &mut Option<Writing>) -> (UsageBatch, StoreResult<()>) {
     match writing {
         Some(w) => w.await,
         None => std::future::pending().await,
@@ -567,18 +583,26 @@ impl Flusher {
             return None;
         }
         let fresh = Pending::new(self.pending.max_events, self.pending.max_counters);
-        let mut written = std::mem::replace(&mut self.pending, fresh);
+        let written = std::mem::replace(&mut self.pending, fresh);
         self.pending.held_rows = written.rows;
         self.pending.held_scope_rows = written.scope_rows;
-        written.dropped = 0;
-        written.uncounted = 0;
+        // Its drops and uncounted requests were logged by `warn_drops` above.
+        let written = written.into_batch();
         let store = Arc::clone(&self.store);
         Some(Box::pin(async move {
-            let result = if written.is_empty() {
-                Ok(())
-            } else {
-                store.record_usage(&written.batch()).await
-            };
+            // In parts, each its own transaction: the one SQLite writer is never held for
+            // a whole batch of 100,000 rows (other writes, the heartbeat among them, wait
+            // for one part at most). A failed part and the parts after it are handed back.
+            let mut written = written;
+            let mut result = Ok(());
+            while !written.is_empty() {
+                let part = take_part(&mut written, ROWS_PER_WRITE);
+                if let Err(e) = store.record_usage(&part).await {
+                    put_back(&mut written, part);
+                    result = Err(e);
+                    break;
+                }
+            }
             if prune && let Err(e) = store.prune(now).await {
                 tracing::warn!(error = %e, "usage prune failed");
             }
@@ -589,7 +613,7 @@ impl Flusher {
     /// A write ended: on failure its batch is folded back in, to be written with the next.
     fn finish_write(
         &mut self,
-        written: Pending,
+        written: UsageBatch,
         result: StoreResult<()>,
     ) -> Result<(), FlushError> {
         match result {
@@ -846,12 +870,66 @@ mod tests {
         for i in 0..10 {
             p.event(ev(i));
         }
-        let kept: Vec<String> = p.batch().events.into_iter().map(|e| e.request_id).collect();
-        assert_eq!(kept, ["req_7", "req_8", "req_9"]);
         assert_eq!(p.dropped, 7);
-        p.clear();
-        assert!(p.is_empty());
-        assert_eq!(p.max_events, 3);
+        let kept: Vec<String> = p
+            .into_batch()
+            .events
+            .into_iter()
+            .map(|e| e.request_id)
+            .collect();
+        assert_eq!(kept, ["req_7", "req_8", "req_9"]);
+    }
+
+    #[test]
+    fn a_batch_is_written_in_parts_and_an_unwritten_part_goes_back() {
+        let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        let mut p = Pending::new(20_000, 20_000);
+        for i in 0..12_000 {
+            p.add(&format!("pk_{i}"), "org_1", t, Outcome::Ok);
+        }
+        for i in 0..7_000 {
+            p.add_scopes(
+                &format!("pk_{i}"),
+                "org_1",
+                t,
+                &ScopeHit::Endpoint(&["keys:read"]),
+            );
+            p.event(ev(i));
+        }
+        let mut batch = p.into_batch();
+        let ids = |b: &UsageBatch| {
+            let mut v: Vec<String> = b.deltas.iter().map(|d| d.key_id.clone()).collect();
+            v.sort();
+            v
+        };
+        let all = ids(&batch);
+        let first = take_part(&mut batch, 5_000);
+        assert_eq!(
+            (
+                first.deltas.len(),
+                first.last_used.len(),
+                first.scopes.len(),
+                first.events.len()
+            ),
+            (5_000, 5_000, 5_000, 5_000)
+        );
+        assert_eq!(
+            (batch.deltas.len(), batch.scopes.len(), batch.events.len()),
+            (7_000, 2_000, 2_000)
+        );
+        // Not written: back with the rest, nothing lost or doubled.
+        put_back(&mut batch, first);
+        assert_eq!(ids(&batch), all);
+        let mut parts = 0;
+        let mut seen = Vec::new();
+        while !batch.is_empty() {
+            let part = take_part(&mut batch, 5_000);
+            assert!(part.deltas.len() <= 5_000 && part.events.len() <= 5_000);
+            seen.extend(part.deltas.into_iter().map(|d| d.key_id));
+            parts += 1;
+        }
+        seen.sort();
+        assert_eq!((parts, seen), (3, all));
     }
 
     #[test]
@@ -903,7 +981,7 @@ mod tests {
         );
         assert_eq!(p.uncounted, 1);
         let mut rows: Vec<(String, String, u64, DateTime<Utc>)> = p
-            .batch()
+            .into_batch()
             .scopes
             .into_iter()
             .map(|d| (d.key_id, d.scope, d.requests, d.last_used_at))
@@ -917,8 +995,6 @@ mod tests {
                 ("pk_b".into(), "runs:read".into(), 1, t),
             ]
         );
-        p.clear();
-        assert!(p.is_empty());
     }
 
     #[test]
@@ -945,7 +1021,7 @@ mod tests {
         p.event(ev(4));
         // The write failed: everything is folded together, older events first, the
         // oldest dropped past the cap.
-        p.absorb(written);
+        p.absorb(written.into_batch());
         assert_eq!(
             p.counts(),
             PendingCounts {
@@ -955,7 +1031,12 @@ mod tests {
                 events: 3
             }
         );
-        let batch = p.batch();
+        assert_eq!(p.dropped, 1);
+        assert_eq!((p.held_rows, p.held_scope_rows), (0, 0));
+        // Rows of the current minute keep counting after the fold.
+        p.add("pk_b", "org_1", t, Outcome::Ok);
+        assert_eq!(p.counts().requests, 5);
+        let batch = p.into_batch();
         let mut rows: Vec<(String, i64, u64, u64, u64)> = batch
             .deltas
             .iter()
@@ -976,17 +1057,12 @@ mod tests {
             [
                 ("pk_a".into(), t0, 2, 0, 0),
                 ("pk_a".into(), t1, 0, 1, 0),
-                ("pk_b".into(), t0, 0, 0, 1),
+                ("pk_b".into(), t0, 1, 0, 1),
             ]
         );
         assert_eq!(batch.scopes.len(), 1);
         assert_eq!(batch.scopes.first().map(|d| d.requests), Some(2));
         let events: Vec<String> = batch.events.into_iter().map(|e| e.request_id).collect();
         assert_eq!(events, ["req_2", "req_3", "req_4"]);
-        assert_eq!(p.dropped, 1);
-        assert_eq!((p.held_rows, p.held_scope_rows), (0, 0));
-        // Rows of the current minute keep counting after the fold.
-        p.add("pk_b", "org_1", t, Outcome::Ok);
-        assert_eq!(p.counts().requests, 5);
     }
 }
