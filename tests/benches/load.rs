@@ -4,16 +4,28 @@
 //! store (`KeyStore::import_keys`, not HTTP), starts the real `keyconsole serve` on a free loopback
 //! port, and drives it with the load generator below: plain HTTP/1.1 keep-alive connections on
 //! tokio (64 by default, `KEYCONSOLE_LOAD_CONNECTIONS`), each sending a request, reading the
-//! whole answer and timing it, for `KEYCONSOLE_LOAD_SECONDS` (default 5) after one second of
-//! warm-up. Every figure is printed as a ratio to `/healthz` of the same run, and `/healthz`
-//! itself as a ratio to nginx's static 200 when `nginx` is installed (it says so when not).
+//! whole answer and timing it, for `KEYCONSOLE_LOAD_SECONDS` (default 5) per scenario.
 //!
-//! Scenarios: `/healthz`; `GET /v1/me` and `POST /v1/verify` for a cached key; a list page
-//! and searches; `/v1/verify` paced at half its measured maximum (p99); unknown secrets
-//! (repeated: the negative cache; all distinct: one database read each); a flood of
-//! distinct unknown secrets from one address (the failed-auth limiter); a public key alone,
-//! disabled and cached vs unknown (the timing difference of issue 11 item 14); and every key
-//! of the org verified once, after which the server's RSS is read.
+//! **Ratios.** nginx's static 200 (when `nginx` is installed; it says so when not),
+//! `/healthz`, `GET /v1/me` and `POST /v1/verify` for a cached key take turns in
+//! `KEYCONSOLE_LOAD_ROUNDS` rounds (default 5, the order rotating), and each ratio is the
+//! median of its rounds' ratios (their range is printed too): a slow spell of the machine
+//! falls on both sides of a ratio alike.
+//!
+//! **Latency at half the maximum.** `/v1/verify` paced at half its measured rate, and
+//! nginx's static 200 at the same pace first (the floor of this generator and machine).
+//! The pace is kept by a thread that sleeps to each request's due time, so requests arrive
+//! spread out, not in the bursts tokio's millisecond timer would send.
+//!
+//! Then: a list page and searches; unknown secrets (repeated: the negative cache; all
+//! distinct: one database read each); a flood of distinct unknown secrets from one address
+//! (the failed-auth limiter); a public key alone, disabled and cached vs unknown (the timing
+//! difference of issue 11 item 14); and every key of the org verified once, after which the
+//! server's RSS is read.
+//!
+//! `KEYCONSOLE_LOAD_ONLY_HOT=1` stops after the ratios and the paced run;
+//! `KEYCONSOLE_LOAD_ONLY_RSS=1` runs only the every-key part; `KEYCONSOLE_LOAD_SERVE=<path>`
+//! measures another build of `keyconsole` (an A/B of two builds, one run each).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -207,6 +219,27 @@ struct Outcome {
 }
 
 impl Outcome {
+    /// Several runs of one scenario as one (their requests over their summed time).
+    fn merged(runs: Vec<Outcome>) -> Outcome {
+        let mut all = Outcome::default();
+        for o in runs {
+            all.add(o);
+        }
+        all.lat_us.sort_unstable();
+        all
+    }
+
+    /// Count another run's requests (and time) in this one; latencies are left unsorted.
+    fn add(&mut self, o: Outcome) {
+        self.ok += o.ok;
+        self.errors += o.errors;
+        self.secs += o.secs;
+        self.lat_us.extend(o.lat_us);
+        for (k, v) in o.statuses {
+            *self.statuses.entry(k).or_default() += v;
+        }
+    }
+
     fn rate(&self) -> f64 {
         self.lat_us.len() as f64 / self.secs.max(1e-9)
     }
@@ -289,8 +322,40 @@ async fn exchange(s: &mut TcpStream, req: &[u8], buf: &mut Vec<u8>) -> std::io::
     }
 }
 
+/// Paced runs: when each request falls due, across all connections, told to the
+/// connection that sends it. A thread of its own sleeps to each due time (the kernel's
+/// high-resolution timer, tens of microseconds late at most), so requests arrive evenly
+/// spread as a real client population sends them: tokio's timer wheel has millisecond
+/// granularity and would send every connection due within one millisecond in one burst.
+fn pace(
+    rate: f64,
+    start: Instant,
+    end: Instant,
+    conns: Vec<tokio::sync::mpsc::UnboundedSender<Instant>>,
+) {
+    let every = Duration::from_secs_f64(1.0 / rate);
+    let mut k: u32 = 0;
+    loop {
+        let due = start + every * k;
+        if due >= end {
+            break;
+        }
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let Some(to) = conns.get(k as usize % conns.len()) else {
+            break;
+        };
+        // A connection that stopped (its run ended) no longer listens.
+        let _ = to.send(due);
+        k += 1;
+    }
+}
+
 async fn one_connection(
     load: Load,
+    mut due_times: Option<tokio::sync::mpsc::UnboundedReceiver<Instant>>,
     index: usize,
     seq: Arc<AtomicU64>,
     start: Instant,
@@ -298,13 +363,6 @@ async fn one_connection(
 ) -> Outcome {
     let mut out = Outcome::default();
     let measure_from = start + load.warmup;
-    let interval = load
-        .rate
-        .map(|r| Duration::from_secs_f64(load.conns as f64 / r));
-    let mut next = start
-        + interval.map_or(Duration::ZERO, |i| {
-            i.mul_f64(index as f64 / load.conns as f64)
-        });
     let mut buf = Vec::with_capacity(16 * 1024);
     let mut source_turn = index;
     let mut stream: Option<TcpStream> = None;
@@ -315,10 +373,13 @@ async fn one_connection(
         if Instant::now() >= end {
             break;
         }
-        if let Some(i) = interval {
-            tokio::time::sleep_until(next.into()).await;
-            next += i;
-        }
+        let due = match due_times.as_mut() {
+            Some(rx) => match rx.recv().await {
+                Some(due) => Some(due),
+                None => break,
+            },
+            None => None,
+        };
         let n = seq.fetch_add(1, Ordering::Relaxed);
         if load.total.is_some_and(|t| n >= t) {
             break;
@@ -344,15 +405,12 @@ async fn one_connection(
         };
         // Paced runs: a request the connection was still busy for when it fell due is timed
         // from when it was due (no coordinated omission: the wait for the previous answer
-        // counts). One sent late only because this generator's timer woke it late (tokio's
-        // timer has millisecond granularity and shares the cores with the server) is timed
-        // from when it was sent: that lateness is the generator's, not the server's.
-        let sent = match interval {
-            Some(i) => {
-                let due = next - i;
-                if free_at > due { due } else { Instant::now() }
-            }
-            None => Instant::now(),
+        // counts). One sent late only because this generator woke late (it shares the two
+        // cores with the server) is timed from when it was sent: that lateness is the
+        // generator's, not the server's.
+        let sent = match due {
+            Some(due) if free_at > due => due,
+            _ => Instant::now(),
         };
         let Some(s) = stream.as_mut() else { continue };
         let answer = exchange(s, bytes, &mut buf).await;
@@ -385,10 +443,24 @@ async fn run(load: &Load) -> Outcome {
         Some(_) => start + Duration::from_secs(3600),
         None => start + load.warmup + load.measure,
     };
-    let tasks: Vec<_> = (0..load.conns)
-        .map(|i| {
+    let mut receivers: Vec<Option<tokio::sync::mpsc::UnboundedReceiver<Instant>>> =
+        (0..load.conns).map(|_| None).collect();
+    let pacer = load.rate.map(|rate| {
+        let mut senders = Vec::with_capacity(load.conns);
+        for r in &mut receivers {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            senders.push(tx);
+            *r = Some(rx);
+        }
+        std::thread::spawn(move || pace(rate, start, end, senders))
+    });
+    let tasks: Vec<_> = receivers
+        .into_iter()
+        .enumerate()
+        .map(|(i, due_times)| {
             tokio::spawn(one_connection(
                 load.clone(),
+                due_times,
                 i,
                 Arc::clone(&seq),
                 start,
@@ -399,13 +471,12 @@ async fn run(load: &Load) -> Outcome {
     let mut all = Outcome::default();
     for t in tasks {
         if let Ok(o) = t.await {
-            all.ok += o.ok;
-            all.errors += o.errors;
-            all.lat_us.extend(o.lat_us);
-            for (k, v) in o.statuses {
-                *all.statuses.entry(k).or_default() += v;
-            }
+            // A connection's outcome has no time of its own: the run's is set below.
+            all.add(o);
         }
+    }
+    if let Some(p) = pacer {
+        let _ = tokio::task::spawn_blocking(move || p.join()).await;
     }
     all.secs = match load.total {
         Some(_) => start.elapsed().as_secs_f64(),
@@ -493,13 +564,7 @@ async fn every_key(
             status_mb(pid, "RssAnon:").unwrap_or(f64::NAN),
             status_mb(pid, "RssFile:").unwrap_or(f64::NAN),
         );
-        all.ok += out.ok;
-        all.errors += out.errors;
-        all.secs += out.secs;
-        all.lat_us.extend(out.lat_us);
-        for (k, v) in out.statuses {
-            *all.statuses.entry(k).or_default() += v;
-        }
+        all.add(out);
     }
     all.lat_us.sort_unstable();
     (all, rss_before, rss_mb(pid).unwrap_or(f64::NAN))
@@ -539,7 +604,12 @@ fn wait_for_line(path: &Path, marker: &str, timeout: Duration) -> Option<String>
 fn start_server(seeded: &Seeded) -> Result<(Proc, SocketAddr), String> {
     let log = seeded.dir.join("serve.log");
     let file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-    let child = Command::new(env!("CARGO_BIN_EXE_keyconsole"))
+    // `KEYCONSOLE_LOAD_SERVE`: another build of `keyconsole` to measure (an A/B of two builds).
+    let bin = std::env::var_os("KEYCONSOLE_LOAD_SERVE").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_keyconsole")),
+        PathBuf::from,
+    );
+    let child = Command::new(bin)
         .args([
             "serve",
             "--listen",
@@ -630,12 +700,43 @@ struct Row {
     out: Outcome,
     base: Option<f64>,
     base_name: &'static str,
+    /// Paired rounds: each round's ratio to its base (the figure is their median).
+    ratios: Option<Vec<f64>>,
+}
+
+impl Row {
+    /// The ratio to the base: the median of the paired rounds', else of the whole runs.
+    fn ratio(&self) -> Option<f64> {
+        match &self.ratios {
+            Some(r) if !r.is_empty() => {
+                let mut r = r.clone();
+                r.sort_by(f64::total_cmp);
+                Some(r[r.len() / 2])
+            }
+            _ => self.base.map(|b| self.out.rate() / b),
+        }
+    }
+
+    /// `0.81 (0.74–0.86 over 5 rounds)`, or just the ratio.
+    fn ratio_text(&self) -> String {
+        let Some(m) = self.ratio() else {
+            return "-".to_owned();
+        };
+        match &self.ratios {
+            Some(r) if r.len() > 1 => {
+                let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                format!("{m:.2} ({lo:.2}-{hi:.2} over {} rounds)", r.len())
+            }
+            _ => format!("{m:.2}"),
+        }
+    }
 }
 
 fn print_row(r: &Row) {
-    let ratio = r.base.map_or("-".to_owned(), |b| {
-        format!("{:.2}x {}", r.out.rate() / b, r.base_name)
-    });
+    let ratio = r
+        .ratio()
+        .map_or("-".to_owned(), |m| format!("{m:.2}x {}", r.base_name));
     let statuses: Vec<String> = r
         .out
         .statuses
@@ -705,7 +806,7 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
     let pid = server.0.id();
     println!(
         "load: keyconsole serve on {addr} (pid {pid}), RSS at start {:.0} MB; {conns} connections, \
-         1 s warm-up + {secs} s per scenario",
+         {secs} s per scenario (the throughput ones in paired rounds)",
         rss_mb(pid).unwrap_or(f64::NAN)
     );
     let base = |req: Vec<u8>| Load {
@@ -737,75 +838,136 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
         return Ok(());
     }
 
-    // nginx first, then /healthz, side by side.
+    // The throughput scenarios side by side: nginx (both logs), /healthz, /v1/me and
+    // /v1/verify take turns in short rounds (the order rotating each round), so a slow
+    // spell of this shared machine falls on all of them alike. Each ratio is the median of
+    // the rounds' ratios, each round's own pair measured back to back.
     let healthz = get("/healthz", &[]);
-    let nginx_rate = match start_nginx(&seeded.dir, true) {
-        Some((nginx, naddr)) => {
-            let out = run(&Load {
-                addr: naddr,
-                ..base(healthz.clone())
-            })
-            .await;
-            drop(nginx);
-            let r = out.rate();
-            rows.push(Row {
-                name: "nginx static 200 (access log on, its default)".into(),
-                out,
-                base: None,
-                base_name: "",
-            });
-            if let Some((nginx, naddr)) = start_nginx(&seeded.dir, false) {
-                let out = run(&Load {
-                    addr: naddr,
-                    ..base(healthz.clone())
-                })
-                .await;
-                drop(nginx);
-                rows.push(Row {
-                    name: "nginx static 200 (access_log off)".into(),
-                    out,
-                    base: Some(r),
-                    base_name: "nginx(log)",
-                });
-            }
-            Some(r)
-        }
-        None => {
-            println!(
-                "load: nginx is NOT installed: no nginx baseline in this run (apt-get install nginx-light)"
-            );
-            None
-        }
-    };
-    let h = run(&base(healthz.clone())).await;
-    let hz = h.rate();
-    rows.push(Row {
-        name: "GET /healthz".into(),
-        out: h,
-        base: nginx_rate,
-        base_name: "nginx(log)",
-    });
-    if let Some(r) = rows.last() {
-        print_row(r);
+    let nginx_log = start_nginx(&seeded.dir, true);
+    let nginx_off = start_nginx(&seeded.dir, false);
+    if nginx_log.is_none() {
+        println!(
+            "load: nginx is NOT installed: no nginx baseline in this run (apt-get install nginx-light)"
+        );
     }
-
-    let me = run(&base(get("/v1/me", &[("Authorization", &auth)]))).await;
-    rows.push(Row {
-        name: "GET /v1/me (cached key)".into(),
-        out: me,
-        base: Some(hz),
-        base_name: "healthz",
-    });
     let cached = seeded.secrets.first().map_or(owner, |s| s);
     let verify_body = format!("{{\"credential\":\"{cached}\"}}");
-    let verify = run(&base(post_json("/v1/verify", owner, &verify_body))).await;
-    let verify_max = verify.rate();
-    rows.push(Row {
-        name: "POST /v1/verify (cached key)".into(),
-        out: verify,
-        base: Some(hz),
-        base_name: "healthz",
-    });
+    // (name, address, request, index of the scenario it is a ratio to)
+    let mut scenarios: Vec<(String, SocketAddr, Vec<u8>, Option<usize>)> = Vec::new();
+    let (mut nginx_i, mut hz_i) = (None, 0);
+    if let Some((_, a)) = &nginx_log {
+        nginx_i = Some(scenarios.len());
+        scenarios.push((
+            "nginx static 200 (access log on, its default)".into(),
+            *a,
+            healthz.clone(),
+            None,
+        ));
+    }
+    if let Some((_, a)) = &nginx_off {
+        scenarios.push((
+            "nginx static 200 (access_log off)".into(),
+            *a,
+            healthz.clone(),
+            nginx_i,
+        ));
+    }
+    hz_i = hz_i.max(scenarios.len());
+    scenarios.push(("GET /healthz".into(), addr, healthz.clone(), nginx_i));
+    scenarios.push((
+        "GET /v1/me (cached key)".into(),
+        addr,
+        get("/v1/me", &[("Authorization", &auth)]),
+        Some(hz_i),
+    ));
+    scenarios.push((
+        "POST /v1/verify (cached key)".into(),
+        addr,
+        post_json("/v1/verify", owner, &verify_body),
+        Some(hz_i),
+    ));
+    let rounds = (env_num("KEYCONSOLE_LOAD_ROUNDS", 5) as usize).max(1);
+    let slice = Duration::from_secs_f64(secs as f64 / rounds as f64);
+    let mut outs: Vec<Vec<Outcome>> = scenarios.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        for turn in 0..scenarios.len() {
+            let i = (turn + round) % scenarios.len();
+            let (_, a, req, _) = &scenarios[i];
+            let out = run(&Load {
+                addr: *a,
+                warmup: if round == 0 {
+                    Duration::from_secs(1)
+                } else {
+                    Duration::from_millis(300)
+                },
+                measure: slice,
+                ..base(req.clone())
+            })
+            .await;
+            outs[i].push(out);
+        }
+    }
+    drop(nginx_log);
+    drop(nginx_off);
+    let rates: Vec<Vec<f64>> = outs
+        .iter()
+        .map(|o| o.iter().map(Outcome::rate).collect())
+        .collect();
+    for (i, ((name, _, _, of), o)) in scenarios.iter().zip(outs).enumerate() {
+        let ratios = of.map(|b| {
+            rates[i]
+                .iter()
+                .zip(&rates[b])
+                .map(|(x, y)| x / y.max(1e-9))
+                .collect()
+        });
+        rows.push(Row {
+            name: name.clone(),
+            out: Outcome::merged(o),
+            base: of.map(|b| rates[b].iter().sum::<f64>() / rounds as f64),
+            base_name: match *of {
+                Some(b) if Some(b) == nginx_i => "nginx(log)",
+                Some(_) => "healthz",
+                None => "",
+            },
+            ratios,
+        });
+    }
+    for r in &rows {
+        print_row(r);
+    }
+    let rate_of = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .map_or(f64::NAN, |r| r.out.rate())
+    };
+    let hz = rate_of("GET /healthz");
+    let verify_max = rate_of("POST /v1/verify (cached key)");
+    // The same pace against nginx's static 200 first: the latency floor of this generator,
+    // kernel and machine at that rate, the baseline the server's p99 is read against.
+    if let Some((nginx, a)) = start_nginx(&seeded.dir, true) {
+        let floor = run(&Load {
+            addr: a,
+            rate: Some(verify_max / 2.0),
+            ..base(healthz.clone())
+        })
+        .await;
+        drop(nginx);
+        rows.push(Row {
+            name: format!(
+                "nginx static 200 paced at the same rate ({:.0}/s)",
+                verify_max / 2.0
+            ),
+            out: floor,
+            base: None,
+            base_name: "",
+            ratios: None,
+        });
+    }
+    println!(
+        "load: /v1/verify paced at {:.0}/s, half its maximum",
+        verify_max / 2.0
+    );
     let half = run(&Load {
         rate: Some(verify_max / 2.0),
         ..base(post_json("/v1/verify", owner, &verify_body))
@@ -819,7 +981,22 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
         out: half,
         base: Some(hz),
         base_name: "healthz",
+        ratios: None,
     });
+
+    if std::env::var_os("KEYCONSOLE_LOAD_ONLY_HOT").is_some() {
+        // Only the hot path: the paired rounds and the paced run.
+        println!();
+        for r in &rows {
+            print_row(r);
+        }
+        for r in rows.iter().filter(|r| r.ratios.is_some()) {
+            println!("  {:<44} = {}", r.name, r.ratio_text());
+        }
+        drop(server);
+        print_warnings(&seeded.dir.join("serve.log"));
+        return Ok(());
+    }
 
     // Lists and searches: fewer connections (latency, not saturation).
     let few = |path: &str| Load {
@@ -850,6 +1027,7 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
             out,
             base: Some(hz),
             base_name: "healthz",
+            ratios: None,
         });
     }
 
@@ -888,6 +1066,7 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
         out,
         base: Some(hz),
         base_name: "healthz",
+        ratios: None,
     });
     let o = owner_s.clone();
     let distinct = Req::Seq(Arc::new(move |_| {
@@ -908,6 +1087,7 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
         out,
         base: Some(hz),
         base_name: "healthz",
+        ratios: None,
     });
     // The same flood as credentials of the requests themselves, from one address: the
     // failed-auth limiter answers 429 from memory after 100 in a minute.
@@ -927,6 +1107,7 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
         out,
         base: Some(hz),
         base_name: "healthz",
+        ratios: None,
     });
 
     // Issue 11 item 14: a public key alone, disabled (cached) vs unknown, one request at a
@@ -984,6 +1165,7 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
         out: d,
         base: None,
         base_name: "",
+        ratios: None,
     });
     let u = run(&probe(unk, 3_000, 2)).await;
     let up50 = u.pct(0.5);
@@ -992,6 +1174,7 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
         out: u,
         base: None,
         base_name: "",
+        ratios: None,
     });
     let f = run(&probe(fresh, 3_000, 3)).await;
     let fp50 = f.pct(0.5);
@@ -1000,6 +1183,7 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
         out: f,
         base: None,
         base_name: "",
+        ratios: None,
     });
 
     let (out, rss_before, rss_after) = every_key(seeded, n, pid, &base).await;
@@ -1009,6 +1193,7 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
         out,
         base: Some(hz),
         base_name: "healthz",
+        ratios: None,
     });
 
     println!();
@@ -1016,27 +1201,35 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
         print_row(r);
     }
     println!();
-    println!("summary (ratios of requests/s, same run):");
-    if let Some(nr) = nginx_rate {
+    println!(
+        "summary (ratios of requests/s, same run; the first four are medians of paired rounds):"
+    );
+    let paired = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .map_or("not measured".to_owned(), Row::ratio_text)
+    };
+    if nginx_i.is_some() {
         println!(
-            "  /healthz / nginx static 200 (access log on)  = {:.2}",
-            hz / nr
+            "  /healthz / nginx static 200 (access log on)  = {}",
+            paired("GET /healthz")
         );
-        if let Some(off) = rows.iter().find(|r| r.name.contains("access_log off")) {
-            println!(
-                "  /healthz / nginx static 200 (access_log off) = {:.2}",
-                hz / off.out.rate()
-            );
-        }
+        println!(
+            "  nginx access_log off / access log on         = {}",
+            paired("nginx static 200 (access_log off)")
+        );
     } else {
         println!("  /healthz / nginx: nginx NOT installed, not measured");
     }
+    println!(
+        "  GET /v1/me (cached) / /healthz               = {}",
+        paired("GET /v1/me (cached key)")
+    );
+    println!(
+        "  POST /v1/verify (cached) / /healthz          = {}",
+        paired("POST /v1/verify (cached key)")
+    );
     for (label, key) in [
-        ("GET /v1/me (cached) / /healthz", "GET /v1/me (cached key)"),
-        (
-            "POST /v1/verify (cached) / /healthz",
-            "POST /v1/verify (cached key)",
-        ),
         (
             "verify, unknown repeated / /healthz",
             "5,000 unknown secrets repeated",
@@ -1047,13 +1240,24 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
         ),
     ] {
         if let Some(r) = rows.iter().find(|r| r.name.contains(key)) {
-            println!("  {label:<38} = {:.2}", r.out.rate() / hz);
+            println!("  {label:<44} = {:.2}", r.out.rate() / hz);
         }
     }
     if let Some(r) = rows.iter().find(|r| r.name.contains("half max")) {
         println!(
-            "  p99 of /v1/verify at half its max rate  = {:.3} ms",
-            r.out.pct(0.99)
+            "  p99 of /v1/verify at half its max rate       = {:.3} ms (p50 {:.3} ms)",
+            r.out.pct(0.99),
+            r.out.pct(0.5)
+        );
+    }
+    if let Some(r) = rows
+        .iter()
+        .find(|r| r.name.contains("paced at the same rate"))
+    {
+        println!(
+            "  p99 of nginx's static 200 at that rate       = {:.3} ms (p50 {:.3} ms)",
+            r.out.pct(0.99),
+            r.out.pct(0.5)
         );
     }
     println!(
