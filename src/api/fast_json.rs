@@ -1,68 +1,90 @@
-//! The answers of the verification hot path (`POST /v1/verify`, `GET /v1/me`) written as
-//! JSON by hand, byte for byte what `serde_json::to_vec` gives for the same value (a test
-//! compares the two on random values, control characters and non-ASCII text included).
+//! The answers of the verification hot path (`POST /v1/verify`, `GET /v1/me` of a key)
+//! written as JSON by hand, straight from the decision, the key record and the org: byte for
+//! byte what `serde_json::to_vec` gives for the answer built from them (`VerifyResponse::
+//! from_decision`, `KeyObject::from_record`, `MeResponse`; a test compares the two on
+//! random values, control characters and non-ASCII text included).
 //!
 //! Why: in a profile of `/v1/verify`, serde's serialization was a fifth of the request,
-//! most of it escaping strings one byte at a time through `io::Write`. Here a string is
-//! checked eight bytes at a time for the three things JSON escapes (a control character,
-//! `"` and `\`) and copied whole when it has none, which is nearly always.
+//! most of it escaping strings one byte at a time through `io::Write`, and building the
+//! answer first copied every string of the key and the trace only to write and drop them.
+//! Here a string is checked eight bytes at a time for the three things JSON escapes (a
+//! control character, `"` and `\`) and copied whole when it has none, which is nearly
+//! always.
 //!
-//! A value this does not cover (a session's fields, a time outside years 0-9999 or a leap
-//! second) returns `None`, and the caller uses serde.
+//! A value this does not cover (a time outside years 0-9999 or a leap second) returns
+//! `None`, and the caller builds the answer and uses serde; so do sessions.
 
 use chrono::{DateTime, Utc};
 
-use super::{KeyObject, MeResponse, Org, TraceItem, VerifyResponse};
+use super::Org;
+use crate::domain::decision::Decision;
+use crate::domain::host_pattern::HostPattern;
+use crate::domain::record::KeyRecord;
+use crate::domain::scope::{Scope, ScopeSet};
 
-/// `r` as JSON, or `None` to leave it to serde (a session verification).
-pub fn verify(r: &VerifyResponse) -> Option<Vec<u8>> {
-    if r.session.is_some() {
-        return None;
-    }
+/// `VerifyResponse::from_decision(d, key.map(|k| KeyObject::from_record(k, now)))` as
+/// JSON, or `None`: a time serde must write.
+pub fn verify_decision(
+    d: &Decision,
+    key: Option<&KeyRecord>,
+    now: DateTime<Utc>,
+) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(1536);
     out.extend_from_slice(b"{\"valid\":");
-    boolean(&mut out, r.valid);
+    boolean(&mut out, d.allowed());
     out.extend_from_slice(b",\"code\":");
-    opt_string(&mut out, r.code.as_deref());
+    opt_string(&mut out, d.code().map(|c| c.as_str()));
     out.extend_from_slice(b",\"status\":");
-    out.extend_from_slice(itoa::Buffer::new().format(r.status).as_bytes());
+    out.extend_from_slice(itoa::Buffer::new().format(d.status()).as_bytes());
     out.extend_from_slice(b",\"message\":");
-    opt_string(&mut out, r.message.as_deref());
+    opt_string(
+        &mut out,
+        d.result.as_ref().err().map(|e| e.message.as_str()),
+    );
     out.extend_from_slice(b",\"key\":");
-    match &r.key {
-        Some(k) => key(&mut out, k)?,
+    match key {
+        Some(k) => key_record(&mut out, k, now)?,
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"scopes\":");
-    strings(&mut out, &r.scopes);
+    match key {
+        Some(k) => scope_set(&mut out, &k.scopes),
+        None => out.extend_from_slice(b"[]"),
+    }
     out.extend_from_slice(b",\"trace\":[");
-    for (i, t) in r.trace.iter().enumerate() {
+    for (i, t) in d.trace.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        trace_item(&mut out, t);
+        out.extend_from_slice(b"{\"step\":");
+        string(&mut out, t.step.as_str());
+        out.extend_from_slice(b",\"ok\":");
+        boolean(&mut out, t.ok);
+        out.extend_from_slice(b",\"detail\":");
+        string(&mut out, &t.detail);
+        out.push(b'}');
     }
     out.extend_from_slice(b"]}");
     Some(out)
 }
 
-/// `r` as JSON, or `None` to leave it to serde (a session's caller).
-pub fn me(r: &MeResponse) -> Option<Vec<u8>> {
-    if r.user.is_some() {
-        return None;
-    }
+/// The `MeResponse` of a key's caller (`org`, `KeyObject::from_record(key, now)`, the key's
+/// scopes, `auth_method`, no user) as JSON, or `None`: a time serde must write.
+pub fn me_key(
+    org: &Org,
+    key: &KeyRecord,
+    auth_method: &str,
+    now: DateTime<Utc>,
+) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(1024);
     out.extend_from_slice(b"{\"org\":");
-    org(&mut out, &r.org)?;
+    self::org(&mut out, org)?;
     out.extend_from_slice(b",\"key\":");
-    match &r.key {
-        Some(k) => key(&mut out, k)?,
-        None => out.extend_from_slice(b"null"),
-    }
+    key_record(&mut out, key, now)?;
     out.extend_from_slice(b",\"scopes\":");
-    strings(&mut out, &r.scopes);
+    scope_set(&mut out, &key.scopes);
     out.extend_from_slice(b",\"auth_method\":");
-    string(&mut out, &r.auth_method);
+    string(&mut out, auth_method);
     out.push(b'}');
     Some(out)
 }
@@ -78,7 +100,8 @@ fn org(out: &mut Vec<u8>, o: &Org) -> Option<()> {
     Some(())
 }
 
-fn key(out: &mut Vec<u8>, k: &KeyObject) -> Option<()> {
+/// `KeyObject::from_record(k, now)` as JSON.
+fn key_record(out: &mut Vec<u8>, k: &KeyRecord, now: DateTime<Utc>) -> Option<()> {
     out.extend_from_slice(b"{\"id\":");
     string(out, &k.id);
     out.extend_from_slice(b",\"name\":");
@@ -90,15 +113,23 @@ fn key(out: &mut Vec<u8>, k: &KeyObject) -> Option<()> {
     out.extend_from_slice(b",\"app_id\":");
     opt_string(out, k.app_id.as_deref());
     out.extend_from_slice(b",\"scopes\":");
-    strings(out, &k.scopes);
-    out.extend_from_slice(b",\"allowed_domains\":");
-    strings(out, &k.allowed_domains);
-    out.extend_from_slice(b",\"enabled\":");
+    scope_set(out, &k.scopes);
+    out.extend_from_slice(b",\"allowed_domains\":[");
+    for (i, h) in k.allowed_domains.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match h {
+            HostPattern::Exact(host) => string(out, host),
+            HostPattern::Wildcard(base) => string_of(out, &["*.", base]),
+        }
+    }
+    out.extend_from_slice(b"],\"enabled\":");
     boolean(out, k.enabled);
     out.extend_from_slice(b",\"status\":");
-    string(out, k.status.as_str());
+    string(out, k.status(now).as_str());
     out.extend_from_slice(b",\"secret_hint\":");
-    string(out, &k.secret_hint);
+    string_of(out, &["…", &k.secret_hint]);
     out.extend_from_slice(b",\"created_at\":");
     time(out, &k.created_at)?;
     out.extend_from_slice(b",\"updated_at\":");
@@ -123,29 +154,24 @@ fn key(out: &mut Vec<u8>, k: &KeyObject) -> Option<()> {
     Some(())
 }
 
-fn trace_item(out: &mut Vec<u8>, t: &TraceItem) {
-    out.extend_from_slice(b"{\"step\":");
-    string(out, &t.step);
-    out.extend_from_slice(b",\"ok\":");
-    boolean(out, t.ok);
-    out.extend_from_slice(b",\"detail\":");
-    string(out, &t.detail);
-    out.push(b'}');
+/// The scopes as their strings (`*`, `keys:*`, `keys:read`).
+fn scope_set(out: &mut Vec<u8>, scopes: &ScopeSet) {
+    out.push(b'[');
+    for (i, sc) in scopes.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match sc {
+            Scope::All => string(out, "*"),
+            Scope::Resource(r) => string_of(out, &[r, ":*"]),
+            Scope::Exact(r, a) => string_of(out, &[r, ":", a]),
+        }
+    }
+    out.push(b']');
 }
 
 fn boolean(out: &mut Vec<u8>, v: bool) {
     out.extend_from_slice(if v { b"true" } else { b"false" });
-}
-
-fn strings(out: &mut Vec<u8>, v: &[String]) {
-    out.push(b'[');
-    for (i, s) in v.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        string(out, s);
-    }
-    out.push(b']');
 }
 
 fn opt_string(out: &mut Vec<u8>, v: Option<&str>) {
@@ -190,9 +216,24 @@ fn needs_escape(w: u64) -> bool {
 /// `s` as a JSON string, escaped as `serde_json` escapes it: `\"`, `\\`, `\b`, `\f`, `\n`,
 /// `\r`, `\t`, other control characters as `\u00XX` (lower-case hex); nothing else.
 fn string(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
+    out.reserve(s.len() + 2);
     out.push(b'"');
+    escape_into(out, s.as_bytes());
+    out.push(b'"');
+}
+
+/// The concatenation of `parts` as one JSON string (escaping works character by character,
+/// so escaping each part is escaping the whole).
+fn string_of(out: &mut Vec<u8>, parts: &[&str]) {
+    out.reserve(parts.iter().map(|p| p.len()).sum::<usize>() + 2);
+    out.push(b'"');
+    for p in parts {
+        escape_into(out, p.as_bytes());
+    }
+    out.push(b'"');
+}
+
+fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut chunks = bytes.chunks_exact(8);
     let clean = chunks.by_ref().all(|c| {
         let mut w = [0u8; 8];
@@ -201,33 +242,32 @@ fn string(out: &mut Vec<u8>, s: &str) {
     }) && chunks.remainder().iter().all(|&b| !escaped(b));
     if clean {
         out.extend_from_slice(bytes);
-    } else {
-        let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            if !escaped(b) {
-                continue;
-            }
-            out.extend_from_slice(&bytes[start..i]);
-            match b {
-                b'"' => out.extend_from_slice(b"\\\""),
-                b'\\' => out.extend_from_slice(b"\\\\"),
-                0x08 => out.extend_from_slice(b"\\b"),
-                0x0c => out.extend_from_slice(b"\\f"),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                b'\t' => out.extend_from_slice(b"\\t"),
-                _ => {
-                    const HEX: &[u8; 16] = b"0123456789abcdef";
-                    out.extend_from_slice(b"\\u00");
-                    out.push(HEX[usize::from(b >> 4)]);
-                    out.push(HEX[usize::from(b & 0xf)]);
-                }
-            }
-            start = i + 1;
-        }
-        out.extend_from_slice(&bytes[start..]);
+        return;
     }
-    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !escaped(b) {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
 }
 
 fn escaped(b: u8) -> bool {
@@ -237,9 +277,10 @@ fn escaped(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{SessionUserObject, VerifySession};
-    use crate::domain::key::Env;
-    use crate::domain::record::KeyStatus;
+    use crate::api::{KeyObject, MeResponse, VerifyResponse};
+    use crate::domain::decision::{Denial, ErrorCode, Step, TraceStep};
+    use crate::domain::key::{Env, SecretHash};
+    use std::borrow::Cow;
 
     struct Rng(u64);
 
@@ -266,10 +307,7 @@ mod tests {
         fn opt_text(&mut self) -> Option<String> {
             (self.below(3) > 0).then(|| self.text())
         }
-        fn texts(&mut self) -> Vec<String> {
-            let n = self.below(4);
-            (0..n).map(|_| self.text()).collect()
-        }
+        /// Mostly years 0-9999, some outside (which serde must write).
         fn time(&mut self) -> DateTime<Utc> {
             let secs = (self.next() % 400_000_000_000) as i64 - 100_000_000_000;
             let nanos = match self.below(4) {
@@ -283,26 +321,33 @@ mod tests {
         fn opt_time(&mut self) -> Option<DateTime<Utc>> {
             (self.below(2) == 0).then(|| self.time())
         }
-        fn key(&mut self) -> KeyObject {
-            KeyObject {
+        fn pick(&mut self, from: &[&'static str]) -> Vec<&'static str> {
+            (0..self.below(4))
+                .map(|_| from[self.below(from.len() as u64) as usize])
+                .collect()
+        }
+        fn record(&mut self) -> KeyRecord {
+            const SCOPES: &[&str] = &["*", "keys:*", "keys:read", "usage:read", "runs:write"];
+            const HOSTS: &[&str] = &["example.com", "*.example.com", "a.b.example.org", "*.x.io"];
+            let scopes = self.pick(SCOPES);
+            let hosts = self.pick(HOSTS);
+            KeyRecord {
                 id: self.text(),
-                name: self.text(),
                 org_id: self.text(),
+                name: self.text(),
                 env: if self.below(2) == 0 {
                     Env::Live
                 } else {
                     Env::Test
                 },
                 app_id: self.opt_text(),
-                scopes: self.texts(),
-                allowed_domains: self.texts(),
-                enabled: self.below(2) == 0,
-                status: [
-                    KeyStatus::Active,
-                    KeyStatus::Disabled,
-                    KeyStatus::Expiring,
-                    KeyStatus::Expired,
-                ][self.below(4) as usize],
+                scopes: ScopeSet::parse(&scopes).unwrap_or_else(|_| ScopeSet::from_scopes(vec![])),
+                allowed_domains: hosts
+                    .iter()
+                    .filter_map(|h| HostPattern::parse(h).ok())
+                    .collect(),
+                enabled: self.below(3) > 0,
+                secret_hash: SecretHash([7; 32]),
                 secret_hint: self.text(),
                 created_at: self.time(),
                 updated_at: self.time(),
@@ -316,114 +361,104 @@ mod tests {
                 leaked_at: self.opt_time(),
             }
         }
-    }
-
-    /// What serde gives, or that this module declined (only for what it may decline).
-    fn same<T: serde::Serialize>(value: &T, ours: Option<Vec<u8>>, may_decline: bool) {
-        let theirs = serde_json::to_vec(value).unwrap_or_default();
-        match ours {
-            Some(bytes) => assert_eq!(
-                String::from_utf8_lossy(&bytes),
-                String::from_utf8_lossy(&theirs)
-            ),
-            None => assert!(may_decline, "declined {}", String::from_utf8_lossy(&theirs)),
-        }
-    }
-
-    #[test]
-    fn the_same_bytes_as_serde_json() {
-        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
-        for _ in 0..5_000 {
-            let key = (rng.below(4) > 0).then(|| rng.key());
-            let out_of_range = |k: &KeyObject| {
-                [
-                    Some(k.created_at),
-                    Some(k.updated_at),
-                    k.expires_at,
-                    k.last_used_at,
-                    k.leaked_at,
-                ]
-                .into_iter()
-                .flatten()
-                .any(|t| {
-                    use chrono::Datelike;
-                    !(0..=9999).contains(&t.year())
-                })
+        fn decision(&mut self) -> Decision {
+            let steps: Vec<Step> = Step::KEY.into_iter().chain(Step::SESSION).collect();
+            let result = match self.below(3) {
+                0 => Ok(()),
+                _ => {
+                    let code = ErrorCode::ALL[self.below(ErrorCode::ALL.len() as u64) as usize];
+                    Err(Denial::new(code, self.text()))
+                }
             };
-            let declines = key.as_ref().is_some_and(out_of_range);
-            let v = VerifyResponse {
-                valid: rng.below(2) == 0,
-                code: rng.opt_text(),
-                status: rng.below(600) as u16,
-                message: rng.opt_text(),
-                key: key.clone(),
-                scopes: rng.texts(),
-                trace: (0..rng.below(7))
-                    .map(|_| TraceItem {
-                        step: rng.text(),
-                        ok: rng.below(2) == 0,
-                        detail: rng.text(),
+            Decision {
+                result,
+                trace: (0..self.below(9))
+                    .map(|_| TraceStep {
+                        step: steps[self.below(steps.len() as u64) as usize],
+                        ok: self.below(2) == 0,
+                        detail: if self.below(2) == 0 {
+                            Cow::Borrowed("the key is enabled")
+                        } else {
+                            Cow::Owned(self.text())
+                        },
                     })
                     .collect(),
-                session: None,
-            };
-            same(&v, verify(&v), declines);
-            let created_at = rng.time();
-            let me_declines = declines || {
-                use chrono::Datelike;
-                !(0..=9999).contains(&created_at.year())
-            };
-            let m = MeResponse {
-                org: Org {
-                    id: rng.text(),
-                    name: rng.text(),
-                    created_at,
-                },
-                key,
-                scopes: rng.texts(),
-                auth_method: rng.text(),
+                method: None,
                 user: None,
-            };
-            same(&m, me(&m), me_declines);
+            }
+        }
+    }
+
+    /// Whether serde must write one of these times (a year outside 0-9999).
+    fn out_of_range<'a>(times: impl IntoIterator<Item = &'a DateTime<Utc>>) -> bool {
+        use chrono::Datelike;
+        times.into_iter().any(|t| !(0..=9999).contains(&t.year()))
+    }
+
+    fn times(k: &KeyRecord) -> Vec<&DateTime<Utc>> {
+        [
+            Some(&k.created_at),
+            Some(&k.updated_at),
+            k.expires_at.as_ref(),
+            k.last_used_at.as_ref(),
+            k.leaked_at.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// What serde gives for `value`, or declined exactly when a time is out of range.
+    fn same<T: serde::Serialize>(value: &T, ours: Option<Vec<u8>>, declines: bool) {
+        let theirs = serde_json::to_vec(value).unwrap_or_default();
+        match ours {
+            Some(bytes) => {
+                assert!(!declines, "wrote a time serde must write");
+                assert_eq!(
+                    String::from_utf8_lossy(&bytes),
+                    String::from_utf8_lossy(&theirs)
+                );
+            }
+            None => assert!(declines, "declined {}", String::from_utf8_lossy(&theirs)),
         }
     }
 
     #[test]
-    fn sessions_are_left_to_serde() {
-        let user = SessionUserObject {
-            sub: "u1".into(),
-            name: None,
-            email: None,
-        };
-        let m = MeResponse {
-            org: Org {
-                id: "org_1".into(),
-                name: "Acme".into(),
-                created_at: Utc::now(),
-            },
-            key: None,
-            scopes: Vec::new(),
-            auth_method: "session".into(),
-            user: Some(user.clone()),
-        };
-        assert!(me(&m).is_none());
-        let v = VerifyResponse {
-            valid: true,
-            code: None,
-            status: 200,
-            message: None,
-            key: None,
-            scopes: Vec::new(),
-            trace: Vec::new(),
-            session: Some(VerifySession {
-                issuer: "https://idp".into(),
-                audience: None,
-                org_claim: "org".into(),
-                user: Some(user),
-                expires_at: None,
-            }),
-        };
-        assert!(verify(&v).is_none());
+    fn the_same_bytes_as_serde_json_for_the_answers_built_from_the_same_values() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let (mut with_key, mut declined) = (0, 0);
+        for _ in 0..5_000 {
+            let rec = (rng.below(4) > 0).then(|| rng.record());
+            let d = rng.decision();
+            let now = rng.time();
+            let built = VerifyResponse::from_decision(
+                &d,
+                rec.as_ref().map(|k| KeyObject::from_record(k, now)),
+            );
+            let declines = rec.as_ref().is_some_and(|k| out_of_range(times(k)));
+            declined += usize::from(declines);
+            same(&built, verify_decision(&d, rec.as_ref(), now), declines);
+            if let Some(k) = &rec {
+                with_key += 1;
+                let org = Org {
+                    id: rng.text(),
+                    name: rng.text(),
+                    created_at: rng.time(),
+                };
+                let method = rng.text();
+                let built = MeResponse {
+                    org: org.clone(),
+                    key: Some(KeyObject::from_record(k, now)),
+                    scopes: k.scopes.to_strings(),
+                    auth_method: method.clone(),
+                    user: None,
+                };
+                let declines = out_of_range(times(k).into_iter().chain([&org.created_at]));
+                same(&built, me_key(&org, k, &method, now), declines);
+            }
+        }
+        // Both paths were taken often: keys written by hand, and keys left to serde.
+        assert!(with_key > 3_000 && declined > 100 && with_key - declined > 1_000);
     }
 
     #[test]

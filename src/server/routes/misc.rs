@@ -49,18 +49,29 @@ pub async fn me(
         .org(caller.org_id())
         .await?
         .ok_or_else(|| ApiError::internal("caller without an organization"))?;
-    let (key, user) = match &caller.principal {
-        Principal::Key(k) => (Some(KeyObject::from_record(k, state.clock.now())), None),
-        Principal::Session(s) => (None, Some(SessionUserObject::of(&s.user))),
+    let now = state.clock.now();
+    // A key's caller: written straight from the org and the record.
+    let fast = match &caller.principal {
+        Principal::Key(k) => fast_json::me_key(&org, k, caller.method.as_str(), now),
+        Principal::Session(_) => None,
     };
-    let answer = MeResponse {
-        org: Org::clone(&org),
-        key,
-        scopes: caller.principal.scopes().to_strings(),
-        auth_method: caller.method.as_str().to_owned(),
-        user,
+    let mut resp = match fast {
+        Some(body) => json_body(body),
+        None => {
+            let (key, user) = match &caller.principal {
+                Principal::Key(k) => (Some(KeyObject::from_record(k, now)), None),
+                Principal::Session(s) => (None, Some(SessionUserObject::of(&s.user))),
+            };
+            let answer = MeResponse {
+                org: Org::clone(&org),
+                key,
+                scopes: caller.principal.scopes().to_strings(),
+                auth_method: caller.method.as_str().to_owned(),
+                user,
+            };
+            serde_body(&answer)
+        }
     };
-    let mut resp = hot_json(&answer, fast_json::me);
     // A public key alone gets this far only from one of the key's allowed Origins.
     if caller.method == AuthMethod::PublicKey
         && let Some(origin) = headers.get(header::ORIGIN)
@@ -286,22 +297,28 @@ pub async fn verify(
         &decision,
     );
     let now = state.clock.now();
-    let key = found
-        .filter(|_| lookup_ok)
-        .map(|k| KeyObject::from_record(&k, now));
+    let key = found.filter(|_| lookup_ok);
+    if let Some(body) = fast_json::verify_decision(&decision, key.as_deref(), now) {
+        return Ok(json_body(body));
+    }
+    let key = key.map(|k| KeyObject::from_record(&k, now));
     let answer = VerifyResponse::from_decision(&decision, key);
-    Ok(hot_json(&answer, fast_json::verify))
+    Ok(serde_body(&answer))
 }
 
-/// An answer of the hot path: the JSON `api::fast_json` writes (byte for byte serde's),
-/// or serde's when it declines.
-fn hot_json<T: serde::Serialize>(value: &T, fast: fn(&T) -> Option<Vec<u8>>) -> Response {
-    match fast(value).map_or_else(|| serde_json::to_vec(value), Ok) {
-        Ok(body) => (
-            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-            body,
-        )
-            .into_response(),
+/// A JSON answer already written.
+fn json_body(body: Vec<u8>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// An answer `api::fast_json` does not write (a session's, or a time out of its range).
+fn serde_body<T: serde::Serialize>(value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => json_body(body),
         Err(e) => ApiError::internal(format!("could not write the answer: {e}")).into_response(),
     }
 }
