@@ -592,13 +592,17 @@ impl HeadScan {
         while !self.done && !rest.is_empty() {
             let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
             let (line, tail) = rest.split_at(end);
+            // Both passes are branch-free folds the compiler turns into vector code.
             let plain = self.bytes + line.len() <= MAX_HEAD_BYTES
-                && line
-                    .iter()
-                    .all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t' || b == b'\r');
+                && !line.iter().fold(false, |refused, &b| {
+                    refused | ((b < 0x20 && b != b'\t' && b != b'\r') | (b == 0x7f))
+                });
             if plain {
                 self.bytes += line.len();
-                self.line_len += line.iter().filter(|&&b| b != b'\r').count();
+                let cr = line
+                    .iter()
+                    .fold(0usize, |n, &b| n + usize::from(b == b'\r'));
+                self.line_len += line.len() - cr;
             } else {
                 for &b in line {
                     self.step(b)?;
