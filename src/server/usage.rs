@@ -256,7 +256,9 @@ const WARN_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 /// What waits for the database, per key: folding a request into a row the key already has
 /// copies nothing (the maps are searched by `&str`; a key id is copied only for a new row).
 struct Pending {
-    keys: HashMap<String, KeyPending>,
+    /// foldhash, not SipHash: every hit looks its key up here, and the ids are the
+    /// server's own (only found keys are counted), bounded by the caps.
+    keys: HashMap<String, KeyPending, foldhash::fast::RandomState>,
     /// (key, minute) counter rows across `keys`.
     rows: usize,
     /// (key, UTC day, scope) rows across `keys`.
@@ -287,7 +289,7 @@ struct KeyPending {
 impl Pending {
     fn new(max_events: usize, max_counters: usize) -> Pending {
         Pending {
-            keys: HashMap::new(),
+            keys: HashMap::default(),
             rows: 0,
             scope_rows: 0,
             held_rows: 0,
