@@ -523,6 +523,30 @@ fn put_back(batch: &mut UsageBatch, part: UsageBatch) {
     batch.scopes.extend(part.scopes);
 }
 
+/// Write `batch` in parts of at most `max` rows of each kind, each its own call of `write`
+/// (its own transaction): the one SQLite writer is never held for a whole batch of 100,000
+/// rows, and other writes (the heartbeat among them) wait for one part at most. What was
+/// not written (the failed part and those after it) is handed back with the error; parts
+/// written before it stay written, so folding the rest back counts nothing twice.
+async fn write_in_parts<F, Fut>(
+    mut batch: UsageBatch,
+    max: usize,
+    mut write: F,
+) -> (UsageBatch, StoreResult<()>)
+where
+    F: FnMut(UsageBatch) -> Fut,
+    Fut: Future<Output = (UsageBatch, StoreResult<()>)>,
+{
+    while !batch.is_empty() {
+        let (part, result) = write(take_part(&mut batch, max)).await;
+        if let Err(e) = result {
+            put_back(&mut batch, part);
+            return (batch, Err(e));
+        }
+    }
+    (batch, Ok(()))
+}
+
 /// A batch being written, handing it back with the outcome (a failed one is folded back).
 type Writing = Pin<Box<dyn Future<Output = (UsageBatch, StoreResult<()>)> + Send>>;
 
@@ -592,19 +616,14 @@ impl Flusher {
         let written = written.into_batch();
         let store = Arc::clone(&self.store);
         Some(Box::pin(async move {
-            // In parts, each its own transaction: the one SQLite writer is never held for
-            // a whole batch of 100,000 rows (other writes, the heartbeat among them, wait
-            // for one part at most). A failed part and the parts after it are handed back.
-            let mut written = written;
-            let mut result = Ok(());
-            while !written.is_empty() {
-                let part = take_part(&mut written, ROWS_PER_WRITE);
-                if let Err(e) = store.record_usage(&part).await {
-                    put_back(&mut written, part);
-                    result = Err(e);
-                    break;
+            let (written, result) = write_in_parts(written, ROWS_PER_WRITE, |part| {
+                let store = Arc::clone(&store);
+                async move {
+                    let result = store.record_usage(&part).await;
+                    (part, result)
                 }
-            }
+            })
+            .await;
             if prune && let Err(e) = store.prune(now).await {
                 tracing::warn!(error = %e, "usage prune failed");
             }
@@ -932,6 +951,51 @@ mod tests {
         }
         seen.sort();
         assert_eq!((parts, seen), (3, all));
+    }
+
+    /// A write that fails at its third part: the two parts before it stay written, and
+    /// the failed part and the rest come back, so nothing is lost or counted twice.
+    #[tokio::test]
+    async fn a_failed_part_and_the_parts_after_it_come_back_and_earlier_parts_stay_written() {
+        let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        let mut p = Pending::new(20_000, 20_000);
+        for i in 0..12_000 {
+            p.add(&format!("pk_{i}"), "org_1", t, Outcome::Ok);
+        }
+        let batch = p.into_batch();
+        let mut all: Vec<String> = batch.deltas.iter().map(|d| d.key_id.clone()).collect();
+        all.sort();
+        let mut written: Vec<String> = Vec::new();
+        let mut calls = 0;
+        let (rest, result) = write_in_parts(batch, 5_000, |part| {
+            calls += 1;
+            let ok = calls < 3;
+            if ok {
+                written.extend(part.deltas.iter().map(|d| d.key_id.clone()));
+            }
+            async move {
+                let r = if ok {
+                    Ok(())
+                } else {
+                    Err(StoreError::unavailable(Outage::DiskFull, "test: disk full"))
+                };
+                (part, r)
+            }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls, 3);
+        assert_eq!(written.len(), 10_000);
+        assert_eq!(rest.deltas.len(), 2_000);
+        written.extend(rest.deltas.into_iter().map(|d| d.key_id));
+        written.sort();
+        assert_eq!(written, all);
+        // Everything written: nothing comes back.
+        let mut p = Pending::new(20_000, 20_000);
+        p.add("pk_a", "org_1", t, Outcome::Ok);
+        let (rest, result) =
+            write_in_parts(p.into_batch(), 5_000, |part| async move { (part, Ok(())) }).await;
+        assert!(result.is_ok() && rest.is_empty());
     }
 
     #[test]
