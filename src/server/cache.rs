@@ -21,13 +21,14 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash};
 
 /// The maps' hasher: foldhash, seeded per process (hashbrown's own default; SipHash, std's,
 /// was two hashes of 32 bytes per lookup, a visible part of a cached verification). Every
 /// map is bounded, so even keys chosen to collide cannot make one grow. The public-key
 /// index's 64-bit keys stay SipHash: they must not be made to collide at will.
-type RandomState = foldhash::fast::RandomState;
+type MapHasher = foldhash::fast::RandomState;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
@@ -61,7 +62,7 @@ struct Slot<V> {
 /// A bounded map evicting with CLOCK (second chance).
 #[derive(Debug)]
 struct ClockMap<K, V> {
-    map: HashMap<K, Slot<V>, RandomState>,
+    map: HashMap<K, Slot<V>, MapHasher>,
     ring: Vec<K>,
     hand: usize,
     cap: usize,
@@ -70,7 +71,7 @@ struct ClockMap<K, V> {
 impl<K: Hash + Eq + Clone, V> ClockMap<K, V> {
     fn new(cap: usize) -> ClockMap<K, V> {
         ClockMap {
-            map: HashMap::with_hasher(RandomState::default()),
+            map: HashMap::with_hasher(MapHasher::default()),
             ring: Vec::new(),
             hand: 0,
             cap: cap.max(1),
@@ -167,7 +168,7 @@ impl<K: Hash + Eq + Clone, V> ClockMap<K, V> {
 #[derive(Debug)]
 struct Sharded<K, V> {
     shards: Box<[RwLock<ClockMap<K, V>>]>,
-    hasher: RandomState,
+    hasher: MapHasher,
 }
 
 impl<K: Hash + Eq + Clone, V> Sharded<K, V> {
@@ -177,7 +178,7 @@ impl<K: Hash + Eq + Clone, V> Sharded<K, V> {
             shards: (0..SHARDS)
                 .map(|_| RwLock::new(ClockMap::new(per)))
                 .collect(),
-            hasher: RandomState::default(),
+            hasher: MapHasher::default(),
         }
     }
 
@@ -239,7 +240,7 @@ pub struct KeyCache {
     /// from `by_hash`, so every cached entry stays reachable by its id.
     by_id: Sharded<u64, SecretHash>,
     /// Seeds [`KeyCache::id_key`] (per process: ids cannot be chosen to collide).
-    id_hasher: std::collections::hash_map::RandomState,
+    id_hasher: RandomState,
     missing_hash: Sharded<SecretHash, u64>,
     missing_id: Sharded<Box<str>, u64>,
     orgs: Sharded<Box<str>, (Arc<Org>, u64)>,
@@ -265,7 +266,7 @@ impl KeyCache {
             by_hash: Sharded::new(capacity),
             // Never evicts on its own: it holds one entry per cached key, removed with it.
             by_id: Sharded::new(usize::MAX),
-            id_hasher: std::collections::hash_map::RandomState::new(),
+            id_hasher: RandomState::new(),
             missing_hash: Sharded::new(negative),
             missing_id: Sharded::new(negative),
             orgs: Sharded::new(ORG_CAPACITY),

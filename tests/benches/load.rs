@@ -854,7 +854,7 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
     let verify_body = format!("{{\"credential\":\"{cached}\"}}");
     // (name, address, request, index of the scenario it is a ratio to)
     let mut scenarios: Vec<(String, SocketAddr, Vec<u8>, Option<usize>)> = Vec::new();
-    let (mut nginx_i, mut hz_i) = (None, 0);
+    let mut nginx_i = None;
     if let Some((_, a)) = &nginx_log {
         nginx_i = Some(scenarios.len());
         scenarios.push((
@@ -872,7 +872,7 @@ async fn drive(seeded: &Seeded, n: usize, secs: u64, conns: usize) -> Result<(),
             nginx_i,
         ));
     }
-    hz_i = hz_i.max(scenarios.len());
+    let hz_i = scenarios.len();
     scenarios.push(("GET /healthz".into(), addr, healthz.clone(), nginx_i));
     scenarios.push((
         "GET /v1/me (cached key)".into(),

@@ -69,7 +69,7 @@ pub async fn me(
                 auth_method: caller.method.as_str().to_owned(),
                 user,
             };
-            serde_body(&answer)
+            Json(answer).into_response()
         }
     };
     // A public key alone gets this far only from one of the key's allowed Origins.
@@ -303,7 +303,7 @@ pub async fn verify(
     }
     let key = key.map(|k| KeyObject::from_record(&k, now));
     let answer = VerifyResponse::from_decision(&decision, key);
-    Ok(serde_body(&answer))
+    Ok(Json(answer).into_response())
 }
 
 /// A JSON answer already written.
@@ -313,14 +313,6 @@ fn json_body(body: Vec<u8>) -> Response {
         body,
     )
         .into_response()
-}
-
-/// An answer `api::fast_json` does not write (a session's, or a time out of its range).
-fn serde_body<T: serde::Serialize>(value: &T) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(body) => json_body(body),
-        Err(e) => ApiError::internal(format!("could not write the answer: {e}")).into_response(),
-    }
 }
 
 /// `/v1/verify` of a session token: the trace `parse, signature, issuer, audience, expiry,
