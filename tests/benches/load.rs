@@ -23,6 +23,13 @@
 //! difference of issue 11 item 14); and every key of the org verified once, after which the
 //! server's RSS is read.
 //!
+//! **Pinning.** On a machine with two CPUs or more, the generator runs on the first half of
+//! them and the servers it measures (`serve`, and nginx with as many workers as they have
+//! CPUs) on the rest, so neither takes the other's cores: a server's latency is its own, as
+//! on a machine of its own, not the time it waited for a core the generator held. Each
+//! throughput row says how busy the generator's CPUs were: near 100% the generator, not the
+//! server, set the rate. `KEYCONSOLE_LOAD_PIN=0` shares every CPU, as before.
+//!
 //! `KEYCONSOLE_LOAD_ONLY_HOT=1` stops after the ratios and the paced run;
 //! `KEYCONSOLE_LOAD_ONLY_RSS=1` runs only the every-key part; `KEYCONSOLE_LOAD_SERVE=<path>`
 //! measures another build of `keyconsole` (an A/B of two builds, one run each).
@@ -44,6 +51,7 @@ use keyconsole::domain::record::KeyRecord;
 use keyconsole::domain::scope::ScopeSet;
 use keyconsole::storage::sqlite::SqliteStore;
 use keyconsole::storage::{IfMissing, KeyStore, Retention};
+use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -216,9 +224,21 @@ struct Outcome {
     errors: u64,
     lat_us: Vec<u32>,
     secs: f64,
+    /// The generator's CPU seconds and the wall seconds of the whole run (warm-up too).
+    gen_cpu: f64,
+    gen_wall: f64,
 }
 
 impl Outcome {
+    /// How busy the generator's CPUs were over its runs (1.0: every one, all the time).
+    fn generator_busy(&self) -> f64 {
+        let cpus = PINNING.get().map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            |p| p.generator.count() as usize,
+        );
+        self.gen_cpu / (self.gen_wall * cpus as f64)
+    }
+
     /// Several runs of one scenario as one (their requests over their summed time).
     fn merged(runs: Vec<Outcome>) -> Outcome {
         let mut all = Outcome::default();
@@ -234,6 +254,8 @@ impl Outcome {
         self.ok += o.ok;
         self.errors += o.errors;
         self.secs += o.secs;
+        self.gen_cpu += o.gen_cpu;
+        self.gen_wall += o.gen_wall;
         self.lat_us.extend(o.lat_us);
         for (k, v) in o.statuses {
             *self.statuses.entry(k).or_default() += v;
@@ -438,6 +460,7 @@ async fn one_connection(
 
 async fn run(load: &Load) -> Outcome {
     let seq = Arc::new(AtomicU64::new(0));
+    let cpu_before = own_cpu_seconds();
     let start = Instant::now();
     let end = match load.total {
         Some(_) => start + Duration::from_secs(3600),
@@ -482,6 +505,8 @@ async fn run(load: &Load) -> Outcome {
         Some(_) => start.elapsed().as_secs_f64(),
         None => load.measure.as_secs_f64(),
     };
+    all.gen_wall = start.elapsed().as_secs_f64();
+    all.gen_cpu = own_cpu_seconds() - cpu_before;
     all.lat_us.sort_unstable();
     all
 }
@@ -601,6 +626,77 @@ fn wait_for_line(path: &Path, marker: &str, timeout: Duration) -> Option<String>
     None
 }
 
+/// Which CPUs the generator and the measured servers run on.
+struct Pinning {
+    generator: CpuSet,
+    servers: CpuSet,
+}
+
+static PINNING: std::sync::OnceLock<Pinning> = std::sync::OnceLock::new();
+
+/// Splits this process's CPUs in two halves (the generator takes the first, at least one),
+/// and pins the calling thread to the generator's. `None` with fewer than two CPUs or
+/// `KEYCONSOLE_LOAD_PIN=0`.
+fn pinning() -> std::io::Result<Option<Pinning>> {
+    if std::env::var("KEYCONSOLE_LOAD_PIN").is_ok_and(|v| v == "0") {
+        return Ok(None);
+    }
+    let all = sched_getaffinity(None)?;
+    let cpus: Vec<usize> = (0..CpuSet::MAX_CPU).filter(|&i| all.is_set(i)).collect();
+    if cpus.len() < 2 {
+        return Ok(None);
+    }
+    let (mut generator, mut servers) = (CpuSet::new(), CpuSet::new());
+    let half = cpus.len() / 2;
+    for (n, &cpu) in cpus.iter().enumerate() {
+        if n < half {
+            generator.set(cpu);
+        } else {
+            servers.set(cpu);
+        }
+    }
+    sched_setaffinity(None, &generator)?;
+    Ok(Some(Pinning { generator, servers }))
+}
+
+fn cpu_list(set: &CpuSet) -> String {
+    let cpus: Vec<String> = (0..CpuSet::MAX_CPU)
+        .filter(|&i| set.is_set(i))
+        .map(|i| i.to_string())
+        .collect();
+    cpus.join(",")
+}
+
+/// Spawns `cmd` on the servers' CPUs when pinned: the spawning thread moves to them for the
+/// fork (a child inherits its parent thread's CPUs) and back.
+fn spawn_pinned(cmd: &mut Command) -> std::io::Result<Child> {
+    let Some(p) = PINNING.get() else {
+        return cmd.spawn();
+    };
+    let mine = sched_getaffinity(None)?;
+    sched_setaffinity(None, &p.servers)?;
+    let child = cmd.spawn();
+    sched_setaffinity(None, &mine)?;
+    child
+}
+
+/// CPU seconds this process (the generator) has used, user and system.
+fn own_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which may hold spaces) close with ')'.
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+    // utime and stime are fields 14 and 15 (11 and 12 after the name), in the 1/100 s
+    // clock ticks /proc always reports.
+    match (ticks(11), ticks(12)) {
+        (Some(u), Some(s)) => (u + s) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
 fn start_server(seeded: &Seeded) -> Result<(Proc, SocketAddr), String> {
     let log = seeded.dir.join("serve.log");
     let file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
@@ -609,19 +705,19 @@ fn start_server(seeded: &Seeded) -> Result<(Proc, SocketAddr), String> {
         || PathBuf::from(env!("CARGO_BIN_EXE_keyconsole")),
         PathBuf::from,
     );
-    let child = Command::new(bin)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            &seeded.url,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()
-        .map_err(|e| format!("cannot start keyconsole serve: {e}"))?;
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        &seeded.url,
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(file);
+    let child =
+        spawn_pinned(&mut cmd).map_err(|e| format!("cannot start keyconsole serve: {e}"))?;
     let proc = Proc(child);
     let line = wait_for_line(&log, "listening on http://", Duration::from_secs(60))
         .ok_or("serve did not start (see its log)")?;
@@ -656,30 +752,30 @@ fn start_nginx(dir: &Path, access_log: bool) -> Option<(Proc, SocketAddr)> {
         "access_log off;".to_owned()
     };
     let conf = format!(
-        "worker_processes 2;\npid {r}/nginx.pid;\nerror_log {r}/error.log;\ndaemon off;\n\
+        "worker_processes {workers};\npid {r}/nginx.pid;\nerror_log {r}/error.log;\ndaemon off;\n\
          events {{ worker_connections 4096; }}\n\
          http {{\n  {log}\n  client_body_temp_path {r}/body;\n  proxy_temp_path {r}/proxy;\n\
            fastcgi_temp_path {r}/fcgi;\n  uwsgi_temp_path {r}/uwsgi;\n  scgi_temp_path {r}/scgi;\n\
            keepalive_requests 1000000;\n\
            server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      default_type application/json;\n      return 200 '{{\"status\":\"ok\"}}';\n    }}\n  }}\n}}\n",
-        r = root.display()
+        r = root.display(),
+        workers = PINNING.get().map_or(2, |p| p.servers.count())
     );
     let path = root.join("nginx.conf");
     std::fs::File::create(&path)
         .and_then(|mut f| f.write_all(conf.as_bytes()))
         .ok()?;
-    let child = Command::new(nginx)
-        .args([
-            "-c",
-            &path.display().to_string(),
-            "-p",
-            &root.display().to_string(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
+    let mut cmd = Command::new(nginx);
+    cmd.args([
+        "-c",
+        &path.display().to_string(),
+        "-p",
+        &root.display().to_string(),
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let child = spawn_pinned(&mut cmd).ok()?;
     let proc = Proc(child);
     let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
     let until = Instant::now() + Duration::from_secs(10);
@@ -744,12 +840,13 @@ fn print_row(r: &Row) {
         .map(|(k, v)| format!("{k}:{v}"))
         .collect();
     println!(
-        "{:<52} {:>9.0} req/s  {:<22} p50 {:>7.3} ms  p99 {:>7.3} ms  [{}{}]",
+        "{:<52} {:>9.0} req/s  {:<22} p50 {:>7.3} ms  p99 {:>7.3} ms  gen {:>3.0}%  [{}{}]",
         r.name,
         r.out.rate(),
         ratio,
         r.out.pct(0.5),
         r.out.pct(0.99),
+        r.out.generator_busy() * 100.0,
         statuses.join(" "),
         if r.out.errors > 0 {
             format!(" errors:{}", r.out.errors)
@@ -766,6 +863,19 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         println!("load: run with `cargo bench --bench load`");
         return;
+    }
+    // Before the runtime: its threads inherit the generator's CPUs.
+    match pinning() {
+        Ok(Some(p)) => {
+            println!(
+                "load: generator on CPU {}, the servers measured on CPU {} (KEYCONSOLE_LOAD_PIN=0 shares them)",
+                cpu_list(&p.generator),
+                cpu_list(&p.servers)
+            );
+            let _ = PINNING.set(p);
+        }
+        Ok(None) => println!("load: generator and servers share every CPU (not pinned)"),
+        Err(e) => println!("load: cannot pin to CPUs ({e}); generator and servers share them"),
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
